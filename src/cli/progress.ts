@@ -1,0 +1,81 @@
+// This module is browser compatible.
+/**
+ * A small progress bar: redraws one line on a TTY, prints a plain line every ~10 % (at most every
+ * 2 s) otherwise, so logs of long runs stay readable in CI.
+ *
+ * @module
+ */
+
+/** A progress reporter. */
+export interface Progress {
+  /** Advances by `n` units (default 1), optionally with a status note. */
+  tick(n?: number, note?: string): void;
+  /** Ends the bar and prints the elapsed time. */
+  done(note?: string): void;
+}
+
+function isTTY(): boolean {
+  // deno-lint-ignore no-explicit-any
+  const d = (globalThis as any).Deno;
+  try {
+    return Boolean(d?.stderr?.isTerminal?.());
+  } catch {
+    return false;
+  }
+}
+
+function write(s: string): void {
+  // deno-lint-ignore no-explicit-any
+  const d = (globalThis as any).Deno;
+  if (d?.stderr?.writeSync) d.stderr.writeSync(new TextEncoder().encode(s));
+  else console.error(s.replace(/\r|\n$/g, ""));
+}
+
+/**
+ * Starts a progress bar for `total` units on stderr. Quiet when `QUANTLAB_QUIET=1`.
+ *
+ * @example
+ * ```ts
+ * import { progress } from "./progress.ts";
+ * const p = progress("demo", 3, { quiet: true });
+ * p.tick(); p.tick(2); p.done();
+ * ```
+ */
+export function progress(label: string, total: number, opts: { quiet?: boolean } = {}): Progress {
+  const quiet = opts.quiet ?? false;
+  const tty = isTTY();
+  const start = performance.now();
+  let done = 0;
+  let lastPrint = start;
+  let lastFrac = 0;
+  const render = (note?: string): string => {
+    const frac = total > 0 ? Math.min(1, done / total) : 1;
+    const secs = (performance.now() - start) / 1000;
+    const eta = frac > 0 && frac < 1 ? ` eta ${(secs * (1 - frac) / frac).toFixed(0)}s` : "";
+    const width = 24;
+    const bar = "#".repeat(Math.round(frac * width)).padEnd(width, ".");
+    return `${label} [${bar}] ${done}/${total} ${secs.toFixed(1)}s${eta}${note ? ` ${note}` : ""}`;
+  };
+  return {
+    tick(n = 1, note?: string) {
+      done += n;
+      if (quiet) return;
+      const now = performance.now();
+      const frac = total > 0 ? done / total : 1;
+      if (tty) {
+        if (now - lastPrint > 100 || done >= total) {
+          write(`\r${render(note)}\x1b[K`);
+          lastPrint = now;
+        }
+      } else if (frac - lastFrac >= 0.1 && now - lastPrint > 2000) {
+        write(`${render(note)}\n`);
+        lastPrint = now;
+        lastFrac = frac;
+      }
+    },
+    done(note?: string) {
+      if (quiet) return;
+      write(`${tty ? "\r" : ""}${render(note)}${tty ? "\x1b[K" : ""}\n`);
+    },
+  };
+}

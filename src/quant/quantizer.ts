@@ -1,0 +1,56 @@
+// This module is browser compatible.
+/**
+ * The contract every quantization method implements, so `quantlab quantize --method …`, the demo,
+ * checkpoints and the experiments treat them alike. One method = one file exporting a
+ * {@linkcode Quantizer}; `registry.ts` lists them.
+ *
+ * @module
+ */
+import type { Backend } from "../gpu/backend.ts";
+import type { QuantizedTensor, QuantMethod } from "./format.ts";
+
+/**
+ * Options shared by the methods (each method documents which it reads and rejects invalid ones
+ * with a clear error). Method-specific knobs go in `extra`.
+ */
+export interface QuantOptions {
+  /** Bits per weight of the codes (HIGGS: bits per coordinate; the grid has 2^(p·bits) points). */
+  bits?: number;
+  /** Weights per scale group; `null` = one group per row (per channel). */
+  groupSize?: number | null;
+  /** Group axis: 1 = along the input dimension (default), 0 = along the output dimension. */
+  axis?: 0 | 1;
+  /** HIGGS: vector dimension of the grid. */
+  p?: number;
+  /** HIGGS: explicit grid size n (overrides bits). */
+  gridSize?: number;
+  /** HIGGS: Hadamard block size h. */
+  hadamard?: number;
+  /** Random-sign seed for the rotation; `null` = plain Hadamard. */
+  seed?: number | null;
+  /** Stored precision of scales and zeros. */
+  scaleDtype?: "F16" | "F32";
+  /** Method-specific options (e.g. HQQ's `roundZero`, `iters`, RTN's `symmetric`, `clipSearch`). */
+  extra?: Record<string, string | number | boolean>;
+}
+
+/** A quantization method. */
+export interface Quantizer {
+  /** Method name as used on the command line. */
+  readonly method: QuantMethod;
+  /** One line for help output. */
+  readonly summary: string;
+  /**
+   * Quantizes a row-major [rows, cols] f32 weight (rows = output features). `name` is used in error
+   * messages (NaN/Inf: name the tensor and first bad index; bad group size: name the valid
+   * choices).
+   */
+  quantize(
+    w: Float32Array,
+    rows: number,
+    cols: number,
+    opts: QuantOptions,
+    backend?: Backend,
+    name?: string,
+  ): Promise<QuantizedTensor>;
+}
