@@ -12,3 +12,15 @@
  */
 export * from "./src/core/errors.ts";
 export * from "./src/core/tensor.ts";
+export * from "./src/core/prng.ts";
+export * from "./src/core/dtype.ts";
+export * from "./src/cpu/pool.ts";
+export * from "./src/cpu/gemm.ts";
+export * from "./src/cpu/blas.ts";
+export * from "./src/cpu/matmul.ts";
+export * from "./src/gpu/device.ts";
+export * from "./src/gpu/backend.ts";
+export * from "./src/quant/format.ts";
+export * from "./src/quant/packing.ts";
+export * from "./src/quant/decode.ts";
+export type * from "./src/quant/quantizer.ts";

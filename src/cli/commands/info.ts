@@ -9,6 +9,7 @@ import { choiceFlag } from "../command.ts";
 import { getGpu } from "../../gpu/device.ts";
 import { BACKEND_CHOICES, selectBackend } from "../../gpu/backend.ts";
 import { poolSize } from "../../cpu/pool.ts";
+import { blasUnavailableReason, loadBlas } from "../../cpu/blas.ts";
 
 /** The `info` command. */
 export const infoCommand: Command = {
@@ -22,6 +23,12 @@ export const infoCommand: Command = {
     const lines: [string, string][] = [
       ["deno", `${Deno.version.deno} (v8 ${Deno.version.v8})`],
       ["cpu threads", String(poolSize())],
+      [
+        "dense matmul",
+        loadBlas()
+          ? `OpenBLAS (${loadBlas()!.path})`
+          : `TypeScript GEMM (${blasUnavailableReason()})`,
+      ],
       [
         "webgpu adapter",
         gpu
