@@ -24,3 +24,6 @@ export * from "./src/quant/format.ts";
 export * from "./src/quant/packing.ts";
 export * from "./src/quant/decode.ts";
 export type * from "./src/quant/quantizer.ts";
+export * from "./src/io/safetensors_format.ts";
+export * from "./src/io/safetensors.ts";
+export * from "./src/io/sharded.ts";

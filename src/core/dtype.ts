@@ -30,22 +30,26 @@ const scratchU32 = new Uint32Array(scratchF32.buffer);
 function f32BitsToF16(b: number): number {
   const sign = (b >>> 16) & 0x8000;
   const abs = b & 0x7fffffff;
+  if (abs >= 0x38800000 && abs < 0x477ff000) {
+    // Normal f16 (2^-14 ≤ |x| < 65520): rebias the exponent by 127 − 15 = 112 and drop 13
+    // mantissa bits; adding 0xfff plus the lowest kept bit rounds ties to even, and a carry
+    // ripples correctly into the exponent (65504 < |x| < 65520 cannot carry past 0x7bff).
+    return sign | ((abs - 0x38000000 + 0xfff + ((abs >>> 13) & 1)) >>> 13);
+  }
+  return sign | f32AbsBitsToF16Rare(abs);
+}
+
+/** The rare cases of {@linkcode f32BitsToF16} for |x| bits `abs`: overflow, Inf/NaN, subnormal. */
+function f32AbsBitsToF16Rare(abs: number): number {
   if (abs >= 0x477ff000) {
-    // ≥ 65520 rounds to Infinity; 0x7f800000 and up is Infinity or NaN.
+    // ≥ 65520 rounds to Infinity; above 0x7f800000 is NaN: keep the top payload bits.
     if (abs > 0x7f800000) {
       const m = (abs >>> 13) & 0x3ff;
-      return sign | 0x7c00 | (m === 0 ? 0x200 : m);
+      return 0x7c00 | (m === 0 ? 0x200 : m);
     }
-    return sign | 0x7c00;
+    return 0x7c00;
   }
-  if (abs >= 0x38800000) {
-    // Normal f16 (≥ 2^-14): rebias the exponent by 127 − 15 = 112, drop 13 mantissa bits.
-    const m = abs - 0x38000000;
-    const h = m >>> 13;
-    const rest = m & 0x1fff;
-    return sign | (h + (rest > 0x1000 || (rest === 0x1000 && (h & 1) !== 0) ? 1 : 0));
-  }
-  if (abs <= 0x33000000) return sign; // ≤ 2^-25 (half the smallest subnormal) rounds to ±0.
+  if (abs <= 0x33000000) return 0; // ≤ 2^-25 (half the smallest subnormal) rounds to ±0.
   // Subnormal f16: value = mant24 · 2^(e − 150) = h · 2^-24, so h = mant24 >> (126 − e).
   const e = abs >>> 23;
   const mant = (abs & 0x7fffff) | 0x800000;
@@ -53,7 +57,7 @@ function f32BitsToF16(b: number): number {
   const h = mant >>> shift;
   const rest = mant & ((1 << shift) - 1);
   const half = 1 << (shift - 1);
-  return sign | (h + (rest > half || (rest === half && (h & 1) !== 0) ? 1 : 0));
+  return h + (rest > half || (rest === half && (h & 1) !== 0) ? 1 : 0);
 }
 
 /** f16 bit pattern → f32 bit pattern (exact). */
