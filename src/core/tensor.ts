@@ -27,18 +27,31 @@ export type DType =
 
 /** The typed array that holds each dtype. */
 export interface DTypeArrays {
+  /** F64 elements. */
   F64: Float64Array;
+  /** F32 elements. */
   F32: Float32Array;
+  /** F16 elements. */
   F16: Uint16Array;
+  /** BF16 elements. */
   BF16: Uint16Array;
+  /** I64 elements. */
   I64: BigInt64Array;
+  /** I32 elements. */
   I32: Int32Array;
+  /** I16 elements. */
   I16: Int16Array;
+  /** I8 elements. */
   I8: Int8Array;
+  /** U64 elements. */
   U64: BigUint64Array;
+  /** U32 elements. */
   U32: Uint32Array;
+  /** U16 elements. */
   U16: Uint16Array;
+  /** U8 elements. */
   U8: Uint8Array;
+  /** BOOL elements. */
   BOOL: Uint8Array;
 }
 

@@ -193,7 +193,8 @@ export function sharedU32(n: number): Uint32Array {
   return new Uint32Array(new SharedArrayBuffer(n * 4));
 }
 
-type Shareable =
+/** Typed arrays the pool can share. */
+export type Shareable =
   | Float32Array
   | Float64Array
   | Uint32Array

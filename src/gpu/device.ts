@@ -28,8 +28,11 @@ export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: n
 
 /** A compute dispatch, for {@linkcode Gpu.runMany}. */
 export interface Dispatch {
+  /** The compiled kernel. */
   pipeline: GPUComputePipeline;
+  /** Binding i of group 0 is `buffers[i]`. */
   buffers: Binding[];
+  /** Workgroup counts [x, y?, z?]. */
   workgroups: readonly number[];
 }
 
