@@ -8,11 +8,13 @@ import { type Command, helpText, parseCommandArgs, UsageError } from "./command.
 import { QuantlabError } from "../core/errors.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { infoCommand } from "./commands/info.ts";
+import { gridsCommand } from "./commands/grids.ts";
 
 /** Every registered command, in the order `quantlab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
   demoCommand,
   infoCommand,
+  gridsCommand,
 ];
 
 function usage(): string {

@@ -1,0 +1,98 @@
+// This module is browser compatible.
+/**
+ * The WebGPU {@linkcode LloydStepper} (`shaders/grid_lloyd.wgsl`): one dispatch assigns every
+ * sample to its nearest point and accumulates per-point sums and counts with 64-bit fixed-point
+ * integer atomics (exact, order-independent: bit-identical sums on every run), then the host reads
+ * n·(2p+1)+2 words back and forms the centroids. Samples are uploaded once per training set.
+ *
+ * @module
+ */
+import { QuantlabError } from "../core/errors.ts";
+import { type Gpu, loadShader } from "../gpu/device.ts";
+import type { LloydStepper, LloydSums } from "./build.ts";
+import { dispatchSize, GPU_MAX_P, packGridForGpu } from "./encode_gpu.ts";
+
+/**
+ * A Lloyd stepper on `gpu` for grids of n points in dimension p (p ≤ 16).
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "../gpu/device.ts";
+ * import { gpuLloydStepper } from "./lloyd_gpu.ts";
+ * const gpu = await getGpu();
+ * if (gpu) {
+ *   const s = gpuLloydStepper(gpu, 1, 2);
+ *   await s.setSamples(new Float32Array([-2, -1, 1, 2.5]));
+ *   const r = await s.step(new Float32Array([-1, 1]));
+ *   if (r.sums.join() !== "-3,3.5" || r.counts.join() !== "2,2") throw new Error(String(r.sums));
+ *   s.dispose();
+ * }
+ * ```
+ */
+export function gpuLloydStepper(gpu: Gpu, p: number, n: number): LloydStepper {
+  if (p > GPU_MAX_P) {
+    throw new QuantlabError(
+      "unsupported",
+      `Grid dimension p = ${p} is too large for the GPU; use p ≤ ${GPU_MAX_P}`,
+    );
+  }
+  let xs: GPUBuffer | undefined;
+  let m = 0;
+  const words = n * (2 * p + 1) + 2;
+  const acc = gpu.storage(4 * words, "grid_lloyd acc");
+  const zeros = new Uint32Array(words);
+  return {
+    setSamples(samples: Float32Array): Promise<void> {
+      xs?.destroy();
+      m = samples.length / p;
+      const max = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
+      if (samples.byteLength > max) {
+        throw new QuantlabError(
+          "gpu",
+          `Lloyd samples need ${samples.byteLength} bytes; this device binds at most ${max}`,
+        );
+      }
+      xs = gpu.storage(samples, "grid_lloyd samples");
+      return Promise.resolve();
+    },
+    async step(points: Float32Array, start = 0, end?: number): Promise<LloydSums> {
+      if (!xs) {
+        throw new QuantlabError(
+          "bad-argument",
+          "Lloyd stepper has no samples; call setSamples first",
+        );
+      }
+      const e = Math.min(m, end ?? m);
+      const count = e - start;
+      const { data } = packGridForGpu({ p, n, points });
+      const gb = gpu.storage(data, "grid_lloyd grid");
+      gpu.write(acc, zeros);
+      const [gx, gy] = dispatchSize(gpu, count);
+      const params = gpu.uniform(new Uint32Array([count, n, p, start, gx, 0, 0, 0]));
+      try {
+        const code = await loadShader("grid_lloyd");
+        await gpu.run("grid_lloyd", gpu.pipeline("grid_lloyd", code), [params, xs, gb, acc], [
+          gx,
+          gy,
+        ]);
+        const w = new Uint32Array(await gpu.read(acc, 4 * words));
+        const fixed = (k: number): number => (w[k + 1]! | 0) + w[k]! / 4294967296;
+        const sums = new Float64Array(n * p);
+        const counts = new Float64Array(n);
+        for (let j = 0; j < n; j++) {
+          const base = j * (2 * p + 1);
+          for (let i = 0; i < p; i++) sums[j * p + i] = fixed(base + 2 * i);
+          counts[j] = w[base + 2 * p]!;
+        }
+        return { sums, counts, sse: fixed(n * (2 * p + 1)) };
+      } finally {
+        gb.destroy();
+        params.destroy();
+      }
+    },
+    dispose() {
+      xs?.destroy();
+      acc.destroy();
+    },
+  };
+}
