@@ -9,12 +9,16 @@ import { QuantlabError } from "../core/errors.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { infoCommand } from "./commands/info.ts";
 import { gridsCommand } from "./commands/grids.ts";
+import { generateCommand } from "./commands/generate.ts";
+import { pplCommand } from "./commands/ppl.ts";
 
 /** Every registered command, in the order `quantlab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
   demoCommand,
   infoCommand,
   gridsCommand,
+  generateCommand,
+  pplCommand,
 ];
 
 function usage(): string {

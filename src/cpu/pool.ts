@@ -5,7 +5,8 @@
  * A kernel exports a plain function `f(...args, start, end)` that works on rows `[start, end)`;
  * {@linkcode parallelFor} splits `[0, n)` into one contiguous chunk per worker and calls it there.
  * Typed arrays backed by a `SharedArrayBuffer` are shared (zero copy); others are copied, so
- * outputs must be shared. Workers are started lazily and do not keep the process alive.
+ * outputs must be shared. Workers are started lazily and terminated after 300 ms without work,
+ * so a finished script exits.
  *
  * @module
  */
@@ -101,18 +102,30 @@ function startWorkers(): PoolWorker[] {
       for (const p of pw.pending.values()) p.reject(new Error(`Worker failed: ${ev.message}`));
       pw.pending.clear();
     };
-    unref(worker);
     workers.push(pw);
   }
   return workers;
 }
 
-// Idle workers must not keep a CLI run or a test alive (Deno's Worker has an unstable unref()).
-function unref(w: Worker): void {
-  (w as unknown as { unref?: () => void }).unref?.();
+// Live workers keep a Deno process alive and Deno's Worker has no unref(): terminate the pool once
+// it has been idle this long. Hot loops call far more often and keep it warm; a script that is done
+// exits this long after its last parallel call.
+const IDLE_SHUTDOWN_MS = 300;
+let idleTimer: ReturnType<typeof setTimeout> | undefined;
+let inFlight = 0;
+
+function jobStarted(): void {
+  inFlight++;
+  if (idleTimer !== undefined) clearTimeout(idleTimer);
+  idleTimer = undefined;
 }
-function ref(w: Worker): void {
-  (w as unknown as { ref?: () => void }).ref?.();
+
+function jobEnded(): void {
+  if (--inFlight > 0) return;
+  idleTimer = setTimeout(() => {
+    idleTimer = undefined;
+    if (inFlight === 0) shutdownPool();
+  }, IDLE_SHUTDOWN_MS);
 }
 
 /**
@@ -154,14 +167,12 @@ export async function parallelFor(
     const end = Math.floor((n * (c + 1)) / chunks);
     const pw = ws[c % ws.length]!;
     const id = nextId++;
-    ref(pw.worker);
+    jobStarted();
     jobs.push(
       new Promise((resolve, reject) => {
         pw.pending.set(id, { resolve, reject });
         pw.worker.postMessage({ id, module, fn, args, start, end });
-      }).finally(() => {
-        if (pw.pending.size === 0) unref(pw.worker);
-      }),
+      }).finally(jobEnded),
     );
   }
   return await Promise.all(jobs);

@@ -1,0 +1,161 @@
+// This module is browser compatible.
+/**
+ * The linear-layer seam of the model runtime. Every projection of a Llama-family model (q, k, v,
+ * o, gate, up, down and the LM head) is a {@linkcode Linear}; the dense f32 one is
+ * {@linkcode DenseLinear}, and a quantized layer (LUT matmul over packed codes) plugs in by
+ * implementing the same interface — the loader's `linearFactory` hook supplies it for named
+ * weights, and `LlamaModel.setLinear` swaps one in later.
+ *
+ * Contract (CPU): `forward(x, batch, out?)` computes `out[b, o] = Σ_i x[b, i] · W[o, i] + bias[o]`
+ * for x `[batch, inFeatures]` row-major and returns `out` (`[batch, outFeatures]`). It may return
+ * a Promise (a pool-backed kernel); the model awaits every call, so a synchronous result costs
+ * nothing extra.
+ *
+ * Contract (WebGPU, optional): `toGpu(gpu)` returns a {@linkcode GpuLinear} whose `encode`
+ * appends the dispatches computing the same product between GPU buffers, so a whole forward is one
+ * submission. A Linear without `toGpu` but with `weightF32()` runs on the GPU as a dense layer;
+ * one with neither cannot run on the GPU.
+ *
+ * @module
+ */
+import { QuantlabError } from "../core/errors.ts";
+import { matmul } from "../cpu/matmul.ts";
+import type { Dispatch, Gpu } from "../gpu/device.ts";
+
+/** A linear layer `y = x Wᵀ + b` with W `[outFeatures, inFeatures]`. */
+export interface Linear {
+  /** Input width. */
+  readonly inFeatures: number;
+  /** Output width. */
+  readonly outFeatures: number;
+  /** Optional bias, `outFeatures` long (included by `forward`). */
+  readonly bias?: Float32Array;
+  /**
+   * `out[b, o] = Σ_i x[b, i] · W[o, i] + bias[o]`; `out` (allocated when omitted) is
+   * overwritten and returned.
+   */
+  forward(x: Float32Array, batch: number, out?: Float32Array): Float32Array | Promise<Float32Array>;
+  /** The dense weight `[outFeatures, inFeatures]` (dequantized for quantized layers). */
+  weightF32?(): Float32Array;
+  /** A GPU version of this layer (its weights uploaded once). */
+  toGpu?(gpu: Gpu): GpuLinear | Promise<GpuLinear>;
+}
+
+/** Per-submission helpers a GPU layer may use while encoding. */
+export interface GpuEncodeContext {
+  /** The device. */
+  readonly gpu: Gpu;
+  /** A uniform buffer holding `data`, valid until the submission finishes (cached by content). */
+  uniform(data: Uint32Array | Float32Array | Int32Array): GPUBuffer;
+}
+
+/** One product to encode: rows of x start at `xOffset` (elements), rows of out at `outOffset`. */
+export interface GpuLinearCall {
+  /** Input buffer, `[batch, inFeatures]` f32 from `xOffset`. */
+  x: GPUBuffer;
+  /** Offset of the first input element. */
+  xOffset: number;
+  /** Output buffer, `[batch, outFeatures]` f32 from `outOffset` (overwritten). */
+  out: GPUBuffer;
+  /** Offset of the first output element. */
+  outOffset: number;
+  /** Rows. */
+  batch: number;
+}
+
+/** A linear layer resident on the GPU. */
+export interface GpuLinear {
+  /** Input width. */
+  readonly inFeatures: number;
+  /** Output width. */
+  readonly outFeatures: number;
+  /** The dispatches computing `out = x Wᵀ + b` (bias included), in order. */
+  encode(ctx: GpuEncodeContext, call: GpuLinearCall): Dispatch[];
+  /** Frees the GPU buffers. */
+  destroy(): void;
+}
+
+/**
+ * A dense f32 linear layer (PyTorch `nn.Linear` layout); the CPU product runs on BLAS through
+ * `src/cpu/matmul.ts`.
+ *
+ * @example
+ * ```ts
+ * import { DenseLinear } from "./linear.ts";
+ * const lin = new DenseLinear(new Float32Array([1, 0, 0, 1, 1, 1]), 3, 2, new Float32Array([0, 0, 1]));
+ * const y = lin.forward(new Float32Array([1, 2]), 1);
+ * if (y.join() !== "1,2,4") throw new Error("unexpected");
+ * ```
+ */
+export class DenseLinear implements Linear {
+  /** The weight `[outFeatures, inFeatures]`, row-major. */
+  readonly weight: Float32Array;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  readonly bias?: Float32Array;
+
+  /** Wraps `weight` `[outF, inF]` (not copied) and an optional bias. */
+  constructor(weight: Float32Array, outF: number, inF: number, bias?: Float32Array) {
+    if (weight.length !== outF * inF) {
+      throw new QuantlabError(
+        "bad-shape",
+        `Linear weight holds ${weight.length} values but [${outF}, ${inF}] needs ${outF * inF}`,
+      );
+    }
+    if (bias && bias.length !== outF) {
+      throw new QuantlabError(
+        "bad-shape",
+        `Linear bias holds ${bias.length} values but the layer has ${outF} outputs`,
+      );
+    }
+    this.weight = weight;
+    this.outFeatures = outF;
+    this.inFeatures = inF;
+    if (bias) this.bias = bias;
+  }
+
+  /** `out = x Wᵀ + b` on BLAS (or the TypeScript GEMM). */
+  forward(x: Float32Array, batch: number, out?: Float32Array): Float32Array {
+    const y = matmul(x, this.weight, batch, this.inFeatures, this.outFeatures, out);
+    const b = this.bias;
+    if (b) {
+      const n = this.outFeatures;
+      for (let r = 0; r < batch; r++) {
+        const base = r * n;
+        for (let o = 0; o < n; o++) y[base + o] = y[base + o]! + b[o]!;
+      }
+    }
+    return y;
+  }
+
+  /** The weight itself (not a copy). */
+  weightF32(): Float32Array {
+    return this.weight;
+  }
+
+  /** Uploads the weight and bias; the product runs on the tiled f32 GEMM kernel. */
+  async toGpu(gpu: Gpu): Promise<GpuLinear> {
+    const { denseGpuLinear } = await import("./gpu_ops.ts");
+    return await denseGpuLinear(gpu, this.weight, this.outFeatures, this.inFeatures, this.bias);
+  }
+}
+
+/**
+ * Checks that `linear` has the shape `[outF, inF]` expected at `where`, or throws a `bad-shape`
+ * error naming both.
+ *
+ * @example
+ * ```ts
+ * import { checkLinearShape, DenseLinear } from "./linear.ts";
+ * checkLinearShape(new DenseLinear(new Float32Array(6), 3, 2), 3, 2, "q_proj");
+ * ```
+ */
+export function checkLinearShape(linear: Linear, outF: number, inF: number, where: string): void {
+  if (linear.inFeatures !== inF || linear.outFeatures !== outF) {
+    throw new QuantlabError(
+      "bad-shape",
+      `Linear for ${where} is [${linear.outFeatures}, ${linear.inFeatures}] (out, in); ` +
+        `the model needs [${outF}, ${inF}]`,
+    );
+  }
+}

@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { generateCommand, generateOutput } from "../../src/cli/commands/generate.ts";
+import { parseCommandArgs } from "../../src/cli/command.ts";
+import { writeHfFolder } from "../../src/model/loader.ts";
+import { llamaConfig } from "../../src/model/config.ts";
+import { llamaTensors, randomLlamaWeights } from "../../src/model/random.ts";
+import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/model/tiny.ts";
+
+async function run(argv: string[]): Promise<{ text: string; err: string }> {
+  const text: string[] = [], err: string[] = [];
+  const write = generateOutput.write, error = console.error;
+  generateOutput.write = (s) => void text.push(s);
+  console.error = (...a: unknown[]) => void err.push(a.join(" "));
+  try {
+    await generateCommand.run(parseCommandArgs(generateCommand.flags, argv));
+  } finally {
+    generateOutput.write = write;
+    console.error = error;
+  }
+  return { text: text.join(""), err: err.join("\n") };
+}
+
+Deno.test("quantlab generate streams greedy and seeded samples and reports tokens/s", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const c = llamaConfig({ vocabSize: 458, eosTokenIds: [457] });
+    await writeHfFolder(dir, c, llamaTensors(c, randomLlamaWeights(c, 71)), {
+      tokenizer: byteLevelTokenizerJson(),
+      tokenizerConfig: tinyTokenizerConfig(),
+    });
+    const a = await run([
+      dir,
+      "--prompt",
+      "The model",
+      "--max-tokens",
+      "5",
+      "--backend",
+      "cpu",
+      "--ignore-eos",
+    ]);
+    const b = await run([
+      dir,
+      "--prompt",
+      "The model",
+      "--max-tokens",
+      "5",
+      "--backend",
+      "cpu",
+      "--ignore-eos",
+    ]);
+    assert.equal(a.text, b.text);
+    assert.ok(a.text.endsWith("\n"));
+    assert.match(a.err, /BOS: the tokenizer's post-processor prepends "<s>"/);
+    assert.match(a.err, /greedy/);
+    assert.match(a.err, /5 tokens \(length\); prefill [\d.]+ tok\/s, decode [\d.]+ tok\/s/);
+    const s1 = await run([
+      dir,
+      "-p",
+      "x",
+      "--max-tokens",
+      "6",
+      "--temperature",
+      "1",
+      "--seed",
+      "3",
+      "--backend",
+      "cpu",
+    ]);
+    const s2 = await run([
+      dir,
+      "-p",
+      "x",
+      "--max-tokens",
+      "6",
+      "--temperature",
+      "1",
+      "--seed",
+      "3",
+      "--backend",
+      "cpu",
+    ]);
+    assert.equal(s1.text, s2.text);
+    await assert.rejects(() => run([dir, "--backend", "cpu"]), /--prompt is required/);
+    await assert.rejects(() => run(["--prompt", "x"]), /exactly one MODEL folder/);
+    await assert.rejects(() => run([dir, "-p", "x", "--top-p", "2"]), /--top-p 2 is not valid/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { pplCommand } from "../../src/cli/commands/ppl.ts";
+import { parseCommandArgs } from "../../src/cli/command.ts";
+import { writeHfFolder } from "../../src/model/loader.ts";
+import { llamaConfig } from "../../src/model/config.ts";
+import { llamaTensors, randomLlamaWeights } from "../../src/model/random.ts";
+import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/model/tiny.ts";
+
+async function run(argv: string[]): Promise<string> {
+  const out: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => void out.push(a.join(" "));
+  try {
+    await pplCommand.run(parseCommandArgs(pplCommand.flags, argv));
+  } finally {
+    console.log = log;
+  }
+  return out.join("\n");
+}
+
+const TEXT = "A language model assigns a probability to every sequence of tokens. ".repeat(12);
+
+Deno.test("quantlab ppl reports PPL, NLL, bits/byte and writes resumable JSON", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const c = llamaConfig({ vocabSize: 458 });
+    const model = `${dir}/model`;
+    await writeHfFolder(model, c, llamaTensors(c, randomLlamaWeights(c, 81)), {
+      tokenizer: byteLevelTokenizerJson(),
+      tokenizerConfig: tinyTokenizerConfig(),
+    });
+    await Deno.writeTextFile(`${dir}/text.txt`, TEXT);
+    const out = `${dir}/r.json`;
+    const argv = [
+      model,
+      "--text",
+      `${dir}/text.txt`,
+      "--ctx",
+      "32",
+      "--stride",
+      "16",
+      "--out",
+      out,
+      "--quiet",
+      "--backend",
+      "cpu",
+    ];
+    const printed = await run(argv);
+    assert.match(printed, /perplexity\s+[\d.]+ ± [\d.]+/);
+    assert.match(printed, /bits\/byte\s+[\d.]+/);
+    assert.match(
+      printed,
+      /BOS\s+the tokenizer's post-processor prepends "<s>" \(id 456\), once at the start/,
+    );
+    const doc = JSON.parse(await Deno.readTextFile(out));
+    assert.equal(doc.schemaVersion, 1);
+    assert.match(doc.model.hash, /^[0-9a-f]{64}$/);
+    assert.equal(doc.config.ctx, 32);
+    assert.equal(doc.result.scoredTokens, doc.config.tokens - 1);
+    assert.ok(doc.result.bitsPerByte > 0);
+    // Random weights over 458 ids: perplexity near the vocabulary size, not far off.
+    assert.ok(doc.result.ppl > 50 && doc.result.ppl < 5000, `${doc.result.ppl}`);
+    // Only the first token (BOS, no bytes) is never scored: every byte of the text counts.
+    assert.equal(doc.result.scoredBytes, TEXT.length);
+    // A rerun resumes every window from the log and gives the same numbers.
+    const again = await run(argv);
+    assert.match(again, /windows resumed from/);
+    const doc2 = JSON.parse(await Deno.readTextFile(out));
+    assert.equal(doc2.result.ppl, doc.result.ppl);
+    assert.deepEqual(doc2.windows, doc.windows);
+    const short = await run([
+      model,
+      "--text",
+      `${dir}/text.txt`,
+      "--max-tokens",
+      "20",
+      "--quiet",
+      "--backend",
+      "cpu",
+    ]);
+    assert.match(short, /20 tokens, ctx 512, stride 512/);
+    await assert.rejects(() => run([model, "--quiet"]), /--text FILE is required/);
+    await assert.rejects(() => run([model, "--text", `${dir}/none.txt`]), /Cannot read text file/);
+    await assert.rejects(
+      () => run([model, "--text", `${dir}/text.txt`, "--ctx", "8", "--stride", "9"]),
+      /--stride 9 is not valid/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

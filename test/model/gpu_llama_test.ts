@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { getGpu } from "../../src/gpu/device.ts";
+import { GpuLlama } from "../../src/model/gpu_llama.ts";
+import { LlamaModel } from "../../src/model/llama.ts";
+import { DenseLinear, type Linear } from "../../src/model/linear.ts";
+import { llamaConfig } from "../../src/model/config.ts";
+import { randomLlamaWeights } from "../../src/model/random.ts";
+import { assertClose, CONFIGS, maxAbs, tokens } from "./helpers.ts";
+
+const gpu = await getGpu();
+const ignore = gpu === null;
+
+for (const [name, c] of Object.entries(CONFIGS)) {
+  Deno.test({
+    name: `GpuLlama equals the CPU model: forward, KV-cache decoding and NLL (${name})`,
+    ignore,
+    fn: async () => {
+      const cpu = LlamaModel.fromWeights(c, randomLlamaWeights(c, 21));
+      const model = await GpuLlama.create(cpu, gpu!, { nllChunkRows: 3 }); // several LM-head chunks
+      try {
+        const ids = tokens(9, c.vocabSize, 5);
+        const V = c.vocabSize;
+        const want = await cpu.forward(ids);
+        assertClose(await model.forward(ids), want, 1e-5, `${name} forward`);
+        const last = await model.forward(ids, { lastOnly: true });
+        assert.ok(maxAbs(last, want.subarray(8 * V)) < 1e-4);
+        const cache = model.newCache(16);
+        await model.forward(ids.slice(0, 4), { cache });
+        for (let t = 4; t < ids.length; t++) {
+          const step = await model.forward([ids[t]!], { cache, lastOnly: true });
+          assert.ok(maxAbs(step, want.subarray(t * V, (t + 1) * V)) < 1e-4, `position ${t}`);
+        }
+        assert.equal(cache.length, 9);
+        await assert.rejects(() => model.forward(tokens(8, V), { cache }), /at most 16 positions/);
+        const nll = await model.nll(ids, 2);
+        assert.ok(maxAbs(nll, await cpu.nll(ids, 2)) < 1e-4);
+        cache.destroy();
+      } finally {
+        model.dispose();
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "GpuLlama runs the tiled GEMM path (≥ 5 rows, edges of a 64-tile) like the CPU",
+  ignore,
+  fn: async () => {
+    const c = llamaConfig({
+      numLayers: 1,
+      vocabSize: 70,
+      hiddenSize: 40,
+      numHeads: 5,
+      intermediateSize: 66,
+    });
+    const cpu = LlamaModel.fromWeights(c, randomLlamaWeights(c, 22));
+    const model = await GpuLlama.create(cpu, gpu!);
+    try {
+      const ids = tokens(67, c.vocabSize); // > 64 rows and > 64 keys (two attention blocks)
+      assertClose(await model.forward(ids), await cpu.forward(ids), 1e-5, "tiled");
+    } finally {
+      model.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "GpuLlama.setLinear() swaps a projection; a Linear without toGpu runs from weightF32",
+  ignore,
+  fn: async () => {
+    const c = llamaConfig({ numLayers: 2 });
+    const cpu = LlamaModel.fromWeights(c, randomLlamaWeights(c, 23));
+    const model = await GpuLlama.create(cpu, gpu!);
+    try {
+      const dense = cpu.getLinear(1, "o_proj") as DenseLinear;
+      const w = dense.weight.map((v) => v * 1.5);
+      const plain: Linear = {
+        inFeatures: dense.inFeatures,
+        outFeatures: dense.outFeatures,
+        forward: (x, b, out) =>
+          new DenseLinear(w, dense.outFeatures, dense.inFeatures).forward(x, b, out),
+        weightF32: () => w,
+      };
+      cpu.setLinear(1, "o_proj", plain);
+      await model.setLinear(1, "o_proj", plain);
+      const ids = tokens(6, c.vocabSize);
+      assertClose(await model.forward(ids), await cpu.forward(ids), 1e-5, "swapped");
+      const opaque: Linear = { inFeatures: 32, outFeatures: 32, forward: (x) => x };
+      await assert.rejects(() => model.setLinear(0, "q_proj", opaque), /neither a GPU kernel/);
+    } finally {
+      model.dispose();
+    }
+  },
+});
