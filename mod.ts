@@ -55,3 +55,4 @@ export * from "./src/eval/perplexity.ts";
 export * from "./src/eval/paired.ts";
 export * from "./src/eval/results.ts";
 export * from "./src/eval/ppl_job.ts";
+export * from "./src/hadamard/mod.ts";

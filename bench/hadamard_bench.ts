@@ -1,0 +1,162 @@
+/**
+ * Hadamard transform throughput against a copy of the same bytes, measured in the same run.
+ *
+ * CPU: a 4096×4096 f32 matrix, blocks of 1024, single-thread (`fwhtInPlace`) and on the worker
+ * pool (`hadamard`), against `Float32Array.prototype.set` on one thread and a chunked copy on the
+ * pool. GB/s counts the matrix's bytes once per transform (each is read and written once, as in a
+ * copy). WebGPU: the transform against a vec4 copy kernel over the same bytes (`gpu.time`,
+ * timestamp queries where available); meaningless on software adapters (llvmpipe), where only small
+ * sizes run.
+ *
+ *     deno bench -A bench/hadamard_bench.ts
+ *
+ * @module
+ */
+import { fillNormal } from "../src/core/prng.ts";
+import { parallelFor, poolSize, sharedF32, shutdownPool } from "../src/cpu/pool.ts";
+import { type Dispatch, getGpu, loadShader } from "../src/gpu/device.ts";
+import { fwhtInPlace, hadamard } from "../src/hadamard/fwht.ts";
+import { encodeHadamard } from "../src/hadamard/gpu.ts";
+
+const ROWS = 4096;
+const COLS = 4096;
+const N = 1024;
+const BYTES = ROWS * COLS * 4;
+const ROOFLINE = new URL("../src/hadamard/roofline.ts", import.meta.url).href;
+
+const x = fillNormal(sharedF32(ROWS * COLS), 1);
+const y = sharedF32(ROWS * COLS);
+const opts = { blockSize: N };
+const seeded = { blockSize: N, seed: 7 };
+
+const copy1 = (): void => y.set(x);
+const copyPool = (): Promise<unknown> =>
+  parallelFor(ROOFLINE, "copyChunk", ROWS, [y, x, COLS], { minChunk: 64 });
+const single = (): unknown => fwhtInPlace(x, ROWS, COLS, opts);
+const pooled = (): Promise<unknown> => hadamard(x, ROWS, COLS, opts);
+const pooledSeeded = (): Promise<unknown> => hadamard(x, ROWS, COLS, seeded);
+
+/** Best-of-`rounds` times (ms), the candidates interleaved so machine noise hits all alike. */
+async function bestTimes(fns: (() => unknown)[], rounds: number): Promise<number[]> {
+  const best = fns.map(() => Infinity);
+  for (const f of fns) await f(); // warm up (JIT, workers)
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < fns.length; i++) {
+      const t0 = performance.now();
+      await fns[i]!();
+      best[i] = Math.min(best[i]!, performance.now() - t0);
+    }
+  }
+  return best;
+}
+
+const gbs = (ms: number, bytes = BYTES): string => (bytes / ms / 1e6).toFixed(2).padStart(6);
+{
+  const [c1, cp, s, p, ps] = (await bestTimes(
+    [copy1, copyPool, single, pooled, pooledSeeded],
+    10,
+  )) as [number, number, number, number, number];
+  console.log(
+    `\nHadamard CPU: ${ROWS}×${COLS} f32 (${BYTES / 2 ** 20} MiB), blocks of ${N}, ` +
+      `${poolSize()} worker(s); best of 10, GB/s of matrix bytes\n` +
+      `  copy, Float32Array.prototype.set, 1 thread  ${gbs(c1)} GB/s\n` +
+      `  copy, pool                                  ${gbs(cp)} GB/s\n` +
+      `  FWHT single-thread (fwhtInPlace)            ${gbs(s)} GB/s   ${(c1 / s).toFixed(3)}× ` +
+      `1-thread copy\n` +
+      `  FWHT pooled (hadamard)                      ${gbs(p)} GB/s   ${(c1 / p).toFixed(3)}× ` +
+      `1-thread copy, ${(cp / p).toFixed(3)}× pooled copy\n` +
+      `  FWHT pooled, randomized (seed)              ${gbs(ps)} GB/s   ${(c1 / ps).toFixed(3)}× ` +
+      `1-thread copy\n`,
+  );
+}
+
+{
+  // Other block sizes, single-thread, same 64 MiB (rows of max(4096, n) columns).
+  const sizes = [2, 128, 4096, 32768];
+  const fns = sizes.map((n) => () => {
+    const cols = Math.max(COLS, n);
+    fwhtInPlace(x, (ROWS * COLS) / cols, cols, { blockSize: n });
+  });
+  const [c1, ...ts] = await bestTimes([copy1, ...fns], 5);
+  console.log(
+    "  single-thread, other block sizes: " +
+      sizes.map((n, i) => `n=${n} ${gbs(ts[i]!).trim()} GB/s (${(c1! / ts[i]!).toFixed(2)}×)`)
+        .join(", ") +
+      "\n",
+  );
+}
+
+Deno.bench({ name: "copy 64 MiB (Float32Array.set)", group: "cpu", baseline: true, fn: copy1 });
+Deno.bench({ name: "copy 64 MiB (pool)", group: "cpu", fn: async () => void await copyPool() });
+Deno.bench({ name: "fwht 4096×4096 n=1024 single-thread", group: "cpu", fn: () => void single() });
+Deno.bench({
+  name: "fwht 4096×4096 n=1024 pooled",
+  group: "cpu",
+  fn: async () => void await pooled(),
+});
+Deno.bench({
+  name: "fwht 4096×4096 n=1024 pooled, randomized",
+  group: "cpu",
+  fn: async () => void await pooledSeeded(),
+});
+
+const gpu = await getGpu();
+if (!gpu) {
+  console.log("Hadamard WebGPU: no adapter; skipped\n");
+} else {
+  const fallback = gpu.isFallback;
+  if (fallback) {
+    console.log(
+      `Hadamard WebGPU on ${gpu.description}: a software adapter; small sizes only, and these ` +
+        "numbers are NOT meaningful (they only show the benchmark runs)",
+    );
+  }
+  const shapes: [number, number, number][] = fallback
+    ? [[64, 1024, 1024]]
+    : [[4096, 4096, 1024], [4096, 4096, 4096], [512, 32768, 32768], [16384, 4096, 128]];
+  const copyCode = await loadShader("hadamard_copy");
+  for (const [rows, cols, n] of shapes) {
+    const bytes = rows * cols * 4;
+    const buf = gpu.storage(fillNormal(new Float32Array(rows * cols), 2));
+    const other = gpu.storage(bytes);
+    const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
+    const wgs = Math.ceil(bytes / 16 / 256);
+    const gx = Math.min(wgs, maxDim);
+    const copy: Dispatch[] = [{
+      pipeline: gpu.pipeline("hadamard_copy", copyCode, { GROUPS_X: gx }),
+      buffers: [other, buf],
+      workgroups: [gx, Math.ceil(wgs / gx)],
+    }];
+    const fwht = await encodeHadamard(gpu, buf, buf, rows, cols, { blockSize: n });
+    const reps = fallback ? 3 : 20;
+    const tc = await gpu.time("copy", copy, reps);
+    const th = await gpu.time("hadamard", fwht, reps);
+    console.log(
+      `Hadamard WebGPU ${rows}×${cols} n=${n} (${gpu.description}): copy ${tc.toFixed(3)} ms ` +
+        `(${gbs(tc, bytes).trim()} GB/s), FWHT ${th.toFixed(3)} ms (${
+          gbs(th, bytes).trim()
+        } GB/s, ` +
+        `${fwht.length} pass(es)): ${(tc / th).toFixed(3)}× copy speed` +
+        (fallback ? " — fallback adapter, not meaningful" : ""),
+    );
+    Deno.bench({
+      name: `webgpu fwht ${rows}×${cols} n=${n}`,
+      group: `gpu ${rows}×${cols}`,
+      n: reps,
+      warmup: 1,
+      fn: async () => await gpu.runMany("hadamard", fwht),
+    });
+    Deno.bench({
+      name: `webgpu copy ${rows}×${cols}`,
+      group: `gpu ${rows}×${cols}`,
+      baseline: true,
+      n: reps,
+      warmup: 1,
+      fn: async () => await gpu.runMany("copy", copy),
+    });
+  }
+  console.log();
+}
+
+// The pool's workers would keep the process alive after the benches.
+globalThis.addEventListener("unload", () => shutdownPool());
