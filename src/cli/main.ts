@@ -11,11 +11,17 @@ import { infoCommand } from "./commands/info.ts";
 import { gridsCommand } from "./commands/grids.ts";
 import { generateCommand } from "./commands/generate.ts";
 import { pplCommand } from "./commands/ppl.ts";
+import { quantizeCommand } from "./commands/quantize.ts";
+import { dequantizeCommand } from "./commands/dequantize.ts";
+import { errorCommand } from "./commands/error.ts";
 
 /** Every registered command, in the order `quantlab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
   demoCommand,
   infoCommand,
+  quantizeCommand,
+  dequantizeCommand,
+  errorCommand,
   gridsCommand,
   generateCommand,
   pplCommand,

@@ -1,0 +1,52 @@
+/**
+ * `quantlab error ORIG QUANT`: relative error ‖W − Ŵ‖²/‖W‖² and bits per weight of every
+ * quantized tensor, as a table, with the totals.
+ *
+ * @module
+ */
+import { type Command, UsageError } from "../command.ts";
+import { formatTable } from "../table.ts";
+import { totalError } from "../../quant/error_metrics.ts";
+import { checkpointError } from "../../io/quantized_checkpoint.ts";
+
+/** The `error` command. */
+export const errorCommand: Command = {
+  name: "error",
+  summary: "relative MSE ‖W−Ŵ‖²/‖W‖² and bits/weight of a quantized checkpoint",
+  usage: "quantlab error ORIG_DIR|FILE QUANT_DIR|FILE [--tensor NAME …] [--json]",
+  flags: {
+    tensor: { type: "string", multiple: true, help: "only this tensor (repeatable)" },
+    json: { type: "boolean", help: "print JSON instead of a table" },
+  },
+  async run(args) {
+    if (args.positionals.length !== 2) {
+      throw new UsageError(
+        `Expected two inputs, the original and the quantized checkpoint; got ${args.positionals.length}`,
+      );
+    }
+    const [orig, quant] = args.positionals as [string, string];
+    const errors = await checkpointError(orig, quant, {
+      tensors: (args.values.tensor as string[] | undefined) ?? [],
+    });
+    const total = totalError(errors);
+    if (args.values.json) {
+      console.log(JSON.stringify({ tensors: errors, total }, null, 2));
+      return;
+    }
+    const rows = errors.map((e) => [
+      e.name,
+      `${e.shape[0]}x${e.shape[1]}`,
+      e.method,
+      e.relMse.toExponential(4),
+      e.bitsPerWeight.toFixed(4),
+    ]);
+    rows.push([
+      `total (${total.tensors} tensors)`,
+      `${(total.weights / 1e6).toFixed(2)}M`,
+      "",
+      total.relMse.toExponential(4),
+      total.bitsPerWeight.toFixed(4),
+    ]);
+    console.log(formatTable(["tensor", "shape", "method", "rel MSE", "bits/weight"], rows));
+  },
+};

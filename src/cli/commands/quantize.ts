@@ -1,0 +1,146 @@
+/**
+ * `quantlab quantize MODEL --method higgs --bits 4 --p 2 --out OUT`: quantizes a Hugging Face
+ * checkpoint folder (single or sharded safetensors) or any `.safetensors` file into a portable
+ * quantized checkpoint (see `src/io/quantized_checkpoint.ts`), streaming and resumable.
+ *
+ * @module
+ */
+import {
+  choiceFlag,
+  type Command,
+  type FlagSpec,
+  intFlag,
+  numberFlag,
+  type ParsedArgs,
+  UsageError,
+} from "../command.ts";
+import { BACKEND_CHOICES, selectBackend } from "../../gpu/backend.ts";
+import type { QuantOptions } from "../../quant/quantizer.ts";
+import { availableMethods } from "../../quant/registry.ts";
+import { quantizeCheckpoint } from "../../io/quantized_checkpoint.ts";
+
+/** Flags shared by commands that take quantization options. */
+export const QUANT_FLAGS: Record<string, FlagSpec> = {
+  method: { type: "string", default: "higgs", help: "higgs | hqq | nf4 | af4 | fp4 | rtn" },
+  bits: { type: "string", help: "bits per weight (HIGGS: per coordinate; grid n = 2^(p·bits))" },
+  p: { type: "string", help: "HIGGS grid dimension (default 2)" },
+  n: { type: "string", help: "HIGGS grid size (overrides --bits)" },
+  hadamard: { type: "string", help: "Hadamard block size 64–4096, 0 = no rotation (HIGGS: 1024)" },
+  group: { type: "string", help: "weights per scale; 'row' = one group per row" },
+  axis: { type: "string", help: "group axis: 1 = input dim (default), 0 = output dim" },
+  seed: { type: "string", help: "random-sign seed of the rotation (none = plain Hadamard)" },
+  "scale-dtype": { type: "string", help: "F16 | F32 (default F16)" },
+  "table-dtype": { type: "string", help: "HIGGS table precision: F16 | F32 (default F16)" },
+  "round-zero": { type: "boolean", help: "HQQ: round the zero point" },
+  iters: { type: "string", help: "HQQ: optimisation iterations" },
+  symmetric: { type: "boolean", help: "RTN: symmetric (absmax) levels" },
+  "clip-search": { type: "boolean", help: "RTN: search the clipping ratio" },
+  "double-quant": { type: "boolean", help: "NF4/AF4/FP4: 8-bit meta-quantized scales" },
+  extra: { type: "string", multiple: true, help: "method option KEY=VALUE (repeatable)" },
+};
+
+/**
+ * Reads the quantization flags into `QuantOptions` (method-specific ones go to `extra`).
+ *
+ * @example
+ * ```ts
+ * import { quantOptionsFromArgs, QUANT_FLAGS } from "./quantize.ts";
+ * import { parseCommandArgs } from "../command.ts";
+ * const o = quantOptionsFromArgs(parseCommandArgs(QUANT_FLAGS, ["--bits", "4", "--seed", "7"]));
+ * if (o.bits !== 4 || o.seed !== 7) throw new Error();
+ * ```
+ */
+export function quantOptionsFromArgs(args: ParsedArgs): QuantOptions {
+  const v = args.values;
+  const o: QuantOptions = {};
+  if (v.bits !== undefined) o.bits = numberFlag(args, "bits", 4, 0.5, 16);
+  if (v.p !== undefined) o.p = intFlag(args, "p", 2, 1, 16);
+  if (v.n !== undefined) o.gridSize = intFlag(args, "n", 256, 2, 65536);
+  if (v.hadamard !== undefined) o.hadamard = intFlag(args, "hadamard", 1024, 0, 32768);
+  if (v.group !== undefined) {
+    o.groupSize = v.group === "row" || v.group === "none"
+      ? null
+      : intFlag(args, "group", 64, 1, 2 ** 30);
+  }
+  if (v.axis !== undefined) o.axis = intFlag(args, "axis", 1, 0, 1) as 0 | 1;
+  if (v.seed !== undefined) o.seed = intFlag(args, "seed", 0, 0, 0xffffffff);
+  if (v["scale-dtype"] !== undefined) {
+    o.scaleDtype = choiceFlag(args, "scale-dtype", ["F16", "F32"] as const);
+  }
+  const extra: Record<string, string | number | boolean> = {};
+  if (v["table-dtype"] !== undefined) {
+    extra.tableDtype = choiceFlag(args, "table-dtype", ["F16", "F32"]);
+  }
+  if (v["round-zero"]) extra.roundZero = true;
+  if (v.iters !== undefined) extra.iters = intFlag(args, "iters", 20, 0, 100000);
+  if (v.symmetric) extra.symmetric = true;
+  if (v["clip-search"]) extra.clipSearch = true;
+  if (v["double-quant"]) extra.doubleQuant = true;
+  const list = v.extra === undefined ? [] : Array.isArray(v.extra) ? v.extra : [String(v.extra)];
+  for (const kv of list) {
+    const m = /^([A-Za-z_][\w-]*)=(.*)$/.exec(kv);
+    if (!m) throw new UsageError(`--extra ${kv} is not valid; use KEY=VALUE`);
+    const raw = m[2]!;
+    extra[m[1]!] = raw === "true"
+      ? true
+      : raw === "false"
+      ? false
+      : raw !== "" && Number.isFinite(Number(raw))
+      ? Number(raw)
+      : raw;
+  }
+  if (Object.keys(extra).length > 0) o.extra = extra;
+  return o;
+}
+
+/** The `quantize` command. */
+export const quantizeCommand: Command = {
+  name: "quantize",
+  summary: "quantize a checkpoint folder or .safetensors file (HIGGS, HQQ, NF4, RTN, …)",
+  usage: "quantlab quantize MODEL_DIR|FILE.safetensors --out OUT [--method higgs --bits 4 --p 2 …]",
+  flags: {
+    ...QUANT_FLAGS,
+    out: {
+      type: "string",
+      short: "o",
+      help: "output folder (or FILE.safetensors for a file input)",
+    },
+    tensor: { type: "string", multiple: true, help: "quantize only this tensor (repeatable)" },
+    "include-lm-head": { type: "boolean", help: "quantize lm_head too" },
+    quiet: { type: "boolean", short: "q", help: "no progress bar" },
+  },
+  async run(args) {
+    const input = args.positionals[0];
+    if (input === undefined || args.positionals.length > 1) {
+      throw new UsageError(
+        `Expected one input (a checkpoint folder or .safetensors file); got ${args.positionals.length}`,
+      );
+    }
+    const out = args.values.out;
+    if (typeof out !== "string" || out === "") {
+      throw new UsageError("--out is required: the output folder or file");
+    }
+    const method = choiceFlag(args, "method", availableMethods());
+    const options = quantOptionsFromArgs(args);
+    const backend = await selectBackend(choiceFlag(args, "backend", BACKEND_CHOICES));
+    const tensors = (args.values.tensor as string[] | undefined) ?? [];
+    const s = await quantizeCheckpoint(input, out, {
+      method,
+      options,
+      backend,
+      includeLmHead: Boolean(args.values["include-lm-head"]),
+      tensors,
+      quiet: Boolean(args.values.quiet),
+    });
+    const rate = s.seconds > 0 ? s.totalWeights / s.seconds / 1e6 : 0;
+    console.log(
+      `quantized ${s.quantized} tensors` +
+        (s.resumed ? ` (+${s.resumed} from an earlier run)` : "") +
+        `, copied ${s.copied}; ${(s.quantizedWeights / 1e6).toFixed(1)}M of ` +
+        `${(s.totalWeights / 1e6).toFixed(1)}M weights at ${
+          s.bitsPerWeight.toFixed(4)
+        } bits/weight; ` +
+        `${s.seconds.toFixed(1)} s (${rate.toFixed(1)} M weights/s) → ${s.out}`,
+    );
+  },
+};
