@@ -13,6 +13,7 @@ import { type BackendChoice, selectBackend } from "../gpu/backend.ts";
 import { openCheckpoint, writeSharded } from "../io/sharded.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { buildLlamaModel, type LinearFactory } from "./build.ts";
+import { closeQuantizedCheckpoints } from "./quantized.ts";
 import { type LlamaConfig, parseHfConfig, toHfConfig } from "./config.ts";
 import { GpuLlama } from "./gpu_llama.ts";
 import type { LlamaModel } from "./llama.ts";
@@ -122,6 +123,7 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
     return await buildLlamaModel(config, ckpt, opts);
   } finally {
     ckpt.close();
+    await closeQuantizedCheckpoints(ckpt.path);
   }
 }
 

@@ -1,0 +1,277 @@
+// This module is browser compatible.
+/**
+ * Lookup-table matmul on the CPU, straight from the packed codes of any {@linkcode QuantizedTensor}
+ * (p = 1 or 2, 1–16-bit codes, groups along either axis, zeros, Hadamard rotation):
+ *
+ *     out[b, o] = Σ_i Ŵ[o, i] · x[b, i]      (Ŵ = dequantize(q), never materialized)
+ *
+ * Plan of one call:
+ * 1. Prepare the activations once: pad to `paddedCols` and rotate (`rotate.ts`), in f64; with
+ *    zeros along the input axis, also Σx per group (the fold of `cpu_kernels.ts`).
+ * 2. Small batches (below {@linkcode lutBlasMinBatch}, or always without BLAS): the pure LUT loops
+ *    of `cpu_kernels.ts` on the worker pool, contiguous row ranges per worker, codes read as u32
+ *    words and looked up in the (unscaled) table, scales folded per group.
+ * 3. Larger batches with OpenBLAS: tiles of rows are decoded to f32 on the pool (bit-identical to
+ *    `decodeRotated`) and multiplied by BLAS `sgemm`, the next tile decoding while BLAS runs —
+ *    the weight is never materialized whole, and the O(batch) work runs at BLAS speed.
+ *
+ * Construct once with {@linkcode prepareLut} (shares the codes with the workers); the
+ * {@linkcode LutLinear} layer in `linear.ts` wraps all of this.
+ *
+ * @module
+ */
+import { QuantlabError } from "../core/errors.ts";
+import { parallelFor, poolSize, toShared } from "../cpu/pool.ts";
+import { matmulBackend, sgemm } from "../cpu/matmul.ts";
+import type { QuantizedTensor } from "../quant/format.ts";
+import { rowStrideWords } from "../quant/packing.ts";
+import { dequantRows, type LutKernelMeta, lutRows } from "./cpu_kernels.ts";
+import { rotateActivations, rotationSigns } from "./rotate.ts";
+import { checkLutCall, checkLutSupport } from "./support.ts";
+
+const KERNELS = new URL("./cpu_kernels.ts", import.meta.url).href;
+
+/** A quantized tensor prepared for the CPU kernels (shared buffers, f64 table, signs). */
+export interface LutCpuTensor {
+  /** The tensor it was prepared from. */
+  readonly q: QuantizedTensor;
+  /** Output features. */
+  readonly outFeatures: number;
+  /** Input features. */
+  readonly inFeatures: number;
+  /** Kernel metadata (batch filled per call). */
+  readonly meta: Readonly<Omit<LutKernelMeta, "batch">>;
+  /** Packed codes on a SharedArrayBuffer. */
+  readonly codes: Uint32Array;
+  /** The table as f64 (exact copy) on a SharedArrayBuffer. */
+  readonly table: Float64Array;
+  /** Scales on a SharedArrayBuffer. */
+  readonly scales: Float32Array;
+  /** Zeros on a SharedArrayBuffer, or null. */
+  readonly zeros: Float32Array | null;
+  /** Random signs of the rotation, or null. */
+  readonly signs: Float64Array | null;
+}
+
+/**
+ * Validates `q` for the LUT kernels and prepares it for the CPU (copies codes, scales and zeros
+ * to SharedArrayBuffers once, so every call shares them with the workers).
+ *
+ * @example
+ * ```ts
+ * import { prepareLut } from "./cpu.ts";
+ * import { packCodes } from "../quant/packing.ts";
+ * const t = prepareLut({
+ *   method: "rtn", shape: [1, 4], paddedCols: 4, p: 1, codeBits: 2,
+ *   codes: packCodes([0, 1, 2, 3], 1, 4, 2), table: new Float32Array([0, 1, 2, 3]),
+ *   tableDtype: "F32", groupSize: 4, groupAxis: 1, scales: new Float32Array([1]),
+ *   scaleStorage: { kind: "float", dtype: "F32" }, rotation: { kind: "none" }, params: {},
+ * });
+ * if (t.outFeatures !== 1 || t.inFeatures !== 4) throw new Error();
+ * ```
+ */
+export function prepareLut(q: QuantizedTensor, name = "tensor"): LutCpuTensor {
+  checkLutSupport(q, name);
+  const [rows, cols] = q.shape;
+  const pc = q.paddedCols;
+  const table = new Float64Array(new SharedArrayBuffer(q.table.length * 8));
+  table.set(q.table);
+  return {
+    q,
+    outFeatures: rows,
+    inFeatures: cols,
+    meta: {
+      rows,
+      pc,
+      p: q.p,
+      bits: q.codeBits,
+      g: q.groupSize,
+      axis: q.groupAxis,
+      stride: rowStrideWords(pc / q.p, q.codeBits),
+      cpr: pc / q.p,
+      hasZeros: q.zeros !== undefined,
+    },
+    codes: toShared(q.codes),
+    table,
+    scales: toShared(q.scales),
+    zeros: q.zeros ? toShared(q.zeros) : null,
+    signs: rotationSigns(q.rotation, pc),
+  };
+}
+
+let blasMinBatch = 2;
+
+/**
+ * The smallest batch that takes the tile-decode + BLAS `sgemm` path when OpenBLAS is loaded
+ * (default 2: the TypeScript LUT loop costs ~1 ns per weight and row, so decoding a tile once and
+ * letting BLAS do the rows wins from the second row on). `Infinity` forces the pure LUT loops.
+ *
+ * @example
+ * ```ts
+ * import { lutBlasMinBatch, setLutBlasMinBatch } from "./cpu.ts";
+ * const old = lutBlasMinBatch();
+ * setLutBlasMinBatch(Infinity);
+ * setLutBlasMinBatch(old);
+ * ```
+ */
+export function lutBlasMinBatch(): number {
+  return blasMinBatch;
+}
+
+/** Sets {@linkcode lutBlasMinBatch} (an integer ≥ 1, or Infinity). */
+export function setLutBlasMinBatch(n: number): void {
+  if (!(n === Infinity || (Number.isInteger(n) && n >= 1))) {
+    throw new QuantlabError(
+      "bad-argument",
+      `BLAS batch threshold ${n} is not valid; use an integer ≥ 1 or Infinity`,
+    );
+  }
+  blasMinBatch = n;
+}
+
+/** Which CPU path {@linkcode lutMatmul} takes. */
+export type LutCpuPath = "auto" | "lut" | "blas";
+
+/** Options of {@linkcode lutMatmul}. */
+export interface LutMatmulOptions {
+  /** Output `[batch, outFeatures]`, overwritten (allocated when omitted). */
+  out?: Float32Array;
+  /** `"lut"` forces the LUT loops, `"blas"` the tile + sgemm path (when BLAS loads). */
+  path?: LutCpuPath;
+  /** Run on the calling thread only (no worker pool). */
+  singleThread?: boolean;
+}
+
+function sharedF64(n: number): Float64Array {
+  return new Float64Array(new SharedArrayBuffer(Math.max(1, n) * 8));
+}
+
+/** Elements of work below which a call runs on the calling thread. */
+const MIN_WORK_PER_CHUNK = 1 << 18;
+
+/**
+ * `out[b, o] = Σ_i Ŵ[o, i] · x[b, i]` for x `[batch, inFeatures]` (see the module doc).
+ * Accepts a prepared tensor or a QuantizedTensor (prepared on the fly). Errors: `bad-argument`
+ * for a batch below 1, `bad-shape` for wrong lengths, `unsupported` for a format the kernels
+ * do not cover (p > 2), each naming the values.
+ *
+ * @example
+ * ```ts
+ * import { lutMatmul } from "./cpu.ts";
+ * import { packCodes } from "../quant/packing.ts";
+ * const q = {
+ *   method: "rtn" as const, shape: [2, 4] as [number, number], paddedCols: 4, p: 1, codeBits: 2,
+ *   codes: packCodes([0, 1, 2, 3, 3, 3, 3, 3], 2, 4, 2), table: new Float32Array([0, 1, 2, 3]),
+ *   tableDtype: "F32" as const, groupSize: 4, groupAxis: 1 as const,
+ *   scales: new Float32Array([1, 0.5]), zeros: new Float32Array([0, 1]),
+ *   scaleStorage: { kind: "float" as const, dtype: "F32" as const },
+ *   rotation: { kind: "none" as const }, params: {},
+ * };
+ * const y = await lutMatmul(q, new Float32Array([1, 1, 1, 1]), 1);
+ * // row 0: 0+1+2+3 = 6; row 1: 4·(3−1)·0.5 = 4
+ * if (y.join() !== "6,4") throw new Error();
+ * ```
+ */
+export async function lutMatmul(
+  tensor: LutCpuTensor | QuantizedTensor,
+  x: Float32Array,
+  batch: number,
+  opts: LutMatmulOptions = {},
+): Promise<Float32Array> {
+  const t = "meta" in tensor ? tensor : prepareLut(tensor);
+  checkLutCall(x, batch, t.inFeatures, t.outFeatures, opts.out);
+  const { rows, pc, g, axis } = t.meta;
+  const meta: LutKernelMeta = { ...t.meta, batch };
+  const out = opts.out ?? new Float32Array(batch * rows);
+  const path = opts.path ?? "auto";
+  const useBlas = path !== "lut" && matmulBackend() === "openblas" &&
+    (path === "blas" || batch >= blasMinBatch);
+
+  const xp = sharedF64(batch * pc);
+  rotateActivations(x, batch, t.inFeatures, pc, t.q.rotation, t.signs, xp);
+
+  if (useBlas) {
+    await blasPath(t, meta, xp, out, opts.singleThread ?? false);
+    return out;
+  }
+
+  let xsum: Float64Array | null = null;
+  if (t.zeros && axis === 1) {
+    const gpr = pc / g;
+    xsum = sharedF64(batch * gpr);
+    for (let b = 0; b < batch; b++) {
+      for (let gi = 0; gi < gpr; gi++) {
+        let s = 0;
+        const o = b * pc + gi * g;
+        for (let c = 0; c < g; c++) s += xp[o + c]!;
+        xsum[b * gpr + gi] = s;
+      }
+    }
+  }
+  const work = batch * pc;
+  const minChunk = Math.max(1, Math.ceil(MIN_WORK_PER_CHUNK / work));
+  const single = opts.singleThread || poolSize() === 1 || rows < 2 * minChunk;
+  const args = [meta, t.codes, t.table, t.scales, t.zeros, xp, xsum];
+  if (single) {
+    lutRows(meta, t.codes, t.table, t.scales, t.zeros, xp, xsum, out, 0, rows);
+    return out;
+  }
+  const shared = out.buffer instanceof SharedArrayBuffer
+    ? out
+    : new Float32Array(new SharedArrayBuffer(out.length * 4));
+  await parallelFor(KERNELS, "lutRows", rows, [...args, shared], { minChunk });
+  if (shared !== out) out.set(shared);
+  return out;
+}
+
+/** Floats per decoded tile of the BLAS path (16 MiB of f32). */
+const TILE_FLOATS = 1 << 22;
+
+async function blasPath(
+  t: LutCpuTensor,
+  meta: LutKernelMeta,
+  xp: Float64Array,
+  out: Float32Array,
+  singleThread: boolean,
+): Promise<void> {
+  const { rows, pc } = meta;
+  const batch = meta.batch;
+  const x32 = Float32Array.from(xp.subarray(0, batch * pc));
+  const tileRows = Math.max(1, Math.min(rows, Math.floor(TILE_FLOATS / pc)));
+  const bufs = [
+    new Float32Array(new SharedArrayBuffer(tileRows * pc * 4)),
+    rows > tileRows ? new Float32Array(new SharedArrayBuffer(tileRows * pc * 4)) : null,
+  ];
+  const decode = (r0: number, n: number, dst: Float32Array): Promise<unknown> => {
+    const minChunk = Math.max(1, Math.ceil(MIN_WORK_PER_CHUNK / pc));
+    if (singleThread || n < 2 * minChunk) {
+      dequantRows(meta, t.codes, t.table, t.scales, t.zeros, dst, r0, 0, n);
+      return Promise.resolve();
+    }
+    return parallelFor(
+      KERNELS,
+      "dequantRows",
+      n,
+      [meta, t.codes, t.table, t.scales, t.zeros, dst, r0],
+      { minChunk },
+    );
+  };
+  let pending = decode(0, Math.min(tileRows, rows), bufs[0]!);
+  for (let r0 = 0, k = 0; r0 < rows; r0 += tileRows, k ^= 1) {
+    const n = Math.min(tileRows, rows - r0);
+    await pending;
+    const next = r0 + tileRows;
+    if (next < rows) pending = decode(next, Math.min(tileRows, rows - next), bufs[k ^ 1]!);
+    const tile = bufs[k]!;
+    sgemm({
+      transB: true,
+      M: batch,
+      N: n,
+      K: pc,
+      A: x32,
+      B: n * pc === tile.length ? tile : tile.subarray(0, n * pc),
+      C: out.subarray(r0),
+      ldc: rows,
+    });
+  }
+}

@@ -1,0 +1,184 @@
+import assert from "node:assert/strict";
+import { QuantlabError } from "../../src/core/errors.ts";
+import { getGpu } from "../../src/gpu/device.ts";
+import { lutMatmul } from "../../src/lut/cpu.ts";
+import { copyKernel, denseMatmulGpu, uploadDense } from "../../src/lut/dense_gpu.ts";
+import { encodeLutMatmul, lutMatmulGpu, uploadQuantized } from "../../src/lut/gpu.ts";
+import {
+  randomQuantized,
+  type RandomSpec,
+  randomX,
+  referenceProduct,
+  relError,
+} from "./helpers.ts";
+
+// WebGPU on llvmpipe compiles each specialization in ~0.3 s: every case here uses one pipeline.
+const TOL = 1e-6;
+const gpu = await getGpu();
+const skip = (): void => console.log("no WebGPU adapter: skipped");
+
+async function checkGpu(
+  spec: RandomSpec,
+  batch: number,
+  label: string,
+  fused = false,
+): Promise<void> {
+  const q = randomQuantized(spec);
+  const t = await uploadQuantized(gpu!, q);
+  try {
+    const x = randomX(batch * spec.cols, spec.bits * 7 + batch);
+    const ref = referenceProduct(q, x, batch);
+    const y = await lutMatmulGpu(gpu!, t, x, batch, { rotation: fused ? "fused" : "separate" });
+    const err = relError(y, ref);
+    assert.ok(err <= TOL, `${label} batch ${batch}: relative error ${err}`);
+    const cpu = await lutMatmul(q, x, batch, { path: "lut" });
+    assert.ok(relError(y, cpu) <= TOL, `${label}: CPU and WebGPU differ by ${relError(y, cpu)}`);
+  } finally {
+    t.destroy();
+  }
+}
+
+Deno.test("lutMatmulGpu() equals dequantize-then-matmul and the CPU kernel for widths 1–8 and p 1, 2", async () => {
+  if (!gpu) return skip();
+  let k = 0;
+  for (let bits = 1; bits <= 8; bits++) {
+    for (const p of [1, 2]) {
+      k++;
+      const axis = (k % 2) as 0 | 1;
+      const group = [8, 16, "channel", 4][k % 4] as number | "channel";
+      const spec: RandomSpec = {
+        rows: axis === 0 ? 16 : 9 + (k % 5),
+        cols: 29 + 4 * (k % 4),
+        bits,
+        p,
+        axis,
+        group,
+        zeros: k % 3 !== 0,
+        seed: k,
+      };
+      await checkGpu(spec, [1, 3, 64][k % 3]!, `bits ${bits} p ${p} axis ${axis} g ${group}`);
+    }
+  }
+});
+
+Deno.test("lutMatmulGpu() handles (2,4096) 12-bit codes, 16-bit codes and one output row", async () => {
+  if (!gpu) return skip();
+  await checkGpu({ rows: 9, cols: 70, bits: 12, p: 2, group: 64 }, 1, "12-bit p2");
+  await checkGpu({ rows: 5, cols: 33, bits: 16, group: "channel", zeros: true }, 3, "16-bit");
+  await checkGpu({ rows: 1, cols: 45, bits: 4, group: 16 }, 1, "N = 1");
+});
+
+Deno.test("lutMatmulGpu() rotates the activations in a separate pass or fused in the kernel", async () => {
+  if (!gpu) return skip();
+  const spec: RandomSpec = {
+    rows: 11,
+    cols: 50,
+    bits: 8,
+    p: 2,
+    group: 64,
+    hadamard: { size: 64, seed: 99 },
+  };
+  await checkGpu(spec, 3, "HIGGS (2,256) separate");
+  await checkGpu(spec, 3, "HIGGS (2,256) fused", true);
+  await checkGpu(
+    { ...spec, hadamard: { size: 32, seed: null }, bits: 4, p: 1, group: 16 },
+    1,
+    "h32 plain",
+  );
+});
+
+Deno.test("uploadQuantized() splits tensors larger than one binding into row parts", async () => {
+  if (!gpu) return skip();
+  for (const axis of [1, 0] as const) {
+    const q = randomQuantized({ rows: 40, cols: 64, bits: 4, group: 8, axis, zeros: true });
+    const bias = randomX(40, 5);
+    const t = await uploadQuantized(gpu, q, { maxBindingBytes: 16 * 32, bias });
+    assert.equal(t.parts, 3);
+    const x = randomX(2 * 64);
+    const y = await lutMatmulGpu(gpu, t, x, 2);
+    const ref = referenceProduct(q, x, 2);
+    for (let b = 0; b < 2; b++) for (let o = 0; o < 40; o++) ref[b * 40 + o]! += bias[o]!;
+    assert.ok(relError(y, ref) <= TOL, `axis ${axis}: ${relError(y, ref)}`);
+    t.destroy();
+  }
+});
+
+Deno.test("encodeLutMatmul() honours input and output offsets and rejects bad calls", async () => {
+  if (!gpu) return skip();
+  const q = randomQuantized({ rows: 6, cols: 20, bits: 3, group: 4 });
+  const t = await uploadQuantized(gpu, q);
+  const x = randomX(2 * 20);
+  const xb = gpu.storage(new Float32Array([7, 7, 7, ...x]));
+  const yb = gpu.storage(new Float32Array(5 + 12).fill(-1));
+  const us: GPUBuffer[] = [];
+  const ctx = {
+    uniform: (d: Uint32Array | Float32Array | Int32Array) => (us.push(gpu.uniform(d)), us.at(-1)!),
+  };
+  await gpu.runMany(
+    "lut",
+    encodeLutMatmul(ctx, t, { x: xb, xOffset: 3, out: yb, outOffset: 5, batch: 2 }),
+  );
+  const y = new Float32Array(await gpu.read(yb));
+  assert.deepEqual([...y.subarray(0, 5)], [-1, -1, -1, -1, -1]);
+  assert.ok(relError(y.subarray(5), referenceProduct(q, x, 2)) <= TOL);
+  assert.throws(
+    () => encodeLutMatmul(ctx, t, { x: xb, xOffset: 3, out: yb, outOffset: 5, batch: 3 }),
+    (e: unknown) =>
+      e instanceof QuantlabError && e.code === "bad-shape" && /batch 3/.test(e.message),
+  );
+  assert.throws(
+    () => encodeLutMatmul(ctx, t, { x: xb, xOffset: 0, out: yb, outOffset: 0, batch: 0 }),
+    (e: unknown) =>
+      e instanceof QuantlabError && e.code === "bad-argument" && /batch 0/.test(e.message),
+  );
+  await assert.rejects(
+    () => lutMatmulGpu(gpu, t, new Float32Array(19), 1),
+    (e: unknown) =>
+      e instanceof QuantlabError && e.code === "bad-shape" && /holds 19/.test(e.message),
+  );
+  const p3 = randomQuantized({ rows: 2, cols: 9, bits: 6, p: 3 });
+  await assert.rejects(
+    () => uploadQuantized(gpu, p3, { name: "o_proj" }),
+    (e: unknown) =>
+      e instanceof QuantlabError && e.code === "unsupported" && /p = 3/.test(e.message),
+  );
+  for (const b of [xb, yb, ...us]) b.destroy();
+  t.destroy();
+});
+
+Deno.test("the dense f32 and f16 baselines and the copy kernel compute what they should", async () => {
+  if (!gpu) return skip();
+  const rows = 13, cols = 30, batch = 3;
+  const w = randomX(rows * cols, 3);
+  const x = randomX(batch * cols, 4);
+  const ref = new Float64Array(batch * rows);
+  for (let b = 0; b < batch; b++) {
+    for (let o = 0; o < rows; o++) {
+      let s = 0;
+      for (let c = 0; c < cols; c++) s += w[o * cols + c]! * x[b * cols + c]!;
+      ref[b * rows + o] = s;
+    }
+  }
+  const t32 = await uploadDense(gpu, w, rows, cols, "f32");
+  assert.ok(relError(await denseMatmulGpu(gpu, t32, x, batch), ref) <= TOL);
+  t32.destroy();
+  if (gpu.hasF16) {
+    const t16 = await uploadDense(gpu, w, rows, cols, "f16");
+    // f16 weights: relative rounding 2^-11 per weight.
+    assert.ok(relError(await denseMatmulGpu(gpu, t16, x, batch), ref) <= 2e-3);
+    t16.destroy();
+  } else {
+    await assert.rejects(
+      () => uploadDense(gpu, w, rows, cols, "f16"),
+      (e: unknown) => e instanceof QuantlabError && e.code === "unsupported",
+    );
+  }
+  const src = gpu.storage(new Uint32Array(64).map((_, i) => i * 3));
+  const dst = gpu.storage(256);
+  const us: GPUBuffer[] = [];
+  await gpu.runMany("copy", [
+    await copyKernel(gpu, src, dst, 256, (d) => (us.push(gpu.uniform(d)), us.at(-1)!)),
+  ]);
+  assert.deepEqual(new Uint32Array(await gpu.read(dst)), new Uint32Array(64).map((_, i) => i * 3));
+  for (const b of [src, dst, ...us]) b.destroy();
+});
