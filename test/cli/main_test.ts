@@ -65,6 +65,8 @@ Deno.test("parseCommandArgs() applies defaults and keeps positionals", () => {
 Deno.test("quantlab demo prints a table of methods, errors and bits per weight", async () => {
   const r = await capture(() => main(["demo", "--rows", "16", "--cols", "256"]));
   assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /method\s+rel\. error t²\s+bits\/weight/);
-  assert.match(r.out, /int4/);
+  assert.match(r.out, /method\s+bits\/weight\s+rel\. error t²/);
+  for (const m of ["higgs \\(2,256\\)", "nf4 g64", "hqq int4 g64", "rtn int4 g64", "af4", "fp4"]) {
+    assert.match(r.out, new RegExp(m));
+  }
 });
