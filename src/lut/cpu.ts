@@ -8,12 +8,15 @@
  * Plan of one call:
  * 1. Prepare the activations once: pad to `paddedCols` and rotate (`rotate.ts`), in f64; with
  *    zeros along the input axis, also Σx per group (the fold of `cpu_kernels.ts`).
- * 2. Small batches (below {@linkcode lutBlasMinBatch}, or always without BLAS): the pure LUT loops
- *    of `cpu_kernels.ts` on the worker pool, contiguous row ranges per worker, codes read as u32
- *    words and looked up in the (unscaled) table, scales folded per group.
- * 3. Larger batches with OpenBLAS: tiles of rows are decoded to f32 on the pool (bit-identical to
- *    `decodeRotated`) and multiplied by BLAS `sgemm`, the next tile decoding while BLAS runs —
- *    the weight is never materialized whole, and the O(batch) work runs at BLAS speed.
+ * 2. 4-bit scalar codes (NF4, RTN/HQQ 4-bit, HIGGS (1,16)) and 8-bit pair codes (HIGGS (2,256))
+ *    with groups of a multiple of 64 along the input axis, batch ≤ 4: the WebAssembly SIMD
+ *    kernels of `cpu_wasm.ts` on the worker pool, once per activation row.
+ * 3. Other small batches (below {@linkcode lutBlasMinBatch}, or any batch without BLAS): the
+ *    TypeScript LUT loops of `cpu_kernels.ts` on the pool, contiguous row ranges per worker,
+ *    codes read as u32 words and looked up in the (unscaled) table, scales folded per group.
+ * 4. Larger batches with OpenBLAS: tiles of rows are decoded to f32 on the pool (bit-identical to
+ *    `decodeRotated`), then multiplied by BLAS `sgemm` — the weight is never materialized whole,
+ *    and the O(batch) work runs at BLAS speed.
  *
  * Construct once with {@linkcode prepareLut} (shares the codes with the workers); the
  * {@linkcode LutLinear} layer in `linear.ts` wraps all of this.
@@ -26,10 +29,12 @@ import { matmulBackend, sgemm } from "../cpu/matmul.ts";
 import type { QuantizedTensor } from "../quant/format.ts";
 import { rowStrideWords } from "../quant/packing.ts";
 import { dequantRows, type LutKernelMeta, lutRows } from "./cpu_kernels.ts";
+import { createLutWasm, type LutWasm, lutWasmRows } from "./cpu_wasm.ts";
 import { rotateActivations, rotationSigns } from "./rotate.ts";
 import { checkLutCall, checkLutSupport } from "./support.ts";
 
 const KERNELS = new URL("./cpu_kernels.ts", import.meta.url).href;
+const WASM_KERNELS = new URL("./cpu_wasm.ts", import.meta.url).href;
 
 /** A quantized tensor prepared for the CPU kernels (shared buffers, f64 table, signs). */
 export interface LutCpuTensor {
@@ -51,6 +56,8 @@ export interface LutCpuTensor {
   readonly zeros: Float32Array | null;
   /** Random signs of the rotation, or null. */
   readonly signs: Float64Array | null;
+  /** The WebAssembly SIMD placement (4-bit p = 1 and 8-bit p = 2 layouts), or null. */
+  readonly wasm: LutWasm | null;
 }
 
 /**
@@ -76,6 +83,13 @@ export function prepareLut(q: QuantizedTensor, name = "tensor"): LutCpuTensor {
   const pc = q.paddedCols;
   const table = new Float64Array(new SharedArrayBuffer(q.table.length * 8));
   table.set(q.table);
+  const wasm = createLutWasm(
+    { rows, pc, p: q.p, bits: q.codeBits, g: q.groupSize, axis: q.groupAxis },
+    q.codes,
+    q.table,
+    q.scales,
+    q.zeros ?? null,
+  );
   return {
     q,
     outFeatures: rows,
@@ -91,11 +105,12 @@ export function prepareLut(q: QuantizedTensor, name = "tensor"): LutCpuTensor {
       cpr: pc / q.p,
       hasZeros: q.zeros !== undefined,
     },
-    codes: toShared(q.codes),
+    codes: wasm ? wasm.codes : toShared(q.codes),
     table,
-    scales: toShared(q.scales),
-    zeros: q.zeros ? toShared(q.zeros) : null,
+    scales: wasm ? wasm.scales : toShared(q.scales),
+    zeros: wasm ? wasm.zeros : q.zeros ? toShared(q.zeros) : null,
     signs: rotationSigns(q.rotation, pc),
+    wasm,
   };
 }
 
@@ -118,7 +133,16 @@ export function lutBlasMinBatch(): number {
   return blasMinBatch;
 }
 
-/** Sets {@linkcode lutBlasMinBatch} (an integer ≥ 1, or Infinity). */
+/**
+ * Sets {@linkcode lutBlasMinBatch} (an integer ≥ 1, or Infinity).
+ *
+ * @example
+ * ```ts
+ * import { setLutBlasMinBatch } from "./cpu.ts";
+ * setLutBlasMinBatch(8);
+ * setLutBlasMinBatch(2);
+ * ```
+ */
 export function setLutBlasMinBatch(n: number): void {
   if (!(n === Infinity || (Number.isInteger(n) && n >= 1))) {
     throw new QuantlabError(
@@ -140,11 +164,16 @@ export interface LutMatmulOptions {
   path?: LutCpuPath;
   /** Run on the calling thread only (no worker pool). */
   singleThread?: boolean;
+  /** Use the WebAssembly SIMD kernel where the tensor has one (default true). */
+  wasm?: boolean;
 }
 
 function sharedF64(n: number): Float64Array {
   return new Float64Array(new SharedArrayBuffer(Math.max(1, n) * 8));
 }
+
+/** Largest batch that runs the WebAssembly kernel once per activation row (then BLAS tiles). */
+const WASM_MAX_BATCH = 4;
 
 /** Elements of work below which a call runs on the calling thread. */
 const MIN_WORK_PER_CHUNK = 1 << 18;
@@ -184,7 +213,9 @@ export async function lutMatmul(
   const meta: LutKernelMeta = { ...t.meta, batch };
   const out = opts.out ?? new Float32Array(batch * rows);
   const path = opts.path ?? "auto";
-  const useBlas = path !== "lut" && matmulBackend() === "openblas" &&
+  const wasmLoop = t.wasm !== null && (opts.wasm ?? true) && path !== "blas" &&
+    batch <= WASM_MAX_BATCH;
+  const useBlas = !wasmLoop && path !== "lut" && matmulBackend() === "openblas" &&
     (path === "blas" || batch >= blasMinBatch);
 
   const xp = sharedF64(batch * pc);
@@ -192,6 +223,19 @@ export async function lutMatmul(
 
   if (useBlas) {
     await blasPath(t, meta, xp, out, opts.singleThread ?? false);
+    return out;
+  }
+
+  const work = batch * pc;
+  const minChunk = Math.max(1, Math.ceil(MIN_WORK_PER_CHUNK / work));
+  const single = opts.singleThread || poolSize() === 1 || rows < 2 * minChunk;
+  if (wasmLoop) {
+    const rowWork = Math.max(1, Math.ceil(MIN_WORK_PER_CHUNK / pc));
+    const one = opts.singleThread || poolSize() === 1 || rows < 2 * rowWork;
+    for (let b = 0; b < batch; b++) {
+      const y = batch === 1 ? out : out.subarray(b * rows, (b + 1) * rows);
+      await wasmPath(t, t.wasm!, xp.subarray(b * pc, (b + 1) * pc), y, one, rowWork);
+    }
     return out;
   }
 
@@ -208,9 +252,6 @@ export async function lutMatmul(
       }
     }
   }
-  const work = batch * pc;
-  const minChunk = Math.max(1, Math.ceil(MIN_WORK_PER_CHUNK / work));
-  const single = opts.singleThread || poolSize() === 1 || rows < 2 * minChunk;
   const args = [meta, t.codes, t.table, t.scales, t.zeros, xp, xsum];
   if (single) {
     lutRows(meta, t.codes, t.table, t.scales, t.zeros, xp, xsum, out, 0, rows);
@@ -222,6 +263,36 @@ export async function lutMatmul(
   await parallelFor(KERNELS, "lutRows", rows, [...args, shared], { minChunk });
   if (shared !== out) out.set(shared);
   return out;
+}
+
+// The WebAssembly kernel's x, Σx and output live in the tensor's memory: one call at a time.
+const wasmLocks = new WeakMap<LutWasm, Promise<unknown>>();
+
+async function wasmPath(
+  t: LutCpuTensor,
+  w: LutWasm,
+  xp: Float64Array,
+  out: Float32Array,
+  single: boolean,
+  minChunk: number,
+): Promise<void> {
+  const prev = wasmLocks.get(w) ?? Promise.resolve();
+  const run = prev.catch(() => {}).then(async () => {
+    const { pc, g, rows } = t.meta;
+    w.x.set(xp.subarray(0, pc));
+    if (w.zeros) {
+      for (let gi = 0; gi < pc / g; gi++) {
+        let s = 0;
+        for (let c = gi * g; c < (gi + 1) * g; c++) s += xp[c]!;
+        w.xsum[gi] = s;
+      }
+    }
+    if (single) lutWasmRows(w.memory, w.layout, 0, rows);
+    else await parallelFor(WASM_KERNELS, "lutWasmRows", rows, [w.memory, w.layout], { minChunk });
+    out.set(w.out);
+  });
+  wasmLocks.set(w, run);
+  await run;
 }
 
 /** Floats per decoded tile of the BLAS path (16 MiB of f32). */
@@ -238,31 +309,18 @@ async function blasPath(
   const batch = meta.batch;
   const x32 = Float32Array.from(xp.subarray(0, batch * pc));
   const tileRows = Math.max(1, Math.min(rows, Math.floor(TILE_FLOATS / pc)));
-  const bufs = [
-    new Float32Array(new SharedArrayBuffer(tileRows * pc * 4)),
-    rows > tileRows ? new Float32Array(new SharedArrayBuffer(tileRows * pc * 4)) : null,
-  ];
-  const decode = (r0: number, n: number, dst: Float32Array): Promise<unknown> => {
-    const minChunk = Math.max(1, Math.ceil(MIN_WORK_PER_CHUNK / pc));
-    if (singleThread || n < 2 * minChunk) {
-      dequantRows(meta, t.codes, t.table, t.scales, t.zeros, dst, r0, 0, n);
-      return Promise.resolve();
-    }
-    return parallelFor(
-      KERNELS,
-      "dequantRows",
-      n,
-      [meta, t.codes, t.table, t.scales, t.zeros, dst, r0],
-      { minChunk },
-    );
-  };
-  let pending = decode(0, Math.min(tileRows, rows), bufs[0]!);
-  for (let r0 = 0, k = 0; r0 < rows; r0 += tileRows, k ^= 1) {
+  const tile = new Float32Array(new SharedArrayBuffer(tileRows * pc * 4));
+  const minChunk = Math.max(1, Math.ceil(MIN_WORK_PER_CHUNK / pc));
+  // Decode a tile on the pool, then sgemm on it: sequential phases, so the workers and
+  // OpenBLAS's own threads never compete for the cores.
+  for (let r0 = 0; r0 < rows; r0 += tileRows) {
     const n = Math.min(tileRows, rows - r0);
-    await pending;
-    const next = r0 + tileRows;
-    if (next < rows) pending = decode(next, Math.min(tileRows, rows - next), bufs[k ^ 1]!);
-    const tile = bufs[k]!;
+    if (singleThread || n < 2 * minChunk) {
+      dequantRows(meta, t.codes, t.table, t.scales, t.zeros, tile, r0, 0, n);
+    } else {
+      const args = [meta, t.codes, t.table, t.scales, t.zeros, tile, r0];
+      await parallelFor(KERNELS, "dequantRows", n, args, { minChunk });
+    }
     sgemm({
       transB: true,
       M: batch,

@@ -3,8 +3,8 @@
  * The CPU inner loops of the lookup-table matmul, run on the worker pool by `cpu.ts` (so this
  * module imports nothing: workers load it cold).
  *
- * Exactness and speed (the form chosen, per the issue): the group scale and zero are *folded* out
- * of the inner loop instead of scaling the table per group,
+ * Exactness and speed (the form chosen, per the issue): in the batch-1 loops the group scale and
+ * zero are *folded* out of the inner loop instead of scaling the table per group,
  *
  *     Σ_{c∈group} (t[code_c] − z)·s·x_c = s·(Σ t[code_c]·x_c − z·Σ x_c),
  *
@@ -15,9 +15,12 @@
  * 0` the scale varies along the row instead: per block of g rows the activations are pre-scaled
  * once, xs_c = s_c·x_c, and Σ z_c·xs_c is subtracted, leaving the same inner loop.
  *
- * Specialised inner loops: 4-bit p=1, 2-bit p=1, 3-bit p=1 (three words = 32 codes), 8-bit p=1,
- * 8-bit p=2 (HIGGS (2,256)), 4-bit p=2 (HIGGS (2,16)); any width dividing 32 gets a word loop;
- * the rest (5, 6, 7, 9–16 bits) a generic bit-stream loop.
+ * Batch 1 (`lutRows`): whole-row kernels for 4-bit p=1, 8-bit p=2 (HIGGS (2,256)), 2-bit, 3-bit
+ * (three words = 32 codes) and 8-bit p=1 when groups hold whole chunks; otherwise `dotCodes` per
+ * group, with chunk loops for 4-bit p=2 and any width dividing 32 and a generic bit-stream loop
+ * for the rest (5, 6, 7, 9–16 bits). Several activation rows: each weight row is decoded once to
+ * f32 (`dequantRows`, bit-identical to `decodeRotated`; per group a scaled table when it is
+ * smaller than the group) and dotted with every activation row.
  *
  * @module
  */
@@ -49,7 +52,16 @@ export interface LutKernelMeta {
 // ---------------------------------------------------------------------------------------------
 // Σ_j table[code_j] · v[...] over a code range (batch 1).
 
-/** Codes in one aligned chunk of the fast loops (a chunk starts at a word boundary). */
+/**
+ * Codes in one aligned chunk of the fast loops: lcm(bits, 32)/bits, so a chunk starts at a word
+ * boundary and no code straddles two chunks.
+ *
+ * @example
+ * ```ts
+ * import { chunkCodes } from "./cpu_kernels.ts";
+ * if (chunkCodes(4) !== 8 || chunkCodes(3) !== 32 || chunkCodes(12) !== 8) throw new Error();
+ * ```
+ */
 export function chunkCodes(bits: number): number {
   // lcm(bits, 32) / bits: whole words per chunk, codes never straddle a chunk.
   let a = bits, b = 32;
@@ -378,6 +390,208 @@ export function lutRows(
   return end - start;
 }
 
+// Batch-1 row kernels for the common formats: whole groups of `cpg` chunks (one word each, three
+// for 3-bit), the group's scale and zero folded after each group. `v` is the prepared activation.
+type RowKernel = (
+  codes: Uint32Array,
+  T: Float64Array,
+  scales: Float32Array,
+  zeros: Float32Array | null,
+  xsum: Float64Array | null,
+  v: Float64Array,
+  out: Float32Array,
+  start: number,
+  end: number,
+  stride: number,
+  gpr: number,
+  cpg: number,
+) => void;
+
+const rows4p1: RowKernel = (
+  codes,
+  T,
+  scales,
+  zeros,
+  xsum,
+  v,
+  out,
+  start,
+  end,
+  stride,
+  gpr,
+  cpg,
+) => {
+  for (let r = start; r < end; r++) {
+    let w = r * stride;
+    let c = 0;
+    let tot = 0;
+    for (let gi = 0, sb = r * gpr; gi < gpr; gi++) {
+      let acc = 0;
+      for (const e = w + cpg; w < e; w++, c += 8) {
+        const u = codes[w]!;
+        acc += T[u & 15]! * v[c]! + T[(u >>> 4) & 15]! * v[c + 1]! +
+          T[(u >>> 8) & 15]! * v[c + 2]! + T[(u >>> 12) & 15]! * v[c + 3]! +
+          T[(u >>> 16) & 15]! * v[c + 4]! + T[(u >>> 20) & 15]! * v[c + 5]! +
+          T[(u >>> 24) & 15]! * v[c + 6]! + T[u >>> 28]! * v[c + 7]!;
+      }
+      if (zeros) acc -= zeros[sb + gi]! * xsum![gi]!;
+      tot += scales[sb + gi]! * acc;
+    }
+    out[r] = tot;
+  }
+};
+
+const rows8p2: RowKernel = (
+  codes,
+  T,
+  scales,
+  zeros,
+  xsum,
+  v,
+  out,
+  start,
+  end,
+  stride,
+  gpr,
+  cpg,
+) => {
+  for (let r = start; r < end; r++) {
+    let w = r * stride;
+    let c = 0;
+    let tot = 0;
+    for (let gi = 0, sb = r * gpr; gi < gpr; gi++) {
+      let acc = 0;
+      for (const e = w + cpg; w < e; w++, c += 8) {
+        const u = codes[w]!;
+        const a = (u & 255) << 1, b = ((u >>> 8) & 255) << 1;
+        const d = ((u >>> 16) & 255) << 1, f = (u >>> 24) << 1;
+        acc += T[a]! * v[c]! + T[a + 1]! * v[c + 1]! + T[b]! * v[c + 2]! + T[b + 1]! * v[c + 3]! +
+          T[d]! * v[c + 4]! + T[d + 1]! * v[c + 5]! + T[f]! * v[c + 6]! + T[f + 1]! * v[c + 7]!;
+      }
+      if (zeros) acc -= zeros[sb + gi]! * xsum![gi]!;
+      tot += scales[sb + gi]! * acc;
+    }
+    out[r] = tot;
+  }
+};
+
+const rows2p1: RowKernel = (
+  codes,
+  T,
+  scales,
+  zeros,
+  xsum,
+  v,
+  out,
+  start,
+  end,
+  stride,
+  gpr,
+  cpg,
+) => {
+  for (let r = start; r < end; r++) {
+    let w = r * stride;
+    let c = 0;
+    let tot = 0;
+    for (let gi = 0, sb = r * gpr; gi < gpr; gi++) {
+      let acc = 0;
+      for (const e = w + cpg; w < e; w++, c += 16) {
+        const u = codes[w]!;
+        acc += T[u & 3]! * v[c]! + T[(u >>> 2) & 3]! * v[c + 1]! +
+          T[(u >>> 4) & 3]! * v[c + 2]! + T[(u >>> 6) & 3]! * v[c + 3]! +
+          T[(u >>> 8) & 3]! * v[c + 4]! + T[(u >>> 10) & 3]! * v[c + 5]! +
+          T[(u >>> 12) & 3]! * v[c + 6]! + T[(u >>> 14) & 3]! * v[c + 7]! +
+          T[(u >>> 16) & 3]! * v[c + 8]! + T[(u >>> 18) & 3]! * v[c + 9]! +
+          T[(u >>> 20) & 3]! * v[c + 10]! + T[(u >>> 22) & 3]! * v[c + 11]! +
+          T[(u >>> 24) & 3]! * v[c + 12]! + T[(u >>> 26) & 3]! * v[c + 13]! +
+          T[(u >>> 28) & 3]! * v[c + 14]! + T[u >>> 30]! * v[c + 15]!;
+      }
+      if (zeros) acc -= zeros[sb + gi]! * xsum![gi]!;
+      tot += scales[sb + gi]! * acc;
+    }
+    out[r] = tot;
+  }
+};
+
+const rows8p1: RowKernel = (
+  codes,
+  T,
+  scales,
+  zeros,
+  xsum,
+  v,
+  out,
+  start,
+  end,
+  stride,
+  gpr,
+  cpg,
+) => {
+  for (let r = start; r < end; r++) {
+    let w = r * stride;
+    let c = 0;
+    let tot = 0;
+    for (let gi = 0, sb = r * gpr; gi < gpr; gi++) {
+      let acc = 0;
+      for (const e = w + cpg; w < e; w++, c += 4) {
+        const u = codes[w]!;
+        acc += T[u & 255]! * v[c]! + T[(u >>> 8) & 255]! * v[c + 1]! +
+          T[(u >>> 16) & 255]! * v[c + 2]! + T[u >>> 24]! * v[c + 3]!;
+      }
+      if (zeros) acc -= zeros[sb + gi]! * xsum![gi]!;
+      tot += scales[sb + gi]! * acc;
+    }
+    out[r] = tot;
+  }
+};
+
+const rows3p1: RowKernel = (
+  codes,
+  T,
+  scales,
+  zeros,
+  xsum,
+  v,
+  out,
+  start,
+  end,
+  stride,
+  gpr,
+  cpg,
+) => {
+  for (let r = start; r < end; r++) {
+    let w = r * stride;
+    let c = 0;
+    let tot = 0;
+    for (let gi = 0, sb = r * gpr; gi < gpr; gi++) {
+      let acc = 0;
+      for (let ch = 0; ch < cpg; ch++, w += 3, c += 32) {
+        const a = codes[w]!, b = codes[w + 1]!, d = codes[w + 2]!;
+        for (let k = 0; k < 10; k++) {
+          acc += T[(a >>> (3 * k)) & 7]! * v[c + k]! +
+            T[(b >>> (3 * k + 1)) & 7]! * v[c + 11 + k]! +
+            T[(d >>> (3 * k + 2)) & 7]! * v[c + 22 + k]!;
+        }
+        acc += T[((a >>> 30) | (b << 2)) & 7]! * v[c + 10]! +
+          T[((b >>> 31) | (d << 1)) & 7]! * v[c + 21]!;
+      }
+      if (zeros) acc -= zeros[sb + gi]! * xsum![gi]!;
+      tot += scales[sb + gi]! * acc;
+    }
+    out[r] = tot;
+  }
+};
+
+/** The specialised batch-1 row kernel for a format, or null (then `dotCodes` per group). */
+function rowKernel(bits: number, p: number): RowKernel | null {
+  if (p === 1 && bits === 4) return rows4p1;
+  if (p === 2 && bits === 8) return rows8p2;
+  if (p === 1 && bits === 2) return rows2p1;
+  if (p === 1 && bits === 3) return rows3p1;
+  if (p === 1 && bits === 8) return rows8p1;
+  return null;
+}
+
 function rowsAxis1(
   m: LutKernelMeta,
   codes: Uint32Array,
@@ -390,48 +604,59 @@ function rowsAxis1(
   start: number,
   end: number,
 ): void {
-  const { rows, pc, p, bits, g, stride, batch } = m;
+  const { pc, p, bits, g, stride, batch } = m;
+  if (batch > 1) return rowsBatched(m, codes, T, scales, zeros, xp, out, start, end);
   const gpr = pc / g;
   const G = g / p;
-  if (batch === 1) {
-    for (let r = start; r < end; r++) {
-      const wb = r * stride;
-      const sb = r * gpr;
-      let tot = 0;
-      for (let gi = 0; gi < gpr; gi++) {
-        let acc = dotCodes(codes, wb, gi * G, G, bits, p, T, xp, 0);
-        if (zeros) acc -= zeros[sb + gi]! * xsum![gi]!;
-        tot += scales[sb + gi]! * acc;
-      }
-      out[r] = tot;
-    }
+  const cc = chunkCodes(bits);
+  const kernel = G % cc === 0 ? rowKernel(bits, p) : null;
+  if (kernel) {
+    kernel(codes, T, scales, zeros, xsum, xp, out, start, end, stride, gpr, G / cc);
     return;
   }
-  const wbuf = new Float64Array(g);
-  const tots = new Float64Array(batch);
   for (let r = start; r < end; r++) {
     const wb = r * stride;
     const sb = r * gpr;
-    tots.fill(0);
+    let tot = 0;
     for (let gi = 0; gi < gpr; gi++) {
-      decodeCodes(codes, wb, gi * G, G, bits, p, T, wbuf, 0);
-      const s = scales[sb + gi]!;
-      const z = zeros ? zeros[sb + gi]! : 0;
-      const c0 = gi * g;
-      for (let b = 0; b < batch; b++) {
-        const xb = b * pc + c0;
-        let acc = 0;
-        let i = 0;
-        for (; i + 4 <= g; i += 4) {
-          acc += wbuf[i]! * xp[xb + i]! + wbuf[i + 1]! * xp[xb + i + 1]! +
-            wbuf[i + 2]! * xp[xb + i + 2]! + wbuf[i + 3]! * xp[xb + i + 3]!;
-        }
-        for (; i < g; i++) acc += wbuf[i]! * xp[xb + i]!;
-        if (zeros) acc -= z * xsum![b * gpr + gi]!;
-        tots[b] = tots[b]! + s * acc;
-      }
+      let acc = dotCodes(codes, wb, gi * G, G, bits, p, T, xp, 0);
+      if (zeros) acc -= zeros[sb + gi]! * xsum![gi]!;
+      tot += scales[sb + gi]! * acc;
     }
-    for (let b = 0; b < batch; b++) out[b * rows + r] = tots[b]!;
+    out[r] = tot;
+  }
+}
+
+// Several activation rows: decode each weight row once to f32 (exactly as decodeRotated), then
+// one dot product per activation row.
+function rowsBatched(
+  m: LutKernelMeta,
+  codes: Uint32Array,
+  T: Float64Array,
+  scales: Float32Array,
+  zeros: Float32Array | null,
+  xp: Float64Array,
+  out: Float32Array,
+  start: number,
+  end: number,
+): void {
+  const { rows, pc, batch } = m;
+  const row = new Float32Array(pc);
+  for (let r = start; r < end; r++) {
+    dequantRows(m, codes, T, scales, zeros, row, r, 0, 1);
+    for (let b = 0; b < batch; b++) {
+      const o = b * pc;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      let c = 0;
+      for (; c + 4 <= pc; c += 4) {
+        a0 += row[c]! * xp[o + c]!;
+        a1 += row[c + 1]! * xp[o + c + 1]!;
+        a2 += row[c + 2]! * xp[o + c + 2]!;
+        a3 += row[c + 3]! * xp[o + c + 3]!;
+      }
+      for (; c < pc; c++) a0 += row[c]! * xp[o + c]!;
+      out[b * rows + r] = a0 + a1 + a2 + a3;
+    }
   }
 }
 
@@ -446,43 +671,22 @@ function rowsAxis0(
   start: number,
   end: number,
 ): void {
-  const { rows, pc, p, bits, g, stride, cpr, batch } = m;
-  const xs = new Float64Array(batch * pc);
-  const cz = new Float64Array(batch);
-  const wbuf = batch > 1 ? new Float64Array(pc) : xs;
+  const { pc, p, bits, g, stride, cpr, batch } = m;
+  if (batch > 1) return rowsBatched(m, codes, T, scales, zeros, xp, out, start, end);
+  const xs = new Float64Array(pc);
   for (let r0 = start; r0 < end;) {
     const gr = Math.floor(r0 / g);
     const r1 = Math.min(end, (gr + 1) * g);
     // Pre-scale the activations by this row block's per-column scales (and fold the zeros).
     const sb = gr * pc;
-    for (let b = 0; b < batch; b++) {
-      const o = b * pc;
-      let z = 0;
-      for (let c = 0; c < pc; c++) {
-        const v = scales[sb + c]! * xp[o + c]!;
-        xs[o + c] = v;
-        if (zeros) z += zeros[sb + c]! * v;
-      }
-      cz[b] = z;
+    let cz = 0;
+    for (let c = 0; c < pc; c++) {
+      const v = scales[sb + c]! * xp[c]!;
+      xs[c] = v;
+      if (zeros) cz += zeros[sb + c]! * v;
     }
     for (let r = r0; r < r1; r++) {
-      const wb = r * stride;
-      if (batch === 1) {
-        out[r] = dotCodes(codes, wb, 0, cpr, bits, p, T, xs, 0) - cz[0]!;
-        continue;
-      }
-      decodeCodes(codes, wb, 0, cpr, bits, p, T, wbuf, 0);
-      for (let b = 0; b < batch; b++) {
-        const o = b * pc;
-        let acc = 0;
-        let c = 0;
-        for (; c + 4 <= pc; c += 4) {
-          acc += wbuf[c]! * xs[o + c]! + wbuf[c + 1]! * xs[o + c + 1]! +
-            wbuf[c + 2]! * xs[o + c + 2]! + wbuf[c + 3]! * xs[o + c + 3]!;
-        }
-        for (; c < pc; c++) acc += wbuf[c]! * xs[o + c]!;
-        out[b * rows + r] = acc - cz[b]!;
-      }
+      out[r] = dotCodes(codes, r * stride, 0, cpr, bits, p, T, xs, 0) - cz;
     }
     r0 = r1;
   }
@@ -518,6 +722,23 @@ export function dequantRows(
 ): number {
   const { pc, p, bits, g, stride, cpr, axis } = m;
   const gpr = pc / g;
+  const tl = T.length;
+  if (axis === 1 && tl <= 2 * g) {
+    // A scaled table per group, st[k] = (t[k] − z)·s rounded to f32 exactly as decodeRotated
+    // rounds each weight, then one lookup per code.
+    const st = new Float32Array(tl);
+    const G = g / p;
+    for (let r = r0 + start; r < r0 + end; r++) {
+      const o = (r - r0) * pc;
+      for (let gi = 0; gi < gpr; gi++) {
+        const s = scales[r * gpr + gi]!;
+        const z = zeros ? zeros[r * gpr + gi]! : 0;
+        for (let k = 0; k < tl; k++) st[k] = (T[k]! - z) * s;
+        decodeCodesF32(codes, r * stride, gi * G, G, bits, p, st, dst, o + gi * g);
+      }
+    }
+    return end - start;
+  }
   const row = new Float64Array(pc);
   for (let r = r0 + start; r < r0 + end; r++) {
     decodeCodes(codes, r * stride, 0, cpr, bits, p, T, row, 0);
@@ -532,8 +753,81 @@ export function dequantRows(
       const sb = Math.floor(r / g) * pc;
       if (zeros) {
         for (let c = 0; c < pc; c++) dst[o + c] = (row[c]! - zeros[sb + c]!) * scales[sb + c]!;
-      } else for (let c = 0; c < pc; c++) dst[o + c] = row[c]! * scales[sb + c]!;
+      } else {
+        for (let c = 0; c < pc; c++) dst[o + c] = row[c]! * scales[sb + c]!;
+      }
     }
   }
   return end - start;
+}
+
+// decodeCodes for an f32 (pre-scaled) table into an f32 destination, with word loops for the
+// widths that divide 32.
+function decodeCodesF32(
+  codes: Uint32Array,
+  wb: number,
+  j0: number,
+  n: number,
+  bits: number,
+  p: number,
+  T: Float32Array,
+  dst: Float32Array,
+  d: number,
+): void {
+  const mask = (1 << bits) - 1;
+  const end = j0 + n;
+  let j = j0;
+  if (32 % bits === 0 && (j0 * bits) % 32 === 0) {
+    const per = 32 / bits;
+    let w = wb + (j0 * bits) / 32;
+    if (p === 1 && bits === 4) {
+      for (; j + 8 <= end; j += 8, w++, d += 8) {
+        const u = codes[w]!;
+        dst[d] = T[u & 15]!;
+        dst[d + 1] = T[(u >>> 4) & 15]!;
+        dst[d + 2] = T[(u >>> 8) & 15]!;
+        dst[d + 3] = T[(u >>> 12) & 15]!;
+        dst[d + 4] = T[(u >>> 16) & 15]!;
+        dst[d + 5] = T[(u >>> 20) & 15]!;
+        dst[d + 6] = T[(u >>> 24) & 15]!;
+        dst[d + 7] = T[u >>> 28]!;
+      }
+    } else if (p === 2 && bits === 8) {
+      for (; j + 4 <= end; j += 4, w++, d += 8) {
+        const u = codes[w]!;
+        const a = (u & 255) << 1, b = ((u >>> 8) & 255) << 1;
+        const e = ((u >>> 16) & 255) << 1, f = (u >>> 24) << 1;
+        dst[d] = T[a]!;
+        dst[d + 1] = T[a + 1]!;
+        dst[d + 2] = T[b]!;
+        dst[d + 3] = T[b + 1]!;
+        dst[d + 4] = T[e]!;
+        dst[d + 5] = T[e + 1]!;
+        dst[d + 6] = T[f]!;
+        dst[d + 7] = T[f + 1]!;
+      }
+    } else if (p === 1) {
+      for (; j + per <= end; j += per, w++) {
+        const u = codes[w]!;
+        for (let s = 0; s < 32; s += bits) dst[d++] = T[(u >>> s) & mask]!;
+      }
+    } else {
+      for (; j + per <= end; j += per, w++) {
+        const u = codes[w]!;
+        for (let s = 0; s < 32; s += bits) {
+          const t = ((u >>> s) & mask) * p;
+          for (let k = 0; k < p; k++) dst[d++] = T[t + k]!;
+        }
+      }
+    }
+  }
+  for (; j < end; j++) {
+    const bit = j * bits;
+    const w = wb + (bit >>> 5);
+    const sh = bit & 31;
+    let code = codes[w]! >>> sh;
+    if (sh + bits > 32) code |= codes[w + 1]! << (32 - sh);
+    const t = (code & mask) * p;
+    for (let k = 0; k < p; k++) dst[d++] = T[t + k]!;
+  }
 }

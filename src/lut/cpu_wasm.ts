@@ -1,0 +1,252 @@
+// This module is browser compatible.
+/**
+ * The WebAssembly SIMD path of the CPU LUT matmul for the two most common formats, where
+ * TypeScript's ~8 scalar operations per weight leave the kernel compute-bound: 4-bit scalar codes
+ * (p = 1: NF4, RTN/HQQ 4-bit, HIGGS (1,16); 16 codes per step looked up with `i8x16.swizzle` on
+ * the table's byte planes) and 8-bit pair codes (p = 2: HIGGS (2,256); one 8-byte load per pair),
+ * both with groups of a multiple of 64 weights along the input axis. WAT in `build_wasm.ts`,
+ * bytes in `lut_wasm_bytes.ts`.
+ *
+ * The tensor lives in a shared `WebAssembly.Memory` (a SharedArrayBuffer underneath), so the
+ * prepared codes, scales and zeros are ordinary typed-array views for the TypeScript paths and
+ * the workers instantiate the kernel on the same memory; x, Σx per group and the output have
+ * fixed regions there too, so calls on one tensor are serialized by `cpu.ts`.
+ *
+ * @module
+ */
+import { LUT4_WASM_BASE64 } from "./lut_wasm_bytes.ts";
+
+/** Byte offsets of the regions in the tensor's memory, and the kernel's row geometry. */
+export interface LutWasmLayout {
+  /** Packed codes. */
+  codes: number;
+  /** The table: 4 byte planes of 16 entries (4-bit) or the raw 256 × 2 f32 pairs (8-bit p = 2). */
+  planes: number;
+  /** f32 scales. */
+  scales: number;
+  /** f32 zeros, or 0 when absent. */
+  zeros: number;
+  /** f64 Σx per group (batch 1). */
+  xsum: number;
+  /** f32 activations. */
+  x: number;
+  /** f32 output. */
+  out: number;
+  /** Words per row. */
+  wpr: number;
+  /** Groups per row. */
+  gpr: number;
+  /** Words per group (a multiple of 8). */
+  wpg: number;
+  /** Which kernel. */
+  kernel: "lut4" | "lut8p2";
+}
+
+/** A tensor placed in shared WebAssembly memory. */
+export interface LutWasm {
+  /** The shared memory. */
+  memory: WebAssembly.Memory;
+  /** Region offsets. */
+  layout: LutWasmLayout;
+  /** Views of the regions. */
+  codes: Uint32Array;
+  scales: Float32Array;
+  zeros: Float32Array | null;
+  xsum: Float64Array;
+  x: Float32Array;
+  out: Float32Array;
+}
+
+let compiled: WebAssembly.Module | null | undefined;
+let enabled = true;
+
+function wasmModule(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    try {
+      const bin = atob(LUT4_WASM_BASE64);
+      const bytes = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+      // Shared memory needs cross-origin isolation in browsers: probe it once.
+      if (compiled) new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled;
+}
+
+/**
+ * Whether the WebAssembly SIMD kernel can run here (SIMD and shared memory available) and is
+ * enabled (see {@linkcode setLutWasm}).
+ *
+ * @example
+ * ```ts
+ * import { lutWasmAvailable } from "./cpu_wasm.ts";
+ * console.log(`LUT WebAssembly SIMD kernel: ${lutWasmAvailable()}`);
+ * ```
+ */
+export function lutWasmAvailable(): boolean {
+  return enabled && wasmModule() !== null;
+}
+
+/**
+ * Turns the WebAssembly kernel on or off for tensors prepared afterwards (for comparisons and
+ * tests; the TypeScript loops are the fallback).
+ *
+ * @example
+ * ```ts
+ * import { setLutWasm } from "./cpu_wasm.ts";
+ * setLutWasm(false);
+ * setLutWasm(true);
+ * ```
+ */
+export function setLutWasm(on: boolean): void {
+  enabled = on;
+}
+
+/**
+ * The WebAssembly kernel for a layout, or null: `lut4` for p = 1 with 4-bit codes, `lut8p2` for
+ * p = 2 with 8-bit codes, both with groups of a multiple of 64 weights along the input axis.
+ *
+ * @example
+ * ```ts
+ * import { lutWasmKernel } from "./cpu_wasm.ts";
+ * if (lutWasmKernel(1, 4, 1, 64) !== "lut4" || lutWasmKernel(2, 8, 1, 1024) !== "lut8p2") {
+ *   throw new Error();
+ * }
+ * if (lutWasmKernel(1, 3, 1, 64) !== null) throw new Error();
+ * ```
+ */
+export function lutWasmKernel(
+  p: number,
+  bits: number,
+  axis: 0 | 1,
+  g: number,
+): "lut4" | "lut8p2" | null {
+  if (axis !== 1 || g % 64 !== 0) return null;
+  if (p === 1 && bits === 4) return "lut4";
+  if (p === 2 && bits === 8) return "lut8p2";
+  return null;
+}
+
+const align = (n: number): number => Math.ceil(n / 64) * 64;
+
+/**
+ * Places a tensor's codes, table, scales and zeros in a new shared memory, or returns null when
+ * the kernel is unavailable, the layout does not suit it, or it would need ≥ 1 GiB.
+ *
+ * @example
+ * ```ts
+ * import { createLutWasm } from "./cpu_wasm.ts";
+ * const w = createLutWasm(
+ *   { rows: 1, pc: 64, p: 1, bits: 4, g: 64, axis: 1 },
+ *   new Uint32Array(8), new Float32Array(16), new Float32Array(1), null,
+ * );
+ * if (w && w.codes.length !== 8) throw new Error();
+ * ```
+ */
+export function createLutWasm(
+  m: { rows: number; pc: number; p: number; bits: number; g: number; axis: 0 | 1 },
+  codes: Uint32Array,
+  table: Float32Array,
+  scales: Float32Array,
+  zeros: Float32Array | null,
+): LutWasm | null {
+  const kernel = lutWasmKernel(m.p, m.bits, m.axis, m.g);
+  if (!kernel || !lutWasmAvailable()) return null;
+  const gpr = m.pc / m.g;
+  const L: LutWasmLayout = {
+    codes: 64,
+    planes: 0,
+    scales: 0,
+    zeros: 0,
+    xsum: 0,
+    x: 0,
+    out: 0,
+    wpr: m.pc / 8,
+    gpr,
+    wpg: m.g / 8,
+    kernel,
+  };
+  let at = align(L.codes + codes.byteLength);
+  L.planes = at;
+  at = align(at + (kernel === "lut4" ? 64 : table.byteLength));
+  L.scales = at;
+  at = align(at + scales.byteLength);
+  if (zeros) {
+    L.zeros = at;
+    at = align(at + zeros.byteLength);
+  }
+  L.xsum = at;
+  at = align(at + gpr * 8);
+  L.x = at;
+  at = align(at + m.pc * 4);
+  L.out = at;
+  at = align(at + m.rows * 4);
+  if (at >= 2 ** 30) return null;
+  const pages = Math.ceil(at / 65536);
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  const buf = memory.buffer;
+  const w: LutWasm = {
+    memory,
+    layout: L,
+    codes: new Uint32Array(buf, L.codes, codes.length),
+    scales: new Float32Array(buf, L.scales, scales.length),
+    zeros: zeros ? new Float32Array(buf, L.zeros, zeros.length) : null,
+    xsum: new Float64Array(buf, L.xsum, gpr),
+    x: new Float32Array(buf, L.x, m.pc),
+    out: new Float32Array(buf, L.out, m.rows),
+  };
+  w.codes.set(codes);
+  w.scales.set(scales);
+  if (zeros) w.zeros!.set(zeros);
+  if (kernel === "lut4") {
+    // Byte plane k holds byte k (little-endian) of each of the 16 f32 table entries.
+    const tb = new Uint8Array(table.buffer, table.byteOffset, 64);
+    const planes = new Uint8Array(buf, L.planes, 64);
+    for (let j = 0; j < 16; j++) for (let k = 0; k < 4; k++) planes[k * 16 + j] = tb[j * 4 + k]!;
+  } else {
+    new Float32Array(buf, L.planes, table.length).set(table);
+  }
+  return w;
+}
+
+type LutFn = (...args: number[]) => void;
+const instances = new WeakMap<WebAssembly.Memory, LutFn>();
+
+/**
+ * Rows `[start, end)` of the tensor's kernel on `memory` (the pool's entry point; the x, Σx and
+ * output regions must be filled / are written in the memory).
+ *
+ * @example
+ * ```ts
+ * import { createLutWasm, lutWasmRows } from "./cpu_wasm.ts";
+ * const w = createLutWasm(
+ *   { rows: 1, pc: 64, p: 1, bits: 4, g: 64, axis: 1 },
+ *   new Uint32Array(8).fill(0x11111111), new Float32Array(16).fill(2), new Float32Array([0.5]), null,
+ * );
+ * if (w) {
+ *   w.x.fill(1);
+ *   lutWasmRows(w.memory, w.layout, 0, 1);
+ *   if (w.out[0] !== 64) throw new Error();
+ * }
+ * ```
+ */
+export function lutWasmRows(
+  memory: WebAssembly.Memory,
+  L: LutWasmLayout,
+  start: number,
+  end: number,
+): number {
+  let fn = instances.get(memory);
+  if (!fn) {
+    const mod = wasmModule();
+    if (!mod) throw new Error("The WebAssembly SIMD LUT kernel is not available here");
+    const inst = new WebAssembly.Instance(mod, { env: { mem: memory } });
+    fn = inst.exports[L.kernel] as LutFn;
+    instances.set(memory, fn);
+  }
+  fn(L.codes, L.planes, L.scales, L.zeros, L.xsum, L.x, L.out, start, end, L.wpr, L.gpr, L.wpg);
+  return end - start;
+}
