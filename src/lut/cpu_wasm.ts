@@ -48,12 +48,17 @@ export interface LutWasm {
   memory: WebAssembly.Memory;
   /** Region offsets. */
   layout: LutWasmLayout;
-  /** Views of the regions. */
+  /** Packed codes (view into the shared memory). */
   codes: Uint32Array;
+  /** Per-group scales. */
   scales: Float32Array;
+  /** Per-group zeros, for affine formats. */
   zeros: Float32Array | null;
+  /** Σx per group of the current activation. */
   xsum: Float64Array;
+  /** The (rotated) activation. */
   x: Float32Array;
+  /** The output row. */
   out: Float32Array;
 }
 
