@@ -37,7 +37,7 @@
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
-import { type DType, DTYPE_BYTES, numel, Tensor } from "../core/tensor.ts";
+import { type DType, numel, Tensor } from "../core/tensor.ts";
 import { fromBf16, fromF16, toBf16, toF16 } from "../core/dtype.ts";
 import {
   type ParamStorage,
@@ -51,7 +51,7 @@ import { rowStrideWords } from "../quant/packing.ts";
 import { dynamicMap, type Int8Storage, metaDequantize, type MetaMap } from "../quant/meta_quant.ts";
 import type { QuantOptions } from "../quant/quantizer.ts";
 import { getQuantizer } from "../quant/registry.ts";
-import { dequantize } from "../quant/dequantize.ts";
+import { dequantizeParallel } from "../quant/dequantize.ts";
 import { type TensorError, tensorError } from "../quant/error_metrics.ts";
 import type { Backend } from "../gpu/backend.ts";
 import { progress } from "../cli/progress.ts";
@@ -1205,17 +1205,24 @@ export async function quantizeCheckpoint(
   await Deno.mkdir(joinPath(work, "parts"), { recursive: true }).catch((e) => {
     throw ioError(e, work, "create folder");
   });
+  const runText = JSON.stringify({ run, input, method, options }, null, 2) + "\n";
   if (await exists(runFile)) {
     const prev = JSON.parse(await Deno.readTextFile(runFile).catch(() => "{}"));
     if (prev.run !== run) {
-      throw new QuantlabError(
-        "bad-argument",
-        `${q(out)} holds an unfinished run with other options or inputs; delete ${q(work)} (and ` +
-          `the output) or choose another --out`,
-      );
+      // A run that quantized nothing (e.g. stopped by a bad option) may be replaced; its output
+      // files carry its own fingerprint, so they are rebuilt.
+      if ((await readLog(logFile)).some((l) => "tensor" in l)) {
+        throw new QuantlabError(
+          "bad-argument",
+          `${q(out)} holds an unfinished run with other options or inputs; delete ${q(work)} ` +
+            `(and the output) or choose another --out`,
+        );
+      }
+      await writeTextAtomic(logFile, "");
+      await writeTextAtomic(runFile, runText);
     }
   } else {
-    await writeTextAtomic(runFile, JSON.stringify({ run, input, method, options }, null, 2) + "\n");
+    await writeTextAtomic(runFile, runText);
   }
   const log = await readLog(logFile);
   const doneParts = new Map<string, string>();
@@ -1235,7 +1242,9 @@ export async function quantizeCheckpoint(
     seconds: 0,
   };
   let totalBits = 0;
+  let resolvedParams: QuantizedTensorDescriptor["params"] | null = null;
   const countBits = (d: QuantizedTensorDescriptor, sizes: number): void => {
+    resolvedParams ??= d.params;
     totalBits += sizes * 8;
     summary.quantizedWeights += d.shape[0] * d.shape[1];
   };
@@ -1400,6 +1409,10 @@ export async function quantizeCheckpoint(
         }
       }
       config.quantization_config = quantizationConfig(method, options, selected, all, run);
+      // The parameters as the quantizer resolved them (defaults filled), from the first tensor.
+      if (resolvedParams) {
+        (config.quantization_config as Record<string, unknown>).parameters = resolvedParams;
+      }
       await writeTextAtomic(
         joinPath(outDir, "config.json"),
         JSON.stringify(config, null, 2) + "\n",
@@ -1502,7 +1515,7 @@ export async function dequantizeCheckpoint(
     try {
       for (const n of qnames) {
         const qt = await ck.read(n);
-        await writer.write(n, new Tensor(qt.shape, "F32", dequantize(qt)));
+        await writer.write(n, new Tensor(qt.shape, "F32", await dequantizeParallel(qt)));
         bar.tick(1, n);
       }
       for (const n of onames) {
@@ -1574,7 +1587,7 @@ export async function checkpointError(
           }`,
         );
       }
-      out.push(tensorError(n, toSharedF32(t), qt));
+      out.push(tensorError(n, toSharedF32(t), qt, await dequantizeParallel(qt)));
       bar.tick(1, n);
     }
     bar.done();
@@ -1583,9 +1596,4 @@ export async function checkpointError(
     ck.close();
     src.close();
   }
-}
-
-/** Bytes of a tensor spec (for callers sizing memory). */
-export function specBytes(s: TensorSpec): number {
-  return numel(s.shape) * DTYPE_BYTES[s.dtype];
 }

@@ -94,7 +94,8 @@ export function relativeMse(w: ArrayLike<number>, what: ArrayLike<number>): numb
 }
 
 /**
- * The error of quantized tensor `q` against the original `w` ([rows, cols] f32, row-major).
+ * The error of quantized tensor `q` against the original `w` ([rows, cols] f32, row-major);
+ * `what` is q's reconstruction when the caller already has it (e.g. from `dequantizeParallel`).
  *
  * @example
  * ```ts
@@ -111,7 +112,12 @@ export function relativeMse(w: ArrayLike<number>, what: ArrayLike<number>): numb
  * if (e.relMse !== 0.25) throw new Error();
  * ```
  */
-export function tensorError(name: string, w: Float32Array, q: QuantizedTensor): TensorError {
+export function tensorError(
+  name: string,
+  w: Float32Array,
+  q: QuantizedTensor,
+  what?: Float32Array,
+): TensorError {
   const [rows, cols] = q.shape;
   if (w.length !== rows * cols) {
     throw new QuantlabError(
@@ -119,7 +125,7 @@ export function tensorError(name: string, w: Float32Array, q: QuantizedTensor): 
       `Tensor "${name}" holds ${w.length} values but its quantized form is ${rows} × ${cols}`,
     );
   }
-  const { sqError, sqNorm } = squaredError(w, dequantize(q));
+  const { sqError, sqNorm } = squaredError(w, what ?? dequantize(q));
   return {
     name,
     shape: [rows, cols],

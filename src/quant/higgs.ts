@@ -5,7 +5,8 @@
  * (worker pool) or WebGPU.
  *
  * The exact algorithm (the spec is {@linkcode higgsQuantizeReference}); W is [rows, cols], rows =
- * output features, h = Hadamard size, g = group size (g divides h), p = grid dimension:
+ * output features, h = Hadamard size, g = group size (g divides h, or h divides g), p = grid
+ * dimension:
  * 1. Zero-pad every row to `paddedCols` = a multiple of max(h, g) (groups nest with the blocks:
  *    g divides h, or is a multiple of it when p does not divide h).
  * 2. Rotate each row blockwise: block b (columns bh … bh+h−1) becomes x = Hₒ·D·w_b with
@@ -37,8 +38,8 @@ import { fwhtBlocks } from "../hadamard/fwht.ts";
 import { type EncodePlan, encodePlan, encodeRange } from "../grids/encode.ts";
 import type { GridPoints } from "../grids/grid.ts";
 import { loadGrid } from "../grids/load.ts";
-import { encodeNearestGpu } from "../grids/encode_gpu.ts";
-import { hadamardGpu } from "../hadamard/gpu.ts";
+import { encodeNearestDispatch, uploadGrid } from "../grids/encode_gpu.ts";
+import { encodeHadamard } from "../hadamard/gpu.ts";
 import { type Gpu, loadShader } from "../gpu/device.ts";
 import type { QuantizedTensor } from "./format.ts";
 import { packCodes, rowStrideWords } from "./packing.ts";
@@ -151,6 +152,9 @@ export function resolveHiggsParams(opts: QuantOptions, name = "tensor"): HiggsPa
   const scaleDtype = opts.scaleDtype ?? "F16";
   if (scaleDtype !== "F16" && scaleDtype !== "F32") {
     bad(`scale dtype ${scaleDtype} is not valid; use F16 or F32`);
+  }
+  for (const k of Object.keys(opts.extra ?? {})) {
+    if (k !== "tableDtype") bad(`option "${k}" is not a HIGGS option; HIGGS takes tableDtype`);
   }
   const tableDtype = opts.extra?.tableDtype ?? "F16";
   if (tableDtype !== "F16" && tableDtype !== "F32") {
@@ -602,13 +606,38 @@ function grid2d(gpu: Gpu, count: number): [number, number] {
   return [x, Math.max(1, Math.ceil(count / x))];
 }
 
+let gpuChunkBytes = 1 << 28;
+
 /**
- * The WebGPU encoder: the rotation (randomized orthonormal FWHT), the per-group sums of squares
- * and the normalization run on the GPU (`shaders/higgs_scale.wgsl`); the host turns the sums into
- * stored scales exactly as the CPU path does (√(Σ/g), rounded to the storage precision, multiplier
- * f32(1/s)); the nearest-point search runs on the GPU with exact host settling of near ties
- * (`encodeNearestGpu`). Codes equal the CPU path's except where the GPU's f32 rotation or sum lands
- * a value on the other side of a rounding boundary (measured in the tests).
+ * Sets the largest chunk of rotated values (bytes) the WebGPU encoder keeps on the GPU at once
+ * (default 256 MiB, never more than one storage binding); returns the previous value. For tests
+ * of the chunked path and for small GPUs.
+ *
+ * @example
+ * ```ts
+ * import { setHiggsGpuChunkBytes } from "./higgs.ts";
+ * const old = setHiggsGpuChunkBytes(1 << 20);
+ * setHiggsGpuChunkBytes(old);
+ * ```
+ */
+export function setHiggsGpuChunkBytes(bytes: number): number {
+  if (!Number.isSafeInteger(bytes) || bytes < 4) {
+    throw new QuantlabError("bad-argument", `GPU chunk size ${bytes} is not valid; use bytes ≥ 4`);
+  }
+  const old = gpuChunkBytes;
+  gpuChunkBytes = bytes;
+  return old;
+}
+
+/**
+ * The WebGPU encoder: the rotation (randomized orthonormal FWHT, `src/hadamard/gpu.ts`), the
+ * per-group sums of squares and the normalization (`shaders/higgs_scale.wgsl`) and the exact
+ * nearest-point search (`shaders/grid_encode.wgsl`) run on the GPU, in row chunks that fit one
+ * storage binding. Between the two submissions of a chunk the host turns the sums into stored
+ * scales exactly as the CPU path does (√(Σ/g) rounded to the storage precision, multiplier
+ * f32(1/s)), so both backends normalize with the same numbers. Codes equal the CPU path's except
+ * where the GPU's f32 rotation or sum puts a value on the other side of a rounding or cell
+ * boundary (measured in the tests: a tie fraction ≤ 1e-4).
  */
 async function higgsQuantizeGpu(
   w: Float32Array,
@@ -621,57 +650,77 @@ async function higgsQuantizeGpu(
 ): Promise<QuantizedTensor> {
   const pc = higgsPaddedCols(cols, params);
   const { p, codeBits, groupSize: g, hadamard: h } = params;
-  const padded = new Float32Array(rows * pc);
-  for (let r = 0; r < rows; r++) padded.set(w.subarray(r * cols, (r + 1) * cols), r * pc);
-  const x = gpu.storage(padded, `higgs ${name}`);
-  const groups = (rows * pc) / g;
-  const aux = gpu.storage(groups * 4, "higgs scales");
+  const stride = rowStrideWords(pc / p, codeBits);
+  const gpr = pc / g;
+  const scales = new Float32Array(rows * gpr);
+  const codes = new Uint32Array(rows * stride);
+  const code = await loadShader("higgs_scale");
+  const sumsPipe = gpu.pipeline("higgs_scale", code, { MODE: 0 });
+  const normPipe = gpu.pipeline("higgs_scale", code, { MODE: 1 });
+  const grid = uploadGrid(gpu, {
+    p,
+    n: params.gridSize,
+    points: table.slice(0, params.gridSize * p),
+  });
+  // Rows per chunk: one storage binding (and at most `gpuChunkBytes`) of f32 values.
+  const maxBytes = Math.min(
+    gpu.limits.maxStorageBufferBindingSize,
+    gpu.limits.maxBufferSize,
+    gpuChunkBytes,
+  );
+  const chunk = Math.max(1, Math.min(rows, Math.floor(maxBytes / (pc * 4))));
+  const padded = new Float32Array(chunk * pc);
+  const codes16 = new Uint16Array((chunk * pc) / p);
+  const x = gpu.storage(chunk * pc * 4, `higgs ${name}`);
+  const aux = gpu.storage(chunk * gpr * 4, "higgs scales");
+  const out = gpu.storage(((chunk * pc) / p) * 4, "higgs codes");
   try {
-    if (h) {
-      await hadamardGpu(gpu, x, rows, pc, {
-        blockSize: h,
-        normalization: "orthonormal",
-        seed: params.seed,
-      });
+    for (let r0 = 0; r0 < rows; r0 += chunk) {
+      const rc = Math.min(chunk, rows - r0);
+      const groups = rc * gpr;
+      const m = (rc * pc) / p;
+      padded.fill(0);
+      for (let r = 0; r < rc; r++) {
+        padded.set(w.subarray((r0 + r) * cols, (r0 + r + 1) * cols), r * pc);
+      }
+      gpu.write(x, padded.subarray(0, rc * pc));
+      const rot = h
+        ? await encodeHadamard(gpu, x, x, rc, pc, { blockSize: h, seed: params.seed })
+        : [];
+      const [gx, gy] = grid2d(gpu, groups);
+      const sums = gpu.uniform(new Uint32Array([groups, g, gx, 0]));
+      await gpu.runMany(`higgs rotate+sums "${name}"`, [
+        ...rot,
+        { pipeline: sumsPipe, buffers: [sums, x, aux], workgroups: [gx, gy] },
+      ]);
+      const ss = new Float32Array(await gpu.read(aux, groups * 4));
+      const inv = new Float32Array(groups);
+      for (let i = 0; i < groups; i++) {
+        const raw = Math.sqrt(ss[i]! / g);
+        const s = roundScale(raw, params.scaleDtype);
+        if (!Number.isFinite(s)) scaleOverflow(name, raw, r0 + Math.floor(i / gpr), i % gpr);
+        scales[r0 * gpr + i] = s;
+        inv[i] = s > 0 ? Math.fround(1 / s) : 0;
+      }
+      gpu.write(aux, inv);
+      const [nx, ny] = grid2d(gpu, Math.ceil((rc * pc) / 64));
+      const norm = gpu.uniform(new Uint32Array([rc * pc, g, nx, 0]));
+      await gpu.runMany(`higgs normalize+encode "${name}"`, [
+        { pipeline: normPipe, buffers: [norm, x, aux], workgroups: [nx, ny] },
+        await encodeNearestDispatch(gpu, grid, x, out, m),
+      ]);
+      const c32 = new Uint32Array(await gpu.read(out, m * 4));
+      for (let i = 0; i < m; i++) codes16[i] = c32[i]!;
+      packRows(codes16, rc, pc / p, codeBits, codes, r0 * stride, stride);
+      sums.destroy();
+      norm.destroy();
     }
-    const code = await loadShader("higgs_scale");
-    const [gx, gy] = grid2d(gpu, groups);
-    const sums = gpu.uniform(new Uint32Array([groups, g, gx, 0]));
-    await gpu.run("higgs_scale_sums", gpu.pipeline("higgs_scale", code, { MODE: 0 }), [
-      sums,
-      x,
-      aux,
-    ], [gx, gy]);
-    const ss = new Float32Array(await gpu.read(aux, groups * 4));
-    const scales = new Float32Array(groups);
-    const inv = new Float32Array(groups);
-    const gpr = pc / g;
-    for (let i = 0; i < groups; i++) {
-      const raw = Math.sqrt(ss[i]! / g);
-      const s = roundScale(raw, params.scaleDtype);
-      if (!Number.isFinite(s)) scaleOverflow(name, raw, Math.floor(i / gpr), i % gpr);
-      scales[i] = s;
-      inv[i] = s > 0 ? Math.fround(1 / s) : 0;
-    }
-    gpu.write(aux, inv);
-    const [nx, ny] = grid2d(gpu, Math.ceil((rows * pc) / 64));
-    const norm = gpu.uniform(new Uint32Array([rows * pc, g, nx, 0]));
-    await gpu.run("higgs_scale_normalize", gpu.pipeline("higgs_scale", code, { MODE: 1 }), [
-      norm,
-      x,
-      aux,
-    ], [nx, ny]);
-    const y = new Float32Array(await gpu.read(x, rows * pc * 4));
-    sums.destroy();
-    norm.destroy();
-    const points = table.slice(0, params.gridSize * p);
-    const codes16 = await encodeNearestGpu(gpu, { p, n: params.gridSize, points }, y);
-    const codes = new Uint32Array(rows * rowStrideWords(pc / p, codeBits));
-    packRows(codes16, rows, pc / p, codeBits, codes, 0, rowStrideWords(pc / p, codeBits));
     return higgsTensor(rows, cols, params, codes, scales, table);
   } finally {
     x.destroy();
     aux.destroy();
+    out.destroy();
+    grid.buffer.destroy();
   }
 }
 

@@ -13,8 +13,8 @@ import { hqqQuantizer } from "./hqq.ts";
 import { af4Quantizer, fp4Quantizer, nf4Quantizer } from "./normal_float.ts";
 import { rtnQuantizer } from "./rtn.ts";
 
-/** Every registered quantizer, by method name. */
-export const QUANTIZERS: Partial<Record<QuantMethod, Quantizer>> = {
+/** Every quantizer, by method name. */
+export const QUANTIZERS: Readonly<Record<QuantMethod, Quantizer>> = {
   higgs: higgsQuantizer,
   hqq: hqqQuantizer,
   nf4: nf4Quantizer,

@@ -19,6 +19,8 @@ import { dequantize } from "../../src/quant/dequantize.ts";
 import type { QuantizedTensor } from "../../src/quant/format.ts";
 import { packCodes } from "../../src/quant/packing.ts";
 import { metaQuantizeAffine, metaQuantizeDynamic } from "../../src/quant/meta_quant.ts";
+import { getQuantizer } from "../../src/quant/registry.ts";
+import type { QuantOptions } from "../../src/quant/quantizer.ts";
 
 const OPTS = { p: 1, bits: 3, hadamard: 64 } as const;
 
@@ -138,6 +140,42 @@ Deno.test("quantizedToTensors() and quantizedFromTensors() round-trip every stor
   }
 });
 
+Deno.test("every method's checkpoint reloads bit-exactly, 8-bit meta-quantized parameters included", async () => {
+  await withTemp(async (dir) => {
+    const rows = 16, cols = 192;
+    const w = fillNormal(new Float32Array(rows * cols), 21, 0, 0.02);
+    const runs: [string, QuantOptions][] = [
+      ["higgs", { p: 2, bits: 3, hadamard: 64, seed: 3 }],
+      ["hqq", { bits: 4, groupSize: 64 }],
+      ["hqq", { bits: 3, groupSize: 64, extra: { quantScale: true, quantZero: true } }],
+      ["hqq", { bits: 4, groupSize: 8, axis: 0 }],
+      ["nf4", { groupSize: 64 }],
+      ["nf4", { groupSize: 64, extra: { doubleQuant: true } }],
+      ["af4", { groupSize: 32 }],
+      ["fp4", { groupSize: 64 }],
+      ["rtn", { bits: 3, groupSize: 64 }],
+    ];
+    const entries = new Map<string, QuantizedTensor>();
+    for (const [i, [m, o]] of runs.entries()) {
+      entries.set(`w${i}.${m}`, await getQuantizer(m).quantize(w, rows, cols, o, undefined, m));
+    }
+    await writeQuantizedSafetensors(`${dir}/all.safetensors`, entries);
+    const ck = await QuantizedCheckpoint.open(`${dir}/all.safetensors`);
+    try {
+      for (const [name, q] of entries) {
+        const back = await ck.read(name);
+        assert.equal(back.method, q.method);
+        assert.deepEqual(back.scaleStorage.kind, q.scaleStorage.kind, name);
+        assert.ok(sameBits(dequantize(back), dequantize(q)), name);
+      }
+      const kinds = [...entries.values()].map((q) => q.scaleStorage.kind);
+      assert.ok(kinds.includes("int8"), "no run exercised 8-bit meta-quantization");
+    } finally {
+      ck.close();
+    }
+  });
+});
+
 Deno.test("quantizedToTensors() refuses scales that their declared storage would change", () => {
   const q: QuantizedTensor = {
     method: "rtn",
@@ -203,6 +241,8 @@ Deno.test("quantizeCheckpoint() writes an HF-style folder that loads and decodes
     assert.equal(cfg.quantization_config.quant_method, "quantlab");
     assert.equal(cfg.quantization_config.method, "higgs");
     assert.equal(cfg.quantization_config.format_version, 1);
+    assert.equal(cfg.quantization_config.parameters.hadamard, 64);
+    assert.equal(cfg.quantization_config.parameters.seed, null);
     assert.ok(cfg.quantization_config.modules_not_to_convert.includes("lm_head.weight"));
     const index = JSON.parse(await Deno.readTextFile(`${out}/model.safetensors.index.json`));
     assert.ok(index.weight_map["model.layers.0.mlp.up_proj.weight.codes"]);
@@ -281,6 +321,16 @@ Deno.test("quantizeCheckpoint() resumes a killed run, skipping finished tensors,
       const b = await Deno.readFile(`${dir}/out/${e.name}`);
       assert.deepEqual(b, a, e.name);
     }
+    // A run stopped before finishing anything (a bad option) does not block other options.
+    await assert.rejects(
+      quantizeCheckpoint(src, `${dir}/bad`, {
+        options: { ...OPTS, extra: { nope: 1 } },
+        quiet: true,
+      }),
+      /not a HIGGS option/,
+    );
+    const fresh = await quantizeCheckpoint(src, `${dir}/bad`, { options: OPTS, quiet: true });
+    assert.equal(fresh.quantized, 3);
     // A finished folder is recognised: a rerun skips everything.
     const again = await quantizeCheckpoint(src, `${dir}/out`, { options: OPTS, quiet: true });
     assert.equal(again.quantized, 0);
