@@ -13,6 +13,7 @@ import { bitsPerWeight } from "../quant/format.ts";
 import { dequantize } from "../quant/dequantize.ts";
 import type { QuantOptions } from "../quant/quantizer.ts";
 import { getQuantizer } from "../quant/registry.ts";
+import { relativeMse } from "../quant/error_metrics.ts";
 import { loadGrid } from "../grids/load.ts";
 
 /** One configuration of the demo. */
@@ -56,26 +57,6 @@ export const DEMO_METHODS: readonly DemoMethod[] = [
 ];
 
 /**
- * Relative squared error ‖W−Ŵ‖²/‖W‖².
- *
- * @example
- * ```ts
- * import { relativeError } from "./demo.ts";
- * if (relativeError(new Float32Array([1, 1]), new Float32Array([1, 0])) !== 0.5) throw new Error();
- * ```
- */
-export function relativeError(w: Float32Array, what: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < w.length; i++) {
-    const d = w[i]! - what[i]!;
-    num += d * d;
-    den += w[i]! * w[i]!;
-  }
-  return den > 0 ? num / den : num;
-}
-
-/**
  * Runs the demo on a `rows × cols` N(0, 1) matrix drawn with `seed`.
  *
  * @example
@@ -112,7 +93,7 @@ export async function runDemo(opts: {
     const gridMse = m.method === "higgs" ? (await loadGrid(q.p, 2 ** q.codeBits)).mse : null;
     const row: DemoRow = {
       label: m.label,
-      relError: relativeError(w, dequantize(q)),
+      relError: relativeMse(w, dequantize(q)),
       bitsPerWeight: bitsPerWeight(q),
       gridMse,
       seconds,
