@@ -74,7 +74,17 @@ Deno.test({
       assert.deepEqual([...ra.counts], [...rb.counts]);
       for (let i = 0; i < n * p; i++) assert.ok(Math.abs(ra.sums[i]! - rb.sums[i]!) < 1e-5);
       assert.ok(Math.abs(ra.sse / rb.sse - 1) < 1e-6);
+      // Samples split over buffers of 700 vectors: windows crossing parts give the same sums.
+      const c = gpuLloydStepper(gpu!, p, n, { partBytes: 700 * 4 * p });
+      await c.setSamples(x);
+      for (const [s, e] of [[100, 2900], [650, 1450], [0, 3000]]) {
+        const rc = await c.step(pts, s, e), ra2 = await a.step(pts, s, e);
+        assert.deepEqual([...rc.counts], [...ra2.counts]);
+        assert.deepEqual([...rc.sums], [...ra2.sums]);
+        assert.equal(rc.sse === ra2.sse || Math.abs(rc.sse / ra2.sse - 1) < 1e-6, true);
+      }
       a.dispose();
+      c.dispose();
     }
   },
 });

@@ -13,11 +13,6 @@ const SAMPLES = 1 << 22;
 // for it the check is one-sided: at most 0.5 % worse than the reference.
 const ONE_SIDED = new Set(["2,4096"]);
 
-// (3, 256) and (4, 256): the shipped grids land +0.52 % and +0.79 % above the reference (local
-// minima of the p ≥ 3 optimization; issue 6 stays open for it). Checked against +1 % until a better
-// optimizer rebuilds them, so a regression still fails.
-const KNOWN_GAP = new Set(["3,256", "4,256"]);
-
 Deno.test("shipped p = 1 grids have the exact Lloyd–Max MSE of higgs.md §2 (by integration)", async () => {
   for (const key of ["1,4", "1,8", "1,16", "1,32", "1,256"]) {
     const [p, n] = key.split(",").map(Number) as [number, number];
@@ -29,7 +24,7 @@ Deno.test("shipped p = 1 grids have the exact Lloyd–Max MSE of higgs.md §2 (b
   }
 });
 
-Deno.test("shipped p ≥ 2 grids are within ±0.5 % of the higgs.md §2 MSE on 2^22 fresh samples (p ≥ 3: +1 %, a known gap)", async () => {
+Deno.test("shipped p ≥ 2 grids are within ±0.5 % of the higgs.md §2 MSE on 2^22 fresh samples", async () => {
   const rows: string[] = [];
   for (const key of Object.keys(HIGGS_TARGETS).filter((k) => !k.startsWith("1,"))) {
     const [p, n] = key.split(",").map(Number) as [number, number];
@@ -42,8 +37,7 @@ Deno.test("shipped p ≥ 2 grids are within ±0.5 % of the higgs.md §2 MSE on 2
         (100 * rel).toFixed(3)
       } %`,
     );
-    const above = KNOWN_GAP.has(key) ? 0.01 : 0.005;
-    assert.ok(rel <= above, `(${key}) ${r.mse} is more than ${100 * above} % above ${target}`);
+    assert.ok(rel <= 0.005, `(${key}) ${r.mse} is more than 0.5 % above ${target}`);
     if (!ONE_SIDED.has(key)) {
       assert.ok(rel >= -0.005, `(${key}) ${r.mse} is more than 0.5 % below ${target}`);
     }

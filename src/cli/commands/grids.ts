@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { type Command, intFlag, type ParsedArgs, UsageError } from "../command.ts";
+import { type Command, intFlag, numberFlag, type ParsedArgs, UsageError } from "../command.ts";
 import { progress } from "../progress.ts";
 import { selectBackend } from "../../gpu/backend.ts";
 import { buildGrid, type BuildOptions } from "../../grids/build.ts";
@@ -72,6 +72,22 @@ async function updateIndex(dir: string, grids: Grid[]): Promise<void> {
   );
 }
 
+/** The optimizer flags of `grids build` (unset flags keep buildGrid's defaults). */
+function buildTuning(args: ParsedArgs): BuildOptions {
+  const opts: BuildOptions = {};
+  const ints = [
+    ["train-samples", "trainSamples"],
+    ["final-samples", "finalSamples"],
+    ["final-iterations", "finalIterations"],
+    ["restarts", "restarts"],
+  ] as const;
+  for (const [flag, key] of ints) {
+    if (args.values[flag] !== undefined) opts[key] = intFlag(args, flag, 0, 1, 2 ** 30);
+  }
+  if (args.values.tol !== undefined) opts.tol = numberFlag(args, "tol", 0, 1e-12, 0.1);
+  return opts;
+}
+
 async function build(args: ParsedArgs): Promise<void> {
   const all = Boolean(args.values.all);
   const pFlag = args.values.p, nFlag = args.values.n;
@@ -98,7 +114,7 @@ async function build(args: ParsedArgs): Promise<void> {
   const bar = progress("grids build", targets.length);
   const built: Grid[] = [];
   for (const [p, n] of targets) {
-    const opts: BuildOptions = { seed };
+    const opts: BuildOptions = { seed, ...buildTuning(args) };
     let last = 0;
     opts.onProgress = (i) => {
       const now = performance.now();
@@ -170,7 +186,8 @@ async function mse(args: ParsedArgs): Promise<void> {
 export const gridsCommand: Command = {
   name: "grids",
   summary: "build, list and check the MSE-optimal Gaussian grids (HIGGS)",
-  usage: "quantlab grids build [--p P --n N] [--all] [--seed K] [--out DIR] | list | " +
+  usage: "quantlab grids build [--p P --n N] [--all] [--seed K] [--out DIR] [--final-samples S " +
+    "--final-iterations I --train-samples S --restarts R --tol T] | list | " +
     "mse --p P --n N [--samples S --seed K]",
   flags: {
     p: { type: "string", help: "vector dimension p" },
@@ -182,6 +199,20 @@ export const gridsCommand: Command = {
     },
     samples: { type: "string", help: "mse: Monte-Carlo samples (default 4194304)" },
     out: { type: "string", help: "build: output folder (default assets/grids)" },
+    "train-samples": { type: "string", help: "build: training samples (default by p, n)" },
+    "final-samples": {
+      type: "string",
+      help: "build: samples of the final Lloyd pass (default clamp(4000·n, 2²⁰, 2²²))",
+    },
+    "final-iterations": {
+      type: "string",
+      help: "build: most final-pass steps (default 20 for p = 2, 300 for p ≥ 3)",
+    },
+    restarts: { type: "string", help: "build: independent training runs, the best kept" },
+    tol: {
+      type: "string",
+      help: "build: relative MSE change that stops Lloyd (default 1e-5 p = 2, 1e-6 p ≥ 3)",
+    },
   },
   async run(args: ParsedArgs): Promise<void> {
     const [sub, ...rest] = args.positionals;
