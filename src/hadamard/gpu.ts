@@ -4,9 +4,11 @@
  * (`common.ts`), same random signs (`rand_sign(seed, column)` of `shaders/prng.wgsl`).
  *
  * Kernels (`shaders/hadamard*.wgsl`, specialised by `override` constants):
- * - `hadamard.wgsl`: whole blocks in workgroup memory (up to 4096 f32 = 16 KiB, or what
- *   `maxComputeWorkgroupStorageSize` allows), radix-8 rounds in registers, the first and last
- *   rounds straight from/to global memory. Its copy variant reads another buffer with another row
+ * - `hadamard_v4.wgsl` (blocks ≥ 4): whole blocks in workgroup memory as padded vec4s; global
+ *   memory read and written once, coalesced, like a copy; radix-8 rounds between vec4s.
+ * - `hadamard.wgsl`: the scalar version (blocks of 2, and devices whose workgroup storage cannot
+ *   hold the padded vec4 tile): radix-8 rounds in registers, the first and last rounds straight
+ *   from/to global memory. Both have a copy variant that reads another buffer with another row
  *   length, which is how zero padding is done on the fly.
  * - `hadamard_strided.wgsl`: for blocks larger than that, H_n = (H_a ⊗ I_b)(I_a ⊗ H_b): the
  *   workgroup kernel does blocks of b, then strided radix-≤16 passes through global memory do the
@@ -53,6 +55,11 @@ export interface HadamardGpuOptions extends HadamardOptions {
    * `maxComputeWorkgroupsPerDimension`); more workgroups go on a 2-D grid. Mainly for tests.
    */
   maxGridDimension?: number;
+  /**
+   * Workgroup kernel: `"auto"` (default: the vec4 kernel for blocks ≥ 4 where the device's
+   * workgroup storage holds its padded tile, else the scalar one) or `"scalar"`. Mainly for tests.
+   */
+  kernel?: "auto" | "scalar";
 }
 
 const WG = 256;
@@ -205,9 +212,14 @@ export async function encodeHadamard(
     );
   }
 
+  // The vec4 kernel (blocks ≥ 4, padded workgroup memory) when the device's workgroup storage
+  // holds it; else the scalar one.
+  const slots = tile / 4 + tile / 32;
+  const v4 = B >= 4 && slots * 16 <= gpu.limits.maxComputeWorkgroupStorageSize &&
+    opts.kernel !== "scalar";
   const dtype = `hadamard_${storage}`;
   const [wgCode, stridedCode] = await Promise.all([
-    loadShader("hadamard", [
+    loadShader(v4 ? "hadamard_v4" : "hadamard", [
       dtype,
       "prng",
       "hadamard_common",
@@ -217,12 +229,13 @@ export async function encodeHadamard(
       ? loadShader("hadamard_strided", [dtype, "prng", "hadamard_common", "hadamard_io_inplace"])
       : Promise.resolve(""),
   ]);
-  const wgPipe = gpu.pipeline(`hadamard|${storage}|${inPlace ? "inplace" : "copy"}`, wgCode, {
-    N: B,
-    LOG_N: logB,
-    TILE: tile,
-    WG,
-  });
+  const wgPipe = gpu.pipeline(
+    `${v4 ? "hadamard_v4" : "hadamard"}|${storage}|${inPlace ? "inplace" : "copy"}`,
+    wgCode,
+    v4
+      ? { N: B, LOG_N: logB, TILE: tile, WG, SLOTS: slots }
+      : { N: B, LOG_N: logB, TILE: tile, WG },
+  );
 
   // Row ranges that fit one binding, with offsets on the device's alignment.
   const maxBind = opts.maxBindingBytes ?? gpu.limits.maxStorageBufferBindingSize;

@@ -56,6 +56,29 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "hadamardGpu() vec4 and scalar workgroup kernels both equal the reference, every block size",
+  ignore,
+  async fn() {
+    // Block sizes 4 … 4096 cover every split of the vec4 bits into radix-8/4/2 rounds; odd row
+    // counts, a partial last tile, padding (copy variant) and signs on either side.
+    for (let log = 2; log <= 12; log++) {
+      const n = 2 ** log;
+      const rows = log % 2 ? 3 : 1;
+      const cols = log <= 6 ? n * 5 - (log % 3 === 0 ? 3 : 0) : n;
+      const x = fillNormal(new Float32Array(rows * cols), 100 + log);
+      const opts = { blockSize: n, seed: log, inverse: log % 2 === 0 };
+      const want = fwhtReference(x, rows, cols, opts).data;
+      for (const kernel of ["auto", "scalar"] as const) {
+        const r = await hadamardGpu(gpu!, x, rows, cols, { ...opts, kernel });
+        const err = maxRelErr(r.data, want);
+        assert.ok(err < 2e-6, `n = ${n}, [${rows}, ${cols}], ${kernel}: ${err}`);
+      }
+    }
+  },
+});
+
+Deno.test({
   name: "hadamardGpu() multi-pass, split-binding and 2-D grid paths equal the reference",
   ignore,
   async fn() {
