@@ -223,7 +223,7 @@ export async function encodeNearestGpu(
       try {
         await gpu.runMany("grid_encode", [
           await encodeNearestDispatch(gpu, g, xb, cb, k, opts),
-        ]);
+        ], { wait: false });
         const c = new Uint32Array(await gpu.read(cb, 4 * k));
         resolveNearTies(grid, x.subarray(s * p, (s + k) * p), c);
         out.set(c, s);

@@ -105,7 +105,7 @@ export function gpuLloydStepper(
           uniforms.push(params);
           dispatches.push({ pipeline, buffers: [params, part.buf, gb, acc], workgroups: [gx, gy] });
         }
-        await gpu.runMany("grid_lloyd", dispatches);
+        await gpu.runMany("grid_lloyd", dispatches, { wait: false });
         const w = new Uint32Array(await gpu.read(acc, 4 * words));
         const fixed = (k: number): number => (w[k + 1]! | 0) + w[k]! / 4294967296;
         const sums = new Float64Array(n * p);

@@ -365,7 +365,9 @@ export async function hadamardGpu(
   const src = gpu.storage(eb === 2 ? toF16(x) : x, "hadamard-in");
   const dst = p.padded ? gpu.storage(rows * p.cols * eb, "hadamard-out") : src;
   try {
-    await gpu.runMany("hadamard", await encodeHadamard(gpu, src, dst, rows, cols, opts));
+    await gpu.runMany("hadamard", await encodeHadamard(gpu, src, dst, rows, cols, opts), {
+      wait: false,
+    });
     const raw = await gpu.read(dst, rows * p.cols * eb);
     return resultOf(p, eb === 2 ? fromF16(new Uint16Array(raw)) : new Float32Array(raw));
   } finally {

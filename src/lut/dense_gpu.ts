@@ -180,7 +180,9 @@ export async function denseMatmulGpu(
       outOffset: 0,
       batch,
     });
-    await gpu.runMany(t.dtype === "f32" ? "dense_matmul" : "dense_matmul_f16", d);
+    await gpu.runMany(t.dtype === "f32" ? "dense_matmul" : "dense_matmul_f16", d, {
+      wait: false,
+    });
     return new Float32Array(await gpu.read(yb, batch * t.outFeatures * 4));
   } finally {
     xb.destroy();

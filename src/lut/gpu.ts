@@ -449,7 +449,7 @@ export async function lutMatmulGpu(
   };
   try {
     const dispatches = t.encode(ctx, { x: xb, xOffset: 0, out: yb, outOffset: 0, batch }, opts);
-    await gpu.runMany("lut_matmul", dispatches);
+    await gpu.runMany("lut_matmul", dispatches, { wait: false });
     return new Float32Array(await gpu.read(yb, batch * t.outFeatures * 4));
   } finally {
     xb.destroy();

@@ -298,7 +298,7 @@ export class GpuLlama implements CausalLM {
             batch: rows,
           }),
         );
-        await this.gpu.runMany("llama forward", list);
+        await this.gpu.runMany("llama forward", list, { wait: false });
         cache.advance(T);
         return new Float32Array(await this.gpu.read(logits, rows * V * 4));
       } finally {
@@ -355,7 +355,7 @@ export class GpuLlama implements CausalLM {
             }),
           );
         }
-        await this.gpu.runMany("llama nll", list);
+        await this.gpu.runMany("llama nll", list, { wait: false });
         return Float64Array.from(new Float32Array(await this.gpu.read(out, n * 4)));
       } finally {
         logits.destroy();

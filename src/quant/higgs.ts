@@ -692,7 +692,7 @@ async function higgsQuantizeGpu(
       await gpu.runMany(`higgs rotate+sums "${name}"`, [
         ...rot,
         { pipeline: sumsPipe, buffers: [sums, x, aux], workgroups: [gx, gy] },
-      ]);
+      ], { wait: false });
       const ss = new Float32Array(await gpu.read(aux, groups * 4));
       const inv = new Float32Array(groups);
       for (let i = 0; i < groups; i++) {
@@ -708,7 +708,7 @@ async function higgsQuantizeGpu(
       await gpu.runMany(`higgs normalize+encode "${name}"`, [
         { pipeline: normPipe, buffers: [norm, x, aux], workgroups: [nx, ny] },
         await encodeNearestDispatch(gpu, grid, x, out, m),
-      ]);
+      ], { wait: false });
       const c32 = new Uint32Array(await gpu.read(out, m * 4));
       for (let i = 0; i < m; i++) codes16[i] = c32[i]!;
       packRows(codes16, rc, pc / p, codeBits, codes, r0 * stride, stride);

@@ -486,7 +486,7 @@ async function optimizeGpu(
         workgroups: [ch.wx, ch.wy],
       });
     }
-    await gpu.runMany("hqq", dispatches);
+    await gpu.runMany("hqq", dispatches, { wait: false });
     const inv = new Float32Array(L.count);
     const zero = new Float32Array(L.count);
     const codes = new Uint32Array(L.rows * stride);

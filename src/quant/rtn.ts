@@ -753,6 +753,7 @@ async function encodeGroupsGpu(
         buffers: [c.uBuf, c.wBuf, tabBuf, c.sBuf, c.pBuf, c.cBuf],
         workgroups: [c.wx, c.wy],
       })),
+      { wait: false },
     );
     for (const c of perChunk) {
       stats.set(new Float32Array(await gpu.read(c.sBuf, 3 * c.nG * 4)), 3 * c.g0);
@@ -766,6 +767,7 @@ async function encodeGroupsGpu(
         buffers: [c.uBuf, c.wBuf, tabBuf, c.sBuf, c.pBuf, c.cBuf],
         workgroups: [c.wx, c.wy],
       })),
+      { wait: false },
     );
     for (const c of perChunk) {
       codes.set(new Uint32Array(await gpu.read(c.cBuf, (c.r1 - c.r0) * stride * 4)), c.r0 * stride);
