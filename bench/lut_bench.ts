@@ -4,8 +4,10 @@
 // WGSL kernel), then the Deno.bench table.
 //   CPU: 4096×4096 (LUT_BENCH_N to change), batch 1, pooled: 4-bit p=1 g64 and HIGGS (2,256)
 //        8-bit-code p=2 with h = 1024 (rotation included); a batch sweep for the BLAS threshold.
-//   GPU: 4096×4096 on a real GPU; on a software adapter (llvmpipe) a small shape whose numbers
-//        are meaningless (printed only to show the kernels run).
+//   GPU: 4096×4096 on a real GPU (LUT_BENCH_GPU_N to change, e.g. 8192); on a software adapter
+//        (llvmpipe) a small shape whose numbers are meaningless (printed only to show the kernels
+//        run). Each LUT row names its kernel (gemv = shaders/lut_gemv.wgsl, general =
+//        shaders/lut_matmul.wgsl); the 4-bit shape also runs forced through the general kernel.
 // Run: deno bench -A bench/lut_bench.ts
 import { randU32, randUniform } from "../src/core/prng.ts";
 import { loadBlas } from "../src/cpu/blas.ts";
@@ -146,7 +148,7 @@ for (const batch of [2, 4, 16, 64]) {
 const gpu = await getGpu();
 if (gpu) {
   const real = !gpu.isFallback;
-  const G = real ? 4096 : 512;
+  const G = real ? Number(Deno.env.get("LUT_BENCH_GPU_N") ?? 4096) : 512;
   lines.push(
     `GPU ${gpu.description}, ${G}×${G}, batch 1` +
       (real
@@ -158,10 +160,16 @@ if (gpu) {
     gpu,
     randomTensor(G, G, 8, 2, Math.min(1024, G), { h: Math.min(1024, G) }),
   );
-  const wd = W.subarray(0, G * G);
+  const wd = G * G <= W.length
+    ? W.subarray(0, G * G)
+    : Float32Array.from({ length: G * G }, (_, i) => randUniform(6, i) - 0.5);
   const d32 = await uploadDense(gpu, wd, G, G, "f32");
   const d16 = gpu.hasF16 ? await uploadDense(gpu, wd, G, G, "f16") : null;
-  const xb = gpu.storage(x.subarray(0, G));
+  const xb = gpu.storage(
+    G <= x.length
+      ? x.subarray(0, G)
+      : Float32Array.from({ length: G }, (_, i) => randUniform(5, i) * 2 - 1),
+  );
   const yb = gpu.storage(G * 4);
   const us: GPUBuffer[] = [];
   const ctx = {
@@ -188,18 +196,20 @@ if (gpu) {
         : "skipped: no shader-f16"),
   );
   for (
-    const [name, t, rot] of [
-      ["LUT 4-bit p=1 g64", gq4, "auto"],
-      ["LUT HIGGS (2,256) separate rotation", gqh, "separate"],
-      ["LUT HIGGS (2,256) fused rotation", gqh, "fused"],
+    const [name, t, rot, kernel] of [
+      ["LUT 4-bit p=1 g64", gq4, "auto", "auto"],
+      ["LUT 4-bit p=1 g64", gq4, "auto", "general"],
+      ["LUT HIGGS (2,256) separate rotation", gqh, "separate", "auto"],
+      ["LUT HIGGS (2,256) fused rotation", gqh, "fused", "auto"],
     ] as const
   ) {
-    const ms = await gpu.time(name, t.encode(ctx, call, { rotation: rot }), reps);
+    const opts = { rotation: rot, kernel } as const;
+    const ms = await gpu.time(name, t.encode(ctx, call, opts), reps);
     const bw = gbs(t.weightBytes, ms);
     lines.push(
-      `  ${name}: ${f(ms, 3)} ms, ${f(bw, 1)} GB/s of weights = ${
-        f((100 * bw) / copyGBs, 1)
-      } % of ` +
+      `  ${name} [${t.kernelFor(call, opts)} kernel]: ${f(ms, 3)} ms, ${
+        f(bw, 1)
+      } GB/s of weights = ${f((100 * bw) / copyGBs, 1)} % of ` +
         `copy; speedup over dense f32 ${f(t32 / ms, 2)}×` +
         (d16
           ? `, over dense f16 ${f(t16 / ms, 2)}× (goal for 4-bit: ≥ 3× and ≥ 60 % of copy)`

@@ -5,6 +5,13 @@
  * with the shapes in a params uniform, plus `shaders/lut_rotate.wgsl` for the HIGGS activation
  * rotation as a separate pass.
  *
+ * Batch 1 of the common layouts (2/4/8-bit codes, p = 1 or 2, groups along the input axis that
+ * never split a code word, unfused rotation) runs `shaders/lut_gemv.wgsl` instead: 4 rows per
+ * workgroup, 256 threads striding over each row's words with coalesced loads, x read as vec4 and
+ * reused for the 4 rows, constant-index decoding (see the shader header for why it is fast).
+ * {@linkcode LutGpuTensor.kernelFor} tells which kernel a call runs; `kernel: "general"` forces
+ * `lut_matmul.wgsl`.
+ *
  * - {@linkcode uploadQuantized}: puts codes, table, scales, zeros (and signs, bias) in GPU buffers
  *   once; tensors whose codes exceed one storage binding are split into row parts.
  * - {@linkcode encodeLutMatmul}: the dispatches computing `out = Ŵ·x (+ bias)` between GPU
@@ -30,6 +37,24 @@ import { checkLutCall, checkLutSupport } from "./support.ts";
 /** Where the activation rotation of a HIGGS layer runs. */
 export type LutRotationMode = "auto" | "separate" | "fused";
 
+/**
+ * The LUT kernel of a product: `"gemv"` = the batch-1 kernel `shaders/lut_gemv.wgsl`,
+ * `"general"` = `shaders/lut_matmul.wgsl` (every layout, batch tiles, fused rotation).
+ */
+export type LutKernel = "gemv" | "general";
+
+/** Options of {@linkcode encodeLutMatmul} and {@linkcode lutMatmulGpu}. */
+export interface LutEncodeOptions {
+  /** Where the HIGGS activation rotation runs (default `"auto"` = separate). */
+  rotation?: LutRotationMode;
+  /**
+   * `"auto"` (default): the batch-1 GEMV kernel where it applies (see
+   * {@linkcode LutGpuTensor.kernelFor}), else the general one; `"general"`: always the general
+   * kernel (tests, benchmarks).
+   */
+  kernel?: "auto" | "general";
+}
+
 /** Options of {@linkcode uploadQuantized}. */
 export interface UploadOptions {
   /** Bias `[outFeatures]` added by the kernel. */
@@ -50,6 +75,10 @@ interface Part {
 
 /** Rows per workgroup of the LUT kernel (8 teams of 32 lanes). */
 const ROWS_PER_WG = 8;
+/** Rows per workgroup of the batch-1 GEMV kernel. */
+const GEMV_ROWS = 4;
+/** Code widths of the GEMV kernel (codes never straddle a word, tables fit workgroup memory). */
+const GEMV_BITS: readonly number[] = [2, 4, 8];
 /** Largest batch tile (private accumulators per lane). */
 const MAX_TB = 8;
 /** Table floats kept in workgroup memory (8 KiB, duplicates included). */
@@ -80,7 +109,7 @@ export class LutGpuTensor {
   readonly #signs: GPUBuffer | null;
   readonly #bias: GPUBuffer | null;
   readonly #dummy: GPUBuffer;
-  readonly #src: { lut: string; rotate: string };
+  readonly #src: { lut: string; gemv: string; rotate: string };
   #scratch: GPUBuffer | null = null;
   readonly #retired: GPUBuffer[] = [];
 
@@ -88,7 +117,7 @@ export class LutGpuTensor {
   constructor(
     gpu: Gpu,
     q: QuantizedTensor,
-    src: { lut: string; rotate: string },
+    src: { lut: string; gemv: string; rotate: string },
     opts: UploadOptions,
   ) {
     this.gpu = gpu;
@@ -171,11 +200,34 @@ export class LutGpuTensor {
     return this.#scratch;
   }
 
+  /**
+   * Which kernel {@linkcode LutGpuTensor.encode} runs for `call`: `"gemv"` for batch 1 when the
+   * codes are 2, 4 or 8 bits wide with p ∈ {1, 2}, the groups run along the input axis and never
+   * split a u32 word (group size a multiple of the word's columns, or one group per row), the
+   * rotation (if any) is not fused, and x starts at a multiple of 4 elements in a buffer of at
+   * least 16 bytes; `"general"` otherwise or when `opts.kernel` is `"general"`.
+   */
+  kernelFor(
+    call: Pick<LutGpuCall, "x" | "xOffset" | "batch">,
+    opts: LutEncodeOptions = {},
+  ): LutKernel {
+    const f = this.format;
+    if (opts.kernel === "general" || call.batch !== 1 || f.groupAxis !== 1) return "general";
+    if (!GEMV_BITS.includes(f.codeBits) || (f.p !== 1 && f.p !== 2)) return "general";
+    const cpw = (32 / f.codeBits) * f.p;
+    if (f.groupSize % cpw !== 0 && f.groupSize !== f.paddedCols) return "general";
+    if (f.rotation.kind === "hadamard") {
+      // x is then the rotation's scratch (offset 0, paddedCols floats).
+      return opts.rotation === "fused" || f.paddedCols < 4 ? "general" : "gemv";
+    }
+    return call.xOffset % 4 === 0 && call.x.size >= 16 ? "gemv" : "general";
+  }
+
   /** See {@linkcode encodeLutMatmul}. */
   encode(
     ctx: Pick<GpuEncodeContext, "uniform">,
     call: LutGpuCall,
-    opts: { rotation?: LutRotationMode } = {},
+    opts: LutEncodeOptions = {},
   ): Dispatch[] {
     const f = this.format;
     const { batch } = call;
@@ -210,6 +262,7 @@ export class LutGpuTensor {
         `LUT matmul on the GPU handles Hadamard blocks up to ${MAX_H}; this tensor uses ${h}`,
       );
     }
+    const gemv = this.kernelFor(call, opts) === "gemv";
     const cc = chunkCodes(f.codeBits);
     const chunkWords = (cc * f.codeBits) / 32;
     const tableFloats = f.table.length;
@@ -221,7 +274,7 @@ export class LutGpuTensor {
     const tableBytes = tableWg ? tableFloats * dup * 4 : 4;
     let tb = Math.min(batch, MAX_TB);
     let fused = false;
-    if (rotated && opts.rotation === "fused") {
+    if (!gemv && rotated && opts.rotation === "fused") {
       while (tb > 1 && PART_BYTES + tableBytes + tb * h * 4 > WG_BYTES) tb--;
       fused = h % (cc * f.p) === 0 && PART_BYTES + tableBytes + tb * h * 4 <= WG_BYTES;
       if (!fused) tb = Math.min(batch, MAX_TB);
@@ -251,6 +304,50 @@ export class LutGpuTensor {
       xCols = pc;
       xStride = pc;
     }
+    const stride = rowStrideWords(pc / f.p, f.codeBits);
+    if (gemv) {
+      const cpw = (32 / f.codeBits) * f.p;
+      const pipeline = gpu.pipeline("lut_gemv", this.#src.gemv, {
+        BITS: f.codeBits,
+        P: f.p,
+        CPW: cpw,
+        UNITS: cpw / 4,
+        HAS_ZEROS: this.hasZeros ? 1 : 0,
+        DUP: dup,
+        TABLE_LEN: tableFloats * dup,
+        // One group per row: every word of the row maps to group 0.
+        WPG: f.groupSize % cpw === 0 ? f.groupSize / cpw : stride,
+      });
+      for (const part of this.#parts) {
+        const params = new Uint32Array([
+          part.rows,
+          stride,
+          pc / f.groupSize,
+          xCols,
+          xOff,
+          call.outOffset + part.row0,
+          this.#bias ? 1 : 0,
+          part.row0,
+        ]);
+        const n = Math.ceil(part.rows / GEMV_ROWS);
+        out.push({
+          pipeline,
+          buffers: [
+            ctx.uniform(params),
+            part.codes,
+            this.#table,
+            part.scales,
+            part.zeros ?? this.#dummy,
+            this.#bias ?? this.#dummy,
+            x,
+            x,
+            call.out,
+          ],
+          workgroups: [Math.min(n, 65535), Math.ceil(n / 65535)],
+        });
+      }
+      return out;
+    }
     const perCode = f.groupAxis === 1 && (f.groupSize / f.p) % cc !== 0;
     const constants: Record<string, number> = {
       BITS: f.codeBits,
@@ -270,7 +367,6 @@ export class LutGpuTensor {
       XS_LEN: fused ? tb * h : 1,
     };
     const pipeline = gpu.pipeline("lut_matmul", this.#src.lut, constants);
-    const stride = rowStrideWords(pc / f.p, f.codeBits);
     for (const part of this.#parts) {
       const params = new Uint32Array([
         part.rows,
@@ -364,8 +460,12 @@ export async function uploadQuantized(
       `Bias holds ${opts.bias.length} values but the layer has ${q.shape[0]} outputs`,
     );
   }
-  const [lut, rotate] = await Promise.all([loadShader("lut_matmul"), loadShader("lut_rotate")]);
-  return new LutGpuTensor(gpu, q, { lut, rotate }, opts);
+  const [lut, gemv, rotate] = await Promise.all([
+    loadShader("lut_matmul"),
+    loadShader("lut_gemv"),
+    loadShader("lut_rotate"),
+  ]);
+  return new LutGpuTensor(gpu, q, { lut, gemv, rotate }, opts);
 }
 
 /**
@@ -401,7 +501,7 @@ export function encodeLutMatmul(
   ctx: Pick<GpuEncodeContext, "uniform">,
   t: LutGpuTensor,
   call: LutGpuCall,
-  opts: { rotation?: LutRotationMode } = {},
+  opts: LutEncodeOptions = {},
 ): Dispatch[] {
   return t.encode(ctx, call, opts);
 }
@@ -434,7 +534,7 @@ export async function lutMatmulGpu(
   t: LutGpuTensor,
   x: Float32Array,
   batch: number,
-  opts: { rotation?: LutRotationMode } = {},
+  opts: LutEncodeOptions = {},
 ): Promise<Float32Array> {
   checkLutCall(x, batch, t.inFeatures, t.outFeatures);
   const xb = gpu.storage(x, "lut.x");

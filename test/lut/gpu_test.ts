@@ -3,7 +3,12 @@ import { QuantlabError } from "../../src/core/errors.ts";
 import { getGpu } from "../../src/gpu/device.ts";
 import { lutMatmul } from "../../src/lut/cpu.ts";
 import { copyKernel, denseMatmulGpu, uploadDense } from "../../src/lut/dense_gpu.ts";
-import { encodeLutMatmul, lutMatmulGpu, uploadQuantized } from "../../src/lut/gpu.ts";
+import {
+  encodeLutMatmul,
+  type LutGpuCall,
+  lutMatmulGpu,
+  uploadQuantized,
+} from "../../src/lut/gpu.ts";
 import {
   randomQuantized,
   type RandomSpec,
@@ -181,4 +186,94 @@ Deno.test("the dense f32 and f16 baselines and the copy kernel compute what they
   ]);
   assert.deepEqual(new Uint32Array(await gpu.read(dst)), new Uint32Array(64).map((_, i) => i * 3));
   for (const b of [src, dst, ...us]) b.destroy();
+});
+
+Deno.test("the batch-1 GEMV kernel covers 2/4/8-bit codes, p 1 and 2, odd K, N = 1, ragged row tiles and zeros", async () => {
+  if (!gpu) return skip();
+  const cases: [string, RandomSpec][] = [
+    ["4-bit N = 1, odd K, g16", { rows: 1, cols: 45, bits: 4, group: 16, zeros: true }],
+    ["4-bit 13 rows, odd K, per channel", { rows: 13, cols: 123, bits: 4, group: "channel" }],
+    ["4-bit 25 groups a row", { rows: 6, cols: 200, bits: 4, group: 8, zeros: true, seed: 3 }],
+    ["4-bit K past 256 words", { rows: 10, cols: 2100, bits: 4, group: 64, seed: 4 }],
+    ["8-bit p1 g4, odd K", { rows: 7, cols: 61, bits: 8, group: 4, zeros: true, seed: 5 }],
+    ["8-bit p1 K past 256 words", { rows: 5, cols: 1100, bits: 8, group: 4, seed: 6 }],
+    ["8-bit p2 g8", { rows: 10, cols: 70, bits: 8, p: 2, group: 8, zeros: true, seed: 7 }],
+    ["2-bit p1 g16", { rows: 5, cols: 50, bits: 2, group: 16, seed: 8 }],
+    ["2-bit p2 g32", { rows: 3, cols: 90, bits: 2, p: 2, group: 32, zeros: true, seed: 9 }],
+    ["4-bit p2 per channel", { rows: 9, cols: 38, bits: 4, p: 2, group: "channel", seed: 10 }],
+    ["HIGGS (2,256) h64", {
+      rows: 11,
+      cols: 50,
+      bits: 8,
+      p: 2,
+      group: 64,
+      hadamard: { size: 64, seed: 99 },
+    }],
+  ];
+  for (const [label, spec] of cases) {
+    const q = randomQuantized(spec);
+    const t = await uploadQuantized(gpu, q);
+    try {
+      const x = randomX(spec.cols, spec.bits + 11);
+      const xb = gpu.storage(x);
+      assert.equal(t.kernelFor({ x: xb, xOffset: 0, batch: 1 }), "gemv", label);
+      xb.destroy();
+      const ref = referenceProduct(q, x, 1);
+      const y = await lutMatmulGpu(gpu, t, x, 1);
+      assert.ok(relError(y, ref) <= TOL, `${label}: relative error ${relError(y, ref)}`);
+      const general = await lutMatmulGpu(gpu, t, x, 1, { kernel: "general" });
+      assert.ok(relError(general, ref) <= TOL, `${label} (general): ${relError(general, ref)}`);
+    } finally {
+      t.destroy();
+    }
+  }
+});
+
+Deno.test("the GEMV kernel handles row parts, bias and offsets; other calls take the general kernel", async () => {
+  if (!gpu) return skip();
+  const q = randomQuantized({ rows: 42, cols: 64, bits: 4, group: 8, zeros: true });
+  const bias = randomX(42, 5);
+  const t = await uploadQuantized(gpu, q, { maxBindingBytes: 16 * 32, bias });
+  assert.equal(t.parts, 3);
+  const x = randomX(64);
+  const ref = referenceProduct(q, x, 1).map((v, o) => v + bias[o]!);
+  assert.ok(relError(await lutMatmulGpu(gpu, t, x, 1), ref) <= TOL);
+  const us: GPUBuffer[] = [];
+  const ctx = {
+    uniform: (d: Uint32Array | Float32Array | Int32Array) => (us.push(gpu.uniform(d)), us.at(-1)!),
+  };
+  for (const xOffset of [4, 3]) {
+    const xb: GPUBuffer = gpu.storage(new Float32Array([...new Array(xOffset).fill(7), ...x]));
+    const yb: GPUBuffer = gpu.storage(new Float32Array(5 + 42).fill(-1));
+    const call: LutGpuCall = { x: xb, xOffset, out: yb, outOffset: 5, batch: 1 };
+    assert.equal(t.kernelFor(call), xOffset === 4 ? "gemv" : "general");
+    await gpu.runMany("lut", encodeLutMatmul(ctx, t, call));
+    const y: Float32Array = new Float32Array(await gpu.read(yb));
+    assert.deepEqual([...y.subarray(0, 5)], [-1, -1, -1, -1, -1]);
+    assert.ok(relError(y.subarray(5), ref) <= TOL, `x offset ${xOffset}`);
+    xb.destroy();
+    yb.destroy();
+    assert.equal(t.kernelFor({ x: xb, xOffset, batch: 2 }), "general");
+    assert.equal(t.kernelFor({ ...call, batch: 1 }, { kernel: "general" }), "general");
+  }
+  for (const b of us) b.destroy();
+  t.destroy();
+  const xg: GPUBuffer = gpu.storage(64 * 4);
+  const call = { x: xg, xOffset: 0, batch: 1 };
+  const general: [string, RandomSpec, "fused" | undefined][] = [
+    ["3-bit", { rows: 2, cols: 64, bits: 3, group: 32 }, undefined],
+    ["4-bit g4 splits a word", { rows: 2, cols: 64, bits: 4, group: 4 }, undefined],
+    ["groups along the output axis", { rows: 8, cols: 64, bits: 4, group: 8, axis: 0 }, undefined],
+    [
+      "fused rotation",
+      { rows: 2, cols: 64, bits: 4, group: 16, hadamard: { size: 64, seed: 1 } },
+      "fused",
+    ],
+  ];
+  for (const [label, spec, rotation] of general) {
+    const g = await uploadQuantized(gpu, randomQuantized(spec));
+    assert.equal(g.kernelFor(call, { rotation }), "general", label);
+    g.destroy();
+  }
+  xg.destroy();
 });
