@@ -2,8 +2,9 @@
  * Hadamard transform throughput against a copy of the same bytes, measured in the same run.
  *
  * CPU: a 4096×4096 f32 matrix, blocks of 1024, single-thread (`fwhtInPlace`) and on the worker
- * pool (`hadamard`), against `Float32Array.prototype.set` on one thread and a chunked copy on the
- * pool. GB/s counts the matrix's bytes once per transform (each is read and written once, as in a
+ * pool (`hadamard`), with the WebAssembly SIMD kernels (the default where available) and with the
+ * TypeScript kernels (`setHadamardWasm(false)`), against `Float32Array.prototype.set` on one thread
+ * and a chunked copy on the pool, all interleaved in the same run. GB/s counts the matrix's bytes once per transform (each is read and written once, as in a
  * copy). WebGPU: the transform against a vec4 copy kernel over the same bytes (`gpu.time`,
  * timestamp queries where available); meaningless on software adapters (llvmpipe), where only small
  * sizes run.
@@ -15,7 +16,12 @@
 import { fillNormal } from "../src/core/prng.ts";
 import { parallelFor, poolSize, sharedF32, shutdownPool } from "../src/cpu/pool.ts";
 import { type Dispatch, getGpu, loadShader } from "../src/gpu/device.ts";
-import { fwhtInPlace, hadamard } from "../src/hadamard/fwht.ts";
+import {
+  fwhtInPlace,
+  hadamard,
+  hadamardWasmActive,
+  setHadamardWasm,
+} from "../src/hadamard/fwht.ts";
 import { encodeHadamard } from "../src/hadamard/gpu.ts";
 
 const ROWS = 4096;
@@ -32,9 +38,17 @@ const seeded = { blockSize: N, seed: 7 };
 const copy1 = (): void => y.set(x);
 const copyPool = (): Promise<unknown> =>
   parallelFor(ROOFLINE, "copyChunk", ROWS, [y, x, COLS], { minChunk: 64 });
-const single = (): unknown => fwhtInPlace(x, ROWS, COLS, opts);
-const pooled = (): Promise<unknown> => hadamard(x, ROWS, COLS, opts);
-const pooledSeeded = (): Promise<unknown> => hadamard(x, ROWS, COLS, seeded);
+const wasm = hadamardWasmActive();
+/** `f` with the WebAssembly kernels on (`ws`) or off. */
+const using = <T>(ws: boolean, f: () => T) => (): T => {
+  setHadamardWasm(ws);
+  return f();
+};
+const single = using(true, () => fwhtInPlace(x, ROWS, COLS, opts));
+const pooled = using(true, () => hadamard(x, ROWS, COLS, opts));
+const pooledSeeded = using(true, () => hadamard(x, ROWS, COLS, seeded));
+const singleTs = using(false, () => fwhtInPlace(x, ROWS, COLS, opts));
+const pooledTs = using(false, () => hadamard(x, ROWS, COLS, opts));
 
 /** Best-of-`rounds` times (ms), the candidates interleaved so machine noise hits all alike. */
 async function bestTimes(fns: (() => unknown)[], rounds: number): Promise<number[]> {
@@ -52,43 +66,56 @@ async function bestTimes(fns: (() => unknown)[], rounds: number): Promise<number
 
 const gbs = (ms: number, bytes = BYTES): string => (bytes / ms / 1e6).toFixed(2).padStart(6);
 {
-  const [c1, cp, s, p, ps] = (await bestTimes(
-    [copy1, copyPool, single, pooled, pooledSeeded],
+  const [c1, cp, s, p, ps, st, pt] = (await bestTimes(
+    [copy1, copyPool, single, pooled, pooledSeeded, singleTs, pooledTs],
     10,
-  )) as [number, number, number, number, number];
+  )) as [number, number, number, number, number, number, number];
+  const line = (name: string, ms: number, pool: boolean): string =>
+    `  ${name.padEnd(50)}${gbs(ms)} GB/s   ${(c1 / ms).toFixed(3)}× 1-thread copy` +
+    (pool ? `, ${(cp / ms).toFixed(3)}× pooled copy` : "") + "\n";
+  const k = wasm ? "WebAssembly SIMD" : "TypeScript (no WebAssembly SIMD here)";
   console.log(
     `\nHadamard CPU: ${ROWS}×${COLS} f32 (${BYTES / 2 ** 20} MiB), blocks of ${N}, ` +
       `${poolSize()} worker(s); best of 10, GB/s of matrix bytes\n` +
-      `  copy, Float32Array.prototype.set, 1 thread  ${gbs(c1)} GB/s\n` +
-      `  copy, pool                                  ${gbs(cp)} GB/s\n` +
-      `  FWHT single-thread (fwhtInPlace)            ${gbs(s)} GB/s   ${(c1 / s).toFixed(3)}× ` +
-      `1-thread copy\n` +
-      `  FWHT pooled (hadamard)                      ${gbs(p)} GB/s   ${(c1 / p).toFixed(3)}× ` +
-      `1-thread copy, ${(cp / p).toFixed(3)}× pooled copy\n` +
-      `  FWHT pooled, randomized (seed)              ${gbs(ps)} GB/s   ${(c1 / ps).toFixed(3)}× ` +
-      `1-thread copy\n`,
+      `  ${"copy, Float32Array.prototype.set, 1 thread".padEnd(50)}${gbs(c1)} GB/s\n` +
+      `  ${"copy, pool".padEnd(50)}${gbs(cp)} GB/s\n` +
+      line(`FWHT ${k}, single-thread (fwhtInPlace)`, s, false) +
+      line(`FWHT ${k}, pooled (hadamard)`, p, true) +
+      line(`FWHT ${k}, pooled, randomized (seed)`, ps, false) +
+      line("FWHT TypeScript, single-thread", st, false) +
+      line("FWHT TypeScript, pooled", pt, true),
   );
 }
 
 {
   // Other block sizes, single-thread, same 64 MiB (rows of max(4096, n) columns).
   const sizes = [2, 128, 4096, 32768];
-  const fns = sizes.map((n) => () => {
-    const cols = Math.max(COLS, n);
-    fwhtInPlace(x, (ROWS * COLS) / cols, cols, { blockSize: n });
-  });
-  const [c1, ...ts] = await bestTimes([copy1, ...fns], 5);
+  const run = (ws: boolean) => (n: number) =>
+    using(ws, () => {
+      const cols = Math.max(COLS, n);
+      fwhtInPlace(x, (ROWS * COLS) / cols, cols, { blockSize: n });
+    });
+  const [c1, ...ts] = await bestTimes(
+    [copy1, ...sizes.map(run(true)), ...sizes.map(run(false))],
+    5,
+  );
+  const fmt = (t: number[]): string =>
+    sizes.map((n, i) => `n=${n} ${gbs(t[i]!).trim()} GB/s (${(c1! / t[i]!).toFixed(2)}×)`)
+      .join(", ");
   console.log(
-    "  single-thread, other block sizes: " +
-      sizes.map((n, i) => `n=${n} ${gbs(ts[i]!).trim()} GB/s (${(c1! / ts[i]!).toFixed(2)}×)`)
-        .join(", ") +
-      "\n",
+    `  single-thread, other block sizes:\n    ${wasm ? "WebAssembly" : "TypeScript "} ` +
+      `${fmt(ts)}\n    TypeScript  ${fmt(ts.slice(sizes.length))}\n`,
   );
 }
 
 Deno.bench({ name: "copy 64 MiB (Float32Array.set)", group: "cpu", baseline: true, fn: copy1 });
 Deno.bench({ name: "copy 64 MiB (pool)", group: "cpu", fn: async () => void await copyPool() });
 Deno.bench({ name: "fwht 4096×4096 n=1024 single-thread", group: "cpu", fn: () => void single() });
+Deno.bench({
+  name: "fwht 4096×4096 n=1024 single-thread, TypeScript",
+  group: "cpu",
+  fn: () => void singleTs(),
+});
 Deno.bench({
   name: "fwht 4096×4096 n=1024 pooled",
   group: "cpu",
@@ -98,6 +125,11 @@ Deno.bench({
   name: "fwht 4096×4096 n=1024 pooled, randomized",
   group: "cpu",
   fn: async () => void await pooledSeeded(),
+});
+Deno.bench({
+  name: "fwht 4096×4096 n=1024 pooled, TypeScript",
+  group: "cpu",
+  fn: async () => void await pooledTs(),
 });
 
 const gpu = await getGpu();

@@ -2,10 +2,13 @@
 /**
  * The fast Walsh–Hadamard transform on the CPU: in place, blockwise along the last axis of a
  * row-major [rows, cols] f32 matrix, orthonormal or unnormalized, forward or inverse, optionally
- * randomized (H·D with seeded signs). See `common.ts` for the exact definition and
- * `cpu_kernels.ts` / `gen_cpu_kernels.ts` for the kernels: radix-8/4/2 butterflies with literal
- * strides over an f64 scratch block, L1-sized sub-blocks for n > 4096, random signs, scale and the
- * NaN check fused into the load and store passes.
+ * randomized (H·D with seeded signs). See `common.ts` for the exact definition.
+ *
+ * Two kernel sets with one plan (radix-8/4/2 butterflies over an f64 scratch block, L1-sized
+ * sub-blocks for n > 4096, random signs, scale and the NaN check fused into the load and store
+ * passes), bit-for-bit equal results: WebAssembly SIMD (`fwht_wasm.ts`, `build_wasm.ts`), used
+ * wherever WebAssembly SIMD runs because TypeScript pays V8's per-element cost on every stage, and
+ * the TypeScript kernels (`cpu_kernels.ts` / `gen_cpu_kernels.ts`) as the fallback.
  *
  * {@linkcode fwhtInPlace} runs on the calling thread; {@linkcode hadamard} splits the blocks over
  * the worker pool and zero-pads columns when needed.
@@ -24,6 +27,7 @@ import {
   signTable,
 } from "./common.ts";
 import { SPANS } from "./cpu_kernels.ts";
+import { fwhtBlocksWasm, fwhtWasmAvailable } from "./fwht_wasm.ts";
 import { SUB_LOG } from "./gen_cpu_kernels.ts";
 
 const SPAN = 1 << SUB_LOG;
@@ -31,11 +35,42 @@ const SPAN = 1 << SUB_LOG;
 const MIN_CHUNK_ELEMENTS = 1 << 16;
 const NO_SIGNS = new Float64Array(0);
 let scratch = new Float64Array(SPAN);
+let wasmEnabled = true;
+
+/**
+ * Turns the WebAssembly SIMD kernels of {@linkcode fwhtInPlace} and {@linkcode hadamard} on
+ * (the default, where available) or off (the TypeScript kernels; for comparisons and tests).
+ *
+ * @example
+ * ```ts
+ * import { setHadamardWasm } from "./fwht.ts";
+ * setHadamardWasm(false);
+ * setHadamardWasm(true);
+ * ```
+ */
+export function setHadamardWasm(on: boolean): void {
+  wasmEnabled = on;
+}
+
+/**
+ * Whether {@linkcode fwhtInPlace} and {@linkcode hadamard} run the WebAssembly SIMD kernels: they
+ * are available here and not turned off with {@linkcode setHadamardWasm}.
+ *
+ * @example
+ * ```ts
+ * import { hadamardWasmActive } from "./fwht.ts";
+ * console.log(`CPU Hadamard kernels: ${hadamardWasmActive() ? "WebAssembly SIMD" : "TypeScript"}`);
+ * ```
+ */
+export function hadamardWasmActive(): boolean {
+  return wasmEnabled && fwhtWasmAvailable();
+}
 
 /**
  * Transforms blocks `[start, end)` of a row-major matrix with rows of `cols` columns, in place,
  * where block b is `x[b·n, (b+1)·n)` with n = 2^log. The pool's chunk function (exported for the
- * workers); use {@linkcode fwhtInPlace} or {@linkcode hadamard}. Returns the index of the first
+ * workers); use {@linkcode fwhtInPlace} or {@linkcode hadamard}. Runs the WebAssembly SIMD
+ * kernels where available, else {@linkcode fwhtBlocksTs}. Returns the index of the first
  * non-finite input (processing stops there, leaving that block and later ones untouched) or −1.
  *
  * @example
@@ -47,6 +82,37 @@ let scratch = new Float64Array(SPAN);
  * ```
  */
 export function fwhtBlocks(
+  x: Float32Array,
+  cols: number,
+  log: number,
+  scale: number,
+  mode: number,
+  seed: number,
+  start: number,
+  end: number,
+): number {
+  if (!SPANS[log]) {
+    throw new QuantlabError("bad-argument", `Hadamard size 2^${log} is not supported`);
+  }
+  // The WebAssembly path stops before a span holding a non-finite value (or does nothing where it
+  // is unavailable); the TypeScript kernels finish from there and name the exact index.
+  const done = fwhtBlocksWasm(x, cols, log, scale, mode, seed, start, end);
+  return done < end ? fwhtBlocksTs(x, cols, log, scale, mode, seed, done, end) : -1;
+}
+
+/**
+ * {@linkcode fwhtBlocks} with the TypeScript kernels only (the fallback, and the pool's chunk
+ * function when the WebAssembly kernels are turned off).
+ *
+ * @example
+ * ```ts
+ * import { fwhtBlocksTs } from "./fwht.ts";
+ * const x = new Float32Array([1, 1, 1, -1]);
+ * fwhtBlocksTs(x, 4, 1, 1, 0, 0, 0, 2);
+ * if (x.join() !== "2,0,0,2") throw new Error();
+ * ```
+ */
+export function fwhtBlocksTs(
   x: Float32Array,
   cols: number,
   log: number,
@@ -119,7 +185,17 @@ export function fwhtInPlace(
         `blocks: use hadamard() or padColumns() to zero-pad to ${p.cols} columns`,
     );
   }
-  const bad = fwhtBlocks(x, p.cols, p.log, p.scale, p.mode, p.seed, 0, (rows * p.cols) / p.n);
+  const blocks = (rows * p.cols) / p.n;
+  const bad = (wasmEnabled ? fwhtBlocks : fwhtBlocksTs)(
+    x,
+    p.cols,
+    p.log,
+    p.scale,
+    p.mode,
+    p.seed,
+    0,
+    blocks,
+  );
   if (bad >= 0) throwNonFinite(p, x, bad);
   return x;
 }
@@ -152,7 +228,7 @@ export async function hadamard(
   if (pooled && !(work.buffer instanceof SharedArrayBuffer)) work = toShared(work);
   const results = await parallelFor(
     import.meta.url,
-    "fwhtBlocks",
+    wasmEnabled ? "fwhtBlocks" : "fwhtBlocksTs",
     blocks,
     [work, p.cols, p.log, p.scale, p.mode, p.seed],
     { minChunk },

@@ -5,7 +5,8 @@
  *
  * - {@linkcode fwhtReference}: the specification (f64 textbook butterfly), and
  *   {@linkcode hadamardMatrix}, the explicit Sylvester matrix.
- * - {@linkcode fwhtInPlace}: fast, in place, on the calling thread.
+ * - {@linkcode fwhtInPlace}: fast, in place, on the calling thread (WebAssembly SIMD kernels where
+ *   available, bit-for-bit equal to the TypeScript fallback).
  * - {@linkcode hadamard}: fast, on every core (worker pool), zero-padding columns when needed.
  * - {@linkcode hadamardGpu} and {@linkcode encodeHadamard}: WebGPU, f32 or f16 buffers, chainable
  *   without readback.
