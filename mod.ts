@@ -41,6 +41,7 @@ export * from "./src/model/types.ts";
 export * from "./src/model/linear.ts";
 export * from "./src/model/rope.ts";
 export * from "./src/model/ops.ts";
+export * from "./src/model/ops_wasm.ts";
 export * from "./src/model/reference.ts";
 export * from "./src/model/random.ts";
 export * from "./src/model/llama.ts";

@@ -17,6 +17,7 @@ import { GpuLlama } from "../src/model/gpu_llama.ts";
 import { llamaForwardFlops, LlamaModel } from "../src/model/llama.ts";
 import { projectionShape, randomLlamaWeights } from "../src/model/random.ts";
 import { LINEAR_KINDS } from "../src/model/types.ts";
+import { opsWasmAvailable } from "../src/model/ops_wasm.ts";
 
 const CTX = 512;
 const config = llamaConfig({
@@ -95,6 +96,16 @@ const copyGBs = (2 * copySrc.byteLength) / copyMs / 1e6; // read + write
 const decodeBytes = 4 * (ws.reduce((s, w) => s + w.length, 0) * config.numLayers + lm.length +
   2 * CTX * config.numKvHeads * config.headDim * config.numLayers);
 
+/** The 1-minute load average (other processes share the cores), or "?" without --allow-sys. */
+function load(): string {
+  try {
+    return Deno.loadavg()[0]!.toFixed(2);
+  } catch {
+    return "?";
+  }
+}
+const loadBefore = load();
+
 // Forward and roofline are timed interleaved (so both see the same machine load); the ratio
 // uses the best time of each (least disturbed), the median is printed too.
 const gemmTs: number[] = [], fwdTs: number[] = [];
@@ -117,7 +128,13 @@ const rate = (flops: number, ms: number): number => flops / ms / 1e6;
 const best = rate(fwdFlops, fwdTs[0]!) / rate(gemmFlops, gemmTs[0]!);
 const med = rate(fwdFlops, fwdTs[5]!) / rate(gemmFlops, gemmTs[5]!);
 console.log(
-  `llama cpu (${matmulBackend()}): d 256, 4 layers, 4 heads, I 768, vocab 4096, ctx ${CTX}\n` +
+  `llama cpu (${matmulBackend()}; softmax/SwiGLU ${
+    opsWasmAvailable() ? "wasm simd" : "typescript"
+  }): d 256, 4 layers, 4 heads, I 768, vocab 4096, ctx ${CTX}; load average ${loadBefore} → ` +
+    `${load()}\n` +
+    `  RATIO prefill / sgemm GFLOP/s: ${(100 * best).toFixed(1)} % best, ${
+      (100 * med).toFixed(1)
+    } % median (goal ≥ 60 %)\n` +
     `  roofline: sgemm on the forward's GEMM shapes ${rate(gemmFlops, gemmTs[0]!).toFixed(1)} ` +
     `GFLOP/s best, ${rate(gemmFlops, gemmTs[5]!).toFixed(1)} median (${
       gemmTs[0]!.toFixed(1)

@@ -12,6 +12,7 @@ import { QuantlabError } from "../core/errors.ts";
 import { layerWindow, type LlamaConfig } from "./config.ts";
 import { checkLinearShape, DenseLinear, type Linear } from "./linear.ts";
 import { attention, rmsNorm, swiglu, tokenNll } from "./ops.ts";
+import { wasmF32Arrays } from "./ops_wasm.ts";
 import type { ReferenceWeights } from "./reference.ts";
 import { applyRope, RopeTable } from "./rope.ts";
 import { projectionShape } from "./random.ts";
@@ -178,10 +179,15 @@ class Scratch {
   readonly #arrays: Record<string, Float32Array>;
   constructor(rows: number, d: number, qDim: number, kvDim: number, I: number) {
     this.rows = rows;
-    const widths = { xn: d, q: qDim, k: kvDim, v: kvDim, att: qDim, tmp: d, gate: I, up: I };
+    const widths = { xn: d, q: qDim, k: kvDim, v: kvDim, att: qDim, tmp: d };
     this.#arrays = Object.fromEntries(
       Object.entries(widths).map(([name, w]) => [name, new Float32Array(rows * w)]),
     );
+    // SwiGLU's operands live in WebAssembly memory, where its SIMD kernel runs in place.
+    const [gate, up] = wasmF32Arrays([rows * I, rows * I]) ??
+      [new Float32Array(rows * I), new Float32Array(rows * I)];
+    this.#arrays.gate = gate!;
+    this.#arrays.up = up!;
   }
   /** The first `n` elements of buffer `name`. */
   view(name: string, n: number): Float32Array {

@@ -6,6 +6,7 @@ import { randomLlamaWeights } from "../../src/model/random.ts";
 import { llamaForwardReference, llamaLayersReference } from "../../src/model/reference.ts";
 import { tokenNll } from "../../src/model/ops.ts";
 import { forceTypeScriptGemm } from "../../src/cpu/matmul.ts";
+import { setOpsWasm } from "../../src/model/ops_wasm.ts";
 import { assertClose, CONFIGS, maxAbs, tokens } from "./helpers.ts";
 
 for (const [name, c] of Object.entries(CONFIGS)) {
@@ -85,6 +86,22 @@ Deno.test("LlamaModel.forward() matches the reference with the TypeScript GEMM a
     );
   } finally {
     forceTypeScriptGemm(false);
+  }
+});
+
+Deno.test("LlamaModel.forward() matches the reference with and without the wasm softmax/SwiGLU", async () => {
+  const c = CONFIGS.llama3!;
+  const w = randomLlamaWeights(c, 13);
+  const model = LlamaModel.fromWeights(c, w);
+  const ids = tokens(150, c.vocabSize); // > one 128-row attention block
+  const want = llamaForwardReference(c, w, ids);
+  try {
+    for (const on of [true, false]) {
+      setOpsWasm(on);
+      assertClose(await model.forward(ids), want, 1e-5, on ? "wasm" : "typescript");
+    }
+  } finally {
+    setOpsWasm(true);
   }
 });
 
