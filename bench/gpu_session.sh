@@ -59,11 +59,23 @@ DEADLINE=${DEADLINE:-480}
 left() { echo $((DEADLINE - ($(date +%s) - T0))); }
 # cap N: N seconds, or what is left before the deadline (at least 1: `timeout 0` never stops).
 cap() { local l; l=$(left); if [ "$l" -lt "$1" ]; then echo $((l > 1 ? l : 1)); else echo "$1"; fi; }
-for b in hadamard_bench lut_bench llama_bench; do
+# BENCHES: the bench files to run (default below); "lut_bench@8192" runs lut_bench at 8192².
+for b in ${BENCHES:-hadamard_bench lut_bench lut_bench@8192 llama_bench generate_bench}; do
   stamp "bench $b"
-  timeout "$(cap 150)" $DENO run -A "bench/$b.ts"
+  n=${b#*@}
+  [ "$n" = "$b" ] && n=""
+  env ${n:+LUT_BENCH_GPU_N=$n} timeout "$(cap 150)" $DENO run -A "bench/${b%@*}.ts"
   echo "exit $?"
 done
+if [ -n "${TESTS_ONLY_GPU:-}" ]; then
+  stamp "GPU tests on the real adapter"
+  timeout "$(cap 120)" $DENO test -A --parallel --reporter=dot test/gpu test/hadamard test/lut \
+    test/model test/grids/encode_gpu_test.ts > "$OUT/test_log.txt" 2>&1
+  echo "tests exit $?"
+  tail -30 "$OUT/test_log.txt"
+  stamp done
+  exit 0
+fi
 
 # Grid settings: 2^24 fresh samples in the final pass (65,536 per point at n = 256).
 FINAL=${GRID_FINAL_SAMPLES:-16777216}
