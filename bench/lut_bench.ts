@@ -200,6 +200,7 @@ if (gpu) {
       ["LUT 4-bit p=1 g64", gq4, "auto", "auto"],
       ["LUT 4-bit p=1 g64", gq4, "auto", "general"],
       ["LUT HIGGS (2,256) separate rotation", gqh, "separate", "auto"],
+      ["LUT HIGGS (2,256) separate rotation", gqh, "separate", "gemv"],
       ["LUT HIGGS (2,256) fused rotation", gqh, "fused", "auto"],
     ] as const
   ) {
