@@ -22,7 +22,7 @@ import {
   hadamardWasmActive,
   setHadamardWasm,
 } from "../src/hadamard/fwht.ts";
-import { encodeHadamard } from "../src/hadamard/gpu.ts";
+import { encodeHadamard, type HadamardGpuOptions } from "../src/hadamard/gpu.ts";
 
 const ROWS = 4096;
 const COLS = 4096;
@@ -168,9 +168,25 @@ if (!gpu) {
         `(${gbs(tc, bytes).trim()} GB/s), FWHT ${th.toFixed(3)} ms (${
           gbs(th, bytes).trim()
         } GB/s, ` +
-        `${fwht.length} pass(es)): ${(tc / th).toFixed(3)}× copy speed` +
+        `${fwht.length} pass(es)): ${(tc / th).toFixed(3)}× copy speed, ` +
+        `${(th / tc).toFixed(2)}× copy time (goal ≤ 1.2×)` +
         (fallback ? " — fallback adapter, not meaningful" : ""),
     );
+    // Variants of the workgroup kernel, same run: the vec4 kernel with 256 threads, the scalar one.
+    const variants: [string, HadamardGpuOptions][] = [
+      ["vec4, 256 threads", { blockSize: n, v4Threads: 256 }],
+      ["scalar kernel", { blockSize: n, kernel: "scalar" }],
+    ];
+    for (const [label, o] of variants) {
+      const tv = await gpu.time(
+        "hadamard",
+        await encodeHadamard(gpu, buf, buf, rows, cols, o),
+        reps,
+      );
+      console.log(
+        `    variant ${label}: ${tv.toFixed(3)} ms = ${(tc / tv).toFixed(3)}× copy speed`,
+      );
+    }
     Deno.bench({
       name: `webgpu fwht ${rows}×${cols} n=${n}`,
       group: `gpu ${rows}×${cols}`,
