@@ -172,9 +172,9 @@ if (!gpu) {
         `${(th / tc).toFixed(2)}× copy time (goal ≤ 1.2×)` +
         (fallback ? " — fallback adapter, not meaningful" : ""),
     );
-    // Variants of the workgroup kernel, same run: the vec4 kernel with 256 threads, the scalar one.
+    // Variants of the workgroup kernel, same run: the vec4 kernel with 64 threads, the scalar one.
     const variants: [string, HadamardGpuOptions][] = [
-      ["vec4, 256 threads", { blockSize: n, v4Threads: 256 }],
+      ["vec4, 64 threads", { blockSize: n, v4Threads: 64 }],
       ["scalar kernel", { blockSize: n, kernel: "scalar" }],
     ];
     for (const [label, o] of variants) {

@@ -60,7 +60,10 @@ export interface HadamardGpuOptions extends HadamardOptions {
    * workgroup storage holds its padded tile, else the scalar one) or `"scalar"`. Mainly for tests.
    */
   kernel?: "auto" | "scalar";
-  /** Threads per workgroup of the vec4 kernel (default: one per 8 vec4s of the tile, 32…256). */
+  /**
+   * Threads per workgroup of the vec4 kernel (default 256; one per 8 vec4s of a 2048-float tile,
+   * 64, measured 0.43× copy speed on an H100 at n = 1024 against 0.56× with 256). For benchmarks.
+   */
   v4Threads?: number;
 }
 
@@ -68,15 +71,6 @@ const WG = 256;
 /** Elements per workgroup for small blocks: 8 per thread. */
 const MIN_TILE = WG * 8;
 const MAX_WG_BLOCK = 4096;
-
-/**
- * Threads of the vec4 kernel for a tile: one per 8 vec4s, so each radix-8 round keeps every
- * thread busy (with 256 threads on a 2048-float tile, 3 in 4 idled through the rounds; measured
- * 0.56× copy speed on an H100 at n = 1024 with 256).
- */
-function v4Threads(tile: number): number {
-  return Math.max(32, Math.min(256, tile / 32));
-}
 
 /**
  * The largest block (f32 elements, a power of two ≤ 4096) that fits this device's workgroup
@@ -246,7 +240,7 @@ export async function encodeHadamard(
     }`,
     wgCode,
     v4
-      ? { N: B, LOG_N: logB, TILE: tile, WG: opts.v4Threads ?? v4Threads(tile), SLOTS: slots }
+      ? { N: B, LOG_N: logB, TILE: tile, WG: opts.v4Threads ?? WG, SLOTS: slots }
       : { N: B, LOG_N: logB, TILE: tile, WG },
   );
 

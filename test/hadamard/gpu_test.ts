@@ -69,10 +69,15 @@ Deno.test({
       const x = fillNormal(new Float32Array(rows * cols), 100 + log);
       const opts = { blockSize: n, seed: log, inverse: log % 2 === 0 };
       const want = fwhtReference(x, rows, cols, opts).data;
-      for (const kernel of ["auto", "scalar"] as const) {
-        const r = await hadamardGpu(gpu!, x, rows, cols, { ...opts, kernel });
+      const variants: HadamardGpuOptions[] = [
+        { ...opts },
+        { ...opts, kernel: "scalar" },
+        { ...opts, v4Threads: 64 },
+      ];
+      for (const o of variants) {
+        const r = await hadamardGpu(gpu!, x, rows, cols, o);
         const err = maxRelErr(r.data, want);
-        assert.ok(err < 2e-6, `n = ${n}, [${rows}, ${cols}], ${kernel}: ${err}`);
+        assert.ok(err < 2e-6, `n = ${n}, [${rows}, ${cols}], ${JSON.stringify(o)}: ${err}`);
       }
     }
   },
