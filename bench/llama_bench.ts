@@ -11,6 +11,7 @@
  */
 import { sgemm } from "../src/cpu/matmul.ts";
 import { matmulBackend } from "../src/cpu/matmul.ts";
+import { loadBlas, setBlasThreads } from "../src/cpu/blas.ts";
 import { getGpu } from "../src/gpu/device.ts";
 import { llamaConfig } from "../src/model/config.ts";
 import { GpuLlama } from "../src/model/gpu_llama.ts";
@@ -106,44 +107,57 @@ function load(): string {
 }
 const loadBefore = load();
 
-// Forward and roofline are timed interleaved (so both see the same machine load); the ratio
-// uses the best time of each (least disturbed), the median is printed too.
-const gemmTs: number[] = [], fwdTs: number[] = [];
-for (let i = 0; i < 2; i++) {
-  gemmsOnly();
-  await model.forward(ids);
+/** Forward and roofline timed interleaved (both see the same load): [roofline, forward] ms, sorted. */
+async function interleaved(): Promise<[number[], number[]]> {
+  const gemmTs: number[] = [], fwdTs: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    gemmsOnly();
+    await model.forward(ids);
+  }
+  for (let i = 0; i < 11; i++) {
+    let t0 = performance.now();
+    gemmsOnly();
+    gemmTs.push(performance.now() - t0);
+    t0 = performance.now();
+    await model.forward(ids);
+    fwdTs.push(performance.now() - t0);
+  }
+  return [gemmTs.sort((a, b) => a - b), fwdTs.sort((a, b) => a - b)];
 }
-for (let i = 0; i < 11; i++) {
-  let t0 = performance.now();
-  gemmsOnly();
-  gemmTs.push(performance.now() - t0);
-  t0 = performance.now();
-  await model.forward(ids);
-  fwdTs.push(performance.now() - t0);
-}
-gemmTs.sort((a, b) => a - b);
-fwdTs.sort((a, b) => a - b);
-const decodeMs = await medianMs(decodeOne, 21);
 const rate = (flops: number, ms: number): number => flops / ms / 1e6;
-const best = rate(fwdFlops, fwdTs[0]!) / rate(gemmFlops, gemmTs[0]!);
-const med = rate(fwdFlops, fwdTs[5]!) / rate(gemmFlops, gemmTs[5]!);
+
+// The ratio with BLAS on one thread (the per-core ratio: everything outside BLAS runs on one
+// thread) and with BLAS's default thread count, where the single-threaded rest weighs more.
+const defaultThreads = loadBlas()?.getThreads() ?? null;
+const lines: string[] = [];
+for (const threads of defaultThreads && defaultThreads > 1 ? [1, defaultThreads] : [null]) {
+  if (threads !== null) setBlasThreads(threads);
+  const [gemmTs, fwdTs] = await interleaved();
+  const best = rate(fwdFlops, fwdTs[0]!) / rate(gemmFlops, gemmTs[0]!);
+  const med = rate(fwdFlops, fwdTs[5]!) / rate(gemmFlops, gemmTs[5]!);
+  const tag = threads === null ? "" : ` (BLAS ${threads} thread${threads > 1 ? "s" : ""})`;
+  lines.push(
+    `  RATIO${tag} prefill / sgemm GFLOP/s: ${(100 * best).toFixed(1)} % best, ${
+      (100 * med).toFixed(1)
+    } % median (goal ≥ 60 %)\n` +
+      `    roofline: sgemm on the forward's GEMM shapes ${
+        rate(gemmFlops, gemmTs[0]!).toFixed(1)
+      } GFLOP/s best, ${rate(gemmFlops, gemmTs[5]!).toFixed(1)} median (${
+        gemmTs[0]!.toFixed(1)
+      } ms)\n` +
+      `    prefill: ${(fwdFlops / 1e9).toFixed(2)} GFLOP in ${fwdTs[0]!.toFixed(1)} ms best ` +
+      `(${fwdTs[5]!.toFixed(1)} median) = ${rate(fwdFlops, fwdTs[0]!).toFixed(1)} GFLOP/s, ` +
+      `${(CTX / fwdTs[0]! * 1000).toFixed(0)} tok/s`,
+  );
+}
+if (defaultThreads !== null) setBlasThreads(defaultThreads);
+const decodeMs = await medianMs(decodeOne, 21);
 console.log(
   `llama cpu (${matmulBackend()}; softmax/SwiGLU ${
     opsWasmAvailable() ? "wasm simd" : "typescript"
   }): d 256, 4 layers, 4 heads, I 768, vocab 4096, ctx ${CTX}; load average ${loadBefore} → ` +
-    `${load()}\n` +
-    `  RATIO prefill / sgemm GFLOP/s: ${(100 * best).toFixed(1)} % best, ${
-      (100 * med).toFixed(1)
-    } % median (goal ≥ 60 %)\n` +
-    `  roofline: sgemm on the forward's GEMM shapes ${rate(gemmFlops, gemmTs[0]!).toFixed(1)} ` +
-    `GFLOP/s best, ${rate(gemmFlops, gemmTs[5]!).toFixed(1)} median (${
-      gemmTs[0]!.toFixed(1)
-    } ms)\n` +
-    `  prefill: ${(fwdFlops / 1e9).toFixed(2)} GFLOP in ${fwdTs[0]!.toFixed(1)} ms best ` +
-    `(${fwdTs[5]!.toFixed(1)} median) = ${rate(fwdFlops, fwdTs[0]!).toFixed(1)} GFLOP/s = ` +
-    `${(100 * best).toFixed(0)} % of sgemm (median ${(100 * med).toFixed(0)} %; goal ≥ 60 %), ` +
-    `${(CTX / fwdTs[0]! * 1000).toFixed(0)} tok/s\n` +
-    `  decode at position ${CTX}: ${decodeMs.toFixed(2)} ms/token, ` +
+    `${load()}\n` + lines.join("\n") + "\n" +
+    `  decode at position ${CTX} (BLAS default threads): ${decodeMs.toFixed(2)} ms/token, ` +
     `${(1000 / decodeMs).toFixed(0)} tok/s; reads ${(decodeBytes / 1e6).toFixed(1)} MB/token = ` +
     `${(decodeBytes / decodeMs / 1e6).toFixed(1)} GB/s vs copy ${copyGBs.toFixed(1)} GB/s ` +
     `(${(100 * decodeBytes / decodeMs / 1e6 / copyGBs).toFixed(0)} %)`,

@@ -11,7 +11,7 @@
 import { QuantlabError } from "../core/errors.ts";
 import { layerWindow, type LlamaConfig } from "./config.ts";
 import { checkLinearShape, DenseLinear, type Linear } from "./linear.ts";
-import { attention, rmsNorm, swiglu, tokenNll } from "./ops.ts";
+import { addRmsNorm, attention, rmsNorm, swiglu, tokenNll } from "./ops.ts";
 import { wasmF32Arrays } from "./ops_wasm.ts";
 import type { ReferenceWeights } from "./reference.ts";
 import { applyRope, RopeTable } from "./rope.ts";
@@ -566,10 +566,12 @@ export class LlamaModel implements CausalLM {
     const att = s.view("att", T * qDim), tmp = s.view("tmp", T * d);
     const gate = s.view("gate", T * I), up = s.view("up", T * I);
     try {
-      for (let l = startLayer; l < this.#layers.length; l++) {
+      const last = this.#layers.length - 1;
+      for (let l = startLayer; l <= last; l++) {
         capture?.push(x.slice());
         const L = this.#layers[l]!;
-        rmsNorm(x, L.inputNorm, T, d, c.rmsNormEps, xn);
+        // Later layers' input norms were fused with the previous layer's last residual add.
+        if (l === startLayer) rmsNorm(x, L.inputNorm, T, d, c.rmsNormEps, xn);
         await L.q_proj.forward(xn, T, q);
         if (cache) {
           // Project straight into the cache rows of this layer.
@@ -584,13 +586,13 @@ export class LlamaModel implements CausalLM {
         if (cache) attention(q, cache.k[l]!, cache.v[l]!, shape, att);
         else attention(q, k, v, shape, att);
         await L.o_proj.forward(att, T, tmp);
-        for (let i = 0; i < T * d; i++) x[i] = x[i]! + tmp[i]!;
-        rmsNorm(x, L.postNorm, T, d, c.rmsNormEps, xn);
+        addRmsNorm(x, tmp, L.postNorm, T, d, c.rmsNormEps, xn);
         await L.gate_proj.forward(xn, T, gate);
         await L.up_proj.forward(xn, T, up);
         swiglu(gate, up, T * I);
         await L.down_proj.forward(gate, T, tmp);
-        for (let i = 0; i < T * d; i++) x[i] = x[i]! + tmp[i]!;
+        if (l < last) addRmsNorm(x, tmp, this.#layers[l + 1]!.inputNorm, T, d, c.rmsNormEps, xn);
+        else for (let i = 0; i < T * d; i++) x[i] = x[i]! + tmp[i]!;
       }
     } finally {
       if (!own) this.#scratchBusy = false;

@@ -45,6 +45,41 @@ export function rmsNorm(
   return out;
 }
 
+/**
+ * The residual add fused with the next RMSNorm: `x += r`, then `out = rmsNorm(x)`, in one pass
+ * over x for the sum of squares (bit-identical to the add followed by {@linkcode rmsNorm}).
+ *
+ * @example
+ * ```ts
+ * import { addRmsNorm, rmsNorm } from "./ops.ts";
+ * const x = new Float32Array([1, 2]), w = new Float32Array([1, 1]);
+ * const y = addRmsNorm(x, new Float32Array([2, 2]), w, 1, 2, 0);
+ * if (x.join() !== "3,4" || y.join() !== rmsNorm(x, w, 1, 2, 0).join()) throw new Error();
+ * ```
+ */
+export function addRmsNorm(
+  x: Float32Array,
+  r: Float32Array,
+  w: Float32Array,
+  rows: number,
+  d: number,
+  eps: number,
+  out: Float32Array = new Float32Array(rows * d),
+): Float32Array {
+  for (let row = 0; row < rows; row++) {
+    const base = row * d;
+    let ss = 0;
+    for (let i = base; i < base + d; i++) {
+      const v = Math.fround(x[i]! + r[i]!);
+      x[i] = v;
+      ss += v * v;
+    }
+    const inv = Math.fround(1 / Math.sqrt(ss / d + eps));
+    for (let i = 0; i < d; i++) out[base + i] = Math.fround(x[base + i]! * inv) * w[i]!;
+  }
+  return out;
+}
+
 // fastExp: x·64·log2(e) = k + f with k an integer, |f| ≤ ½; e^x = 2^(k/64) · e^r with
 // r = x − k·ln2/64, |r| ≤ ln2/128. EXP_TABLE[k + 9604] = 2^(k/64) for every k reachable from
 // x ∈ [−104, 88.7]. The hot loops below spell these numbers as literals: V8 keeps literal f64s
