@@ -26,6 +26,7 @@
  *
  * @module
  */
+import { compileBase64Wasm } from "../core/wasm.ts";
 import { signTable } from "./common.ts";
 import { FWHT_WASM_BASE64 } from "./fwht_wasm_bytes.ts";
 import { WASM_SPAN_LOG } from "./build_wasm.ts";
@@ -59,10 +60,7 @@ let state: State | undefined;
 function wasmModule(): WebAssembly.Module | null {
   if (compiled === undefined) {
     try {
-      const bin = atob(FWHT_WASM_BASE64);
-      const bytes = new Uint8Array(bin.length);
-      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-      compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+      compiled = compileBase64Wasm(FWHT_WASM_BASE64);
     } catch {
       compiled = null;
     }

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { compileBase64Wasm } from "../core/wasm.ts";
 import { LUT4_WASM_BASE64 } from "./lut_wasm_bytes.ts";
 
 /** Byte offsets of the regions in the tensor's memory, and the kernel's row geometry. */
@@ -68,10 +69,7 @@ let enabled = true;
 function wasmModule(): WebAssembly.Module | null {
   if (compiled === undefined) {
     try {
-      const bin = atob(LUT4_WASM_BASE64);
-      const bytes = new Uint8Array(bin.length);
-      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-      compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+      compiled = compileBase64Wasm(LUT4_WASM_BASE64);
       // Shared memory needs cross-origin isolation in browsers: probe it once.
       if (compiled) new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
     } catch {

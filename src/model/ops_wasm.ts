@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { compileBase64Wasm } from "../core/wasm.ts";
 import { OPS_WASM_BASE64 } from "./ops_wasm_bytes.ts";
 
 /** Most rows one {@linkcode WasmSoftmax.rows} call handles. */
@@ -49,10 +50,7 @@ let softmaxMem:
 function wasmModule(): WebAssembly.Module | null {
   if (compiled === undefined) {
     try {
-      const bin = atob(OPS_WASM_BASE64);
-      const bytes = new Uint8Array(bin.length);
-      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-      compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+      compiled = compileBase64Wasm(OPS_WASM_BASE64);
     } catch {
       compiled = null;
     }
