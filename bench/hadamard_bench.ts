@@ -172,9 +172,11 @@ if (!gpu) {
         `${(th / tc).toFixed(2)}× copy time (goal ≤ 1.2×)` +
         (fallback ? " — fallback adapter, not meaningful" : ""),
     );
-    // Variants of the workgroup kernel, same run: the vec4 kernel with 64 threads, the scalar one.
+    // Variants of the workgroup kernel, same run: the vec4 kernel with 64 threads or element-wise
+    // global loads and stores, the scalar kernel.
     const variants: [string, HadamardGpuOptions][] = [
       ["vec4, 64 threads", { blockSize: n, v4Threads: 64 }],
+      ["vec4, element-wise global memory", { blockSize: n, vec4Io: false }],
       ["scalar kernel", { blockSize: n, kernel: "scalar" }],
     ];
     for (const [label, o] of variants) {

@@ -1,6 +1,7 @@
 // Blockwise fast Walsh–Hadamard transform, blocks of N = 2^LOG_N (4 ≤ N ≤ 4096) in workgroup
 // memory held as vec4s: each workgroup transforms TILE = k·N consecutive elements. Prepended:
-// hadamard_f32|f16, prng, hadamard_common, hadamard_io_inplace|copy.
+// hadamard_f32|f16, prng, hadamard_common, then hadamard_io_inplace_vec4 (f32 in place) or
+// hadamard_io_inplace|copy + hadamard_quad_scalar (load_quad/store_quad).
 //
 // Why this shape (the earlier kernel ran at 0.15× copy speed on an H100):
 // - Global memory is touched twice, like a copy: thread q reads elements 4q … 4q+3 (neighbouring
@@ -102,7 +103,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     let j = base + 4u * q;
     var x = vec4<f32>(0.0);
     if (j < p.total) {
-      x = vec4<f32>(load_in(j), load_in(j + 1u), load_in(j + 2u), load_in(j + 3u));
+      x = load_quad(j);
     }
     let a = x.x + x.y;
     let b = x.x - x.y;
@@ -123,11 +124,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   for (var q = tid; q < quads; q += WG) {
     let j = base + 4u * q;
     if (j < p.total) {
-      let v = sh[slot(q)];
-      store_out(j, v.x);
-      store_out(j + 1u, v.y);
-      store_out(j + 2u, v.z);
-      store_out(j + 3u, v.w);
+      store_quad(j, sh[slot(q)]);
     }
   }
 }

@@ -65,6 +65,11 @@ export interface HadamardGpuOptions extends HadamardOptions {
    * 64, measured 0.43× copy speed on an H100 at n = 1024 against 0.56× with 256). For benchmarks.
    */
   v4Threads?: number;
+  /**
+   * The vec4 kernel reads and writes f32 in-place buffers as vec4s (default true); false goes
+   * element by element, as f16 storage and the zero-padding copy always do. For benchmarks.
+   */
+  vec4Io?: boolean;
 }
 
 const WG = 256;
@@ -223,21 +228,20 @@ export async function encodeHadamard(
   const v4 = B >= 4 && slots * 16 <= gpu.limits.maxComputeWorkgroupStorageSize &&
     opts.kernel !== "scalar";
   const dtype = `hadamard_${storage}`;
+  // The vec4 kernel moves f32 in place as vec4s; f16 and the zero-padding copy go element-wise.
+  const io = !v4
+    ? [`hadamard_io_${inPlace ? "inplace" : "copy"}`]
+    : inPlace && storage === "f32" && opts.vec4Io !== false
+    ? ["hadamard_io_inplace_vec4"]
+    : [`hadamard_io_${inPlace ? "inplace" : "copy"}`, "hadamard_quad_scalar"];
   const [wgCode, stridedCode] = await Promise.all([
-    loadShader(v4 ? "hadamard_v4" : "hadamard", [
-      dtype,
-      "prng",
-      "hadamard_common",
-      `hadamard_io_${inPlace ? "inplace" : "copy"}`,
-    ]),
+    loadShader(v4 ? "hadamard_v4" : "hadamard", [dtype, "prng", "hadamard_common", ...io]),
     high.length
       ? loadShader("hadamard_strided", [dtype, "prng", "hadamard_common", "hadamard_io_inplace"])
       : Promise.resolve(""),
   ]);
   const wgPipe = gpu.pipeline(
-    `${v4 ? "hadamard_v4" : "hadamard"}|${storage}|${inPlace ? "inplace" : "copy"}|${
-      opts.v4Threads ?? ""
-    }`,
+    `${v4 ? "hadamard_v4" : "hadamard"}|${storage}|${io.join("+")}|${opts.v4Threads ?? ""}`,
     wgCode,
     v4
       ? { N: B, LOG_N: logB, TILE: tile, WG: opts.v4Threads ?? WG, SLOTS: slots }

@@ -73,6 +73,7 @@ Deno.test({
         { ...opts },
         { ...opts, kernel: "scalar" },
         { ...opts, v4Threads: 64 },
+        { ...opts, vec4Io: false },
       ];
       for (const o of variants) {
         const r = await hadamardGpu(gpu!, x, rows, cols, o);
