@@ -8,7 +8,17 @@
 # Everything it prints goes to OUTDIR/log.txt; rebuilt grids land in OUTDIR/grids.tar. Offline
 # machines: it uses, when present, .devtools/deno.xz (the pinned Deno binary, xz-compressed),
 # .devtools/deno_dir (a DENO_DIR with the npm cache), .devtools/debs/*.deb (OpenBLAS, unpacked
-# under /tmp/ob) and .gl/*.deb (the Vulkan loader, unpacked into /).
+# under /tmp/ob) and .gl/*.deb (the Vulkan loader, unpacked into /). Preparing them (both folders
+# are kept out of git through .git/info/exclude; together ~45 MB):
+#   mkdir -p .devtools/debs .devtools/deno_dir .gl /tmp/amd64/partial
+#   xz -T2 -6 -c .deno/node_modules/@deno/*/deno > .devtools/deno.xz
+#   cp -r ~/.cache/deno/npm .devtools/deno_dir/
+#   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+#   apt-get $o update; (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 \
+#     libgl1 libglx0 libgles2)
+#   (cd .devtools/debs && apt-get $o download libopenblas0-pthread libgfortran5 libquadmath0)
+# Environment knobs: DEADLINE (seconds, default 480), BENCHES, TESTS_ONLY_GPU=1 (skip the grid
+# builds; run only the GPU tests), GRID_FINAL_SAMPLES / GRID_TRAIN_SAMPLES / GRID_FINAL_ITERATIONS.
 set -u
 OUT=${1:?usage: bash bench/gpu_session.sh OUTDIR}
 mkdir -p "$OUT"
