@@ -12,7 +12,7 @@
  */
 import { getGpu } from "../src/gpu/device.ts";
 import { LutLinear } from "../src/lut/linear.ts";
-import { llamaConfig } from "../src/model/config.ts";
+import { llamaConfig, TINY_LLAMA_SHAPE } from "../src/model/config.ts";
 import { GpuLlama } from "../src/model/gpu_llama.ts";
 import { LlamaModel } from "../src/model/llama.ts";
 import { randomLlamaWeights } from "../src/model/random.ts";
@@ -22,15 +22,7 @@ import type { QuantOptions } from "../src/quant/quantizer.ts";
 import { shutdownPool } from "../src/cpu/pool.ts";
 
 const CTX = 512;
-const config = llamaConfig({
-  hiddenSize: 256,
-  numLayers: 4,
-  numHeads: 4,
-  numKvHeads: 4,
-  intermediateSize: 768,
-  vocabSize: 4096,
-  maxPositionEmbeddings: 4096,
-});
+const config = llamaConfig(TINY_LLAMA_SHAPE);
 const weights = randomLlamaWeights(config, 1);
 const ids = Array.from({ length: CTX }, (_, i) => (i * 7919 + 13) % config.vocabSize);
 

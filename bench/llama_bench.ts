@@ -13,7 +13,7 @@ import { sgemm } from "../src/cpu/matmul.ts";
 import { matmulBackend } from "../src/cpu/matmul.ts";
 import { loadBlas, setBlasThreads } from "../src/cpu/blas.ts";
 import { getGpu } from "../src/gpu/device.ts";
-import { llamaConfig } from "../src/model/config.ts";
+import { llamaConfig, TINY_LLAMA_SHAPE } from "../src/model/config.ts";
 import { GpuLlama } from "../src/model/gpu_llama.ts";
 import { llamaForwardFlops, LlamaModel } from "../src/model/llama.ts";
 import { projectionShape, randomLlamaWeights } from "../src/model/random.ts";
@@ -21,15 +21,7 @@ import { LINEAR_KINDS } from "../src/model/types.ts";
 import { opsWasmAvailable } from "../src/model/ops_wasm.ts";
 
 const CTX = 512;
-const config = llamaConfig({
-  hiddenSize: 256,
-  numLayers: 4,
-  numHeads: 4,
-  numKvHeads: 4,
-  intermediateSize: 768,
-  vocabSize: 4096,
-  maxPositionEmbeddings: 4096,
-});
+const config = llamaConfig(TINY_LLAMA_SHAPE);
 const model = LlamaModel.fromWeights(config, randomLlamaWeights(config, 1));
 const ids = Array.from({ length: CTX }, (_, i) => (i * 7919 + 13) % config.vocabSize);
 

@@ -272,6 +272,26 @@ export function layerWindow(c: LlamaConfig, layer: number): number {
 }
 
 /**
+ * The shape planned for the embedded tiny Llama (d_model 256, 4 layers, 4 heads, intermediate
+ * 768, vocab 4096): the runtime benchmarks' model, with random weights until a trained one exists.
+ *
+ * @example
+ * ```ts
+ * import { llamaConfig, TINY_LLAMA_SHAPE } from "./config.ts";
+ * if (llamaConfig(TINY_LLAMA_SHAPE).headDim !== 64) throw new Error();
+ * ```
+ */
+export const TINY_LLAMA_SHAPE: Readonly<Partial<LlamaConfig>> = {
+  hiddenSize: 256,
+  numLayers: 4,
+  numHeads: 4,
+  numKvHeads: 4,
+  intermediateSize: 768,
+  vocabSize: 4096,
+  maxPositionEmbeddings: 4096,
+};
+
+/**
  * A configuration from a few fields (the rest take small-model defaults): for tests, examples and
  * benchmarks. The bias flags follow the architecture unless given.
  *

@@ -14,6 +14,18 @@
 import { sgemm } from "../cpu/matmul.ts";
 import { swigluWasm, wasmSoftmax } from "./ops_wasm.ts";
 
+/** out[base + i] = f32(x[base + i]·inv)·w[i] for one row (RMSNorm's scaling, rounded as the reference). */
+function scaleRow(
+  x: Float32Array,
+  w: Float32Array,
+  base: number,
+  d: number,
+  inv: number,
+  out: Float32Array,
+): void {
+  for (let i = 0; i < d; i++) out[base + i] = Math.fround(x[base + i]! * inv) * w[i]!;
+}
+
 /**
  * RMSNorm of `rows` rows of width `d`: `out = x / sqrt(mean(x²) + eps) · w` (out may be x).
  *
@@ -39,8 +51,7 @@ export function rmsNorm(
       const v = x[base + i]!;
       ss += v * v;
     }
-    const inv = Math.fround(1 / Math.sqrt(ss / d + eps));
-    for (let i = 0; i < d; i++) out[base + i] = Math.fround(x[base + i]! * inv) * w[i]!;
+    scaleRow(x, w, base, d, Math.fround(1 / Math.sqrt(ss / d + eps)), out);
   }
   return out;
 }
@@ -74,8 +85,7 @@ export function addRmsNorm(
       x[i] = v;
       ss += v * v;
     }
-    const inv = Math.fround(1 / Math.sqrt(ss / d + eps));
-    for (let i = 0; i < d; i++) out[base + i] = Math.fround(x[base + i]! * inv) * w[i]!;
+    scaleRow(x, w, base, d, Math.fround(1 / Math.sqrt(ss / d + eps)), out);
   }
   return out;
 }
