@@ -67,7 +67,7 @@ export function gpuLloydStepper(
       m = samples.length / p;
       const max = opts.partBytes ??
         Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
-      const perPart = Math.floor(max / (4 * p));
+      const perPart = Math.max(1, Math.floor(max / (4 * p)));
       for (let first = 0; first < m; first += perPart) {
         const cnt = Math.min(perPart, m - first);
         const buf = gpu.storage(
