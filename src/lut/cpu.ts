@@ -297,6 +297,8 @@ async function wasmPath(
 
 /** Floats per decoded tile of the BLAS path (16 MiB of f32). */
 const TILE_FLOATS = 1 << 22;
+/** Decoded-tile buffers free for reuse (at most 4 kept). */
+const freeTiles: Float32Array[] = [];
 
 async function blasPath(
   t: LutCpuTensor,
@@ -309,27 +311,38 @@ async function blasPath(
   const batch = meta.batch;
   const x32 = Float32Array.from(xp.subarray(0, batch * pc));
   const tileRows = Math.max(1, Math.min(rows, Math.floor(TILE_FLOATS / pc)));
-  const tile = new Float32Array(new SharedArrayBuffer(tileRows * pc * 4));
-  const minChunk = Math.max(1, Math.ceil(MIN_WORK_PER_CHUNK / pc));
-  // Decode a tile on the pool, then sgemm on it: sequential phases, so the workers and
-  // OpenBLAS's own threads never compete for the cores.
-  for (let r0 = 0; r0 < rows; r0 += tileRows) {
-    const n = Math.min(tileRows, rows - r0);
-    if (singleThread || n < 2 * minChunk) {
-      dequantRows(meta, t.codes, t.table, t.scales, t.zeros, tile, r0, 0, n);
-    } else {
-      const args = [meta, t.codes, t.table, t.scales, t.zeros, tile, r0];
-      await parallelFor(KERNELS, "dequantRows", n, args, { minChunk });
+  // Tile buffers are reused across calls (a fresh 16 MiB SharedArrayBuffer per call costs its
+  // zeroing and page faults every time); concurrent calls each take their own.
+  const need = tileRows * pc;
+  const i = freeTiles.findIndex((b) => b.length >= need);
+  const buf = i >= 0
+    ? freeTiles.splice(i, 1)[0]!
+    : new Float32Array(new SharedArrayBuffer(need * 4));
+  const tile = buf.subarray(0, tileRows * pc);
+  try {
+    const minChunk = Math.max(1, Math.ceil(MIN_WORK_PER_CHUNK / pc));
+    // Decode a tile on the pool, then sgemm on it: sequential phases, so the workers and
+    // OpenBLAS's own threads never compete for the cores.
+    for (let r0 = 0; r0 < rows; r0 += tileRows) {
+      const n = Math.min(tileRows, rows - r0);
+      if (singleThread || n < 2 * minChunk) {
+        dequantRows(meta, t.codes, t.table, t.scales, t.zeros, tile, r0, 0, n);
+      } else {
+        const args = [meta, t.codes, t.table, t.scales, t.zeros, tile, r0];
+        await parallelFor(KERNELS, "dequantRows", n, args, { minChunk });
+      }
+      sgemm({
+        transB: true,
+        M: batch,
+        N: n,
+        K: pc,
+        A: x32,
+        B: n * pc === tile.length ? tile : tile.subarray(0, n * pc),
+        C: out.subarray(r0),
+        ldc: rows,
+      });
     }
-    sgemm({
-      transB: true,
-      M: batch,
-      N: n,
-      K: pc,
-      A: x32,
-      B: n * pc === tile.length ? tile : tile.subarray(0, n * pc),
-      C: out.subarray(r0),
-      ldc: rows,
-    });
+  } finally {
+    if (freeTiles.length < 4) freeTiles.push(buf);
   }
 }
