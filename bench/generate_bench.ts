@@ -58,6 +58,8 @@ interface Row {
   name: string;
   decodeMs: number;
   pplTokS: number;
+  /** Greedy decode chained on the device, 16 tokens per readback (models with `greedy`). */
+  chainedMs?: number;
 }
 
 /** A KV cache that can be cut back to a length (both backends' caches can). */
@@ -77,7 +79,17 @@ async function measure(
     await model.forward([ids[0]!], { cache, lastOnly: true });
   }, reps);
   const nllMs = await medianMs(() => model.nll(window, 1), Math.ceil(reps / 3));
-  return { name, decodeMs, pplTokS: ((ctx - 1) / nllMs) * 1000 };
+  let chainedMs: number | undefined;
+  if (model.greedy) {
+    const chain = 16;
+    const big = model.newCache(ctx + chain + 8) as Cutable;
+    await model.forward(window, { cache: big });
+    chainedMs = (await medianMs(async () => {
+      big.truncate(ctx);
+      await model.greedy!(ids[0]!, big, chain);
+    }, Math.ceil(reps / 3))) / chain;
+  }
+  return { name, decodeMs, pplTokS: ((ctx - 1) / nllMs) * 1000, chainedMs };
 }
 
 const models: [string, LlamaModel][] = [
@@ -105,7 +117,10 @@ for (const r of rows) {
   console.log(
     `  ${r.name.padEnd(30)} decode ${r.decodeMs.toFixed(2).padStart(7)} ms/token ` +
       `(${(1000 / r.decodeMs).toFixed(0).padStart(5)} tok/s), perplexity ` +
-      `${r.pplTokS.toFixed(0).padStart(6)} tok/s`,
+      `${r.pplTokS.toFixed(0).padStart(6)} tok/s` +
+      (r.chainedMs === undefined
+        ? ""
+        : `; greedy chained 16/readback ${r.chainedMs.toFixed(2)} ms/token`),
   );
 }
 shutdownPool();

@@ -79,6 +79,12 @@ export interface GenerateOptions extends SamplingOptions {
   stopTokens?: readonly number[];
   /** Called with each new token as soon as it is chosen (for streaming). */
   onToken?: (id: number) => void | Promise<void>;
+  /**
+   * Greedy decoding (temperature 0) on a model with `greedy` (WebGPU): tokens chained on the
+   * device per readback (default 16; 0 or 1: one forward and readback per token). Tokens stream
+   * in chunks of this size.
+   */
+  greedyChunk?: number;
 }
 
 /** What {@linkcode generate} produced. */
@@ -152,15 +158,37 @@ export async function generate(
   let logits = await model.forward(prompt, { cache, lastOnly: true });
   const t1 = performance.now();
   let stopReason: GenerateResult["stopReason"] = "length";
-  for (let step = 0; step < maxNew; step++) {
-    const id = sampleToken(logits, opts, step);
+  const chunk = opts.greedyChunk ?? 16;
+  if (!Number.isInteger(chunk) || chunk < 0) {
+    throw new QuantlabError(
+      "bad-argument",
+      `greedyChunk ${chunk} is not valid; use an integer ≥ 0`,
+    );
+  }
+  const chained = model.greedy && (opts.temperature ?? 0) === 0 && chunk > 1;
+  // Each token: append, stream, and say whether a stop token ended generation.
+  const emit = async (id: number): Promise<boolean> => {
     out.push(id);
     await opts.onToken?.(id);
-    if (stop.has(id)) {
-      stopReason = "stop-token";
-      break;
+    if (stop.has(id)) stopReason = "stop-token";
+    return stop.has(id);
+  };
+  let id = sampleToken(logits, opts, 0);
+  let done = await emit(id);
+  for (let step = 1; step < maxNew && !done;) {
+    if (chained) {
+      // Greedy steps chained on the device: one readback per chunk.
+      const ids = await model.greedy!(id, cache, Math.min(chunk, maxNew - step));
+      for (const next of ids) {
+        id = next;
+        step++;
+        if ((done = await emit(id))) break;
+      }
+    } else {
+      logits = await model.forward([id], { cache, lastOnly: true });
+      id = sampleToken(logits, opts, step++);
+      done = await emit(id);
     }
-    if (step + 1 < maxNew) logits = await model.forward([id], { cache, lastOnly: true });
   }
   const t2 = performance.now();
   return {

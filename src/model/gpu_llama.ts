@@ -307,6 +307,60 @@ export class GpuLlama implements CausalLM {
     });
   }
 
+  /**
+   * Greedy decoding with one readback for `steps` tokens: from `first` (the token at the cache's
+   * next position) it runs `steps` cached one-token forwards in one submission, each feeding the
+   * argmax of its logits (the lowest index among equal maxima, as `sampleToken`) to the
+   * next through a GPU buffer, and returns the `steps` tokens chosen. Same tokens as `steps` calls
+   * of `forward([id], { cache, lastOnly: true })` + argmax; appends `steps` positions to `cache`.
+   * Exists because every awaited GPU completion costs Deno's device-poll interval (~11 ms).
+   */
+  greedy(first: number, cache: KVCacheLike, steps: number): Promise<Uint32Array> {
+    return this.#serial(async () => {
+      if (!Number.isInteger(steps) || steps < 1) {
+        throw new QuantlabError("bad-argument", `Greedy steps ${steps} is not an integer ≥ 1`);
+      }
+      const c = this.#cacheFor(cache, steps);
+      const V = this.config.vocabSize;
+      const start = c.length;
+      const s = this.#prepare([first], c, steps);
+      const logits = this.gpu.storage(V * 4, "greedy logits");
+      const ids = this.gpu.storage(steps * 4, "greedy ids");
+      try {
+        const list: Dispatch[] = [];
+        for (let k = 0; k < steps; k++) {
+          list.push(...this.#trunk(s, 1, c), this.#finalNorm(s, 0, 1));
+          list.push(
+            ...this.#lmHead.encode(this.#uniforms, {
+              x: s.xn,
+              xOffset: 0,
+              out: logits,
+              outOffset: 0,
+              batch: 1,
+            }),
+            this.#k.argmax(this.#uniforms, {
+              logits,
+              offset: 0,
+              n: V,
+              tokens: s.tokens,
+              ids,
+              slot: k,
+            }),
+          );
+          c.advance(1); // the next step's position (#trunk reads it while encoding)
+        }
+        await this.gpu.runMany("llama greedy", list, { wait: false });
+        return new Uint32Array(await this.gpu.read(ids, steps * 4));
+      } catch (e) {
+        c.truncate(start);
+        throw e;
+      } finally {
+        logits.destroy();
+        ids.destroy();
+      }
+    });
+  }
+
   /** NLL of `tokens[t]` for t in `[from, n)` as one window (no cache); computed on the GPU. */
   nll(tokens: ArrayLike<number>, from = 1): Promise<Float64Array> {
     return this.#serial(async () => {
@@ -428,8 +482,11 @@ export class GpuLlama implements CausalLM {
     this.#scratch = null;
   }
 
-  /** Sizes the scratch for `T` rows, uploads tokens and RoPE tables; checks token ids. */
-  #prepare(tokens: ArrayLike<number>, cache: GpuKVCache): Scratch {
+  /**
+   * Sizes the scratch for `T` rows, uploads tokens and RoPE tables (for `positions` new positions,
+   * default T); checks token ids.
+   */
+  #prepare(tokens: ArrayLike<number>, cache: GpuKVCache, positions = tokens.length): Scratch {
     const c = this.config;
     const T = tokens.length;
     const ids = new Uint32Array(T);
@@ -462,7 +519,7 @@ export class GpuLlama implements CausalLM {
       };
     }
     this.gpu.write(this.#scratch.tokens, ids);
-    const need = cache.length + T;
+    const need = cache.length + Math.max(T, positions);
     if (need > this.#ropePositions) {
       this.#rope.ensure(Math.max(need, cache.capacity));
       const P = this.#rope.positions, half = this.#rope.half;

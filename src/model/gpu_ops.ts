@@ -22,6 +22,7 @@ export const LLAMA_SHADERS = [
   "ops_swiglu",
   "ops_residual",
   "ops_softmax",
+  "ops_argmax",
 ] as const;
 /** One of {@linkcode LLAMA_SHADERS}. */
 export type LlamaShaderName = typeof LLAMA_SHADERS[number];
@@ -106,6 +107,28 @@ export class LlamaKernels {
       pipeline: this.#p(gemv ? "llama_gemv" : "llama_matmul"),
       buffers: [u, a.x, a.w, a.bias ?? this.dummy, a.out],
       workgroups: gemv ? [Math.ceil(a.N / 8), a.M] : [Math.ceil(a.N / 64), Math.ceil(a.M / 64)],
+    };
+  }
+
+  /**
+   * Greedy step: the argmax of `n` logits from `offset` (lowest index among equal maxima) into
+   * `tokens[0]` and `ids[slot]`.
+   */
+  argmax(
+    ctx: GpuEncodeContext,
+    a: {
+      logits: GPUBuffer;
+      offset: number;
+      n: number;
+      tokens: GPUBuffer;
+      ids: GPUBuffer;
+      slot: number;
+    },
+  ): Dispatch {
+    return {
+      pipeline: this.#p("ops_argmax"),
+      buffers: [ctx.uniform(params([a.n, a.slot, a.offset])), a.logits, a.tokens, a.ids],
+      workgroups: [1],
     };
   }
 

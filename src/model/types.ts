@@ -70,6 +70,11 @@ export interface CausalLM {
    * (`from ≥ 1`), as one window without a cache.
    */
   nll(tokens: ArrayLike<number>, from?: number): Promise<Float64Array>;
+  /**
+   * Optional: `steps` greedy one-token forwards from `first` chained on the device, returning
+   * the tokens chosen (argmax, lowest index among ties) with one readback (WebGPU models).
+   */
+  greedy?(first: number, cache: KVCacheLike, steps: number): Promise<Uint32Array>;
   /** Frees backend resources (GPU buffers). */
   dispose(): void;
 }

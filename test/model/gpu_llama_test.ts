@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
 import { GpuLlama } from "../../src/model/gpu_llama.ts";
+import { generate } from "../../src/model/generate.ts";
+import { llamaKernels, UniformPool } from "../../src/model/gpu_ops.ts";
 import { LlamaModel } from "../../src/model/llama.ts";
 import { DenseLinear, type Linear } from "../../src/model/linear.ts";
 import { llamaConfig } from "../../src/model/config.ts";
@@ -89,6 +91,68 @@ Deno.test({
       await assert.rejects(() => model.setLinear(0, "q_proj", opaque), /neither a GPU kernel/);
     } finally {
       model.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "GpuLlama.greedy() chains argmax decoding on the GPU: same tokens as one forward per token",
+  ignore,
+  fn: async () => {
+    for (const [name, c] of Object.entries(CONFIGS)) {
+      const cpu = LlamaModel.fromWeights(c, randomLlamaWeights(c, 31));
+      const model = await GpuLlama.create(cpu, gpu!);
+      try {
+        const prompt = tokens(5, c.vocabSize, 3);
+        // generate(): chunks of 3 chained on the GPU against one forward + readback per token.
+        const opts = { maxNewTokens: 8 };
+        const chained = await generate(model, prompt, { ...opts, greedyChunk: 3 });
+        const single = await generate(model, prompt, { ...opts, greedyChunk: 0 });
+        assert.deepEqual(chained.tokens, single.tokens, name);
+        assert.equal(chained.tokens.length, 8);
+        // The cache after greedy() continues like one built token by token.
+        const a = model.newCache(16), b = model.newCache(16);
+        await model.forward(prompt, { cache: a });
+        await model.forward(prompt, { cache: b });
+        const ids = await model.greedy(single.tokens[0]!, a, 4);
+        assert.deepEqual([...ids], single.tokens.slice(1, 5), `${name} greedy()`);
+        assert.equal(a.length, 9);
+        for (const t of single.tokens.slice(0, 4)) await model.forward([t], { cache: b });
+        const next = single.tokens[4]!;
+        const la = await model.forward([next], { cache: a, lastOnly: true });
+        const lb = await model.forward([next], { cache: b, lastOnly: true });
+        assert.ok(maxAbs(la, lb) < 1e-5, `${name} cache after greedy()`);
+        await assert.rejects(() => model.greedy(1, a, 7), /at most 16 positions/);
+        assert.equal(a.length, 10, "a refused chain leaves the cache as it was");
+        a.destroy();
+        b.destroy();
+      } finally {
+        model.dispose();
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "ops_argmax picks the lowest index among equal maxima",
+  ignore,
+  fn: async () => {
+    const k = await llamaKernels(gpu!);
+    const pool = new UniformPool(gpu!);
+    const n = 1000;
+    const logits = new Float32Array(n + 3).map((_, i) => Math.sin(i));
+    logits.set([5, 7, 7, 2], 600); // maxima at 601 and 602 (index 598 and 599 after the offset)
+    logits[3 + 990] = 7;
+    const lb = gpu!.storage(logits), tb = gpu!.storage(4), ib = gpu!.storage(8);
+    try {
+      const d = k.argmax(pool, { logits: lb, offset: 3, n, tokens: tb, ids: ib, slot: 1 });
+      await gpu!.runMany("argmax", [d]);
+      const ids = new Uint32Array(await gpu!.read(ib));
+      assert.equal(ids[1], 598);
+      assert.equal(new Uint32Array(await gpu!.read(tb))[0], 598);
+    } finally {
+      [lb, tb, ib].forEach((b) => b.destroy());
+      pool.destroy();
     }
   },
 });
