@@ -1,7 +1,9 @@
 // This module is browser compatible.
 /**
  * A small progress bar: redraws one line on a TTY, prints a plain line every ~10 % (at most every
- * 2 s) otherwise, so logs of long runs stay readable in CI.
+ * 2 s) otherwise, so logs of long runs stay readable in CI; off a TTY a status note (a tick with a
+ * note) is also printed when nothing was for 30 s, so one long unit (a grid build) still shows
+ * signs of life.
  *
  * @module
  */
@@ -31,6 +33,18 @@ function write(s: string): void {
   else console.error(s.replace(/\r|\n$/g, ""));
 }
 
+/** Options of {@linkcode progress}. */
+export interface ProgressOptions {
+  /** Print nothing. */
+  quiet?: boolean;
+  /** Off a TTY, print a status note after this long without output (default 30 000 ms). */
+  heartbeatMs?: number;
+  /** Where lines go (default stderr). */
+  sink?: (s: string) => void;
+  /** Redraw one line (default: whether stderr is a terminal). */
+  tty?: boolean;
+}
+
 /**
  * Starts a progress bar for `total` units on stderr. Quiet when `QUANTLAB_QUIET=1`.
  *
@@ -41,9 +55,11 @@ function write(s: string): void {
  * p.tick(); p.tick(2); p.done();
  * ```
  */
-export function progress(label: string, total: number, opts: { quiet?: boolean } = {}): Progress {
+export function progress(label: string, total: number, opts: ProgressOptions = {}): Progress {
   const quiet = opts.quiet ?? false;
-  const tty = isTTY();
+  const tty = opts.tty ?? isTTY();
+  const out = opts.sink ?? write;
+  const heartbeat = opts.heartbeatMs ?? 30000;
   const start = performance.now();
   let done = 0;
   let lastPrint = start;
@@ -64,18 +80,21 @@ export function progress(label: string, total: number, opts: { quiet?: boolean }
       const frac = total > 0 ? done / total : 1;
       if (tty) {
         if (now - lastPrint > 100 || done >= total) {
-          write(`\r${render(note)}\x1b[K`);
+          out(`\r${render(note)}\x1b[K`);
           lastPrint = now;
         }
-      } else if (frac - lastFrac >= 0.1 && now - lastPrint > 2000) {
-        write(`${render(note)}\n`);
+      } else if (
+        (frac - lastFrac >= 0.1 && now - lastPrint > 2000) ||
+        (note !== undefined && now - lastPrint >= heartbeat)
+      ) {
+        out(`${render(note)}\n`);
         lastPrint = now;
         lastFrac = frac;
       }
     },
     done(note?: string) {
       if (quiet) return;
-      write(`${tty ? "\r" : ""}${render(note)}${tty ? "\x1b[K" : ""}\n`);
+      out(`${tty ? "\r" : ""}${render(note)}${tty ? "\x1b[K" : ""}\n`);
     },
   };
 }
