@@ -490,15 +490,21 @@ async function optimizeGpu(
     const inv = new Float32Array(L.count);
     const zero = new Float32Array(L.count);
     const codes = new Uint32Array(L.rows * stride);
-    for (const ch of cs) {
-      inv.set(new Float32Array(await gpu.read(ch.invBuf, ch.nG * 4)), ch.g0);
-      zero.set(new Float32Array(await gpu.read(ch.zeroBuf, ch.nG * 4)), ch.g0);
-      codes.set(
-        new Uint32Array(await gpu.read(ch.codeBuf, (ch.r1 - ch.r0) * stride * 4)),
-        ch.r0 * stride,
-      );
-    }
-    const st = new Float32Array(await gpu.read(stateBuf, state.byteLength));
+    // Every readback in flight at once: each awaited one costs Deno's ~11 ms device poll.
+    const [stRaw, ...got] = await Promise.all([
+      gpu.read(stateBuf, state.byteLength),
+      ...cs.flatMap((ch) => [
+        gpu.read(ch.invBuf, ch.nG * 4),
+        gpu.read(ch.zeroBuf, ch.nG * 4),
+        gpu.read(ch.codeBuf, (ch.r1 - ch.r0) * stride * 4),
+      ]),
+    ]);
+    cs.forEach((ch, i) => {
+      inv.set(new Float32Array(got[3 * i]!), ch.g0);
+      zero.set(new Float32Array(got[3 * i + 1]!), ch.g0);
+      codes.set(new Uint32Array(got[3 * i + 2]!), ch.r0 * stride);
+    });
+    const st = new Float32Array(stRaw!);
     const steps = iters > 0 ? st[2]! : 0;
     return {
       inv,

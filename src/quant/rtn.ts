@@ -755,9 +755,9 @@ async function encodeGroupsGpu(
       })),
       { wait: false },
     );
-    for (const c of perChunk) {
-      stats.set(new Float32Array(await gpu.read(c.sBuf, 3 * c.nG * 4)), 3 * c.g0);
-    }
+    // Every readback in flight at once (each awaited one costs Deno's ~11 ms device poll).
+    const statParts = await Promise.all(perChunk.map((c) => gpu.read(c.sBuf, 3 * c.nG * 4)));
+    perChunk.forEach((c, i) => stats.set(new Float32Array(statParts[i]!), 3 * c.g0));
     const p = params(stats);
     for (const c of perChunk) gpu.write(c.pBuf, p.enc.subarray(2 * c.g0, 2 * (c.g0 + c.nG)));
     await gpu.runMany(
@@ -769,9 +769,10 @@ async function encodeGroupsGpu(
       })),
       { wait: false },
     );
-    for (const c of perChunk) {
-      codes.set(new Uint32Array(await gpu.read(c.cBuf, (c.r1 - c.r0) * stride * 4)), c.r0 * stride);
-    }
+    const codeParts = await Promise.all(
+      perChunk.map((c) => gpu.read(c.cBuf, (c.r1 - c.r0) * stride * 4)),
+    );
+    perChunk.forEach((c, i) => codes.set(new Uint32Array(codeParts[i]!), c.r0 * stride));
     return { codes, params: p, stats };
   } finally {
     for (const b of made) b.destroy();
