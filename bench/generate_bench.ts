@@ -20,6 +20,7 @@ import { type CausalLM, type KVCacheLike, LINEAR_KINDS } from "../src/model/type
 import { getQuantizer } from "../src/quant/registry.ts";
 import type { QuantOptions } from "../src/quant/quantizer.ts";
 import { shutdownPool } from "../src/cpu/pool.ts";
+import { medianMs } from "./timing.ts";
 
 const CTX = 512;
 const config = llamaConfig(TINY_LLAMA_SHAPE);
@@ -39,19 +40,6 @@ async function quantizedModel(method: string, opts: QuantOptions): Promise<Llama
     }
   }
   return m;
-}
-
-/** Median milliseconds of `reps` runs after two warm-ups. */
-async function medianMs(fn: () => Promise<unknown>, reps: number): Promise<number> {
-  for (let i = 0; i < 2; i++) await fn();
-  const ts: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    await fn();
-    ts.push(performance.now() - t0);
-  }
-  ts.sort((a, b) => a - b);
-  return ts[Math.floor(ts.length / 2)]!;
 }
 
 interface Row {

@@ -19,24 +19,12 @@ import { llamaForwardFlops, LlamaModel } from "../src/model/llama.ts";
 import { projectionShape, randomLlamaWeights } from "../src/model/random.ts";
 import { LINEAR_KINDS } from "../src/model/types.ts";
 import { opsWasmAvailable } from "../src/model/ops_wasm.ts";
+import { medianMs } from "./timing.ts";
 
 const CTX = 512;
 const config = llamaConfig(TINY_LLAMA_SHAPE);
 const model = LlamaModel.fromWeights(config, randomLlamaWeights(config, 1));
 const ids = Array.from({ length: CTX }, (_, i) => (i * 7919 + 13) % config.vocabSize);
-
-/** Median milliseconds of `reps` runs after `warm` warm-up runs. */
-async function medianMs(fn: () => unknown, reps: number, warm = 2): Promise<number> {
-  for (let i = 0; i < warm; i++) await fn();
-  const ts: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    await fn();
-    ts.push(performance.now() - t0);
-  }
-  ts.sort((a, b) => a - b);
-  return ts[Math.floor(ts.length / 2)]!;
-}
 
 // The roofline: BLAS sgemm on exactly the forward's GEMMs (every projection at M = CTX, and the
 // LM head), with random data of the same shapes.
