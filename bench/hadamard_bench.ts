@@ -172,9 +172,13 @@ if (!gpu) {
         `${(th / tc).toFixed(2)}× copy time (goal ≤ 1.2×)` +
         (fallback ? " — fallback adapter, not meaningful" : ""),
     );
-    // Variants of the workgroup kernel, same run: the vec4 kernel with 64 threads or element-wise
-    // global loads and stores, the scalar kernel.
+    // Variants of the workgroup kernel, same run: the r8 kernel (with its vec4 strided passes) at
+    // three tile sizes, the vec4 kernel with 64 threads or element-wise global loads and stores,
+    // the scalar kernel.
     const variants: [string, HadamardGpuOptions][] = [
+      ["r8 (32 floats a thread), 64 threads", { blockSize: n, kernel: "r8" }],
+      ["r8, 128 threads", { blockSize: n, kernel: "r8", r8Threads: 128 }],
+      ["r8, 256 threads", { blockSize: n, kernel: "r8", r8Threads: 256 }],
       ["vec4, 64 threads", { blockSize: n, v4Threads: 64 }],
       ["vec4, element-wise global memory", { blockSize: n, vec4Io: false }],
       ["scalar kernel", { blockSize: n, kernel: "scalar" }],

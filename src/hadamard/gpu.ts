@@ -32,6 +32,7 @@ import {
   nonFiniteError,
   planHadamard,
 } from "./common.ts";
+import { planStridedStage, planTileStages, stageCode, stridedThreads } from "./r8_plan.ts";
 
 /** Element type of the GPU buffers. */
 export type HadamardStorage = "f32" | "f16";
@@ -56,10 +57,18 @@ export interface HadamardGpuOptions extends HadamardOptions {
    */
   maxGridDimension?: number;
   /**
-   * Workgroup kernel: `"auto"` (default: the vec4 kernel for blocks ≥ 4 where the device's
-   * workgroup storage holds its padded tile, else the scalar one) or `"scalar"`. Mainly for tests.
+   * Kernels: `"auto"` (default: `"v4"` where the device's workgroup storage holds its padded
+   * tile, else `"scalar"`), `"v4"` (whole tile in workgroup memory as vec4s), `"r8"` (32 elements
+   * per thread in registers, two round trips through workgroup memory at n = 1024; vec4 strided
+   * passes) or `"scalar"`. A kernel the device cannot hold, or blocks of 2, fall back to the
+   * scalar one. For tests and benchmarks.
    */
-  kernel?: "auto" | "scalar";
+  kernel?: "auto" | "scalar" | "v4" | "r8";
+  /**
+   * Threads per workgroup of the r8 kernel (default 64, a tile of 2048 floats; at least a whole
+   * block). For benchmarks.
+   */
+  r8Threads?: number;
   /**
    * Threads per workgroup of the vec4 kernel (default 256; one per 8 vec4s of a 2048-float tile,
    * 64, measured 0.43× copy speed on an H100 at n = 1024 against 0.56× with 256). For benchmarks.
@@ -131,9 +140,9 @@ function gcd(a: number, b: number): number {
   return a;
 }
 
-/** Splits `bits` into passes of at most 4 bits, as even as possible. */
-function splitHigh(bits: number): number[] {
-  const passes = Math.ceil(bits / 4);
+/** Splits `bits` into passes of at most `most` bits, as even as possible. */
+function splitHigh(bits: number, most: number): number[] {
+  const passes = Math.ceil(bits / most);
   const out: number[] = [];
   for (let i = 0, rem = bits; i < passes; i++) {
     const c = Math.ceil(rem / (passes - i));
@@ -212,7 +221,7 @@ export async function encodeHadamard(
   }
   const B = Math.min(p.n, maxB);
   const logB = log2Exact(B);
-  const high = splitHigh(p.log - logB);
+  const high = splitHigh(p.log - logB, opts.kernel === "r8" && logB >= 2 ? 3 : 4);
   const tile = Math.max(B, MIN_TILE);
   if (tile * 4 > gpu.limits.maxComputeWorkgroupStorageSize) {
     throw new QuantlabError(
@@ -222,31 +231,75 @@ export async function encodeHadamard(
     );
   }
 
-  // The vec4 kernel (blocks ≥ 4, padded workgroup memory) when the device's workgroup storage
-  // holds it; else the scalar one.
-  const slots = tile / 4 + tile / 32;
-  const v4 = B >= 4 && slots * 16 <= gpu.limits.maxComputeWorkgroupStorageSize &&
-    opts.kernel !== "scalar";
+  const kernel = opts.kernel ?? "auto";
+  if (!["auto", "scalar", "v4", "r8"].includes(kernel)) {
+    throw new QuantlabError(
+      "bad-argument",
+      `Hadamard kernel "${kernel}" is not valid; use auto, scalar, v4 or r8`,
+    );
+  }
+  const wgLimit = gpu.limits.maxComputeWorkgroupStorageSize;
+  // r8: a tile of 8 vec4s per thread, padded by one vec4 per eight when it uses workgroup memory.
+  const r8Threads = Math.max(opts.r8Threads ?? 64, B / 32);
+  if (!isPowerOfTwo(r8Threads) || r8Threads > gpu.limits.maxComputeInvocationsPerWorkgroup) {
+    throw new QuantlabError(
+      "bad-argument",
+      `r8Threads ${opts.r8Threads} is not valid; use a power of two ≤ ` +
+        `${gpu.limits.maxComputeInvocationsPerWorkgroup}`,
+    );
+  }
+  const r8Stages = planTileStages(Math.max(0, logB - 2), log2Exact(r8Threads * 8));
+  const r8Slots = r8Stages.length > 1 ? r8Threads * 9 : 1;
+  // The vec4 kernel (blocks ≥ 4, padded workgroup memory).
+  const v4Slots = tile / 4 + tile / 32;
+  const kind = B < 4 || kernel === "scalar"
+    ? "scalar"
+    : kernel === "r8" && r8Slots * 16 <= wgLimit
+    ? "r8"
+    : v4Slots * 16 <= wgLimit
+    ? "v4"
+    : "scalar";
+  const v4 = kind !== "scalar";
   const dtype = `hadamard_${storage}`;
-  // The vec4 kernel moves f32 in place as vec4s; f16 and the zero-padding copy go element-wise.
+  // The vec4 kernels move f32 in place as vec4s; f16 and the zero-padding copy go element-wise.
   const io = !v4
     ? [`hadamard_io_${inPlace ? "inplace" : "copy"}`]
     : inPlace && storage === "f32" && opts.vec4Io !== false
     ? ["hadamard_io_inplace_vec4"]
     : [`hadamard_io_${inPlace ? "inplace" : "copy"}`, "hadamard_quad_scalar"];
+  const common = [dtype, "prng", "hadamard_common"];
+  const r8 = kind === "r8";
+  // r8 strided passes go through load_quad/store_quad in place.
+  const stridedIo = r8
+    ? [
+      ...(storage === "f32" && opts.vec4Io !== false
+        ? ["hadamard_io_inplace_vec4"]
+        : ["hadamard_io_inplace", "hadamard_quad_scalar"]),
+      "hadamard_r8_common",
+    ]
+    : ["hadamard_io_inplace"];
+  const wgName = kind === "r8" ? "hadamard_r8" : kind === "v4" ? "hadamard_v4" : "hadamard";
   const [wgCode, stridedCode] = await Promise.all([
-    loadShader(v4 ? "hadamard_v4" : "hadamard", [dtype, "prng", "hadamard_common", ...io]),
+    loadShader(wgName, [...common, ...io, ...(r8 ? ["hadamard_r8_common"] : [])]),
     high.length
-      ? loadShader("hadamard_strided", [dtype, "prng", "hadamard_common", "hadamard_io_inplace"])
+      ? loadShader(r8 ? "hadamard_r8_strided" : "hadamard_strided", [...common, ...stridedIo])
       : Promise.resolve(""),
   ]);
   const wgPipe = gpu.pipeline(
-    `${v4 ? "hadamard_v4" : "hadamard"}|${storage}|${io.join("+")}|${opts.v4Threads ?? ""}`,
+    `${wgName}|${storage}|${io.join("+")}`,
     wgCode,
-    v4
-      ? { N: B, LOG_N: logB, TILE: tile, WG: opts.v4Threads ?? WG, SLOTS: slots }
+    r8
+      ? {
+        WG: r8Threads,
+        NST: r8Stages.length,
+        ...Object.fromEntries(r8Stages.map((s, i) => [`S${i}`, stageCode(s)])),
+        SLOTS: r8Slots,
+      }
+      : v4
+      ? { N: B, LOG_N: logB, TILE: tile, WG: opts.v4Threads ?? WG, SLOTS: v4Slots }
       : { N: B, LOG_N: logB, TILE: tile, WG },
   );
+  const wgTile = r8 ? r8Threads * 32 : tile;
 
   // Row ranges that fit one binding, with offsets on the device's alignment.
   const maxBind = opts.maxBindingBytes ?? gpu.limits.maxStorageBufferBindingSize;
@@ -283,7 +336,7 @@ export async function encodeHadamard(
     const dstB = bind(dst, r0 * p.cols * eb, total * eb, whole);
     const last = high.length === 0;
     const wgFlags = (p.mode === 1 ? 1 : 0) | (last && p.mode === 2 ? 2 : 0);
-    const [gx, gy] = grid(maxGrid, Math.ceil(total / tile), "workgroup pass");
+    const [gx, gy] = grid(maxGrid, Math.ceil(total / wgTile), "workgroup pass");
     const wgParams = params(
       gpu,
       [total, p.cols, cols, cols, p.seed, wgFlags, 0, gx, 0],
@@ -299,9 +352,26 @@ export async function encodeHadamard(
     let b = logB;
     high.forEach((r, i) => {
       const isLast = i === high.length - 1;
+      const flags = isLast && p.mode === 2 ? 2 : 0;
+      if (r8) {
+        const st = planStridedStage(Array.from({ length: r }, (_, k) => b - 2 + k));
+        const pipe = gpu.pipeline(`hadamard_r8_strided|${storage}`, stridedCode, {
+          S: stageCode(st),
+          WG,
+        });
+        const threads = stridedThreads(st, total / 4);
+        const [sx, sy] = grid(maxGrid, Math.ceil(threads / WG), "strided pass");
+        const prm = params(
+          gpu,
+          [total, p.cols, p.cols, p.cols, p.seed, flags, 0, sx, 0],
+          isLast ? p.scale : 1,
+        );
+        out.push({ pipeline: pipe, buffers: [prm, dstB], workgroups: [sx, sy] });
+        b += r;
+        return;
+      }
       const pipe = gpu.pipeline(`hadamard_strided|${storage}`, stridedCode, { R_LOG: r, WG });
       const [sx, sy] = grid(maxGrid, Math.ceil(total / 2 ** r / WG), "strided pass");
-      const flags = isLast && p.mode === 2 ? 2 : 0;
       const prm = params(
         gpu,
         [total, p.cols, p.cols, p.cols, p.seed, flags, 0, sx, b],

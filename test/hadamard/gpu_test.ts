@@ -42,6 +42,8 @@ Deno.test({
       [3, 4096, 4096, { blockSize: 4096, seed: 12 }],
       [2, 32768, 32768, { blockSize: 32768 }], // workgroup pass + strided pass
       [1, 32768, 32768, { blockSize: 32768, seed: 4, inverse: true }],
+      [2, 32768, 32768, { blockSize: 32768, seed: 4, kernel: "r8" }],
+      [3, 300, 300, { blockSize: 256, seed: 3, kernel: "r8", r8Threads: 256 }], // padded
     ];
     for (const [rows, cols, , opts] of cases) {
       const x = fillNormal(new Float32Array(rows * cols), rows * 7 + cols);
@@ -57,7 +59,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "hadamardGpu() vec4 and scalar workgroup kernels both equal the reference, every block size",
+    "hadamardGpu() v4, r8 and scalar workgroup kernels all equal the reference, every block size",
   ignore,
   async fn() {
     // Block sizes 4 … 4096 cover every split of the vec4 bits into radix-8/4/2 rounds; odd row
@@ -74,6 +76,8 @@ Deno.test({
         { ...opts, kernel: "scalar" },
         { ...opts, v4Threads: 64 },
         { ...opts, vec4Io: false },
+        { ...opts, kernel: "r8" },
+        { ...opts, kernel: "r8", vec4Io: false },
       ];
       for (const o of variants) {
         const r = await hadamardGpu(gpu!, x, rows, cols, o);
@@ -98,6 +102,11 @@ Deno.test({
       // At most 4 workgroups per grid dimension: a 2-D grid with spare workgroups.
       [100, 256, { blockSize: 16, maxGridDimension: 4, seed: 2 }],
       [3, 4096, { blockSize: 4096, maxWorkgroupBlock: 8, maxGridDimension: 4 }],
+      // The r8 kernels: radix-8 strided vec4 passes (3 + 2 bits), split bindings, a 2-D grid.
+      [6, 512, { blockSize: 256, maxWorkgroupBlock: 8, seed: 5, kernel: "r8" }],
+      [5, 500, { blockSize: 256, maxWorkgroupBlock: 4, inverse: true, kernel: "r8" }],
+      [40, 192, { blockSize: 64, maxBindingBytes: 8192, seed: 1, kernel: "r8" }],
+      [3, 4096, { blockSize: 4096, maxWorkgroupBlock: 8, maxGridDimension: 4, kernel: "r8" }],
     ];
     for (const [rows, cols, opts] of cases) {
       const x = fillNormal(new Float32Array(rows * cols), rows + cols);
@@ -171,10 +180,12 @@ Deno.test({
       ] as [number, number, HadamardGpuOptions][]
     ) {
       const x = fillNormal(new Float32Array(rows * cols), 3);
-      const r = await hadamardGpu(gpu!, x, rows, cols, { ...opts, storage: "f16" });
       const want = await cpu(fromF16(toF16(x)), rows, cols, opts);
-      const err = maxRelErr(r.data, want);
-      assert.ok(err < 2e-3, `f16 [${rows}, ${cols}]: ${err}`);
+      for (const kernel of ["auto", "r8"] as const) {
+        const r = await hadamardGpu(gpu!, x, rows, cols, { ...opts, storage: "f16", kernel });
+        const err = maxRelErr(r.data, want);
+        assert.ok(err < 2e-3, `f16 [${rows}, ${cols}] ${kernel}: ${err}`);
+      }
     }
   },
 });
@@ -193,6 +204,15 @@ Deno.test({
     await assert.rejects(
       () => hadamardGpu(gpu!, new Float32Array(96), 1, 96, { blockSize: 96 }),
       (e: unknown) => e instanceof QuantlabError && /96 is not a power of two/.test(e.message),
+    );
+    await assert.rejects(
+      // deno-lint-ignore no-explicit-any
+      () => hadamardGpu(gpu!, new Float32Array(64), 1, 64, { blockSize: 64, kernel: "x" as any }),
+      (e: unknown) => e instanceof QuantlabError && /kernel "x" is not valid/.test(e.message),
+    );
+    await assert.rejects(
+      () => hadamardGpu(gpu!, new Float32Array(64), 1, 64, { blockSize: 64, r8Threads: 96 }),
+      (e: unknown) => e instanceof QuantlabError && /r8Threads 96 is not valid/.test(e.message),
     );
     await assert.rejects(
       () => hadamardGpu(gpu!, new Float32Array(96), 1, 96, { blockSize: 128, strict: true }),
