@@ -172,13 +172,20 @@ if (!gpu) {
         `${(th / tc).toFixed(2)}× copy time (goal ≤ 1.2×)` +
         (fallback ? " — fallback adapter, not meaningful" : ""),
     );
-    // Variants of the workgroup kernel, same run: the r8 kernel (with its vec4 strided passes) at
-    // three tile sizes, the vec4 kernel with 64 threads or element-wise global loads and stores,
+    // Variants of the workgroup kernel, same run: the r8 and r16 kernels (with their vec4 strided
+    // passes) at several tile sizes, the vec4 kernel with 64 threads or element-wise global loads and stores,
     // the scalar kernel.
     const variants: [string, HadamardGpuOptions][] = [
       ["r8 (32 floats a thread), 64 threads", { blockSize: n, kernel: "r8" }],
-      ["r8, 128 threads", { blockSize: n, kernel: "r8", r8Threads: 128 }],
-      ["r8, 256 threads", { blockSize: n, kernel: "r8", r8Threads: 256 }],
+      ["r8, 128 threads", { blockSize: n, kernel: "r8", rThreads: 128 }],
+      ["r8, 256 threads", { blockSize: n, kernel: "r8", rThreads: 256 }],
+      ["r16 (64 floats a thread), 64 threads", { blockSize: n, kernel: "r16" }],
+      ["r16, 128 threads", { blockSize: n, kernel: "r16", rThreads: 128 }],
+      ["r16, no exchange stage (uncoalesced stores)", {
+        blockSize: n,
+        kernel: "r16",
+        rCoalesce: false,
+      }],
       ["vec4, 64 threads", { blockSize: n, v4Threads: 64 }],
       ["vec4, element-wise global memory", { blockSize: n, vec4Io: false }],
       ["scalar kernel", { blockSize: n, kernel: "scalar" }],

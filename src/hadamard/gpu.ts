@@ -32,7 +32,7 @@ import {
   nonFiniteError,
   planHadamard,
 } from "./common.ts";
-import { planStridedStage, planTileStages, stageCode, stridedThreads } from "./r8_plan.ts";
+import { planStridedStage, planTileStages, stageCode, stridedThreads } from "./r_plan.ts";
 
 /** Element type of the GPU buffers. */
 export type HadamardStorage = "f32" | "f16";
@@ -58,17 +58,22 @@ export interface HadamardGpuOptions extends HadamardOptions {
   maxGridDimension?: number;
   /**
    * Kernels: `"auto"` (default: `"v4"` where the device's workgroup storage holds its padded
-   * tile, else `"scalar"`), `"v4"` (whole tile in workgroup memory as vec4s), `"r8"` (32 elements
-   * per thread in registers, two round trips through workgroup memory at n = 1024; vec4 strided
-   * passes) or `"scalar"`. A kernel the device cannot hold, or blocks of 2, fall back to the
-   * scalar one. For tests and benchmarks.
+   * tile, else `"scalar"`), `"v4"` (whole tile in workgroup memory as vec4s), `"r8"` / `"r16"`
+   * (32 / 64 elements per thread in registers, two round trips through workgroup memory at
+   * n = 1024; vec4 radix-8 strided passes) or `"scalar"`. A kernel the device cannot hold, or
+   * blocks of 2, fall back to the next (r → v4 → scalar). For tests and benchmarks.
    */
-  kernel?: "auto" | "scalar" | "v4" | "r8";
+  kernel?: "auto" | "scalar" | "v4" | "r8" | "r16";
   /**
-   * Threads per workgroup of the r8 kernel (default 64, a tile of 2048 floats; at least a whole
-   * block). For benchmarks.
+   * Threads per workgroup of the r8/r16 kernels (default 64: tiles of 2048 / 4096 floats; at least
+   * a whole block). For benchmarks.
    */
-  r8Threads?: number;
+  rThreads?: number;
+  /**
+   * r8/r16: add a workgroup-memory round trip where the last stage would store runs of vec4s per
+   * thread instead of 128 bytes across eight threads (default true; see `planTileStages`).
+   */
+  rCoalesce?: boolean;
   /**
    * Threads per workgroup of the vec4 kernel (default 256; one per 8 vec4s of a 2048-float tile,
    * 64, measured 0.43× copy speed on an H100 at n = 1024 against 0.56× with 256). For benchmarks.
@@ -221,7 +226,7 @@ export async function encodeHadamard(
   }
   const B = Math.min(p.n, maxB);
   const logB = log2Exact(B);
-  const high = splitHigh(p.log - logB, opts.kernel === "r8" && logB >= 2 ? 3 : 4);
+  const high = splitHigh(p.log - logB, opts.kernel?.startsWith("r") && logB >= 2 ? 3 : 4);
   const tile = Math.max(B, MIN_TILE);
   if (tile * 4 > gpu.limits.maxComputeWorkgroupStorageSize) {
     throw new QuantlabError(
@@ -232,30 +237,37 @@ export async function encodeHadamard(
   }
 
   const kernel = opts.kernel ?? "auto";
-  if (!["auto", "scalar", "v4", "r8"].includes(kernel)) {
+  if (!["auto", "scalar", "v4", "r8", "r16"].includes(kernel)) {
     throw new QuantlabError(
       "bad-argument",
-      `Hadamard kernel "${kernel}" is not valid; use auto, scalar, v4 or r8`,
+      `Hadamard kernel "${kernel}" is not valid; use auto, scalar, v4, r8 or r16`,
     );
   }
   const wgLimit = gpu.limits.maxComputeWorkgroupStorageSize;
-  // r8: a tile of 8 vec4s per thread, padded by one vec4 per eight when it uses workgroup memory.
-  const r8Threads = Math.max(opts.r8Threads ?? 64, B / 32);
-  if (!isPowerOfTwo(r8Threads) || r8Threads > gpu.limits.maxComputeInvocationsPerWorkgroup) {
+  // r8/r16: a tile of R vec4s per thread, padded by one vec4 per eight when it uses workgroup
+  // memory.
+  const R = kernel === "r16" ? 16 : 8;
+  const rThreads = Math.max(opts.rThreads ?? 64, B / 4 / R);
+  if (!isPowerOfTwo(rThreads) || rThreads > gpu.limits.maxComputeInvocationsPerWorkgroup) {
     throw new QuantlabError(
       "bad-argument",
-      `r8Threads ${opts.r8Threads} is not valid; use a power of two ≤ ` +
+      `rThreads ${opts.rThreads} is not valid; use a power of two ≤ ` +
         `${gpu.limits.maxComputeInvocationsPerWorkgroup}`,
     );
   }
-  const r8Stages = planTileStages(Math.max(0, logB - 2), log2Exact(r8Threads * 8));
-  const r8Slots = r8Stages.length > 1 ? r8Threads * 9 : 1;
+  const rStages = planTileStages(
+    Math.max(0, logB - 2),
+    log2Exact(rThreads * R),
+    log2Exact(R),
+    opts.rCoalesce ?? true,
+  );
+  const rSlots = rStages.length > 1 ? rThreads * R * 9 / 8 : 1;
   // The vec4 kernel (blocks ≥ 4, padded workgroup memory).
   const v4Slots = tile / 4 + tile / 32;
   const kind = B < 4 || kernel === "scalar"
     ? "scalar"
-    : kernel === "r8" && r8Slots * 16 <= wgLimit
-    ? "r8"
+    : kernel.startsWith("r") && rSlots * 16 <= wgLimit
+    ? kernel
     : v4Slots * 16 <= wgLimit
     ? "v4"
     : "scalar";
@@ -268,38 +280,38 @@ export async function encodeHadamard(
     ? ["hadamard_io_inplace_vec4"]
     : [`hadamard_io_${inPlace ? "inplace" : "copy"}`, "hadamard_quad_scalar"];
   const common = [dtype, "prng", "hadamard_common"];
-  const r8 = kind === "r8";
-  // r8 strided passes go through load_quad/store_quad in place.
-  const stridedIo = r8
+  const rk = kind === "r8" || kind === "r16";
+  // The r kernels' strided passes go through load_quad/store_quad in place.
+  const stridedIo = rk
     ? [
       ...(storage === "f32" && opts.vec4Io !== false
         ? ["hadamard_io_inplace_vec4"]
         : ["hadamard_io_inplace", "hadamard_quad_scalar"]),
-      "hadamard_r8_common",
+      "hadamard_r_common",
     ]
     : ["hadamard_io_inplace"];
-  const wgName = kind === "r8" ? "hadamard_r8" : kind === "v4" ? "hadamard_v4" : "hadamard";
+  const wgName = `hadamard${kind === "scalar" ? "" : `_${kind}`}`;
   const [wgCode, stridedCode] = await Promise.all([
-    loadShader(wgName, [...common, ...io, ...(r8 ? ["hadamard_r8_common"] : [])]),
+    loadShader(wgName, [...common, ...io, ...(rk ? ["hadamard_r_common"] : [])]),
     high.length
-      ? loadShader(r8 ? "hadamard_r8_strided" : "hadamard_strided", [...common, ...stridedIo])
+      ? loadShader(rk ? "hadamard_r8_strided" : "hadamard_strided", [...common, ...stridedIo])
       : Promise.resolve(""),
   ]);
   const wgPipe = gpu.pipeline(
     `${wgName}|${storage}|${io.join("+")}`,
     wgCode,
-    r8
+    rk
       ? {
-        WG: r8Threads,
-        NST: r8Stages.length,
-        ...Object.fromEntries(r8Stages.map((s, i) => [`S${i}`, stageCode(s)])),
-        SLOTS: r8Slots,
+        WG: rThreads,
+        NST: rStages.length,
+        ...Object.fromEntries(rStages.map((s, i) => [`S${i}`, stageCode(s)])),
+        SLOTS: rSlots,
       }
       : v4
       ? { N: B, LOG_N: logB, TILE: tile, WG: opts.v4Threads ?? WG, SLOTS: v4Slots }
       : { N: B, LOG_N: logB, TILE: tile, WG },
   );
-  const wgTile = r8 ? r8Threads * 32 : tile;
+  const wgTile = rk ? rThreads * R * 4 : tile;
 
   // Row ranges that fit one binding, with offsets on the device's alignment.
   const maxBind = opts.maxBindingBytes ?? gpu.limits.maxStorageBufferBindingSize;
@@ -353,7 +365,7 @@ export async function encodeHadamard(
     high.forEach((r, i) => {
       const isLast = i === high.length - 1;
       const flags = isLast && p.mode === 2 ? 2 : 0;
-      if (r8) {
+      if (rk) {
         const st = planStridedStage(Array.from({ length: r }, (_, k) => b - 2 + k));
         const pipe = gpu.pipeline(`hadamard_r8_strided|${storage}`, stridedCode, {
           S: stageCode(st),

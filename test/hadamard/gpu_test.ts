@@ -43,7 +43,7 @@ Deno.test({
       [2, 32768, 32768, { blockSize: 32768 }], // workgroup pass + strided pass
       [1, 32768, 32768, { blockSize: 32768, seed: 4, inverse: true }],
       [2, 32768, 32768, { blockSize: 32768, seed: 4, kernel: "r8" }],
-      [3, 300, 300, { blockSize: 256, seed: 3, kernel: "r8", r8Threads: 256 }], // padded
+      [3, 300, 300, { blockSize: 256, seed: 3, kernel: "r8", rThreads: 256 }], // padded
     ];
     for (const [rows, cols, , opts] of cases) {
       const x = fillNormal(new Float32Array(rows * cols), rows * 7 + cols);
@@ -59,7 +59,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "hadamardGpu() v4, r8 and scalar workgroup kernels all equal the reference, every block size",
+    "hadamardGpu() v4, r8, r16 and scalar workgroup kernels equal the reference, every block size",
   ignore,
   async fn() {
     // Block sizes 4 … 4096 cover every split of the vec4 bits into radix-8/4/2 rounds; odd row
@@ -79,6 +79,10 @@ Deno.test({
         { ...opts, kernel: "r8" },
         { ...opts, kernel: "r8", vec4Io: false },
       ];
+      // r16 compiles slowly on llvmpipe (~1 s a pipeline): the sizes that give it one, two and
+      // three stages, with and without the exchange stage.
+      if ([2, 5, 8, 10, 12].includes(log)) variants.push({ ...opts, kernel: "r16" });
+      if (log === 8 || log === 10) variants.push({ ...opts, kernel: "r16", rCoalesce: false });
       for (const o of variants) {
         const r = await hadamardGpu(gpu!, x, rows, cols, o);
         const err = maxRelErr(r.data, want);
@@ -107,6 +111,7 @@ Deno.test({
       [5, 500, { blockSize: 256, maxWorkgroupBlock: 4, inverse: true, kernel: "r8" }],
       [40, 192, { blockSize: 64, maxBindingBytes: 8192, seed: 1, kernel: "r8" }],
       [3, 4096, { blockSize: 4096, maxWorkgroupBlock: 8, maxGridDimension: 4, kernel: "r8" }],
+      [3, 8192, { blockSize: 8192, maxWorkgroupBlock: 1024, seed: 2, kernel: "r16" }],
     ];
     for (const [rows, cols, opts] of cases) {
       const x = fillNormal(new Float32Array(rows * cols), rows + cols);
@@ -211,8 +216,13 @@ Deno.test({
       (e: unknown) => e instanceof QuantlabError && /kernel "x" is not valid/.test(e.message),
     );
     await assert.rejects(
-      () => hadamardGpu(gpu!, new Float32Array(64), 1, 64, { blockSize: 64, r8Threads: 96 }),
-      (e: unknown) => e instanceof QuantlabError && /r8Threads 96 is not valid/.test(e.message),
+      () =>
+        hadamardGpu(gpu!, new Float32Array(64), 1, 64, {
+          blockSize: 64,
+          kernel: "r16",
+          rThreads: 96,
+        }),
+      (e: unknown) => e instanceof QuantlabError && /rThreads 96 is not valid/.test(e.message),
     );
     await assert.rejects(
       () => hadamardGpu(gpu!, new Float32Array(96), 1, 96, { blockSize: 128, strict: true }),
