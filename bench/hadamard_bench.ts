@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { toF16 } from "../src/core/dtype.ts";
 import { fillNormal } from "../src/core/prng.ts";
 import { parallelFor, poolSize, sharedF32, shutdownPool } from "../src/cpu/pool.ts";
 import { type Dispatch, getGpu, loadShader } from "../src/gpu/device.ts";
@@ -147,20 +148,22 @@ if (!gpu) {
     ? [[64, 1024, 1024]]
     : [[4096, 4096, 1024], [4096, 4096, 4096], [512, 32768, 32768], [16384, 4096, 128]];
   const copyCode = await loadShader("hadamard_copy");
+  /** The roofline: a vec4 copy of `bytes` from `buf` into a new buffer. */
+  const copyOf = (buf: GPUBuffer, bytes: number): Dispatch[] => {
+    const wgs = Math.ceil(bytes / 16 / 256);
+    const gx = Math.min(wgs, gpu.limits.maxComputeWorkgroupsPerDimension);
+    return [{
+      pipeline: gpu.pipeline("hadamard_copy", copyCode, { GROUPS_X: gx }),
+      buffers: [gpu.storage(bytes), buf],
+      workgroups: [gx, Math.ceil(wgs / gx)],
+    }];
+  };
+  const reps = fallback ? 3 : 20;
   for (const [rows, cols, n] of shapes) {
     const bytes = rows * cols * 4;
     const buf = gpu.storage(fillNormal(new Float32Array(rows * cols), 2));
-    const other = gpu.storage(bytes);
-    const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
-    const wgs = Math.ceil(bytes / 16 / 256);
-    const gx = Math.min(wgs, maxDim);
-    const copy: Dispatch[] = [{
-      pipeline: gpu.pipeline("hadamard_copy", copyCode, { GROUPS_X: gx }),
-      buffers: [other, buf],
-      workgroups: [gx, Math.ceil(wgs / gx)],
-    }];
+    const copy = copyOf(buf, bytes);
     const fwht = await encodeHadamard(gpu, buf, buf, rows, cols, { blockSize: n });
-    const reps = fallback ? 3 : 20;
     const tc = await gpu.time("copy", copy, reps);
     const th = await gpu.time("hadamard", fwht, reps);
     console.log(
@@ -186,6 +189,8 @@ if (!gpu) {
         kernel: "r16",
         rCoalesce: false,
       }],
+      ["r8, randomized (seed 7)", { blockSize: n, kernel: "r8", seed: 7 }],
+      ["vec4, randomized (seed 7)", { blockSize: n, seed: 7 }],
       ["vec4, 64 threads", { blockSize: n, v4Threads: 64 }],
       ["vec4, element-wise global memory", { blockSize: n, vec4Io: false }],
       ["scalar kernel", { blockSize: n, kernel: "scalar" }],
@@ -215,6 +220,26 @@ if (!gpu) {
       warmup: 1,
       fn: async () => await gpu.runMany("copy", copy),
     });
+  }
+  // f16 storage (half the bytes): against a copy of the same bytes.
+  if (gpu.hasF16) {
+    const [rows, cols, n] = shapes[0]!;
+    const bytes = rows * cols * 2;
+    const buf = gpu.storage(toF16(fillNormal(new Float32Array(rows * cols), 3)));
+    const tc = await gpu.time("copy", copyOf(buf, bytes), reps);
+    for (const kernel of ["auto", "r8", "r16"] as const) {
+      const o: HadamardGpuOptions = { blockSize: n, storage: "f16", kernel };
+      const th = await gpu.time(
+        "hadamard",
+        await encodeHadamard(gpu, buf, buf, rows, cols, o),
+        reps,
+      );
+      console.log(
+        `Hadamard WebGPU f16 ${rows}×${cols} n=${n} kernel ${kernel}: ${th.toFixed(3)} ms, copy ` +
+          `${tc.toFixed(3)} ms: ${(tc / th).toFixed(3)}× copy speed` +
+          (fallback ? " — fallback adapter, not meaningful" : ""),
+      );
+    }
   }
   console.log();
 }

@@ -1,15 +1,15 @@
-// Hadamard kernels' storage, in place, f32 as vec4s: one 16-byte load or store per four elements
-// (the vec4 kernel's quads), a quarter of the scalar version's memory instructions and bounds
-// checks. Needs hadamard_f32 and hadamard_common before it; provides load_src/store_dst (scalar,
-// for hadamard_common) and load_quad/store_quad (for hadamard_v4.wgsl).
-@group(0) @binding(1) var<storage, read_write> dst4: array<vec4<f32>>;
+// Hadamard kernels' storage, in place, as vec4s of store_t (f32 or f16): one 16- or 8-byte load
+// or store per four elements (the vec4 kernels' quads), a quarter of the scalar version's memory
+// instructions and bounds checks. Needs hadamard_f32|f16 and hadamard_common before it; provides
+// load_src/store_dst (scalar, for hadamard_common) and load_quad/store_quad (for the vec4 kernels).
+@group(0) @binding(1) var<storage, read_write> dst4: array<vec4<store_t>>;
 
 fn load_src(j: u32) -> f32 {
-  return dst4[j >> 2u][j & 3u];
+  return f32(dst4[j >> 2u][j & 3u]);
 }
 
 fn store_dst(j: u32, v: f32) {
-  dst4[j >> 2u][j & 3u] = v;
+  dst4[j >> 2u][j & 3u] = store_t(v);
 }
 
 fn quad_signs(j: u32) -> vec4<f32> {
@@ -18,7 +18,7 @@ fn quad_signs(j: u32) -> vec4<f32> {
 
 // Elements j … j+3 (j a multiple of 4), signs applied as load_in does.
 fn load_quad(j: u32) -> vec4<f32> {
-  let v = dst4[j >> 2u];
+  let v = vec4<f32>(dst4[j >> 2u]);
   if ((p.flags & 1u) != 0u) {
     return v * quad_signs(j);
   }
@@ -31,5 +31,5 @@ fn store_quad(j: u32, v: vec4<f32>) {
   if ((p.flags & 2u) != 0u) {
     o *= quad_signs(j);
   }
-  dst4[j >> 2u] = o;
+  dst4[j >> 2u] = vec4<store_t>(o);
 }

@@ -273,10 +273,11 @@ export async function encodeHadamard(
     : "scalar";
   const v4 = kind !== "scalar";
   const dtype = `hadamard_${storage}`;
-  // The vec4 kernels move f32 in place as vec4s; f16 and the zero-padding copy go element-wise.
+  // The vec4 kernels move data in place as vec4s (f32 or f16); the zero-padding copy goes
+  // element-wise.
   const io = !v4
     ? [`hadamard_io_${inPlace ? "inplace" : "copy"}`]
-    : inPlace && storage === "f32" && opts.vec4Io !== false
+    : inPlace && opts.vec4Io !== false
     ? ["hadamard_io_inplace_vec4"]
     : [`hadamard_io_${inPlace ? "inplace" : "copy"}`, "hadamard_quad_scalar"];
   const common = [dtype, "prng", "hadamard_common"];
@@ -284,7 +285,7 @@ export async function encodeHadamard(
   // The r kernels' strided passes go through load_quad/store_quad in place.
   const stridedIo = rk
     ? [
-      ...(storage === "f32" && opts.vec4Io !== false
+      ...(opts.vec4Io !== false
         ? ["hadamard_io_inplace_vec4"]
         : ["hadamard_io_inplace", "hadamard_quad_scalar"]),
       "hadamard_r_common",
