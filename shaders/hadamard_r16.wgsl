@@ -8,9 +8,10 @@
 // planned by src/hadamard/r_plan.ts): stage 0 straight from global memory (plus element bits
 // 0 and 1 inside each vec4), the last stage straight to it, the ones between through workgroup
 // memory, every thread busy in each; the loads a thread issues at once keep many bytes in
-// flight. With one stage nothing goes through workgroup memory. Workgroup memory is padded by
-// one vec4 per eight (slot i + i/8): a stage on bits 0…2 has neighbouring threads 8 vec4s
-// apart, which would otherwise hit the same banks.
+// flight. With one stage nothing goes through workgroup memory. Vec4 i sits in slot
+// i ^ ((i >> 3) & 7) ^ ((i >> 4) & 7): eight threads reading 16 bytes each (one phase of a
+// warp's request) then hit eight different bank groups in every stage of every plan, where
+// the plain layout would put threads 8 or 16 vec4s apart on the same banks (r_plan_test.ts).
 
 const RB: u32 = 4u;
 override WG: u32 = 64u;
@@ -24,7 +25,7 @@ override SLOTS: u32 = 1u;
 var<workgroup> sh: array<vec4<f32>, SLOTS>;
 
 fn slot(i: u32) -> u32 {
-  return i + (i >> 3u);
+  return i ^ ((i >> 3u) & 7u) ^ ((i >> 4u) & 7u);
 }
 
 // A stage in workgroup memory: read, butterflies, write back to the same slots.

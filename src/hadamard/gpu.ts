@@ -244,8 +244,7 @@ export async function encodeHadamard(
     );
   }
   const wgLimit = gpu.limits.maxComputeWorkgroupStorageSize;
-  // r8/r16: a tile of R vec4s per thread, padded by one vec4 per eight when it uses workgroup
-  // memory.
+  // r8/r16: a tile of R vec4s per thread (in workgroup memory unless one stage does it all).
   const R = kernel === "r16" ? 16 : 8;
   const rThreads = Math.max(opts.rThreads ?? 64, B / 4 / R);
   if (!isPowerOfTwo(rThreads) || rThreads > gpu.limits.maxComputeInvocationsPerWorkgroup) {
@@ -261,7 +260,7 @@ export async function encodeHadamard(
     log2Exact(R),
     opts.rCoalesce ?? true,
   );
-  const rSlots = rStages.length > 1 ? rThreads * R * 9 / 8 : 1;
+  const rSlots = rStages.length > 1 ? rThreads * R : 1;
   // The vec4 kernel (blocks ≥ 4, padded workgroup memory).
   const v4Slots = tile / 4 + tile / 32;
   const kind = B < 4 || kernel === "scalar"

@@ -95,3 +95,12 @@ export function stridedThreads(s: RStage, vec4s: number): number {
   const run = 2 ** (s.bits.at(-1)! + 1);
   return Math.ceil(vec4s / run) * (run / 2 ** s.bits.length);
 }
+
+/**
+ * The workgroup-memory slot of vec4 `i` in the r kernels (`slot()` of the generated shaders): an
+ * XOR swizzle of the low three bits by bits 3–5 and 4–6, so that the eight 16-byte accesses of
+ * one phase of a warp's request land in eight different bank groups in every stage.
+ */
+export function sharedSlot(i: number): number {
+  return i ^ ((i >> 3) & 7) ^ ((i >> 4) & 7);
+}

@@ -3,6 +3,7 @@ import {
   planStridedStage,
   planTileStages,
   type RStage,
+  sharedSlot,
   stageCode,
   stridedThreads,
 } from "../../src/hadamard/r_plan.ts";
@@ -98,4 +99,38 @@ Deno.test("r stage codes pack 5-bit positions and the mask as the shader reads t
     31,
     13,
   ]);
+});
+
+Deno.test("r kernels' workgroup memory: a bijection, no bank conflicts in any stage", () => {
+  // NVIDIA serves a warp's 16-byte accesses in phases of eight threads; each phase is conflict-free
+  // when its eight slots fall in different groups of four banks (slot mod 8), or are the same slot.
+  const worst = (rb: number, vbits: number, slot: (i: number) => number): number => {
+    const tbits = Math.max(vbits, rb + 6); // 64 threads, or one block
+    const stages = planTileStages(vbits, tbits, rb);
+    let w = 1;
+    for (const s of stages.length > 1 ? stages : []) {
+      for (let k = 0; k < 2 ** rb; k++) {
+        for (let ph = 0; ph < 2 ** (tbits - rb); ph += 8) {
+          const groups = new Map<number, Set<number>>();
+          for (let t = ph; t < ph + 8; t++) {
+            const sl = slot(stBase(t, s) + stOff(s, k));
+            groups.set(sl & 7, (groups.get(sl & 7) ?? new Set()).add(sl));
+          }
+          for (const g of groups.values()) w = Math.max(w, g.size);
+        }
+      }
+    }
+    return w;
+  };
+  for (const rb of [3, 4]) {
+    for (let vbits = 0; vbits <= 10; vbits++) {
+      assert.equal(worst(rb, vbits, sharedSlot), 1, `rb ${rb}, n = ${2 ** (vbits + 2)}`);
+    }
+  }
+  // The plain layout conflicts (r16, n = 1024: threads 16 vec4s apart), so the test can fail.
+  assert.ok(worst(4, 8, (i) => i) > 1);
+  const size = 4096;
+  const seen = new Set(Array.from({ length: size }, (_, i) => sharedSlot(i)));
+  assert.equal(seen.size, size);
+  assert.ok([...seen].every((v) => v < size));
 });
