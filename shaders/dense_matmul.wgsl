@@ -1,4 +1,6 @@
-// Dense f32 GEMV / small-batch GEMM, the baseline of the LUT kernels (same work split as
+// Dense GEMV / small-batch GEMM with f32 or f16 weights (store_t: store_f32|f16 is prepended;
+// f16 needs shader-f16, halves the bytes and is widened to f32 after each vec4 load; the
+// accumulation is always f32), the baseline of the LUT kernels (same work split as
 // lut_matmul.wgsl): out[out_off + b·out_stride + r] = Σ_k w[r, k] · x[x_off + b·x_stride + k].
 // A workgroup of 256 threads is 8 teams of 32 lanes; team t owns row wg.x·8 + t and its lanes
 // stride over the row as vec4 loads (rows are zero-padded to a multiple of 4 on upload), so a
@@ -25,7 +27,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> w: array<vec4<store_t>>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
@@ -58,7 +60,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   if (row < p.rows) {
     let wr = row * p.k4;
     for (var i = lane; i < p.k4; i += LANES) {
-      let wv = w[wr + i];
+      let wv = vec4<f32>(w[wr + i]);
       for (var bb = 0u; bb < TB; bb++) {
         acc[bb] += dot(wv, x4(b0 + bb, i));
       }

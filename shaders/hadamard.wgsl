@@ -1,6 +1,6 @@
 // Blockwise fast Walsh–Hadamard transform with the blocks in workgroup memory: each workgroup
 // transforms TILE = k·N consecutive elements (k whole blocks of N = 2^LOG_N). Prepended:
-// hadamard_f32|f16, prng, hadamard_common, hadamard_io_inplace|copy.
+// store_f32|f16, prng, hadamard_common, hadamard_io_inplace|copy.
 //
 // The LOG_N bits are split into chunks of ≤ 3 bits from the top; each chunk is one round of
 // radix-8 (or 4, 2) butterflies in registers. Chunk 0 (the highest bits, strides ≥ N/8) is done

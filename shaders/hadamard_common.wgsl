@@ -1,5 +1,5 @@
 // Shared by the Hadamard kernels (hadamard.wgsl, hadamard_strided.wgsl). Needs store_t
-// (hadamard_f32|f16.wgsl) and rand_sign (prng.wgsl) before it; an io file
+// (store_f32|f16.wgsl) and rand_sign (prng.wgsl) before it; an io file
 // (hadamard_io_inplace|copy.wgsl) after it provides load_src(j) and store_dst(j, v).
 //
 // Indices j are flat indices into the destination, a row-major [rows, cols] matrix whose rows are

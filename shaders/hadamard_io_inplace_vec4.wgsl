@@ -1,6 +1,6 @@
 // Hadamard kernels' storage, in place, as vec4s of store_t (f32 or f16): one 16- or 8-byte load
 // or store per four elements (the vec4 kernels' quads), a quarter of the scalar version's memory
-// instructions and bounds checks. Needs hadamard_f32|f16 and hadamard_common before it; provides
+// instructions and bounds checks. Needs store_f32|f16 and hadamard_common before it; provides
 // load_src/store_dst (scalar, for hadamard_common) and load_quad/store_quad (for the vec4 kernels).
 @group(0) @binding(1) var<storage, read_write> dst4: array<vec4<store_t>>;
 

@@ -2,7 +2,7 @@
 // One pass of radix-≤8 butterflies straight through global memory, on vec4-index bits chosen
 // by the stage constant S: the high bits of blocks larger than workgroup memory
 // (H_n = (H_a ⊗ I_b)(I_a ⊗ H_b): hadamard_r8.wgsl does I_a ⊗ H_b, these passes H_a ⊗ I_b).
-// Neighbouring threads take neighbouring vec4s (coalesced). Prepended: hadamard_f32|f16, prng,
+// Neighbouring threads take neighbouring vec4s (coalesced). Prepended: store_f32|f16, prng,
 // hadamard_common, an io file with load_quad/store_quad, hadamard_r_common.
 
 const RB: u32 = 3u;

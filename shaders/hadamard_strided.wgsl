@@ -2,7 +2,7 @@
 // index, through global memory: the high bits of blocks too large for workgroup memory
 // (H_n = (H_a ⊗ I_b)(I_a ⊗ H_b): hadamard.wgsl does I_a ⊗ H_b, these passes H_a ⊗ I_b).
 // One thread per group; neighbouring threads take neighbouring columns (coalesced). Prepended:
-// hadamard_f32|f16, prng, hadamard_common, hadamard_io_inplace.
+// store_f32|f16, prng, hadamard_common, hadamard_io_inplace.
 
 override R_LOG: u32 = 3u;
 override WG: u32 = 256u;

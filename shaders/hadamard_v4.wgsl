@@ -1,6 +1,6 @@
 // Blockwise fast Walsh–Hadamard transform, blocks of N = 2^LOG_N (4 ≤ N ≤ 4096) in workgroup
 // memory held as vec4s: each workgroup transforms TILE = k·N consecutive elements. Prepended:
-// hadamard_f32|f16, prng, hadamard_common, then hadamard_io_inplace_vec4 (f32 in place) or
+// store_f32|f16, prng, hadamard_common, then hadamard_io_inplace_vec4 (f32 in place) or
 // hadamard_io_inplace|copy + hadamard_quad_scalar (load_quad/store_quad).
 //
 // Why this shape (the earlier kernel ran at 0.15× copy speed on an H100):

@@ -66,7 +66,7 @@ export function tileKernel(R: number): string {
       4 * R
     }`,
     `// elements (${R} vec4s) in registers. A workgroup transforms a tile of ${R}·WG vec4s (whole`,
-    "// blocks). Prepended: hadamard_f32|f16, prng, hadamard_common, an io file with",
+    "// blocks). Prepended: store_f32|f16, prng, hadamard_common, an io file with",
     "// load_quad/store_quad, hadamard_r_common.",
     "//",
     `// The bits of the vec4 index inside a block are done in NST stages of up to ${rb} bits (S0 … S3,`,
@@ -148,7 +148,7 @@ export function stridedKernel(R: number): string {
     `// One pass of radix-≤${R} butterflies straight through global memory, on vec4-index bits chosen`,
     "// by the stage constant S: the high bits of blocks larger than workgroup memory",
     `// (H_n = (H_a ⊗ I_b)(I_a ⊗ H_b): hadamard_r${R}.wgsl does I_a ⊗ H_b, these passes H_a ⊗ I_b).`,
-    "// Neighbouring threads take neighbouring vec4s (coalesced). Prepended: hadamard_f32|f16, prng,",
+    "// Neighbouring threads take neighbouring vec4s (coalesced). Prepended: store_f32|f16, prng,",
     "// hadamard_common, an io file with load_quad/store_quad, hadamard_r_common.",
     "",
     `const RB: u32 = ${rb}u;`,

@@ -271,7 +271,7 @@ export async function encodeHadamard(
     ? "v4"
     : "scalar";
   const v4 = kind !== "scalar";
-  const dtype = `hadamard_${storage}`;
+  const dtype = `store_${storage}`;
   // The vec4 kernels move data in place as vec4s (f32 or f16); the zero-padding copy goes
   // element-wise.
   const io = !v4

@@ -1,7 +1,7 @@
 // This module is browser compatible.
 /**
- * Dense baselines of the LUT kernels on WebGPU, in the same style (`shaders/dense_matmul.wgsl`,
- * `shaders/dense_matmul_f16.wgsl`): f32 and f16-weight GEMV / small-batch GEMM, and a copy kernel
+ * Dense baselines of the LUT kernels on WebGPU, in the same style (`shaders/dense_matmul.wgsl`
+ * with `store_f32|f16.wgsl`): f32 and f16-weight GEMV / small-batch GEMM, and a copy kernel
  * (`shaders/dense_copy.wgsl`) that measures the device's memory roofline. The f16 kernel needs
  * the `shader-f16` feature; without it {@linkcode uploadDense} throws `unsupported` (callers such
  * as the benchmark skip with a note).
@@ -142,7 +142,7 @@ export async function uploadDense(
       `The f16 dense kernel needs the shader-f16 feature, which ${gpu.description} lacks`,
     );
   }
-  const src = await loadShader(dtype === "f32" ? "dense_matmul" : "dense_matmul_f16");
+  const src = await loadShader("dense_matmul", [`store_${dtype}`]);
   return new DenseGpuTensor(gpu, w, outF, inF, dtype, src);
 }
 
