@@ -10,6 +10,7 @@
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
+import { KvPositions } from "./kv_positions.ts";
 import type { Dispatch, Gpu } from "../gpu/device.ts";
 import { layerWindow, type LlamaConfig } from "./config.ts";
 import { denseGpuLinear, type LlamaKernels, llamaKernels, UniformPool } from "./gpu_ops.ts";
@@ -65,7 +66,7 @@ async function linearToGpu(gpu: Gpu, linear: Linear, what: string): Promise<GpuL
  * }
  * ```
  */
-export class GpuKVCache implements KVCacheLike {
+export class GpuKVCache extends KvPositions {
   /** Keys per layer, `[capacity, kvDim]`. */
   readonly k: GPUBuffer[];
   /** Values per layer. */
@@ -74,10 +75,10 @@ export class GpuKVCache implements KVCacheLike {
   readonly capacity: number;
   /** The model that made it. */
   readonly owner: object;
-  #length = 0;
 
   /** Allocates the buffers. */
   constructor(gpu: Gpu, owner: object, layers: number, kvDim: number, capacity: number) {
+    super();
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new QuantlabError(
         "bad-argument",
@@ -92,32 +93,6 @@ export class GpuKVCache implements KVCacheLike {
       this.k.push(gpu.storage(capacity * kvDim * 4, `k cache ${l}`));
       this.v.push(gpu.storage(capacity * kvDim * 4, `v cache ${l}`));
     }
-  }
-
-  /** Positions held. */
-  get length(): number {
-    return this.#length;
-  }
-
-  /** Forgets every position. */
-  reset(): void {
-    this.#length = 0;
-  }
-
-  /** Keeps only positions `[0, length)`. */
-  truncate(length: number): void {
-    if (!Number.isInteger(length) || length < 0 || length > this.#length) {
-      throw new QuantlabError(
-        "bad-argument",
-        `Cannot truncate a KV cache of ${this.#length} positions to ${length}`,
-      );
-    }
-    this.#length = length;
-  }
-
-  /** Marks `n` more positions as filled. */
-  advance(n: number): void {
-    this.#length += n;
   }
 
   /** Frees the buffers. */

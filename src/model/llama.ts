@@ -9,6 +9,7 @@
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
+import { KvPositions } from "./kv_positions.ts";
 import { layerWindow, type LlamaConfig } from "./config.ts";
 import { checkLinearShape, DenseLinear, type Linear } from "./linear.ts";
 import { addRmsNorm, attention, rmsNorm, swiglu, tokenNll } from "./ops.ts";
@@ -61,7 +62,7 @@ export interface LlamaParts {
  * if (cache.length !== 3) throw new Error("unexpected");
  * ```
  */
-export class KVCache implements KVCacheLike {
+export class KVCache extends KvPositions {
   /** Keys per layer, `[positions, kvHeads · headDim]`. */
   readonly k: Float32Array[];
   /** Values per layer. */
@@ -70,11 +71,11 @@ export class KVCache implements KVCacheLike {
   readonly kvDim: number;
   /** Most positions the cache may hold. */
   readonly capacity: number;
-  #length = 0;
   #rows = 0;
 
   /** An empty cache for `layers` layers of width `kvDim`. */
   constructor(layers: number, kvDim: number, capacity: number) {
+    super();
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new QuantlabError(
         "bad-argument",
@@ -85,27 +86,6 @@ export class KVCache implements KVCacheLike {
     this.capacity = capacity;
     this.k = Array.from({ length: layers }, () => new Float32Array(0));
     this.v = Array.from({ length: layers }, () => new Float32Array(0));
-  }
-
-  /** Positions held. */
-  get length(): number {
-    return this.#length;
-  }
-
-  /** Forgets every position. */
-  reset(): void {
-    this.#length = 0;
-  }
-
-  /** Keeps only positions `[0, length)` (e.g. to reuse a prompt's keys and values). */
-  truncate(length: number): void {
-    if (!Number.isInteger(length) || length < 0 || length > this.#length) {
-      throw new QuantlabError(
-        "bad-argument",
-        `Cannot truncate a KV cache of ${this.#length} positions to ${length}`,
-      );
-    }
-    this.#length = length;
   }
 
   /** Makes room for `n` positions (doubling). */
@@ -120,17 +100,12 @@ export class KVCache implements KVCacheLike {
     const rows = Math.min(this.capacity, Math.max(n, this.#rows * 2, 16));
     for (let l = 0; l < this.k.length; l++) {
       const k = new Float32Array(rows * this.kvDim), v = new Float32Array(rows * this.kvDim);
-      k.set(this.k[l]!.subarray(0, this.#length * this.kvDim));
-      v.set(this.v[l]!.subarray(0, this.#length * this.kvDim));
+      k.set(this.k[l]!.subarray(0, this.length * this.kvDim));
+      v.set(this.v[l]!.subarray(0, this.length * this.kvDim));
       this.k[l] = k;
       this.v[l] = v;
     }
     this.#rows = rows;
-  }
-
-  /** Marks `n` more positions as filled (after every layer wrote them). */
-  advance(n: number): void {
-    this.#length += n;
   }
 }
 
