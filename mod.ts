@@ -44,6 +44,7 @@ export * from "./src/model/ops.ts";
 export * from "./src/model/ops_wasm.ts";
 export * from "./src/model/reference.ts";
 export * from "./src/model/random.ts";
+export * from "./src/model/kv_positions.ts";
 export * from "./src/model/llama.ts";
 export * from "./src/model/build.ts";
 export * from "./src/model/gpu_ops.ts";
