@@ -13,6 +13,7 @@
 export * from "./src/core/errors.ts";
 export * from "./src/core/tensor.ts";
 export * from "./src/core/prng.ts";
+export * from "./src/core/distributions.ts";
 export * from "./src/core/dtype.ts";
 export * from "./src/cpu/pool.ts";
 export * from "./src/cpu/gemm.ts";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { QuantlabError } from "../../src/core/errors.ts";
-import { fillNormal, fillUniform } from "../../src/core/prng.ts";
+import { fillNormal } from "../../src/core/prng.ts";
+import { fillLaplace, fillStudentT } from "../../src/core/distributions.ts";
 import { f16BitsToF32, f32ToF16Bits } from "../../src/core/dtype.ts";
 import {
   higgsQuantize,
@@ -23,24 +24,13 @@ import type { GridPoints } from "../../src/grids/grid.ts";
 function gaussian(n: number, seed: number): Float32Array {
   return fillNormal(new Float32Array(n), seed);
 }
-/** Laplace(0, 1) by the inverse CDF of uniforms. */
+/** Laplace(0, 1). */
 function laplace(n: number, seed: number): Float32Array {
-  const u = fillUniform(new Float32Array(n), seed);
-  for (let i = 0; i < n; i++) {
-    const d = u[i]! - 0.5;
-    u[i] = -Math.sign(d) * Math.log(1 - 2 * Math.abs(d));
-  }
-  return u;
+  return fillLaplace(new Float32Array(n), seed);
 }
-/** Student-t(3): a normal over √(χ²₃/3), χ²₃ a sum of three squared normals. */
+/** Student-t(3). */
 function studentT3(n: number, seed: number): Float32Array {
-  const z = fillNormal(new Float32Array(n), seed);
-  const c = fillNormal(new Float32Array(3 * n), seed + 1);
-  for (let i = 0; i < n; i++) {
-    const chi = c[3 * i]! ** 2 + c[3 * i + 1]! ** 2 + c[3 * i + 2]! ** 2;
-    z[i] = z[i]! / Math.sqrt(chi / 3);
-  }
-  return z;
+  return fillStudentT(new Float32Array(n), 3, seed);
 }
 
 /** A (p, n) point set that need not be optimal: products of Lloyd–Max levels. */
