@@ -1,8 +1,9 @@
 /**
  * Draws the shipped 2-D grids with their Voronoi cells (the nearest-point regions the encoder
- * decides) as SVG files next to this script: `deno run -A notebooks/grids_plot.ts [n …]`
- * (default n = 16 64 256 4096). Cells are computed by clipping a box with the perpendicular
- * bisectors to the nearest 64 points (no plotting dependency); fill shade ∝ cell probability rank.
+ * decides) as SVG: `drawGrid2(n)` for the grids notebook, or SVG files next to this script with
+ * `deno run -A notebooks/grids_plot.ts [n …]` (default n = 16 64 256 4096). Cells are computed by
+ * clipping a box with the perpendicular bisectors to the nearest 64 points (no plotting
+ * dependency); the fill is darker near the origin, where the Gaussian mass is.
  */
 import { loadGrid } from "../src/grids/load.ts";
 
@@ -26,7 +27,8 @@ function clip(poly: Pt[], a: Pt, b: Pt): Pt[] {
   return out;
 }
 
-async function draw(n: number): Promise<string> {
+/** The SVG picture of the shipped (2, n) grid and its Voronoi cells. */
+export async function drawGrid2(n: number): Promise<string> {
   const g = await loadGrid(2, n);
   const pts: Pt[] = Array.from({ length: n }, (_, j) => [g.points[2 * j]!, g.points[2 * j + 1]!]);
   const R = 4.5, size = 720, s = size / (2 * R);
@@ -51,9 +53,11 @@ async function draw(n: number): Promise<string> {
     `MSE ${g.mse.toPrecision(5)} ± ${g.mseStdErr.toExponential(1)}; Voronoi cells on [−4.5, 4.5]²</text>\n</svg>\n`;
 }
 
-const sizes = Deno.args.length ? Deno.args.map(Number) : [16, 64, 256, 4096];
-for (const n of sizes) {
-  const path = new URL(`./grids_p2_n${n}.svg`, import.meta.url);
-  await Deno.writeTextFile(path, await draw(n));
-  console.log(`wrote ${path.pathname}`);
+if (import.meta.main) {
+  const sizes = Deno.args.length ? Deno.args.map(Number) : [16, 64, 256, 4096];
+  for (const n of sizes) {
+    const path = new URL(`./grids_p2_n${n}.svg`, import.meta.url);
+    await Deno.writeTextFile(path, await drawGrid2(n));
+    console.log(`wrote ${path.pathname}`);
+  }
 }
