@@ -79,3 +79,4 @@ export * from "./src/model/quantized.ts";
 export type { LutKernelMeta } from "./src/lut/cpu_kernels.ts";
 export * from "./src/lut/cpu_wasm.ts";
 export * from "./src/experiments/allocation.ts";
+export * from "./src/experiments/linearity.ts";

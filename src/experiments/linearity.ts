@@ -1,0 +1,334 @@
+// This module is browser compatible.
+/**
+ * The linearity model of HIGGS (Malinovskii et al., NAACL 2025): for small, unbiased,
+ * independent per-layer weight errors,
+ *
+ *     M(W + ΔW) − M(W) ≈ Σ_l α_l · t_l²,   t_l² = ‖ΔW_l‖²_F / ‖W_l‖²_F,
+ *
+ * where M is the perplexity (the paper's main form) or, data-free, the KL divergence of the
+ * model's next-token distribution from the unperturbed one on random tokens. The sensitivities
+ * α_l are estimated as the authors do: inject Gaussian noise W_l + ε·‖W_l‖_F·t/√numel (ε ~ N(0, 1),
+ * so t_l² ≈ t²) into one projection at a time at several levels t², measure M, and take the
+ * least-squares slope through the origin of ΔM on t².
+ *
+ * Each layer's measurement reruns the model only from that layer on ({@linkcode
+ * LlamaModel.nllFrom} / {@linkcode LlamaModel.forwardFrom} on hidden states captured once per
+ * window), and the layer's original weights are restored afterwards, also on failure.
+ *
+ * @module
+ */
+import { QuantlabError } from "../core/errors.ts";
+import { fillNormal, hash32, randU32 } from "../core/prng.ts";
+import { DenseLinear, type Linear } from "../model/linear.ts";
+import type { LlamaModel } from "../model/llama.ts";
+import { LINEAR_KINDS, type LinearKind } from "../model/types.ts";
+
+/** What the sensitivities measure. */
+export type LinearityMetric = "ppl" | "kl";
+
+/** One projection of the model. */
+export interface ProjectionRef {
+  /** Decoder layer index. */
+  layer: number;
+  /** Which projection. */
+  kind: LinearKind;
+}
+
+/** One measurement: a projection perturbed at one level. */
+export interface SensitivityPoint extends ProjectionRef {
+  /** The requested level t². */
+  t2: number;
+  /** The realized ‖ΔW‖²/‖W‖² of the noise drawn. */
+  realizedT2: number;
+  /** Seed of the noise. */
+  seed: number;
+  /** ΔPPL (metric "ppl") or the mean KL divergence in nats per position (metric "kl"). */
+  delta: number;
+}
+
+/** The fitted sensitivity of one projection. */
+export interface LayerSensitivity extends ProjectionRef {
+  /** α: least-squares slope through the origin of delta on the realized t². */
+  alpha: number;
+  /** Uncentered R² of that fit (1 = exactly linear). */
+  r2: number;
+  /** The measurements. */
+  points: SensitivityPoint[];
+}
+
+/** Options of {@linkcode estimateSensitivities}. */
+export interface SensitivityOptions {
+  /** `"ppl"` (perplexity on `windows`) or `"kl"` (KL from the unperturbed model; data-free). */
+  metric: LinearityMetric;
+  /** Token windows, each scored from its second token on. */
+  windows: number[][];
+  /** Levels t² (each in (0, 1]); default 4^−6 … 4^−2. */
+  levels?: number[];
+  /** Seed of the noise (default 0). */
+  seed?: number;
+  /** Projections to measure (default: every projection of every layer). */
+  projections?: ProjectionRef[];
+  /** Measurements already made (e.g. read back from a log): reused, not remeasured. */
+  done?: SensitivityPoint[];
+  /** Called after each new measurement (to log it, show progress). */
+  onPoint?: (p: SensitivityPoint, index: number, total: number) => void | Promise<void>;
+}
+
+/** The default levels t² = 4^−6, 4^−5, 4^−4, 4^−3, 4^−2 (t = 1/64 … 1/4). */
+export const DEFAULT_LEVELS: readonly number[] = [4 ** -6, 4 ** -5, 4 ** -4, 4 ** -3, 4 ** -2];
+
+/** The noise seed of one (projection, level) from the run's seed. */
+export function noiseSeed(seed: number, ref: ProjectionRef, levelIndex: number): number {
+  const k = LINEAR_KINDS.indexOf(ref.kind);
+  return randU32(seed, hash32(((ref.layer * 16 + k) * 64 + levelIndex) >>> 0));
+}
+
+/**
+ * `w + ε·‖w‖_F·√t2/√numel` with ε ~ N(0, 1) from `seed`: relative error t² in expectation.
+ * Returns the new weights and the realized ‖Δw‖²/‖w‖².
+ *
+ * @example
+ * ```ts
+ * import { perturbWeights } from "./linearity.ts";
+ * const w = new Float32Array(4096).fill(1);
+ * const { realizedT2 } = perturbWeights(w, 0.01, 3);
+ * if (Math.abs(realizedT2 - 0.01) > 0.001) throw new Error(String(realizedT2));
+ * ```
+ */
+export function perturbWeights(
+  w: Float32Array,
+  t2: number,
+  seed: number,
+): { weights: Float32Array; realizedT2: number } {
+  if (!(Number.isFinite(t2) && t2 >= 0)) {
+    throw new QuantlabError("bad-argument", `Noise level t² = ${t2} is not a finite number ≥ 0`);
+  }
+  let norm2 = 0;
+  for (const v of w) norm2 += v * v;
+  const sigma = Math.sqrt((norm2 * t2) / w.length);
+  const out = fillNormal(new Float32Array(w.length), seed, 0, sigma);
+  let d2 = 0;
+  for (let i = 0; i < w.length; i++) {
+    const v = w[i]! + out[i]!;
+    out[i] = v;
+    const d = v - w[i]!;
+    d2 += d * d;
+  }
+  return { weights: out, realizedT2: norm2 > 0 ? d2 / norm2 : 0 };
+}
+
+/**
+ * The least-squares slope through the origin of `y` on `x`, and the uncentered R².
+ *
+ * @example
+ * ```ts
+ * import { fitThroughOrigin } from "./linearity.ts";
+ * const { slope, r2 } = fitThroughOrigin([1, 2, 3], [2, 4, 6]);
+ * if (slope !== 2 || r2 !== 1) throw new Error();
+ * ```
+ */
+export function fitThroughOrigin(x: number[], y: number[]): { slope: number; r2: number } {
+  let sxy = 0, sxx = 0, syy = 0;
+  for (let i = 0; i < x.length; i++) {
+    sxy += x[i]! * y[i]!;
+    sxx += x[i]! * x[i]!;
+    syy += y[i]! * y[i]!;
+  }
+  const slope = sxx > 0 ? sxy / sxx : 0;
+  let res = 0;
+  for (let i = 0; i < x.length; i++) res += (y[i]! - slope * x[i]!) ** 2;
+  return { slope, r2: syy > 0 ? 1 - res / syy : 1 };
+}
+
+/**
+ * Σ α_l·t_l²: the predicted change of the metric when projection i gets relative error `t2[i]`.
+ *
+ * @example
+ * ```ts
+ * import { predictIncrease } from "./linearity.ts";
+ * const s = [{ layer: 0, kind: "q_proj" as const, alpha: 2, r2: 1, points: [] }];
+ * if (predictIncrease(s, [0.01]) !== 0.02) throw new Error();
+ * ```
+ */
+export function predictIncrease(sensitivities: LayerSensitivity[], t2: number[]): number {
+  if (t2.length !== sensitivities.length) {
+    throw new QuantlabError(
+      "bad-shape",
+      `${t2.length} error levels given for ${sensitivities.length} projections`,
+    );
+  }
+  return sensitivities.reduce((s, l, i) => s + l.alpha * t2[i]!, 0);
+}
+
+/** Log-softmax of each row of `logits` `[T, V]`, in f64. */
+function logSoftmaxRows(logits: Float32Array, T: number, V: number): Float64Array {
+  const out = new Float64Array(T * V);
+  for (let t = 0; t < T; t++) {
+    let max = -Infinity;
+    for (let v = 0; v < V; v++) max = Math.max(max, logits[t * V + v]!);
+    let sum = 0;
+    for (let v = 0; v < V; v++) sum += Math.exp(logits[t * V + v]! - max);
+    const lse = max + Math.log(sum);
+    for (let v = 0; v < V; v++) out[t * V + v] = logits[t * V + v]! - lse;
+  }
+  return out;
+}
+
+/** Mean over positions of KL(p ‖ q) for log-probabilities `lp`, `lq` `[T, V]`. */
+function meanKl(lp: Float64Array, lq: Float64Array, T: number, V: number): number {
+  let kl = 0;
+  for (let i = 0; i < T * V; i++) {
+    const a = lp[i]!;
+    kl += Math.exp(a) * (a - lq[i]!);
+  }
+  return kl / T;
+}
+
+function checkOptions(model: LlamaModel, opts: SensitivityOptions): ProjectionRef[] {
+  if (opts.metric !== "ppl" && opts.metric !== "kl") {
+    throw new QuantlabError("bad-argument", `Metric "${opts.metric}" is not valid; use ppl or kl`);
+  }
+  if (!opts.windows.length || opts.windows.some((w) => w.length < 2)) {
+    throw new QuantlabError(
+      "bad-argument",
+      "Sensitivities need at least one token window, each of at least 2 tokens",
+    );
+  }
+  for (const t2 of opts.levels ?? DEFAULT_LEVELS) {
+    if (!(Number.isFinite(t2) && t2 > 0 && t2 <= 1)) {
+      throw new QuantlabError("bad-argument", `Noise level t² = ${t2} is not in (0, 1]`);
+    }
+  }
+  const L = model.config.numLayers;
+  const refs = opts.projections ??
+    Array.from({ length: L }, (_, layer) => LINEAR_KINDS.map((kind) => ({ layer, kind }))).flat();
+  for (const r of refs) {
+    if (!Number.isInteger(r.layer) || r.layer < 0 || r.layer >= L) {
+      throw new QuantlabError(
+        "bad-argument",
+        `Layer ${r.layer} does not exist; the model has layers 0…${L - 1}`,
+      );
+    }
+    if (!LINEAR_KINDS.includes(r.kind)) {
+      throw new QuantlabError(
+        "bad-argument",
+        `Projection "${r.kind}" is not one of ${LINEAR_KINDS.join(", ")}`,
+      );
+    }
+  }
+  return refs;
+}
+
+/**
+ * Measures α for each projection (see the module doc): the base metric once, then for every
+ * projection and level, the metric with that projection perturbed. Errors: `bad-argument` for
+ * invalid options, naming the value.
+ *
+ * @example Data-free sensitivities of a small random model
+ * ```ts
+ * import { llamaConfig } from "../model/config.ts";
+ * import { LlamaModel } from "../model/llama.ts";
+ * import { randomLlamaWeights } from "../model/random.ts";
+ * import { estimateSensitivities } from "./linearity.ts";
+ * const c = llamaConfig({ hiddenSize: 32, numLayers: 1, vocabSize: 64, intermediateSize: 64 });
+ * const model = LlamaModel.fromWeights(c, randomLlamaWeights(c, 1));
+ * const s = await estimateSensitivities(model, {
+ *   metric: "kl",
+ *   windows: [[1, 5, 9, 13, 2, 7]],
+ *   projections: [{ layer: 0, kind: "down_proj" }],
+ * });
+ * if (!(s[0]!.alpha > 0)) throw new Error(String(s[0]!.alpha));
+ * ```
+ */
+export async function estimateSensitivities(
+  model: LlamaModel,
+  opts: SensitivityOptions,
+): Promise<LayerSensitivity[]> {
+  const refs = checkOptions(model, opts);
+  const levels = opts.levels ?? DEFAULT_LEVELS;
+  const seed = opts.seed ?? 0;
+  const V = model.config.vocabSize;
+  const windows = opts.windows;
+  // Hidden states entering every layer, per window; and the base metric's reference.
+  const hidden: Float32Array[][] = [];
+  const baseLogp: Float64Array[] = [];
+  let baseNll = 0, scored = 0;
+  for (const w of windows) {
+    const h = await model.captureHidden(w);
+    hidden.push(h);
+    if (opts.metric === "kl") {
+      baseLogp.push(logSoftmaxRows(await model.forwardFrom(0, h[0]!), w.length, V));
+    } else {
+      for (const v of await model.nllFrom(0, h[0]!, w)) baseNll += v;
+      scored += w.length - 1;
+    }
+  }
+  const basePpl = Math.exp(baseNll / Math.max(1, scored));
+
+  const metricFrom = async (layer: number): Promise<number> => {
+    if (opts.metric === "kl") {
+      let kl = 0, positions = 0;
+      for (let i = 0; i < windows.length; i++) {
+        const T = windows[i]!.length;
+        const lq = logSoftmaxRows(await model.forwardFrom(layer, hidden[i]![layer]!), T, V);
+        kl += meanKl(baseLogp[i]!, lq, T, V) * T;
+        positions += T;
+      }
+      return kl / positions;
+    }
+    let nll = 0;
+    for (let i = 0; i < windows.length; i++) {
+      for (const v of await model.nllFrom(layer, hidden[i]![layer]!, windows[i]!)) nll += v;
+    }
+    return Math.exp(nll / scored) - basePpl;
+  };
+
+  const done = new Map<string, SensitivityPoint>();
+  const keyOf = (r: ProjectionRef, t2: number, s: number) => `${r.layer}|${r.kind}|${t2}|${s}`;
+  for (const p of opts.done ?? []) done.set(keyOf(p, p.t2, p.seed), p);
+  const total = refs.length * levels.length;
+  let index = 0;
+  const out: LayerSensitivity[] = [];
+  for (const ref of refs) {
+    const original: Linear = model.getLinear(ref.layer, ref.kind);
+    const points: SensitivityPoint[] = [];
+    for (let li = 0; li < levels.length; li++) {
+      const t2 = levels[li]!;
+      const s = noiseSeed(seed, ref, li);
+      const prev = done.get(keyOf(ref, t2, s));
+      if (prev) {
+        points.push(prev);
+        index++;
+        continue;
+      }
+      const w = original.weightF32?.();
+      if (!w) {
+        throw new QuantlabError(
+          "unsupported",
+          `Layer ${ref.layer} ${ref.kind} exposes no weights (weightF32) to perturb`,
+        );
+      }
+      const { weights, realizedT2 } = perturbWeights(w, t2, s);
+      model.setLinear(
+        ref.layer,
+        ref.kind,
+        new DenseLinear(weights, original.outFeatures, original.inFeatures, original.bias),
+      );
+      let delta: number;
+      try {
+        delta = await metricFrom(ref.layer);
+      } finally {
+        model.setLinear(ref.layer, ref.kind, original);
+      }
+      const point: SensitivityPoint = { ...ref, t2, realizedT2, seed: s, delta };
+      points.push(point);
+      await opts.onPoint?.(point, index++, total);
+    }
+    const { slope, r2 } = fitThroughOrigin(
+      points.map((p) => p.realizedT2),
+      points.map((p) => p.delta),
+    );
+    out.push({ ...ref, alpha: slope, r2, points });
+  }
+  return out;
+}
