@@ -80,3 +80,4 @@ export type { LutKernelMeta } from "./src/lut/cpu_kernels.ts";
 export * from "./src/lut/cpu_wasm.ts";
 export * from "./src/experiments/allocation.ts";
 export * from "./src/experiments/linearity.ts";
+export * from "./src/experiments/sensitivity_job.ts";

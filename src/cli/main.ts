@@ -14,6 +14,8 @@ import { pplCommand } from "./commands/ppl.ts";
 import { quantizeCommand } from "./commands/quantize.ts";
 import { dequantizeCommand } from "./commands/dequantize.ts";
 import { errorCommand } from "./commands/error.ts";
+import { sensitivityCommand } from "./commands/sensitivity.ts";
+import { allocateCommand } from "./commands/allocate.ts";
 
 /** Every registered command, in the order `quantlab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -25,6 +27,8 @@ export const COMMANDS: readonly Command[] = [
   gridsCommand,
   generateCommand,
   pplCommand,
+  sensitivityCommand,
+  allocateCommand,
 ];
 
 function usage(): string {

@@ -913,6 +913,12 @@ export interface QuantizeCheckpointOptions {
   method?: string;
   /** Method options. */
   options?: QuantOptions;
+  /**
+   * Per-tensor options merged over `options`, by tensor name (e.g. a bit allocation from
+   * `quantlab allocate`: `{ "model.layers.0.mlp.down_proj.weight": { p: 2, gridSize: 4096 } }`).
+   * Every name must be a tensor the run quantizes.
+   */
+  perTensor?: Readonly<Record<string, QuantOptions>>;
   /** Backend for the encoder (default CPU). */
   backend?: Backend;
   /** Quantize lm_head too (default false). */
@@ -1187,10 +1193,21 @@ export async function quantizeCheckpoint(
       }
     }
   }
+  const perTensor = opts.perTensor ?? {};
+  for (const n of Object.keys(perTensor)) {
+    if (!selected.has(n)) {
+      throw new QuantlabError(
+        "bad-argument",
+        `Per-tensor options name ${q(n)}, which this run does not quantize (a 2-D float ` +
+          "weight of the checkpoint is needed)",
+      );
+    }
+  }
   const fingerprintSource = JSON.stringify({
     version: QUANT_FORMAT_VERSION,
     method,
     options: { ...options, extra: options.extra ?? {} },
+    ...(Object.keys(perTensor).length ? { perTensor } : {}),
     selected: [...selected].sort(),
     files: await Promise.all(
       srcFiles.map(async (f) => [baseName(f), (await Deno.stat(f)).size]),
@@ -1296,7 +1313,15 @@ export async function quantizeCheckpoint(
         const t = await src.read(name);
         const [rows, cols] = [t.shape[0]!, t.shape[1]!];
         const w = toSharedF32(t);
-        const qt = await quantizer.quantize(w, rows, cols, options, opts.backend, name);
+        const own = opts.perTensor?.[name];
+        const qt = await quantizer.quantize(
+          w,
+          rows,
+          cols,
+          own ? { ...options, ...own } : options,
+          opts.backend,
+          name,
+        );
         const { tensors, descriptor } = quantizedToTensors(name, qt, t.dtype);
         await writeSafetensors(
           part,

@@ -18,6 +18,8 @@ import { BACKEND_CHOICES, selectBackend } from "../../gpu/backend.ts";
 import type { QuantOptions } from "../../quant/quantizer.ts";
 import { availableMethods } from "../../quant/registry.ts";
 import { quantizeCheckpoint } from "../../io/quantized_checkpoint.ts";
+import { QuantlabError } from "../../core/errors.ts";
+import { ALLOCATION_SCHEMA } from "./allocate.ts";
 
 /** Flags shared by commands that take quantization options. */
 export const QUANT_FLAGS: Record<string, FlagSpec> = {
@@ -93,11 +95,47 @@ export function quantOptionsFromArgs(args: ParsedArgs): QuantOptions {
   return o;
 }
 
+/**
+ * The per-tensor options of an allocation plan (`quantlab allocate --out`); sets
+ * `options.hadamard` to the plan's block size (the one its costs assumed).
+ */
+async function readPlan(
+  path: string,
+  method: string,
+  options: QuantOptions,
+): Promise<Record<string, QuantOptions>> {
+  let plan;
+  try {
+    plan = JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new QuantlabError("bad-file", `Cannot read plan ${path}: ${(e as Error).message}`);
+  }
+  if (plan?.schema !== ALLOCATION_SCHEMA || typeof plan.tensors !== "object") {
+    throw new QuantlabError(
+      "bad-file",
+      `${path} is not an allocation plan (schema ${JSON.stringify(plan?.schema)}); ` +
+        "make one with quantlab allocate",
+    );
+  }
+  if (method !== plan.method) {
+    throw new UsageError(`The plan is for --method ${plan.method}; got --method ${method}`);
+  }
+  if (options.hadamard !== undefined && options.hadamard !== plan.hadamard) {
+    throw new UsageError(
+      `The plan's costs assume --hadamard ${plan.hadamard}; got --hadamard ${options.hadamard}`,
+    );
+  }
+  options.hadamard = plan.hadamard;
+  return plan.tensors as Record<string, QuantOptions>;
+}
+
 /** The `quantize` command. */
 export const quantizeCommand: Command = {
   name: "quantize",
   summary: "quantize a checkpoint folder or .safetensors file (HIGGS, HQQ, NF4, RTN, …)",
-  usage: "quantlab quantize MODEL_DIR|FILE.safetensors --out OUT [--method higgs --bits 4 --p 2 …]",
+  usage:
+    "quantlab quantize MODEL_DIR|FILE.safetensors --out OUT [--method higgs --bits 4 --p 2 …] " +
+    "[--plan plan.json]",
   flags: {
     ...QUANT_FLAGS,
     out: {
@@ -106,6 +144,7 @@ export const quantizeCommand: Command = {
       help: "output folder (or FILE.safetensors for a file input)",
     },
     tensor: { type: "string", multiple: true, help: "quantize only this tensor (repeatable)" },
+    plan: { type: "string", help: "per-tensor HIGGS grids from quantlab allocate (plan JSON)" },
     "include-lm-head": { type: "boolean", help: "quantize lm_head too" },
     quiet: { type: "boolean", short: "q", help: "no progress bar" },
   },
@@ -122,6 +161,9 @@ export const quantizeCommand: Command = {
     }
     const method = choiceFlag(args, "method", availableMethods());
     const options = quantOptionsFromArgs(args);
+    const plan = typeof args.values.plan === "string"
+      ? await readPlan(args.values.plan, method, options)
+      : undefined;
     const backend = await selectBackend(choiceFlag(args, "backend", BACKEND_CHOICES));
     const tensors = (args.values.tensor as string[] | undefined) ?? [];
     const s = await quantizeCheckpoint(input, out, {
@@ -130,6 +172,7 @@ export const quantizeCommand: Command = {
       backend,
       includeLmHead: Boolean(args.values["include-lm-head"]),
       tensors,
+      ...(plan ? { perTensor: plan } : {}),
       quiet: Boolean(args.values.quiet),
     });
     const rate = s.seconds > 0 ? s.totalWeights / s.seconds / 1e6 : 0;

@@ -1,0 +1,162 @@
+/**
+ * `quantlab allocate SENS.json --budget 3.25 --out plan.json`: optimal per-projection HIGGS grids
+ * under a bits-per-weight budget, from the sensitivities of `quantlab sensitivity`. Under the
+ * linearity model the metric grows by Σ α_l·t_l², and after the Hadamard rotation a projection
+ * coded with grid (p, n) has t² = the grid's Gaussian MSE, so the choice is a multiple-choice
+ * knapsack (`src/experiments/allocation.ts`, exact dynamic programming). Costs count the codes
+ * (log₂n / p bits per weight) and one f16 scale per Hadamard block. The plan lists each
+ * projection's grid; `quantlab quantize MODEL --plan plan.json` applies it.
+ *
+ * @module
+ */
+import { type Command, intFlag, numberFlag, UsageError } from "../command.ts";
+import { formatTable } from "../table.ts";
+import { QuantlabError } from "../../core/errors.ts";
+import { loadGrid } from "../../grids/load.ts";
+import { sha256, writeJsonAtomic } from "../../eval/results.ts";
+import { allocateBits, type AllocationOption } from "../../experiments/allocation.ts";
+import { SENSITIVITY_SCHEMA, type SensitivityRecord } from "../../experiments/sensitivity_job.ts";
+
+/** Schema name of allocation plans. */
+export const ALLOCATION_SCHEMA = "quantlab.allocation";
+
+/** Parses "2:16,2:256" into (p, n) pairs. */
+function parseGrids(spec: string): [number, number][] {
+  return spec.split(",").map((part) => {
+    const m = /^(\d+):(\d+)$/.exec(part.trim());
+    if (!m) {
+      throw new UsageError(`--grids ${spec} is not valid; use p:n pairs, e.g. 2:16,2:64,2:256`);
+    }
+    return [Number(m[1]), Number(m[2])];
+  });
+}
+
+/** The `allocate` command. */
+export const allocateCommand: Command = {
+  name: "allocate",
+  summary: "optimal per-projection HIGGS grids under a bit budget (linearity model, exact DP)",
+  usage: "quantlab allocate SENS.json --budget BITS [--grids 2:16,2:64,2:256,2:4096] " +
+    "[--hadamard 1024] [--out plan.json]",
+  flags: {
+    budget: { type: "string", help: "average bits per weight over the measured projections" },
+    grids: {
+      type: "string",
+      default: "2:16,2:64,2:256,2:4096",
+      help: "HIGGS grids p:n to choose from (shipped grids)",
+    },
+    hadamard: { type: "string", default: "1024", help: "Hadamard block (one f16 scale each)" },
+    out: { type: "string", short: "o", help: "plan JSON for quantize --plan (written atomically)" },
+  },
+  async run(args) {
+    const path = args.positionals[0];
+    if (!path || args.positionals.length > 1) {
+      throw new UsageError("allocate needs exactly one sensitivity results file; see --help");
+    }
+    if (args.values.budget === undefined) throw new UsageError("--budget BITS is required");
+    const budget = numberFlag(args, "budget", 4, 0.5, 32);
+    const h = intFlag(args, "hadamard", 1024, 64, 32768);
+    const out = typeof args.values.out === "string" ? args.values.out : undefined;
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (e) {
+      throw new QuantlabError("not-found", `Cannot read ${path}: ${(e as Error).message}`);
+    }
+    const doc = JSON.parse(text);
+    if (doc?.schema !== SENSITIVITY_SCHEMA || !Array.isArray(doc?.result?.projections)) {
+      throw new QuantlabError(
+        "bad-file",
+        `${path} is not a sensitivity results file (schema ${JSON.stringify(doc?.schema)}); ` +
+          "make one with quantlab sensitivity",
+      );
+    }
+    const projections = doc.result.projections as SensitivityRecord[];
+    const grids = parseGrids(String(args.values.grids));
+    const options: (AllocationOption & { p: number; n: number })[] = [];
+    for (const [p, n] of grids) {
+      const g = await loadGrid(p, n);
+      options.push({
+        name: `higgs (${p},${n})`,
+        p,
+        n,
+        bits: Math.log2(n) / p + 16 / h,
+        error: g.mse,
+      });
+    }
+    // Negative α (noise that happened to help, seen on untrained models with "ppl") would pull
+    // bits away for free; they count as 0.
+    const negative = projections.filter((s) => s.alpha < 0).length;
+    const layers = projections.map((s) => ({
+      name: s.name,
+      alpha: Math.max(0, s.alpha),
+      size: s.size,
+    }));
+    const a = allocateBits(layers, options, budget);
+    const total = layers.reduce((s, l) => s + l.size, 0);
+    const uniform = options
+      .map((o, j) => ({ o, j, delta: layers.reduce((s, l) => s + l.alpha * o.error!, 0) }))
+      .filter((u) => u.o.bits <= budget + 1e-12)
+      .sort((x, y) => x.delta - y.delta)[0];
+    const unit = doc.result.metric === "kl" ? "ΔKL (nats/token)" : "ΔPPL";
+
+    console.log(`sensitivities ${path}: ${projections.length} projections (${doc.result.metric})`);
+    console.log(
+      `budget        ${budget} bits/weight → ${a.bitsPerWeight.toFixed(4)} used` +
+        (a.exact ? "" : " (discretized costs)"),
+    );
+    console.log(`predicted     ${unit} ${a.predictedIncrease.toPrecision(4)}`);
+    if (uniform) {
+      console.log(
+        `uniform       ${uniform.o.name} everywhere (${uniform.o.bits.toFixed(4)} bits/weight): ` +
+          `${unit} ${uniform.delta.toPrecision(4)}`,
+      );
+    } else console.log("uniform       no single grid fits the budget");
+    if (negative) console.log(`note          ${negative} negative α counted as 0`);
+    console.log(formatTable(
+      ["grid", "bits/weight", "grid MSE", "projections", "share of weights"],
+      options.map((o, j) => {
+        const chosen = layers.filter((_, i) => a.choice[i] === j);
+        const w = chosen.reduce((s, l) => s + l.size, 0);
+        return [
+          o.name,
+          o.bits.toFixed(4),
+          o.error!.toFixed(6),
+          String(chosen.length),
+          `${(100 * w / total).toFixed(1)} %`,
+        ];
+      }),
+    ));
+    if (out) {
+      const tensors: Record<string, { p: number; gridSize: number }> = {};
+      projections.forEach((s, i) => {
+        const o = options[a.choice[i]!]!;
+        tensors[`${s.name}.weight`] = { p: o.p, gridSize: o.n };
+      });
+      await writeJsonAtomic(out, {
+        schema: ALLOCATION_SCHEMA,
+        schemaVersion: 1,
+        createdAt: new Date().toISOString(),
+        sensitivity: { path, sha256: await sha256(text), metric: doc.result.metric },
+        model: doc.model,
+        method: "higgs",
+        hadamard: h,
+        budget,
+        options: options.map(({ name, p, n, bits, error }) => ({ name, p, n, bits, error })),
+        result: {
+          bitsPerWeight: a.bitsPerWeight,
+          predictedIncrease: a.predictedIncrease,
+          exact: a.exact,
+          uniform: uniform ? { name: uniform.o.name, predictedIncrease: uniform.delta } : null,
+        },
+        projections: projections.map((s, i) => ({
+          name: s.name,
+          size: s.size,
+          alpha: s.alpha,
+          grid: options[a.choice[i]!]!.name,
+        })),
+        tensors,
+      });
+      console.log(`plan          ${out} (quantlab quantize MODEL --plan ${out} --out …)`);
+    }
+  },
+};

@@ -1,0 +1,191 @@
+/**
+ * `quantlab sensitivity MODEL (--text FILE | --random) --out sens.json`: the per-projection
+ * sensitivities α_l of the HIGGS linearity model (`src/experiments/linearity.ts`): Gaussian noise
+ * at several levels t² in one projection at a time, α = the slope through the origin of the
+ * metric's change on t². With `--text`, the metric is perplexity on the first `--windows`
+ * windows of `--ctx` tokens of the text; with `--random` it is the data-free KL divergence from
+ * the unperturbed model on random tokens. Resumable: each measurement goes to
+ * `<out>.points.jsonl`; a rerun continues from it. `quantlab allocate` reads the results.
+ *
+ * @module
+ */
+import { choiceFlag, type Command, intFlag, UsageError } from "../command.ts";
+import { progress } from "../progress.ts";
+import { formatTable } from "../table.ts";
+import { BACKEND_CHOICES } from "../../gpu/backend.ts";
+import { loadModel, loadTokenizer, modelHash } from "../../model/loader.ts";
+import { LINEAR_KINDS } from "../../model/types.ts";
+import { randU32 } from "../../core/prng.ts";
+import { QuantlabError } from "../../core/errors.ts";
+import { sha256 } from "../../eval/results.ts";
+import { runSensitivityJob } from "../../experiments/sensitivity_job.ts";
+import type { ProjectionRef } from "../../experiments/linearity.ts";
+
+/** Parses "0-3,7" into layer indices below `layers`. */
+function parseLayers(spec: string, layers: number): number[] {
+  const out = new Set<number>();
+  for (const part of spec.split(",")) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    const a = m ? Number(m[1]) : NaN, b = m?.[2] !== undefined ? Number(m[2]) : a;
+    if (!m || a > b || b >= layers) {
+      throw new UsageError(
+        `--layers ${spec} is not valid; use indices or ranges in 0…${layers - 1}, e.g. 0-3,7`,
+      );
+    }
+    for (let l = a; l <= b; l++) out.add(l);
+  }
+  return [...out].sort((x, y) => x - y);
+}
+
+/** Parses "6,5,4" into levels 4^−6, 4^−5, 4^−4. */
+function parseLevels(spec: string): number[] {
+  const ks = spec.split(",").map((s) => Number(s.trim()));
+  if (!ks.length || ks.some((k) => !Number.isInteger(k) || k < 1 || k > 12)) {
+    throw new UsageError(
+      `--levels ${spec} is not valid; use integers k in 1…12 (levels t² = 4^-k), e.g. 6,5,4,3,2`,
+    );
+  }
+  return ks.map((k) => 4 ** -k);
+}
+
+/** The `sensitivity` command. */
+export const sensitivityCommand: Command = {
+  name: "sensitivity",
+  summary: "per-projection sensitivities α of the linearity model (noise injection; PPL or KL)",
+  usage: "quantlab sensitivity MODEL (--text FILE | --random) [--ctx 256] [--windows 4] " +
+    "[--levels 6,5,4,3,2] [--layers 0-3] [--seed 0] [--out sens.json]",
+  flags: {
+    text: { type: "string", short: "t", help: "UTF-8 text: the metric is perplexity on it" },
+    random: { type: "boolean", help: "data-free: KL from the unperturbed model on random tokens" },
+    ctx: { type: "string", default: "256", help: "tokens per window" },
+    windows: { type: "string", default: "4", help: "number of windows" },
+    levels: { type: "string", default: "6,5,4,3,2", help: "noise levels t² = 4^-k, as k list" },
+    layers: { type: "string", help: "decoder layers to measure, e.g. 0-3,7 (default all)" },
+    seed: { type: "string", default: "0", help: "noise seed (and random-token seed)" },
+    out: { type: "string", short: "o", help: "results JSON (written atomically; enables resume)" },
+    log: { type: "string", help: "measurement log for resuming (default: <out>.points.jsonl)" },
+    quiet: { type: "boolean", help: "no progress bar" },
+  },
+  async run(args) {
+    const dir = args.positionals[0];
+    if (!dir || args.positionals.length > 1) {
+      throw new UsageError("sensitivity needs exactly one MODEL folder; see --help");
+    }
+    const textPath = args.values.text;
+    const random = Boolean(args.values.random);
+    if ((typeof textPath === "string") === random) {
+      throw new UsageError("Give exactly one of --text FILE (perplexity) or --random (KL)");
+    }
+    if (choiceFlag(args, "backend", BACKEND_CHOICES) === "webgpu") {
+      throw new UsageError("sensitivity runs on the CPU (it swaps layers); use --backend cpu");
+    }
+    const ctx = intFlag(args, "ctx", 256, 2, 1 << 20);
+    const count = intFlag(args, "windows", 4, 1, 1 << 20);
+    const levels = parseLevels(String(args.values.levels));
+    const seed = intFlag(args, "seed", 0, 0, 0xffffffff);
+    const out = typeof args.values.out === "string" ? args.values.out : undefined;
+    const log = typeof args.values.log === "string"
+      ? args.values.log
+      : out
+      ? `${out}.points.jsonl`
+      : undefined;
+    const quiet = Boolean(args.values.quiet);
+
+    const model = await loadModel(dir);
+    const c = model.config;
+    const layers = typeof args.values.layers === "string"
+      ? parseLayers(args.values.layers, c.numLayers)
+      : Array.from({ length: c.numLayers }, (_, l) => l);
+    const projections: ProjectionRef[] = layers.flatMap((layer) =>
+      LINEAR_KINDS.map((kind) => ({ layer, kind }))
+    );
+    let windows: number[][];
+    let textSha256: string | null = null;
+    if (random) {
+      windows = Array.from(
+        { length: count },
+        (_, w) =>
+          Array.from({ length: ctx }, (_, i) => randU32(seed + 1, w * ctx + i) % c.vocabSize),
+      );
+    } else {
+      let bytes: Uint8Array;
+      try {
+        bytes = await Deno.readFile(textPath as string);
+      } catch (e) {
+        throw new QuantlabError(
+          e instanceof Deno.errors.NotFound ? "not-found" : "bad-file",
+          `Cannot read text file ${textPath}: ${(e as Error).message}`,
+        );
+      }
+      textSha256 = await sha256(bytes);
+      const ids = (await loadTokenizer(dir)).encode(new TextDecoder().decode(bytes));
+      if (ids.length < count * ctx) {
+        throw new UsageError(
+          `The text has ${ids.length} tokens; ${count} windows of ${ctx} need ${count * ctx}: ` +
+            "lower --windows or --ctx",
+        );
+      }
+      windows = Array.from({ length: count }, (_, w) => ids.slice(w * ctx, (w + 1) * ctx));
+    }
+    const metric = random ? "kl" as const : "ppl" as const;
+    const bar = progress("sensitivity", projections.length * levels.length, { quiet });
+    let last = 0;
+    const r = await runSensitivityJob({
+      model,
+      windows,
+      key: {
+        modelHash: await modelHash(dir),
+        metric,
+        textSha256,
+        ctx,
+        windows: count,
+        levels,
+        seed,
+      },
+      projections,
+      ...(log ? { logPath: log } : {}),
+      ...(out ? { outPath: out } : {}),
+      config: { modelPath: dir, textPath: random ? null : textPath, layers },
+      modelInfo: {
+        architecture: c.architecture,
+        numLayers: c.numLayers,
+        hiddenSize: c.hiddenSize,
+        vocabSize: c.vocabSize,
+      },
+      onProgress: (done) => {
+        bar.tick(done - last);
+        last = done;
+      },
+    });
+    bar.done();
+    const unit = metric === "kl" ? "ΔKL (nats/token)" : "ΔPPL";
+    console.log(`model        ${dir} (${c.architecture}, ${layers.length} layers measured)`);
+    console.log(
+      `metric       ${
+        metric === "kl" ? "KL from the unperturbed model, random tokens" : "perplexity"
+      }` +
+        `, ${count} × ${ctx} tokens, t² = ${
+          levels.map((v) => `4^${Math.round(Math.log(v) / Math.log(4))}`).join(", ")
+        }`,
+    );
+    const sorted = [...r.projections].sort((a, b) => b.alpha - a.alpha);
+    console.log(`\nmost sensitive (α = ${unit} per unit t²):`);
+    console.log(formatTable(
+      ["projection", "α", "fit R²"],
+      sorted.slice(0, 10).map((p) => [p.name, p.alpha.toPrecision(4), p.r2.toFixed(4)]),
+    ));
+    const byKind = LINEAR_KINDS.map((k) => {
+      const ps = r.projections.filter((p) => p.kind === k);
+      return [k, (ps.reduce((s, p) => s + p.alpha, 0) / ps.length).toPrecision(4)];
+    });
+    console.log(`\nmean α by projection kind:`);
+    console.log(formatTable(["kind", "mean α"], byKind));
+    const minR2 = Math.min(...r.projections.map((p) => p.r2));
+    console.log(
+      `\nlowest fit R² ${minR2.toFixed(4)}` +
+        (minR2 < 0.9 ? " (below 0.9: the response is not linear in t² there)" : "") +
+        (r.resumedPoints ? `; ${r.resumedPoints} measurements resumed from ${log}` : ""),
+    );
+    if (out) console.log(`results      ${out}`);
+  },
+};

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { parseCommandArgs } from "../../src/cli/command.ts";
+import type { Command } from "../../src/cli/command.ts";
+import { allocateCommand } from "../../src/cli/commands/allocate.ts";
+import { quantizeCommand } from "../../src/cli/commands/quantize.ts";
+import { sensitivityCommand } from "../../src/cli/commands/sensitivity.ts";
+import { QuantlabError } from "../../src/core/errors.ts";
+import { QuantizedCheckpoint } from "../../src/io/quantized_checkpoint.ts";
+import { llamaConfig } from "../../src/model/config.ts";
+import { writeHfFolder } from "../../src/model/loader.ts";
+import { llamaTensors, randomLlamaWeights } from "../../src/model/random.ts";
+import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/model/tiny.ts";
+
+async function run(cmd: Command, argv: string[]): Promise<string> {
+  const out: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => void out.push(a.join(" "));
+  try {
+    await cmd.run(parseCommandArgs(cmd.flags, argv));
+  } finally {
+    console.log = log;
+  }
+  return out.join("\n");
+}
+
+const rejects = (p: Promise<unknown>, re: RegExp) =>
+  assert.rejects(p, (e: unknown) => e instanceof QuantlabError && re.test(e.message));
+
+/** A 2-layer random Llama folder with the byte-level tokenizer, and a text file. */
+async function fixture(dir: string): Promise<{ model: string; text: string }> {
+  const c = llamaConfig({ vocabSize: 458, numLayers: 2, hiddenSize: 64, intermediateSize: 128 });
+  const model = `${dir}/model`;
+  await writeHfFolder(model, c, llamaTensors(c, randomLlamaWeights(c, 5)), {
+    tokenizer: byteLevelTokenizerJson(),
+    tokenizerConfig: tinyTokenizerConfig(),
+  });
+  const text = `${dir}/text.txt`;
+  await Deno.writeTextFile(text, "Every sequence of tokens has a probability. ".repeat(40));
+  return { model, text };
+}
+
+Deno.test("sensitivity → allocate → quantize --plan: α per projection, a plan within budget, per-tensor grids", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { model } = await fixture(dir);
+    const sens = `${dir}/sens.json`;
+    const argv = [model, "--random", "--ctx", "16", "--windows", "2", "--out", sens, "--quiet"];
+    const printed = await run(sensitivityCommand, argv);
+    assert.match(printed, /most sensitive \(α = ΔKL/);
+    assert.match(printed, /mean α by projection kind/);
+    const doc = JSON.parse(await Deno.readTextFile(sens));
+    assert.equal(doc.schema, "quantlab.sensitivity");
+    assert.equal(doc.result.projections.length, 14);
+    for (const p of doc.result.projections) {
+      assert.ok(p.alpha > 0 && p.r2 > 0.9, `${p.name}: α ${p.alpha}, R² ${p.r2}`);
+      assert.equal(p.points.length, 5);
+    }
+    assert.match(doc.model.hash, /^[0-9a-f]{64}$/);
+    // A rerun resumes every measurement from the log and gives the same α.
+    const again = await run(sensitivityCommand, argv);
+    assert.match(again, /70 measurements resumed/);
+    const doc2 = JSON.parse(await Deno.readTextFile(sens));
+    assert.deepEqual(
+      doc2.result.projections.map((p: { alpha: number }) => p.alpha),
+      doc.result.projections.map((p: { alpha: number }) => p.alpha),
+    );
+
+    const plan = `${dir}/plan.json`;
+    const a = await run(allocateCommand, [sens, "--budget", "3.5", "--out", plan]);
+    assert.match(a, /budget\s+3\.5 bits\/weight → 3\.\d+ used/);
+    const pl = JSON.parse(await Deno.readTextFile(plan));
+    assert.ok(pl.result.bitsPerWeight <= 3.5);
+    assert.ok(pl.result.predictedIncrease <= pl.result.uniform.predictedIncrease);
+    const grids = new Set(Object.values(pl.tensors).map((t) => JSON.stringify(t)));
+    assert.ok(grids.size >= 2, "a 3.5-bit budget mixes 3- and 4-bit grids");
+
+    const q = `${dir}/q`;
+    await run(quantizeCommand, [model, "--plan", plan, "--out", q, "--quiet"]);
+    const ck = await QuantizedCheckpoint.open(q);
+    try {
+      for (const [name, t] of Object.entries(pl.tensors) as [string, { gridSize: number }][]) {
+        const qt = await ck.read(name);
+        assert.equal(2 ** qt.codeBits, t.gridSize, name);
+        assert.equal(qt.rotation.kind === "hadamard" && qt.rotation.size, 1024);
+      }
+    } finally {
+      ck.close();
+    }
+    await rejects(
+      run(quantizeCommand, [model, "--plan", plan, "--method", "nf4", "--out", `${dir}/x`]),
+      /The plan is for --method higgs; got --method nf4/,
+    );
+    await rejects(
+      run(quantizeCommand, [model, "--plan", plan, "--hadamard", "256", "--out", `${dir}/x`]),
+      /assume --hadamard 1024; got --hadamard 256/,
+    );
+    const bogus = `${dir}/bogus.json`;
+    await Deno.writeTextFile(
+      bogus,
+      JSON.stringify({ ...pl, tensors: { "nope.weight": { p: 1 } } }),
+    );
+    await rejects(
+      run(quantizeCommand, [model, "--plan", bogus, "--out", `${dir}/x`]),
+      /Per-tensor options name "nope\.weight", which this run does not quantize/,
+    );
+    await rejects(run(allocateCommand, [plan, "--budget", "3"]), /not a sensitivity results file/);
+    await rejects(run(allocateCommand, [sens, "--budget", "1"]), /below the cheapest option/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("sensitivity on a text measures perplexity on its windows; bad flags are named", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { model, text } = await fixture(dir);
+    const out = `${dir}/s.json`;
+    const printed = await run(sensitivityCommand, [
+      model,
+      "--text",
+      text,
+      "--ctx",
+      "24",
+      "--windows",
+      "3",
+      "--layers",
+      "1",
+      "--levels",
+      "4,3",
+      "--out",
+      out,
+      "--quiet",
+    ]);
+    assert.match(printed, /α = ΔPPL per unit t²/);
+    const doc = JSON.parse(await Deno.readTextFile(out));
+    assert.equal(doc.result.metric, "ppl");
+    assert.match(doc.config.textSha256, /^[0-9a-f]{64}$/);
+    assert.deepEqual(
+      doc.result.projections.map((p: { name: string }) => p.name).slice(0, 2),
+      ["model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.k_proj"],
+    );
+    await rejects(run(sensitivityCommand, [model]), /exactly one of --text FILE .* or --random/);
+    await rejects(
+      run(sensitivityCommand, [model, "--text", text, "--ctx", "4096", "--windows", "2"]),
+      /2 windows of 4096 need 8192/,
+    );
+    await rejects(run(sensitivityCommand, [model, "--random", "--levels", "0"]), /--levels 0/);
+    await rejects(run(sensitivityCommand, [model, "--random", "--layers", "2"]), /in 0…1/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
