@@ -81,3 +81,4 @@ export * from "./src/lut/cpu_wasm.ts";
 export * from "./src/experiments/allocation.ts";
 export * from "./src/experiments/linearity.ts";
 export * from "./src/experiments/sensitivity_job.ts";
+export * from "./src/data/brown.ts";
