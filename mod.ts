@@ -82,3 +82,4 @@ export * from "./src/experiments/allocation.ts";
 export * from "./src/experiments/linearity.ts";
 export * from "./src/experiments/sensitivity_job.ts";
 export * from "./src/data/brown.ts";
+export * from "./src/data/bpe.ts";

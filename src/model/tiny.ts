@@ -6,20 +6,7 @@
  *
  * @module
  */
-
-/** GPT-2's byte → printable character map (bytes 33–126, 161–172, 174–255 map to themselves). */
-function bytesToUnicode(): string[] {
-  const keep: number[] = [];
-  for (let b = 33; b <= 126; b++) keep.push(b);
-  for (let b = 161; b <= 172; b++) keep.push(b);
-  for (let b = 174; b <= 255; b++) keep.push(b);
-  const map: string[] = new Array(256);
-  let extra = 0;
-  for (let b = 0; b < 256; b++) {
-    map[b] = keep.includes(b) ? String.fromCharCode(b) : String.fromCharCode(256 + extra++);
-  }
-  return map;
-}
+import { bpeTokenizerJson, bytesToUnicode } from "../data/bpe.ts";
 
 const SAMPLE =
   `The quick brown fox jumps over the lazy dog. A language model assigns a probability to
@@ -111,56 +98,7 @@ export function byteLevelTokenizerJson(opts: TinyTokenizerOptions = {}): Record<
       return { parts: out, n };
     });
   }
-  const bosId = next, eosId = next + 1;
-  const special = (id: number, content: string): Record<string, unknown> => ({
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  });
-  return {
-    version: "1.0",
-    truncation: null,
-    padding: null,
-    added_tokens: [special(bosId, "<s>"), special(eosId, "</s>")],
-    normalizer: null,
-    pre_tokenizer: {
-      type: "ByteLevel",
-      add_prefix_space: false,
-      trim_offsets: true,
-      use_regex: true,
-    },
-    post_processor: bos
-      ? {
-        type: "TemplateProcessing",
-        single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, {
-          Sequence: { id: "A", type_id: 0 },
-        }],
-        pair: [
-          { SpecialToken: { id: "<s>", type_id: 0 } },
-          { Sequence: { id: "A", type_id: 0 } },
-          { Sequence: { id: "B", type_id: 1 } },
-        ],
-        special_tokens: { "<s>": { id: "<s>", ids: [bosId], tokens: ["<s>"] } },
-      }
-      : { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
-    decoder: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
-    model: {
-      type: "BPE",
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: false,
-      vocab,
-      merges,
-    },
-  };
+  return bpeTokenizerJson({ vocab, merges }, { bos });
 }
 
 /**
