@@ -83,3 +83,5 @@ export * from "./src/experiments/linearity.ts";
 export * from "./src/experiments/sensitivity_job.ts";
 export * from "./src/data/brown.ts";
 export * from "./src/data/bpe.ts";
+export * from "./src/train/llama_train.ts";
+export * from "./src/train/adamw.ts";
