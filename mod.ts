@@ -85,3 +85,6 @@ export * from "./src/data/brown.ts";
 export * from "./src/data/bpe.ts";
 export * from "./src/train/llama_train.ts";
 export * from "./src/train/adamw.ts";
+export * from "./src/train/train_job.ts";
+export * from "./src/experiments/tiny_ppl.ts";
+export * from "./src/experiments/demo.ts";

@@ -16,6 +16,7 @@ import { dequantizeCommand } from "./commands/dequantize.ts";
 import { errorCommand } from "./commands/error.ts";
 import { sensitivityCommand } from "./commands/sensitivity.ts";
 import { allocateCommand } from "./commands/allocate.ts";
+import { trainCommand } from "./commands/train.ts";
 
 /** Every registered command, in the order `quantlab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -29,6 +30,7 @@ export const COMMANDS: readonly Command[] = [
   pplCommand,
   sensitivityCommand,
   allocateCommand,
+  trainCommand,
 ];
 
 function usage(): string {

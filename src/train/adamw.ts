@@ -63,6 +63,24 @@ export class AdamW {
     return this.#t;
   }
 
+  /** The moment estimates and step count (for checkpoints); the arrays are live views. */
+  state(): { m: Float32Array; v: Float32Array; steps: number } {
+    return { m: this.#m, v: this.#v, steps: this.#t };
+  }
+
+  /** Restores {@linkcode state} from a checkpoint. */
+  load(m: Float32Array, v: Float32Array, steps: number): void {
+    if (m.length !== this.#m.length || v.length !== this.#v.length) {
+      throw new QuantlabError(
+        "bad-shape",
+        `AdamW state holds ${m.length}/${v.length} values; this optimizer has ${this.#m.length}`,
+      );
+    }
+    this.#m.set(m);
+    this.#v.set(v);
+    this.#t = steps;
+  }
+
   /** One update of `params` in place from `grads` at learning rate `lr`. */
   step(params: Float32Array, grads: Float32Array, lr: number): void {
     const { beta1, beta2, eps, weightDecay, decayMask } = this.#o;

@@ -62,11 +62,14 @@ Deno.test("parseCommandArgs() applies defaults and keeps positionals", () => {
   assert.deepEqual(a.positionals, ["pos"]);
 });
 
-Deno.test("quantlab demo prints a table of methods, errors and bits per weight", async () => {
-  const r = await capture(() => main(["demo", "--rows", "16", "--cols", "256"]));
+Deno.test("quantlab demo prints the matrix table and the tiny model's perplexity table", async () => {
+  const r = await capture(() => main(["demo", "--rows", "16", "--cols", "256", "--windows", "2"]));
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /method\s+bits\/weight\s+rel\. error t²/);
   for (const m of ["higgs \\(2,256\\)", "nf4 g64", "hqq int4 g64", "rtn int4 g64", "af4", "fp4"]) {
     assert.match(r.out, new RegExp(m));
   }
+  assert.match(r.out, /method\s+bits\/weight\s+perplexity\s+Δ vs dense \(paired\)/);
+  assert.match(r.out, /dense \(f32 compute, bf16 weights\)\s+16\.000\s+[\d.]+ ± [\d.]+/);
+  assert.match(r.out, /higgs \(2,256\) h256\s+4\.\d+\s+[\d.]+ ± [\d.]+\s+-?[\d.]+ ± [\d.]+/);
 });
