@@ -15,14 +15,7 @@ import {
   stridedWindows,
   type WindowResult,
 } from "./perplexity.ts";
-import {
-  appendJsonl,
-  gitCommit,
-  machineInfo,
-  readJsonl,
-  terminateLastLine,
-  writeJsonAtomic,
-} from "./results.ts";
+import { appendJsonl, gitCommit, machineInfo, openRunLog, writeJsonAtomic } from "./results.ts";
 
 /** Schema name of perplexity results files. */
 export const PPL_SCHEMA = "quantlab.perplexity";
@@ -85,10 +78,6 @@ export interface PerplexityJobResult {
   document: Record<string, unknown>;
 }
 
-function sameKey(a: Record<string, unknown>, b: PerplexityRunKey): boolean {
-  return (Object.keys(b) as (keyof PerplexityRunKey)[]).every((k) => a[k] === b[k]);
-}
-
 /**
  * Runs (or resumes) a strided perplexity evaluation with a window log and an atomic results file.
  *
@@ -115,39 +104,21 @@ export async function runPerplexityJob(opts: PerplexityJobOptions): Promise<Perp
   }
   const done: WindowResult[] = [];
   if (opts.logPath) {
-    const records = await readJsonl(opts.logPath);
-    await terminateLastLine(opts.logPath);
-    const header = records[0] as Record<string, unknown> | undefined;
-    if (header) {
-      if (
-        header.kind !== "header" || header.schemaVersion !== PPL_SCHEMA_VERSION ||
-        typeof header.key !== "object" || !sameKey(header.key as Record<string, unknown>, key)
-      ) {
-        throw new QuantlabError(
-          "bad-argument",
-          `Log ${opts.logPath} belongs to another run (model, text, ctx, stride or token count ` +
-            "differ); delete it or choose another output path",
-        );
+    const records = await openRunLog(opts.logPath, {
+      schema: PPL_SCHEMA,
+      schemaVersion: PPL_SCHEMA_VERSION,
+      key,
+    });
+    for (const w of records) {
+      if (w.kind === "window" && typeof w.nll === "number") {
+        done.push({
+          index: Number(w.index),
+          begin: Number(w.begin),
+          end: Number(w.end),
+          scored: Number(w.scored),
+          nll: w.nll,
+        });
       }
-      for (const r of records.slice(1)) {
-        const w = r as Record<string, unknown>;
-        if (w.kind === "window" && typeof w.nll === "number") {
-          done.push({
-            index: Number(w.index),
-            begin: Number(w.begin),
-            end: Number(w.end),
-            scored: Number(w.scored),
-            nll: w.nll,
-          });
-        }
-      }
-    } else {
-      await appendJsonl(opts.logPath, {
-        kind: "header",
-        schema: PPL_SCHEMA,
-        schemaVersion: PPL_SCHEMA_VERSION,
-        key,
-      });
     }
   }
   // Keep one record per window (a window logged twice by overlapping runs counts once).

@@ -194,3 +194,46 @@ export async function sha256(data: Uint8Array | string): Promise<string> {
   const h = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
   return [...new Uint8Array(h)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/**
+ * Opens the JSONL log of a resumable run: a new log gets a header line `{kind: "header", schema,
+ * schemaVersion, key}`; an existing one must start with the same schema version and a key whose
+ * every field (compared as JSON) equals `key`, else a `bad-argument` error says so. Returns the
+ * records after the header (a half-written last line from a killed run is dropped and the file
+ * ends in a newline again).
+ *
+ * @example
+ * ```ts
+ * import { openRunLog } from "./results.ts";
+ * const dir = await Deno.makeTempDir();
+ * const head = { schema: "demo", schemaVersion: 1, key: { a: 1 } };
+ * await openRunLog(`${dir}/log.jsonl`, head);
+ * const again = await openRunLog(`${dir}/log.jsonl`, head);
+ * await Deno.remove(dir, { recursive: true });
+ * if (again.length !== 0) throw new Error();
+ * ```
+ */
+export async function openRunLog(
+  path: string,
+  header: { schema: string; schemaVersion: number; key: object },
+): Promise<Record<string, unknown>[]> {
+  const records = (await readJsonl(path)) as Record<string, unknown>[];
+  await terminateLastLine(path);
+  const first = records[0];
+  if (!first) {
+    await appendJsonl(path, { kind: "header", ...header });
+    return [];
+  }
+  const got = first.key as Record<string, unknown> | undefined;
+  const same = first.kind === "header" && first.schemaVersion === header.schemaVersion &&
+    typeof got === "object" && got !== null &&
+    Object.entries(header.key).every(([k, v]) => JSON.stringify(got[k]) === JSON.stringify(v));
+  if (!same) {
+    throw new QuantlabError(
+      "bad-argument",
+      `Log ${path} belongs to another run (${Object.keys(header.key).join(", ")} differ); ` +
+        "delete it or choose another output path",
+    );
+  }
+  return records.slice(1);
+}

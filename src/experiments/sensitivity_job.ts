@@ -14,8 +14,7 @@ import {
   appendJsonl,
   gitCommit,
   machineInfo,
-  readJsonl,
-  terminateLastLine,
+  openRunLog,
   writeJsonAtomic,
 } from "../eval/results.ts";
 import {
@@ -89,18 +88,6 @@ export interface SensitivityJobResult {
   document: Record<string, unknown>;
 }
 
-function sameKey(a: Record<string, unknown>, b: SensitivityRunKey): boolean {
-  return JSON.stringify(a) === JSON.stringify({
-    modelHash: b.modelHash,
-    metric: b.metric,
-    textSha256: b.textSha256,
-    ctx: b.ctx,
-    windows: b.windows,
-    levels: b.levels,
-    seed: b.seed,
-  });
-}
-
 /**
  * Runs (or resumes) a sensitivity measurement and writes its results (see the module doc).
  * Errors: `bad-argument` when the log belongs to another run.
@@ -132,40 +119,22 @@ export async function runSensitivityJob(
   }
   const done: SensitivityPoint[] = [];
   if (opts.logPath) {
-    const records = await readJsonl(opts.logPath);
-    await terminateLastLine(opts.logPath);
-    const header = records[0] as Record<string, unknown> | undefined;
-    if (header) {
-      if (
-        header.kind !== "header" || header.schemaVersion !== SENSITIVITY_SCHEMA_VERSION ||
-        typeof header.key !== "object" || !sameKey(header.key as Record<string, unknown>, key)
-      ) {
-        throw new QuantlabError(
-          "bad-argument",
-          `Log ${opts.logPath} belongs to another run (model, metric, text, windows, levels or ` +
-            "seed differ); delete it or choose another output path",
-        );
+    const records = await openRunLog(opts.logPath, {
+      schema: SENSITIVITY_SCHEMA,
+      schemaVersion: SENSITIVITY_SCHEMA_VERSION,
+      key,
+    });
+    for (const p of records) {
+      if (p.kind === "point" && typeof p.delta === "number") {
+        done.push({
+          layer: Number(p.layer),
+          kind: p.projection as SensitivityPoint["kind"],
+          t2: Number(p.t2),
+          realizedT2: Number(p.realizedT2),
+          seed: Number(p.seed),
+          delta: p.delta,
+        });
       }
-      for (const r of records.slice(1)) {
-        const p = r as Record<string, unknown>;
-        if (p.kind === "point" && typeof p.delta === "number") {
-          done.push({
-            layer: Number(p.layer),
-            kind: p.projection as SensitivityPoint["kind"],
-            t2: Number(p.t2),
-            realizedT2: Number(p.realizedT2),
-            seed: Number(p.seed),
-            delta: p.delta,
-          });
-        }
-      }
-    } else {
-      await appendJsonl(opts.logPath, {
-        kind: "header",
-        schema: SENSITIVITY_SCHEMA,
-        schemaVersion: SENSITIVITY_SCHEMA_VERSION,
-        key,
-      });
     }
   }
   const t0 = performance.now();

@@ -19,28 +19,9 @@ import { fillNormal } from "../core/prng.ts";
 import { sgemm } from "../cpu/matmul.ts";
 import type { LlamaConfig } from "../model/config.ts";
 import type { ReferenceWeights } from "../model/reference.ts";
+import { projectionShape } from "../model/random.ts";
 import { RopeTable } from "../model/rope.ts";
-import { LINEAR_KINDS, type LinearKind } from "../model/types.ts";
-
-/** Shapes `[out, in]` of a layer's projections. */
-function projShape(c: LlamaConfig, kind: LinearKind): [number, number] {
-  const d = c.hiddenSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim;
-  const I = c.intermediateSize;
-  switch (kind) {
-    case "q_proj":
-      return [q, d];
-    case "k_proj":
-    case "v_proj":
-      return [kv, d];
-    case "o_proj":
-      return [d, q];
-    case "gate_proj":
-    case "up_proj":
-      return [I, d];
-    case "down_proj":
-      return [d, I];
-  }
-}
+import { LINEAR_KINDS } from "../model/types.ts";
 
 /** Views of `buf` laid out as the model's weights (the LM head shares the embedding if tied). */
 function viewsOf(c: LlamaConfig, buf: Float32Array): ReferenceWeights {
@@ -51,7 +32,7 @@ function viewsOf(c: LlamaConfig, buf: Float32Array): ReferenceWeights {
   const layers = Array.from({ length: c.numLayers }, () => {
     const l = { inputNorm: take(d), postNorm: take(d) } as ReferenceWeights["layers"][number];
     for (const k of LINEAR_KINDS) {
-      const [o, i] = projShape(c, k);
+      const [o, i] = projectionShape(c, k);
       l[k] = { weight: take(o * i) };
     }
     return l;
@@ -99,7 +80,7 @@ export function initTrainingWeights(c: LlamaConfig, seed: number): ReferenceWeig
 export function parameterCount(c: LlamaConfig): number {
   const d = c.hiddenSize;
   let n = c.vocabSize * d * (c.tieWordEmbeddings ? 1 : 2) + d;
-  for (const k of LINEAR_KINDS) n += c.numLayers * projShape(c, k).reduce((a, b) => a * b);
+  for (const k of LINEAR_KINDS) n += c.numLayers * projectionShape(c, k).reduce((a, b) => a * b);
   return n + c.numLayers * 2 * d;
 }
 
