@@ -102,7 +102,100 @@ interface LayerCache {
   h: Float32Array; // silu(g)·u
 }
 
-const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+// The hot loops live in small functions of their own, so V8 optimizes each (inside the long
+// #run they stayed in the baseline tier).
+
+/** Causal softmax of each row of the T×T score block P in place (row t keeps columns ≤ t). */
+function causalSoftmax(P: Float32Array, T: number): void {
+  for (let t = 0; t < T; t++) {
+    const o = t * T;
+    let m = -Infinity;
+    for (let s = 0; s <= t; s++) if (P[o + s]! > m) m = P[o + s]!;
+    let z = 0;
+    for (let s = 0; s <= t; s++) {
+      const e = Math.exp(P[o + s]! - m);
+      P[o + s] = e;
+      z += e;
+    }
+    const inv = 1 / z;
+    for (let s = 0; s <= t; s++) P[o + s] = P[o + s]! * inv;
+    for (let s = t + 1; s < T; s++) P[o + s] = 0;
+  }
+}
+
+/** dS = P ⊙ (dP − Σ_s P·dP) per row, in place in dP (zero above the diagonal). */
+function softmaxBackward(P: Float32Array, dP: Float32Array, T: number): void {
+  for (let t = 0; t < T; t++) {
+    const o = t * T;
+    let dot = 0;
+    for (let u = 0; u <= t; u++) dot += P[o + u]! * dP[o + u]!;
+    for (let u = 0; u <= t; u++) dP[o + u] = P[o + u]! * (dP[o + u]! - dot);
+    for (let u = t + 1; u < T; u++) dP[o + u] = 0;
+  }
+}
+
+/** h = silu(g)·u. */
+function swiglu(g: Float32Array, u: Float32Array, h: Float32Array): void {
+  for (let i = 0; i < h.length; i++) {
+    const z = g[i]!;
+    h[i] = (z / (1 + Math.exp(-z))) * u[i]!;
+  }
+}
+
+/** dg, du of h = silu(g)·u. */
+function swigluBackward(
+  dh: Float32Array,
+  g: Float32Array,
+  u: Float32Array,
+  dg: Float32Array,
+  du: Float32Array,
+): void {
+  for (let i = 0; i < dh.length; i++) {
+    const z = g[i]!, sg = 1 / (1 + Math.exp(-z));
+    du[i] = dh[i]! * z * sg;
+    dg[i] = dh[i]! * u[i]! * sg * (1 + z * (1 - sg));
+  }
+}
+
+/** out = a + b. */
+function add(a: Float32Array, b: Float32Array, out: Float32Array): void {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! + b[i]!;
+}
+
+/**
+ * Σ of the next-token cross-entropies of rows n (position t = n mod T < T − 1) of `logits`
+ * `[N, V]`; with `grad`, the rows become dL/dlogits for the mean over `count` positions.
+ */
+function crossEntropy(
+  logits: Float32Array,
+  tokens: ArrayLike<number>,
+  N: number,
+  T: number,
+  V: number,
+  count: number,
+  grad: boolean,
+): number {
+  let loss = 0;
+  for (let n = 0; n < N; n++) {
+    const o = n * V;
+    if (n % T === T - 1) {
+      logits.fill(0, o, o + V);
+      continue;
+    }
+    let m = -Infinity;
+    for (let j = 0; j < V; j++) if (logits[o + j]! > m) m = logits[o + j]!;
+    let z = 0;
+    for (let j = 0; j < V; j++) z += Math.exp(logits[o + j]! - m);
+    const target = tokens[n + 1]!;
+    loss += m + Math.log(z) - logits[o + target]!;
+    if (grad) {
+      const inv = 1 / (z * count);
+      for (let j = 0; j < V; j++) logits[o + j] = Math.exp(logits[o + j]! - m) * inv;
+      logits[o + target] = logits[o + target]! - 1 / count;
+    }
+  }
+  return loss;
+}
 
 /** y = x·r·w per row (r = 1/√(mean x² + eps)); returns r. */
 function rmsnormForward(
@@ -320,14 +413,7 @@ export class LlamaTrainer {
             ldb: kvd,
             C: P,
           });
-          for (let t = 0; t < T; t++) {
-            let m = -Infinity;
-            for (let s = 0; s <= t; s++) m = Math.max(m, P[t * T + s]!);
-            let z = 0;
-            for (let s = 0; s <= t; s++) z += P[t * T + s] = Math.exp(P[t * T + s]! - m);
-            for (let s = 0; s <= t; s++) P[t * T + s] = P[t * T + s]! / z;
-            for (let s = t + 1; s < T; s++) P[t * T + s] = 0;
-          }
+          causalSoftmax(P, T);
           sgemm({
             M: T,
             N: hd,
@@ -342,16 +428,16 @@ export class LlamaTrainer {
       }
       const y = lin(att, L.o_proj.weight, N, qd, d);
       const x2 = new Float32Array(N * d);
-      for (let i = 0; i < N * d; i++) x2[i] = x[i]! + y[i]!;
+      add(x, y, x2);
       const n2 = new Float32Array(N * d);
       const r2 = rmsnormForward(x2, L.postNorm, eps, N, d, n2);
       const g = lin(n2, L.gate_proj.weight, N, d, I);
       const u = lin(n2, L.up_proj.weight, N, d, I);
       const hact = new Float32Array(N * I);
-      for (let i = 0; i < N * I; i++) hact[i] = g[i]! * sigmoid(g[i]!) * u[i]!;
+      swiglu(g, u, hact);
       const m = lin(hact, L.down_proj.weight, N, I, d);
       const x3 = new Float32Array(N * d);
-      for (let i = 0; i < N * d; i++) x3[i] = x2[i]! + m[i]!;
+      add(x2, m, x3);
       caches.push({ x, n1, r1, q, k, v, p, att, x2, n2, r2, g, u, h: hact });
       x = x3;
     }
@@ -360,25 +446,7 @@ export class LlamaTrainer {
     const logits = lin(xf, w.lmHead.weight, N, d, V);
     // Cross-entropy over positions t < T−1 of each sequence; logits become dL/dlogits.
     const count = B * (T - 1);
-    let loss = 0;
-    for (let n = 0; n < N; n++) {
-      const row = logits.subarray(n * V, (n + 1) * V);
-      if (n % T === T - 1) {
-        row.fill(0);
-        continue;
-      }
-      let m = -Infinity;
-      for (let j = 0; j < V; j++) m = Math.max(m, row[j]!);
-      let z = 0;
-      for (let j = 0; j < V; j++) z += Math.exp(row[j]! - m);
-      const target = tokens[n + 1]!;
-      loss += m + Math.log(z) - row[target]!;
-      if (backward) {
-        for (let j = 0; j < V; j++) row[j] = Math.exp(row[j]! - m) / z / count;
-        row[target] = row[target]! - 1 / count;
-      }
-    }
-    loss /= count;
+    const loss = crossEntropy(logits, tokens, N, T, V, count, backward) / count;
     if (!backward) return loss;
 
     // ---- backward ----
@@ -406,11 +474,7 @@ export class LlamaTrainer {
       dW(dx, s.h, N, I, d, G.down_proj.weight);
       const dh = dX(dx, L.down_proj.weight, N, I, d);
       const dg = new Float32Array(N * I), du = new Float32Array(N * I);
-      for (let i = 0; i < N * I; i++) {
-        const z = s.g[i]!, sg = sigmoid(z);
-        du[i] = dh[i]! * z * sg;
-        dg[i] = dh[i]! * s.u[i]! * sg * (1 + z * (1 - sg));
-      }
+      swigluBackward(dh, s.g, s.u, dg, du);
       dW(dg, s.n2, N, d, I, G.gate_proj.weight);
       dW(du, s.n2, N, d, I, G.up_proj.weight);
       const dn2 = dX(dg, L.gate_proj.weight, N, d, I);
@@ -452,13 +516,7 @@ export class LlamaTrainer {
             beta: 1,
           });
           // dS = P ⊙ (dP − Σ_s P·dP), in place in dP.
-          for (let t = 0; t < T; t++) {
-            let dot = 0;
-            for (let u = 0; u <= t; u++) dot += P[t * T + u]! * dP[t * T + u]!;
-            for (let u = 0; u < T; u++) {
-              dP[t * T + u] = u <= t ? P[t * T + u]! * (dP[t * T + u]! - dot) : 0;
-            }
-          }
+          softmaxBackward(P, dP, T);
           // dQ = dS·K·scale; dK += dSᵀ·Q·scale.
           sgemm({
             M: T,
