@@ -89,3 +89,23 @@ Deno.test("quantlab ppl reports PPL, NLL, bits/byte and writes resumable JSON", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("quantlab ppl --text brown:SPLIT evaluates the embedded corpus; bad paths say so", async () => {
+  const model = new URL("../../assets/tiny-llama", import.meta.url).pathname;
+  const printed = await run([
+    model,
+    "--text",
+    "brown:valid",
+    "--max-tokens",
+    "600",
+    "--ctx",
+    "300",
+  ]);
+  assert.match(printed, /text\s+brown:valid: 600 tokens, ctx 300/);
+  const ppl = Number(/perplexity\s+([\d.]+)/.exec(printed)![1]);
+  assert.ok(ppl > 20 && ppl < 400, `tiny model on Brown valid: ${ppl}`);
+  await assert.rejects(
+    () => run([model, "--text", "brown:dev"]),
+    /Cannot read text file brown:dev: .*\(or use brown:train\|valid\|test\)/,
+  );
+});

@@ -10,12 +10,12 @@
  */
 import { choiceFlag, type Command, intFlag, UsageError } from "../command.ts";
 import { progress } from "../progress.ts";
+import { readTextArg } from "../text_source.ts";
 import { BACKEND_CHOICES } from "../../gpu/backend.ts";
 import { loadCausalLM, loadTokenizer, modelHash } from "../../model/loader.ts";
 import { runPerplexityJob } from "../../eval/ppl_job.ts";
 import { stridedWindows } from "../../eval/perplexity.ts";
 import { sha256 } from "../../eval/results.ts";
-import { QuantlabError } from "../../core/errors.ts";
 
 /** The `ppl` command. */
 export const pplCommand: Command = {
@@ -24,7 +24,11 @@ export const pplCommand: Command = {
   usage: "quantlab ppl MODEL --text FILE [--ctx 512] [--stride 512] [--max-tokens N] " +
     "[--out results.json]",
   flags: {
-    text: { type: "string", short: "t", help: "UTF-8 text file to evaluate" },
+    text: {
+      type: "string",
+      short: "t",
+      help: "UTF-8 text file to evaluate, or brown:train|valid|test (embedded corpus)",
+    },
     ctx: { type: "string", default: "512", help: "window length in tokens" },
     stride: { type: "string", help: "window step in tokens (default: ctx)" },
     "max-tokens": { type: "string", help: "evaluate only the first N tokens" },
@@ -53,15 +57,7 @@ export const pplCommand: Command = {
       : undefined;
     const quiet = Boolean(args.values.quiet);
 
-    let bytes: Uint8Array;
-    try {
-      bytes = await Deno.readFile(textPath);
-    } catch (e) {
-      throw new QuantlabError(
-        e instanceof Deno.errors.NotFound ? "not-found" : "bad-file",
-        `Cannot read text file ${textPath}: ${(e as Error).message}`,
-      );
-    }
+    const bytes = await readTextArg(textPath);
     const text = new TextDecoder().decode(bytes);
     const tok = await loadTokenizer(dir);
     const all = tok.encode(text);

@@ -12,11 +12,11 @@
 import { choiceFlag, type Command, intFlag, UsageError } from "../command.ts";
 import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
+import { readTextArg } from "../text_source.ts";
 import { BACKEND_CHOICES } from "../../gpu/backend.ts";
 import { loadModel, loadTokenizer, modelHash } from "../../model/loader.ts";
 import { LINEAR_KINDS } from "../../model/types.ts";
 import { randU32 } from "../../core/prng.ts";
-import { QuantlabError } from "../../core/errors.ts";
 import { sha256 } from "../../eval/results.ts";
 import { runSensitivityJob } from "../../experiments/sensitivity_job.ts";
 import type { ProjectionRef } from "../../experiments/linearity.ts";
@@ -55,7 +55,11 @@ export const sensitivityCommand: Command = {
   usage: "quantlab sensitivity MODEL (--text FILE | --random) [--ctx 256] [--windows 4] " +
     "[--levels 6,5,4,3,2] [--layers 0-3] [--seed 0] [--out sens.json]",
   flags: {
-    text: { type: "string", short: "t", help: "UTF-8 text: the metric is perplexity on it" },
+    text: {
+      type: "string",
+      short: "t",
+      help: "UTF-8 text (or brown:train|valid|test): the metric is perplexity on it",
+    },
     random: { type: "boolean", help: "data-free: KL from the unperturbed model on random tokens" },
     ctx: { type: "string", default: "256", help: "tokens per window" },
     windows: { type: "string", default: "4", help: "number of windows" },
@@ -108,15 +112,7 @@ export const sensitivityCommand: Command = {
           Array.from({ length: ctx }, (_, i) => randU32(seed + 1, w * ctx + i) % c.vocabSize),
       );
     } else {
-      let bytes: Uint8Array;
-      try {
-        bytes = await Deno.readFile(textPath as string);
-      } catch (e) {
-        throw new QuantlabError(
-          e instanceof Deno.errors.NotFound ? "not-found" : "bad-file",
-          `Cannot read text file ${textPath}: ${(e as Error).message}`,
-        );
-      }
+      const bytes = await readTextArg(textPath as string);
       textSha256 = await sha256(bytes);
       const ids = (await loadTokenizer(dir)).encode(new TextDecoder().decode(bytes));
       if (ids.length < count * ctx) {
