@@ -7,6 +7,7 @@ import { llamaConfig } from "../../src/model/config.ts";
 import { LlamaModel } from "../../src/model/llama.ts";
 import { loadTokenizer } from "../../src/model/loader.ts";
 import { randomLlamaWeights } from "../../src/model/random.ts";
+import { LINEAR_KINDS } from "../../src/model/types.ts";
 import { AdamW, cosineSchedule } from "../../src/train/adamw.ts";
 import { initTrainingWeights, LlamaTrainer, parameterCount } from "../../src/train/llama_train.ts";
 
@@ -38,17 +39,7 @@ function tensors(t: LlamaTrainer): [string, Float32Array, Float32Array][] {
       l.postNorm,
       gl.postNorm,
     ]);
-    for (
-      const k of [
-        "q_proj",
-        "k_proj",
-        "v_proj",
-        "o_proj",
-        "gate_proj",
-        "up_proj",
-        "down_proj",
-      ] as const
-    ) {
+    for (const k of LINEAR_KINDS) {
       out.push([`${i}.${k}`, l[k].weight, gl[k].weight]);
     }
   });
