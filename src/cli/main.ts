@@ -16,6 +16,7 @@ import { dequantizeCommand } from "./commands/dequantize.ts";
 import { errorCommand } from "./commands/error.ts";
 import { sensitivityCommand } from "./commands/sensitivity.ts";
 import { allocateCommand } from "./commands/allocate.ts";
+import { linearityCommand } from "./commands/linearity.ts";
 import { trainCommand } from "./commands/train.ts";
 
 /** Every registered command, in the order `quantlab --help` lists them. */
@@ -30,6 +31,7 @@ export const COMMANDS: readonly Command[] = [
   pplCommand,
   sensitivityCommand,
   allocateCommand,
+  linearityCommand,
   trainCommand,
 ];
 

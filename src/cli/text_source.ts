@@ -5,7 +5,10 @@
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
+import { randU32 } from "../core/prng.ts";
 import { loadBrown } from "../data/brown.ts";
+import { sha256 } from "../eval/results.ts";
+import { loadTokenizer } from "../model/loader.ts";
 
 /**
  * The bytes of a `--text` argument. Errors: `not-found` / `bad-file` naming the path.
@@ -28,4 +31,59 @@ export async function readTextArg(arg: string): Promise<Uint8Array> {
       `Cannot read text file ${arg}: ${(e as Error).message} (or use brown:train|valid|test)`,
     );
   }
+}
+
+/** Token windows for the linearity commands, and the SHA-256 of their text (null: random). */
+export interface EvalWindows {
+  /** `count` windows of `ctx` token ids. */
+  windows: number[][];
+  /** SHA-256 of the text bytes, or null for random tokens. */
+  textSha256: string | null;
+}
+
+/**
+ * `count` windows of `ctx` tokens: consecutive from the start of a `--text` argument (tokenized
+ * with the model's tokenizer), or, when `text` is null, uniform random ids below `vocabSize`
+ * from the counter-based PRNG stream `stream`. Errors: `bad-argument` when the text is too short,
+ * naming the token counts.
+ *
+ * @example
+ * ```ts
+ * import { evalWindows } from "./text_source.ts";
+ * const r = await evalWindows("assets/tiny-llama", null, 2, 8, 4096, 1);
+ * if (r.windows.length !== 2 || r.windows[1]!.length !== 8 || r.textSha256 !== null) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export async function evalWindows(
+  modelDir: string,
+  text: string | null,
+  count: number,
+  ctx: number,
+  vocabSize: number,
+  stream: number,
+): Promise<EvalWindows> {
+  if (text === null) {
+    return {
+      windows: Array.from(
+        { length: count },
+        (_, w) => Array.from({ length: ctx }, (_, i) => randU32(stream, w * ctx + i) % vocabSize),
+      ),
+      textSha256: null,
+    };
+  }
+  const bytes = await readTextArg(text);
+  const ids = (await loadTokenizer(modelDir)).encode(new TextDecoder().decode(bytes));
+  if (ids.length < count * ctx) {
+    throw new QuantlabError(
+      "bad-argument",
+      `The text has ${ids.length} tokens; ${count} windows of ${ctx} need ${count * ctx}: ` +
+        "lower --windows or --ctx",
+    );
+  }
+  return {
+    windows: Array.from({ length: count }, (_, w) => ids.slice(w * ctx, (w + 1) * ctx)),
+    textSha256: await sha256(bytes),
+  };
 }

@@ -15,6 +15,7 @@ import type { QuantOptions } from "../quant/quantizer.ts";
 import { getQuantizer } from "../quant/registry.ts";
 import { relativeMse } from "../quant/error_metrics.ts";
 import { loadGrid } from "../grids/load.ts";
+import { unbiasedMse } from "../quant/higgs_unbiased.ts";
 
 /** One configuration of the demo. */
 export interface DemoMethod {
@@ -43,8 +44,18 @@ export interface DemoRow {
 /** The methods the demo compares, at about 2, 3 and 4 bits. */
 export const DEMO_METHODS: readonly DemoMethod[] = [
   { label: "higgs (2,16) h1024", method: "higgs", options: { p: 2, bits: 2 } },
+  {
+    label: "higgs (2,16) h1024 unbiased",
+    method: "higgs",
+    options: { p: 2, bits: 2, extra: { scaleRule: "unbiased" } },
+  },
   { label: "hqq int2 g64", method: "hqq", options: { bits: 2, groupSize: 64 } },
   { label: "higgs (2,64) h1024", method: "higgs", options: { p: 2, bits: 3 } },
+  {
+    label: "higgs (2,64) h1024 unbiased",
+    method: "higgs",
+    options: { p: 2, bits: 3, extra: { scaleRule: "unbiased" } },
+  },
   { label: "hqq int3 g64", method: "hqq", options: { bits: 3, groupSize: 64 } },
   { label: "rtn int3 g64", method: "rtn", options: { bits: 3, groupSize: 64 } },
   { label: "higgs (2,256) h1024", method: "higgs", options: { p: 2, bits: 4 } },
@@ -90,7 +101,9 @@ export async function runDemo(opts: {
       "W",
     );
     const seconds = (performance.now() - t0) / 1000;
-    const gridMse = m.method === "higgs" ? (await loadGrid(q.p, 2 ** q.codeBits)).mse : null;
+    // The grid's Gaussian MSE predicts t²: as is for RMS scales, t²/(1 − t²) for unbiased ones.
+    const mse = m.method === "higgs" ? (await loadGrid(q.p, 2 ** q.codeBits)).mse : null;
+    const gridMse = mse !== null && q.params.scaleRule === "unbiased" ? unbiasedMse(mse) : mse;
     const row: DemoRow = {
       label: m.label,
       relError: relativeMse(w, dequantize(q)),

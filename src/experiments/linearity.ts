@@ -18,6 +18,7 @@
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
+import { logSoftmaxRows, meanKl } from "../eval/kl.ts";
 import { fillNormal, hash32, randU32 } from "../core/prng.ts";
 import { DenseLinear, type Linear } from "../model/linear.ts";
 import type { LlamaModel } from "../model/llama.ts";
@@ -42,6 +43,8 @@ export interface SensitivityPoint extends ProjectionRef {
   realizedT2: number;
   /** Seed of the noise. */
   seed: number;
+  /** −1 when the noise was subtracted (the antithetic half of a pair); absent means +1. */
+  sign?: -1 | 1;
   /** ΔPPL (metric "ppl") or the mean KL divergence in nats per position (metric "kl"). */
   delta: number;
 }
@@ -50,7 +53,7 @@ export interface SensitivityPoint extends ProjectionRef {
 export interface LayerSensitivity extends ProjectionRef {
   /** α: least-squares slope through the origin of delta on the realized t². */
   alpha: number;
-  /** Uncentered R² of that fit (1 = exactly linear). */
+  /** Uncentered R² of that fit (1 = exactly linear), over antithetic pair means where paired. */
   r2: number;
   /** The measurements. */
   points: SensitivityPoint[];
@@ -66,6 +69,17 @@ export interface SensitivityOptions {
   levels?: number[];
   /** Seed of the noise (default 0). */
   seed?: number;
+  /**
+   * Independent noise draws per level (default 1). The first-order response to the noise has
+   * mean zero but does not vanish on one draw; more draws average it out of the slope.
+   */
+  draws?: number;
+  /**
+   * Draw the noise in antithetic pairs, +ε and −ε (default false): the first-order response
+   * cancels exactly within each pair, leaving the quadratic term α·t² that the model is about.
+   * Draws count single measurements, so pairs need an even number of them.
+   */
+  antithetic?: boolean;
   /** Projections to measure (default: every projection of every layer). */
   projections?: ProjectionRef[];
   /** Measurements already made (e.g. read back from a log): reused, not remeasured. */
@@ -77,10 +91,14 @@ export interface SensitivityOptions {
 /** The default levels t² = 4^−6, 4^−5, 4^−4, 4^−3, 4^−2 (t = 1/64 … 1/4). */
 export const DEFAULT_LEVELS: readonly number[] = [4 ** -6, 4 ** -5, 4 ** -4, 4 ** -3, 4 ** -2];
 
-/** The noise seed of one (projection, level) from the run's seed. */
-export function noiseSeed(seed: number, ref: ProjectionRef, levelIndex: number): number {
+/**
+ * The noise seed of one (projection, level, draw) from the run's seed. Draw 0 keeps the seeds of
+ * runs made before draws existed, so their logs resume.
+ */
+export function noiseSeed(seed: number, ref: ProjectionRef, levelIndex: number, draw = 0): number {
   const k = LINEAR_KINDS.indexOf(ref.kind);
-  return randU32(seed, hash32(((ref.layer * 16 + k) * 64 + levelIndex) >>> 0));
+  const site = ((ref.layer * 16 + k) * 64 + levelIndex) >>> 0;
+  return randU32(seed, draw === 0 ? hash32(site) : hash32((hash32(site) ^ hash32(draw)) >>> 0));
 }
 
 /**
@@ -99,6 +117,7 @@ export function perturbWeights(
   w: Float32Array,
   t2: number,
   seed: number,
+  sign: -1 | 1 = 1,
 ): { weights: Float32Array; realizedT2: number } {
   if (!(Number.isFinite(t2) && t2 >= 0)) {
     throw new QuantlabError("bad-argument", `Noise level t² = ${t2} is not a finite number ≥ 0`);
@@ -109,7 +128,7 @@ export function perturbWeights(
   const out = fillNormal(new Float32Array(w.length), seed, 0, sigma);
   let d2 = 0;
   for (let i = 0; i < w.length; i++) {
-    const v = w[i]! + out[i]!;
+    const v = w[i]! + sign * out[i]!;
     out[i] = v;
     const d = v - w[i]!;
     d2 += d * d;
@@ -160,28 +179,20 @@ export function predictIncrease(sensitivities: LayerSensitivity[], t2: number[])
   return sensitivities.reduce((s, l, i) => s + l.alpha * t2[i]!, 0);
 }
 
-/** Log-softmax of each row of `logits` `[T, V]`, in f64. */
-function logSoftmaxRows(logits: Float32Array, T: number, V: number): Float64Array {
-  const out = new Float64Array(T * V);
-  for (let t = 0; t < T; t++) {
-    let max = -Infinity;
-    for (let v = 0; v < V; v++) max = Math.max(max, logits[t * V + v]!);
-    let sum = 0;
-    for (let v = 0; v < V; v++) sum += Math.exp(logits[t * V + v]! - max);
-    const lse = max + Math.log(sum);
-    for (let v = 0; v < V; v++) out[t * V + v] = logits[t * V + v]! - lse;
+/**
+ * The points with the halves of each antithetic pair (same level and seed) averaged: the fit and
+ * its R² then see the quadratic response, not the first-order term the pair cancels.
+ */
+function pairMeans(points: SensitivityPoint[]): { x: number; y: number }[] {
+  const groups = new Map<string, SensitivityPoint[]>();
+  for (const p of points) {
+    const k = `${p.t2}|${p.seed}`;
+    groups.set(k, [...(groups.get(k) ?? []), p]);
   }
-  return out;
-}
-
-/** Mean over positions of KL(p ‖ q) for log-probabilities `lp`, `lq` `[T, V]`. */
-function meanKl(lp: Float64Array, lq: Float64Array, T: number, V: number): number {
-  let kl = 0;
-  for (let i = 0; i < T * V; i++) {
-    const a = lp[i]!;
-    kl += Math.exp(a) * (a - lq[i]!);
-  }
-  return kl / T;
+  return [...groups.values()].map((g) => ({
+    x: g.reduce((s, p) => s + p.realizedT2, 0) / g.length,
+    y: g.reduce((s, p) => s + p.delta, 0) / g.length,
+  }));
 }
 
 function checkOptions(model: LlamaModel, opts: SensitivityOptions): ProjectionRef[] {
@@ -192,6 +203,16 @@ function checkOptions(model: LlamaModel, opts: SensitivityOptions): ProjectionRe
     throw new QuantlabError(
       "bad-argument",
       "Sensitivities need at least one token window, each of at least 2 tokens",
+    );
+  }
+  const draws = opts.draws ?? 1;
+  if (!Number.isInteger(draws) || draws < 1 || draws > 1024) {
+    throw new QuantlabError("bad-argument", `Draws = ${draws} is not an integer in 1…1024`);
+  }
+  if (opts.antithetic && draws % 2 !== 0) {
+    throw new QuantlabError(
+      "bad-argument",
+      `Antithetic noise comes in pairs; draws = ${draws} is odd (use ${draws + 1})`,
     );
   }
   for (const t2 of opts.levels ?? DEFAULT_LEVELS) {
@@ -284,18 +305,23 @@ export async function estimateSensitivities(
   };
 
   const done = new Map<string, SensitivityPoint>();
-  const keyOf = (r: ProjectionRef, t2: number, s: number) => `${r.layer}|${r.kind}|${t2}|${s}`;
-  for (const p of opts.done ?? []) done.set(keyOf(p, p.t2, p.seed), p);
-  const total = refs.length * levels.length;
+  const keyOf = (r: ProjectionRef, t2: number, s: number, sign: number) =>
+    `${r.layer}|${r.kind}|${t2}|${s}|${sign}`;
+  for (const p of opts.done ?? []) done.set(keyOf(p, p.t2, p.seed, p.sign ?? 1), p);
+  const draws = opts.draws ?? 1;
+  const total = refs.length * levels.length * draws;
   let index = 0;
   const out: LayerSensitivity[] = [];
   for (const ref of refs) {
     const original: Linear = model.getLinear(ref.layer, ref.kind);
     const points: SensitivityPoint[] = [];
-    for (let li = 0; li < levels.length; li++) {
+    for (let j = 0; j < levels.length * draws; j++) {
+      const li = j % levels.length, draw = Math.floor(j / levels.length);
       const t2 = levels[li]!;
-      const s = noiseSeed(seed, ref, li);
-      const prev = done.get(keyOf(ref, t2, s));
+      // Antithetic pairs share a seed: draws 2k and 2k + 1 add and subtract the same noise.
+      const s = noiseSeed(seed, ref, li, opts.antithetic ? draw >> 1 : draw);
+      const sign: -1 | 1 = opts.antithetic && draw % 2 === 1 ? -1 : 1;
+      const prev = done.get(keyOf(ref, t2, s, sign));
       if (prev) {
         points.push(prev);
         index++;
@@ -308,7 +334,7 @@ export async function estimateSensitivities(
           `Layer ${ref.layer} ${ref.kind} exposes no weights (weightF32) to perturb`,
         );
       }
-      const { weights, realizedT2 } = perturbWeights(w, t2, s);
+      const { weights, realizedT2 } = perturbWeights(w, t2, s, sign);
       model.setLinear(
         ref.layer,
         ref.kind,
@@ -320,14 +346,19 @@ export async function estimateSensitivities(
       } finally {
         model.setLinear(ref.layer, ref.kind, original);
       }
-      const point: SensitivityPoint = { ...ref, t2, realizedT2, seed: s, delta };
+      const point: SensitivityPoint = {
+        ...ref,
+        t2,
+        realizedT2,
+        seed: s,
+        ...(sign === -1 ? { sign } : {}),
+        delta,
+      };
       points.push(point);
       await opts.onPoint?.(point, index++, total);
     }
-    const { slope, r2 } = fitThroughOrigin(
-      points.map((p) => p.realizedT2),
-      points.map((p) => p.delta),
-    );
+    const pairs = pairMeans(points);
+    const { slope, r2 } = fitThroughOrigin(pairs.map((p) => p.x), pairs.map((p) => p.y));
     out.push({ ...ref, alpha: slope, r2, points });
   }
   return out;

@@ -15,6 +15,7 @@ import {
   gitCommit,
   machineInfo,
   openRunLog,
+  sha256,
   writeJsonAtomic,
 } from "../eval/results.ts";
 import {
@@ -46,6 +47,10 @@ export interface SensitivityRunKey {
   levels: number[];
   /** Noise seed (and, for "kl", the seed of the random tokens). */
   seed: number;
+  /** Noise draws per level (absent means 1, as in runs made before draws existed). */
+  draws?: number;
+  /** Antithetic noise pairs (absent means false). */
+  antithetic?: boolean;
 }
 
 /** Options of {@linkcode runSensitivityJob}. */
@@ -132,6 +137,7 @@ export async function runSensitivityJob(
           t2: Number(p.t2),
           realizedT2: Number(p.realizedT2),
           seed: Number(p.seed),
+          ...(p.sign === -1 ? { sign: -1 as const } : {}),
           delta: p.delta,
         });
       }
@@ -143,6 +149,8 @@ export async function runSensitivityJob(
     windows: opts.windows,
     levels: key.levels,
     seed: key.seed,
+    draws: key.draws ?? 1,
+    antithetic: key.antithetic ?? false,
     ...(opts.projections ? { projections: opts.projections } : {}),
     done,
     onPoint: async (p, i, total) => {
@@ -155,6 +163,7 @@ export async function runSensitivityJob(
           t2: p.t2,
           realizedT2: p.realizedT2,
           seed: p.seed,
+          ...(p.sign === -1 ? { sign: -1 } : {}),
           delta: p.delta,
         });
       }
@@ -182,4 +191,50 @@ export async function runSensitivityJob(
   };
   if (opts.outPath) await writeJsonAtomic(opts.outPath, document);
   return { projections, resumedPoints: done.length, document };
+}
+
+/** A sensitivity results file as read back. */
+export interface SensitivityFile {
+  /** The parsed document. */
+  document: {
+    config: Record<string, unknown>;
+    model: Record<string, unknown>;
+    result: { metric: LinearityMetric; projections: SensitivityRecord[] };
+  };
+  /** SHA-256 of the file's text (identifies it in later results). */
+  sha256: string;
+}
+
+/**
+ * Reads a results file written by {@linkcode runSensitivityJob}. Errors: `not-found` when it
+ * cannot be read, `bad-file` when it is not a sensitivity results file.
+ *
+ * @example
+ * ```ts
+ * import { readSensitivityFile } from "./sensitivity_job.ts";
+ * const s = await readSensitivityFile("notebooks/results/tiny_sensitivity_kl.json");
+ * if (s.document.result.metric !== "kl") throw new Error();
+ * ```
+ */
+export async function readSensitivityFile(path: string): Promise<SensitivityFile> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new QuantlabError("not-found", `Cannot read ${path}: ${(e as Error).message}`);
+  }
+  let doc;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    doc = null;
+  }
+  if (doc?.schema !== SENSITIVITY_SCHEMA || !Array.isArray(doc?.result?.projections)) {
+    throw new QuantlabError(
+      "bad-file",
+      `${path} is not a sensitivity results file (schema ${JSON.stringify(doc?.schema)}); ` +
+        "make one with quantlab sensitivity",
+    );
+  }
+  return { document: doc, sha256: await sha256(text) };
 }

@@ -1318,7 +1318,8 @@ export async function quantizeCheckpoint(
           w,
           rows,
           cols,
-          own ? { ...options, ...own } : options,
+          // Per-tensor options win; their method-specific `extra` adds to the run's.
+          own ? { ...options, ...own, extra: { ...options.extra, ...own.extra } } : options,
           opts.backend,
           name,
         );

@@ -43,6 +43,7 @@ import { encodeHadamard } from "../hadamard/gpu.ts";
 import { type Gpu, loadShader } from "../gpu/device.ts";
 import type { QuantizedTensor } from "./format.ts";
 import { packCodes, rowStrideWords } from "./packing.ts";
+import { unbiasScales } from "./higgs_unbiased.ts";
 import type { Quantizer, QuantOptions } from "./quantizer.ts";
 
 /** Resolved HIGGS parameters (what a checkpoint records). */
@@ -65,6 +66,12 @@ export interface HiggsParams {
   scaleDtype: "F16" | "F32";
   /** Stored precision of the grid table (the search uses the rounded grid). */
   tableDtype: "F16" | "F32";
+  /**
+   * How each group's scale is set: `"rms"` (the group's RMS, the paper's and HF's rule) or
+   * `"unbiased"` (‖x‖²/⟨x, d⟩, so the error has no component along the weights; see
+   * `higgs_unbiased.ts`).
+   */
+  scaleRule: "rms" | "unbiased";
 }
 
 /** Valid Hadamard sizes. */
@@ -79,7 +86,8 @@ function lcm(a: number, b: number): number {
 
 /**
  * Resolves and validates HIGGS options. Defaults: p = 2, bits = 4 (n = 2^(p·bits)), h = 1024,
- * g = h (lcm(h, p) when p does not divide h), seed = null (plain Hadamard), f16 scales, f16 table. `opts.extra.tableDtype` may be
+ * g = h (lcm(h, p) when p does not divide h), seed = null (plain Hadamard), f16 scales, f16 table,
+ * RMS scales. `opts.extra.scaleRule` may be "unbiased" (see `higgs_unbiased.ts`); `opts.extra.tableDtype` may be
  * "F32"; `opts.hadamard = 0` disables the rotation. Only `axis: 1` is valid (the rotation runs
  * along the input dimension).
  *
@@ -154,7 +162,13 @@ export function resolveHiggsParams(opts: QuantOptions, name = "tensor"): HiggsPa
     bad(`scale dtype ${scaleDtype} is not valid; use F16 or F32`);
   }
   for (const k of Object.keys(opts.extra ?? {})) {
-    if (k !== "tableDtype") bad(`option "${k}" is not a HIGGS option; HIGGS takes tableDtype`);
+    if (k !== "tableDtype" && k !== "scaleRule") {
+      bad(`option "${k}" is not a HIGGS option; HIGGS takes tableDtype and scaleRule`);
+    }
+  }
+  const scaleRule = opts.extra?.scaleRule ?? "rms";
+  if (scaleRule !== "rms" && scaleRule !== "unbiased") {
+    bad(`scale rule ${scaleRule} is not valid; use rms or unbiased`);
   }
   const tableDtype = opts.extra?.tableDtype ?? "F16";
   if (tableDtype !== "F16" && tableDtype !== "F32") {
@@ -170,6 +184,7 @@ export function resolveHiggsParams(opts: QuantOptions, name = "tensor"): HiggsPa
     seed,
     scaleDtype,
     tableDtype: tableDtype as "F16" | "F32",
+    scaleRule: scaleRule as "rms" | "unbiased",
   };
 }
 
@@ -288,6 +303,8 @@ export function higgsTensor(
       seed: params.seed,
       scaleDtype: params.scaleDtype,
       tableDtype: params.tableDtype,
+      // Recorded only when not the default, so earlier checkpoints read back identically.
+      ...(params.scaleRule === "unbiased" ? { scaleRule: params.scaleRule } : {}),
     },
   };
 }
@@ -750,6 +767,7 @@ export const higgsQuantizer: Quantizer = {
     const params = resolveHiggsParams(opts, name);
     checkWeight(w, rows, cols, name);
     const grid = await gridFor(params.p, params.gridSize);
-    return await higgsQuantize(w, rows, cols, params, grid, backend, name);
+    const q = await higgsQuantize(w, rows, cols, params, grid, backend, name);
+    return params.scaleRule === "unbiased" ? unbiasScales(w, q) : q;
   },
 };

@@ -3,6 +3,7 @@ import { parseCommandArgs } from "../../src/cli/command.ts";
 import type { Command } from "../../src/cli/command.ts";
 import { allocateCommand } from "../../src/cli/commands/allocate.ts";
 import { quantizeCommand } from "../../src/cli/commands/quantize.ts";
+import { linearityCommand } from "../../src/cli/commands/linearity.ts";
 import { sensitivityCommand } from "../../src/cli/commands/sensitivity.ts";
 import { QuantlabError } from "../../src/core/errors.ts";
 import { QuantizedCheckpoint } from "../../src/io/quantized_checkpoint.ts";
@@ -146,6 +147,119 @@ Deno.test("sensitivity on a text measures perplexity on its windows; bad flags a
     );
     await rejects(run(sensitivityCommand, [model, "--random", "--levels", "0"]), /--levels 0/);
     await rejects(run(sensitivityCommand, [model, "--random", "--layers", "2"]), /in 0…1/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("sensitivity --draws --antithetic pairs ±ε; linearity checks Σ α·t² against the quantized model, resumably", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { model, text } = await fixture(dir);
+    const sens = `${dir}/s.json`;
+    await run(sensitivityCommand, [
+      model,
+      "--text",
+      text,
+      "--ctx",
+      "24",
+      "--windows",
+      "2",
+      "--layers",
+      "0",
+      "--levels",
+      "3,2.5",
+      "--draws",
+      "2",
+      "--antithetic",
+      "--out",
+      sens,
+      "--quiet",
+    ]);
+    const doc = JSON.parse(await Deno.readTextFile(sens));
+    for (const p of doc.result.projections) {
+      assert.equal(p.points.length, 4);
+      // Each level's pair shares its seed and realizes ±ε (the same |ε|: equal t² up to W·ε).
+      const [a, b] = [
+        p.points.filter((x: { sign?: number }) => x.sign !== -1),
+        p.points.filter((x: { sign?: number }) => x.sign === -1),
+      ];
+      assert.deepEqual(
+        a.map((x: { seed: number }) => x.seed),
+        b.map((x: { seed: number }) => x.seed),
+      );
+    }
+    assert.equal(doc.config.antithetic, true);
+    await rejects(
+      run(sensitivityCommand, [model, "--random", "--draws", "3", "--antithetic"]),
+      /--antithetic needs an even --draws/,
+    );
+
+    // The data-free check on all projections.
+    const kl = `${dir}/kl.json`;
+    await run(sensitivityCommand, [
+      model,
+      "--random",
+      "--ctx",
+      "16",
+      "--windows",
+      "2",
+      "--out",
+      kl,
+      "--quiet",
+    ]);
+    const out = `${dir}/lin.json`;
+    const argv = [
+      model,
+      "--sensitivities",
+      kl,
+      "--random",
+      "--ctx",
+      "16",
+      "--windows",
+      "2",
+      "--hadamard",
+      "64",
+      "--mixes",
+      "2",
+      "--budgets",
+      "3",
+      "--scale-rule",
+      "unbiased",
+      "--out",
+      out,
+      "--quiet",
+    ];
+    const printed = await run(linearityCommand, argv);
+    assert.match(printed, /uniform higgs \(2,16\) unbiased/);
+    assert.match(printed, /fit\s+measured ≈ [\d.]+ × predicted \(R² [\d.]+\)/);
+    const lin = JSON.parse(await Deno.readTextFile(out));
+    assert.equal(lin.schema, "quantlab.linearity");
+    assert.equal(lin.result.rows.length, 4 + 2 + 1);
+    assert.equal(lin.result.resumedRows, 0);
+    for (const r of lin.result.rows) {
+      assert.equal(r.t2.length, 14);
+      assert.ok(r.measured > 0 && r.predicted > 0, r.label);
+    }
+    const again = await run(linearityCommand, argv);
+    assert.equal(JSON.parse(await Deno.readTextFile(out)).result.resumedRows, 7);
+    assert.equal(again, printed.replace(/\n?results\s+.*$/, "") + `\nresults      ${out}`);
+    await rejects(
+      run(linearityCommand, [model, "--sensitivities", kl, "--text", text]),
+      /holds kl sensitivities; check them with --random/,
+    );
+    await rejects(
+      run(linearityCommand, [model, "--random"]),
+      /--sensitivities s\.json is required/,
+    );
+    await rejects(
+      run(linearityCommand, [model, "-s", kl, "--random", "--budgets", "3,x"]),
+      /--budgets 3,x is not valid/,
+    );
+    await rejects(
+      run(linearityCommand, [model, "-s", kl, "--random", "--scale-rule", "mean"]),
+      /--scale-rule/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -72,6 +72,7 @@ Deno.test("resolveHiggsParams() fills the documented defaults", () => {
     seed: null,
     scaleDtype: "F16",
     tableDtype: "F16",
+    scaleRule: "rms",
   });
   const r = resolveHiggsParams({ p: 3, gridSize: 256, hadamard: 512 });
   assert.equal(r.codeBits, 8);

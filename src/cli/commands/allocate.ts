@@ -9,19 +9,19 @@
  *
  * @module
  */
-import { type Command, intFlag, numberFlag, UsageError } from "../command.ts";
+import { choiceFlag, type Command, intFlag, numberFlag, UsageError } from "../command.ts";
 import { formatTable } from "../table.ts";
-import { QuantlabError } from "../../core/errors.ts";
-import { loadGrid } from "../../grids/load.ts";
-import { sha256, writeJsonAtomic } from "../../eval/results.ts";
-import { allocateBits, type AllocationOption } from "../../experiments/allocation.ts";
-import { SENSITIVITY_SCHEMA, type SensitivityRecord } from "../../experiments/sensitivity_job.ts";
+import { writeJsonAtomic } from "../../eval/results.ts";
+import type { QuantOptions } from "../../quant/quantizer.ts";
+import { allocateBits } from "../../experiments/allocation.ts";
+import { higgsGridOptions } from "../../experiments/linearity_check.ts";
+import { readSensitivityFile } from "../../experiments/sensitivity_job.ts";
 
 /** Schema name of allocation plans. */
 export const ALLOCATION_SCHEMA = "quantlab.allocation";
 
 /** Parses "2:16,2:256" into (p, n) pairs. */
-function parseGrids(spec: string): [number, number][] {
+export function parseGrids(spec: string): [number, number][] {
   return spec.split(",").map((part) => {
     const m = /^(\d+):(\d+)$/.exec(part.trim());
     if (!m) {
@@ -45,6 +45,11 @@ export const allocateCommand: Command = {
       help: "HIGGS grids p:n to choose from (shipped grids)",
     },
     hadamard: { type: "string", default: "1024", help: "Hadamard block (one f16 scale each)" },
+    "scale-rule": {
+      type: "string",
+      default: "rms",
+      help: "HIGGS scales: rms | unbiased (errors t²/(1 − t²); quantize with the same rule)",
+    },
     out: { type: "string", short: "o", help: "plan JSON for quantize --plan (written atomically)" },
   },
   async run(args) {
@@ -56,33 +61,11 @@ export const allocateCommand: Command = {
     const budget = numberFlag(args, "budget", 4, 0.5, 32);
     const h = intFlag(args, "hadamard", 1024, 64, 32768);
     const out = typeof args.values.out === "string" ? args.values.out : undefined;
-    let text: string;
-    try {
-      text = await Deno.readTextFile(path);
-    } catch (e) {
-      throw new QuantlabError("not-found", `Cannot read ${path}: ${(e as Error).message}`);
-    }
-    const doc = JSON.parse(text);
-    if (doc?.schema !== SENSITIVITY_SCHEMA || !Array.isArray(doc?.result?.projections)) {
-      throw new QuantlabError(
-        "bad-file",
-        `${path} is not a sensitivity results file (schema ${JSON.stringify(doc?.schema)}); ` +
-          "make one with quantlab sensitivity",
-      );
-    }
-    const projections = doc.result.projections as SensitivityRecord[];
+    const { document: doc, sha256: fileSha } = await readSensitivityFile(path);
+    const projections = doc.result.projections;
     const grids = parseGrids(String(args.values.grids));
-    const options: (AllocationOption & { p: number; n: number })[] = [];
-    for (const [p, n] of grids) {
-      const g = await loadGrid(p, n);
-      options.push({
-        name: `higgs (${p},${n})`,
-        p,
-        n,
-        bits: Math.log2(n) / p + 16 / h,
-        error: g.mse,
-      });
-    }
+    const scaleRule = choiceFlag(args, "scale-rule", ["rms", "unbiased"] as const);
+    const options = await higgsGridOptions(grids, h, scaleRule);
     // Negative α (noise that happened to help, seen on untrained models with "ppl") would pull
     // bits away for free; they count as 0.
     const negative = projections.filter((s) => s.alpha < 0).length;
@@ -94,7 +77,7 @@ export const allocateCommand: Command = {
     const a = allocateBits(layers, options, budget);
     const total = layers.reduce((s, l) => s + l.size, 0);
     const uniform = options
-      .map((o, j) => ({ o, j, delta: layers.reduce((s, l) => s + l.alpha * o.error!, 0) }))
+      .map((o, j) => ({ o, j, delta: layers.reduce((s, l) => s + l.alpha * o.error, 0) }))
       .filter((u) => u.o.bits <= budget + 1e-12)
       .sort((x, y) => x.delta - y.delta)[0];
     const unit = doc.result.metric === "kl" ? "ΔKL (nats/token)" : "ΔPPL";
@@ -120,26 +103,31 @@ export const allocateCommand: Command = {
         return [
           o.name,
           o.bits.toFixed(4),
-          o.error!.toFixed(6),
+          o.error.toFixed(6),
           String(chosen.length),
           `${(100 * w / total).toFixed(1)} %`,
         ];
       }),
     ));
     if (out) {
-      const tensors: Record<string, { p: number; gridSize: number }> = {};
+      const tensors: Record<string, QuantOptions> = {};
       projections.forEach((s, i) => {
         const o = options[a.choice[i]!]!;
-        tensors[`${s.name}.weight`] = { p: o.p, gridSize: o.n };
+        tensors[`${s.name}.weight`] = {
+          p: o.p,
+          gridSize: o.n,
+          ...(scaleRule === "unbiased" ? { extra: { scaleRule } } : {}),
+        };
       });
       await writeJsonAtomic(out, {
         schema: ALLOCATION_SCHEMA,
         schemaVersion: 1,
         createdAt: new Date().toISOString(),
-        sensitivity: { path, sha256: await sha256(text), metric: doc.result.metric },
+        sensitivity: { path, sha256: fileSha, metric: doc.result.metric },
         model: doc.model,
         method: "higgs",
         hadamard: h,
+        scaleRule,
         budget,
         options: options.map(({ name, p, n, bits, error }) => ({ name, p, n, bits, error })),
         result: {

@@ -33,6 +33,10 @@ export const QUANT_FLAGS: Record<string, FlagSpec> = {
   seed: { type: "string", help: "random-sign seed of the rotation (none = plain Hadamard)" },
   "scale-dtype": { type: "string", help: "F16 | F32 (default F16)" },
   "table-dtype": { type: "string", help: "HIGGS table precision: F16 | F32 (default F16)" },
+  "scale-rule": {
+    type: "string",
+    help: "HIGGS scales: rms (the paper's) | unbiased (error orthogonal to W)",
+  },
   "round-zero": { type: "boolean", help: "HQQ: round the zero point" },
   iters: { type: "string", help: "HQQ: optimisation iterations" },
   symmetric: { type: "boolean", help: "RTN: symmetric (absmax) levels" },
@@ -72,6 +76,9 @@ export function quantOptionsFromArgs(args: ParsedArgs): QuantOptions {
   const extra: Record<string, string | number | boolean> = {};
   if (v["table-dtype"] !== undefined) {
     extra.tableDtype = choiceFlag(args, "table-dtype", ["F16", "F32"]);
+  }
+  if (v["scale-rule"] !== undefined) {
+    extra.scaleRule = choiceFlag(args, "scale-rule", ["rms", "unbiased"]);
   }
   if (v["round-zero"]) extra.roundZero = true;
   if (v.iters !== undefined) extra.iters = intFlag(args, "iters", 20, 0, 100000);

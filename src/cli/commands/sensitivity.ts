@@ -12,12 +12,10 @@
 import { choiceFlag, type Command, intFlag, UsageError } from "../command.ts";
 import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
-import { readTextArg } from "../text_source.ts";
+import { evalWindows } from "../text_source.ts";
 import { BACKEND_CHOICES } from "../../gpu/backend.ts";
-import { loadModel, loadTokenizer, modelHash } from "../../model/loader.ts";
+import { loadModel, modelHash } from "../../model/loader.ts";
 import { LINEAR_KINDS } from "../../model/types.ts";
-import { randU32 } from "../../core/prng.ts";
-import { sha256 } from "../../eval/results.ts";
 import { runSensitivityJob } from "../../experiments/sensitivity_job.ts";
 import type { ProjectionRef } from "../../experiments/linearity.ts";
 
@@ -37,12 +35,13 @@ function parseLayers(spec: string, layers: number): number[] {
   return [...out].sort((x, y) => x - y);
 }
 
-/** Parses "6,5,4" into levels 4^−6, 4^−5, 4^−4. */
+/** Parses "6,5,4,2.5" into levels 4^−6, 4^−5, 4^−4, 4^−2.5. */
 function parseLevels(spec: string): number[] {
   const ks = spec.split(",").map((s) => Number(s.trim()));
-  if (!ks.length || ks.some((k) => !Number.isInteger(k) || k < 1 || k > 12)) {
+  if (!ks.length || ks.some((k) => !Number.isInteger(2 * k) || k < 1 || k > 12)) {
     throw new UsageError(
-      `--levels ${spec} is not valid; use integers k in 1…12 (levels t² = 4^-k), e.g. 6,5,4,3,2`,
+      `--levels ${spec} is not valid; use k in 1…12 in steps of 0.5 (levels t² = 4^-k), ` +
+        "e.g. 6,5,4,3,2",
     );
   }
   return ks.map((k) => 4 ** -k);
@@ -53,7 +52,7 @@ export const sensitivityCommand: Command = {
   name: "sensitivity",
   summary: "per-projection sensitivities α of the linearity model (noise injection; PPL or KL)",
   usage: "quantlab sensitivity MODEL (--text FILE | --random) [--ctx 256] [--windows 4] " +
-    "[--levels 6,5,4,3,2] [--layers 0-3] [--seed 0] [--out sens.json]",
+    "[--levels 6,5,4,3,2] [--draws 1 [--antithetic]] [--layers 0-3] [--seed 0] [--out sens.json]",
   flags: {
     text: {
       type: "string",
@@ -66,6 +65,11 @@ export const sensitivityCommand: Command = {
     levels: { type: "string", default: "6,5,4,3,2", help: "noise levels t² = 4^-k, as k list" },
     layers: { type: "string", help: "decoder layers to measure, e.g. 0-3,7 (default all)" },
     seed: { type: "string", default: "0", help: "noise seed (and random-token seed)" },
+    draws: { type: "string", default: "1", help: "noise draws per level (averages out noise)" },
+    antithetic: {
+      type: "boolean",
+      help: "draw noise in ±ε pairs (cancels the first-order term; needs even --draws)",
+    },
     out: { type: "string", short: "o", help: "results JSON (written atomically; enables resume)" },
     log: { type: "string", help: "measurement log for resuming (default: <out>.points.jsonl)" },
     quiet: { type: "boolean", help: "no progress bar" },
@@ -87,6 +91,11 @@ export const sensitivityCommand: Command = {
     const count = intFlag(args, "windows", 4, 1, 1 << 20);
     const levels = parseLevels(String(args.values.levels));
     const seed = intFlag(args, "seed", 0, 0, 0xffffffff);
+    const draws = intFlag(args, "draws", 1, 1, 1024);
+    const antithetic = Boolean(args.values.antithetic);
+    if (antithetic && draws % 2 !== 0) {
+      throw new UsageError(`--antithetic needs an even --draws (pairs ±ε); got --draws ${draws}`);
+    }
     const out = typeof args.values.out === "string" ? args.values.out : undefined;
     const log = typeof args.values.log === "string"
       ? args.values.log
@@ -103,28 +112,16 @@ export const sensitivityCommand: Command = {
     const projections: ProjectionRef[] = layers.flatMap((layer) =>
       LINEAR_KINDS.map((kind) => ({ layer, kind }))
     );
-    let windows: number[][];
-    let textSha256: string | null = null;
-    if (random) {
-      windows = Array.from(
-        { length: count },
-        (_, w) =>
-          Array.from({ length: ctx }, (_, i) => randU32(seed + 1, w * ctx + i) % c.vocabSize),
-      );
-    } else {
-      const bytes = await readTextArg(textPath as string);
-      textSha256 = await sha256(bytes);
-      const ids = (await loadTokenizer(dir)).encode(new TextDecoder().decode(bytes));
-      if (ids.length < count * ctx) {
-        throw new UsageError(
-          `The text has ${ids.length} tokens; ${count} windows of ${ctx} need ${count * ctx}: ` +
-            "lower --windows or --ctx",
-        );
-      }
-      windows = Array.from({ length: count }, (_, w) => ids.slice(w * ctx, (w + 1) * ctx));
-    }
+    const { windows, textSha256 } = await evalWindows(
+      dir,
+      random ? null : textPath as string,
+      count,
+      ctx,
+      c.vocabSize,
+      seed + 1,
+    );
     const metric = random ? "kl" as const : "ppl" as const;
-    const bar = progress("sensitivity", projections.length * levels.length, { quiet });
+    const bar = progress("sensitivity", projections.length * levels.length * draws, { quiet });
     let last = 0;
     const r = await runSensitivityJob({
       model,
@@ -137,6 +134,9 @@ export const sensitivityCommand: Command = {
         windows: count,
         levels,
         seed,
+        // Only in the key when used, so logs of earlier one-draw runs still resume.
+        ...(draws > 1 ? { draws } : {}),
+        ...(antithetic ? { antithetic } : {}),
       },
       projections,
       ...(log ? { logPath: log } : {}),
@@ -162,7 +162,7 @@ export const sensitivityCommand: Command = {
       }` +
         `, ${count} × ${ctx} tokens, t² = ${
           levels.map((v) => `4^${Math.round(Math.log(v) / Math.log(4))}`).join(", ")
-        }`,
+        }` + (draws > 1 ? `, ${draws} ${antithetic ? "antithetic " : ""}draws each` : ""),
     );
     const sorted = [...r.projections].sort((a, b) => b.alpha - a.alpha);
     console.log(`\nmost sensitive (α = ${unit} per unit t²):`);

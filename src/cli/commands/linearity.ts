@@ -1,0 +1,279 @@
+/**
+ * `quantlab linearity MODEL --sensitivities s.json (--text FILE | --random) --out r.json`: the
+ * check of the linearity model. The whole model is quantized with HIGGS under many grid
+ * assignments (each grid everywhere, random mixes, the optimal allocation at `--budgets`), and
+ * each measured change of the metric (ΔPPL on the text, or the KL divergence from the dense model
+ * on random tokens) is set against the prediction Σ α_l·t_l² from the sensitivities
+ * (`src/experiments/linearity_check.ts`). Resumable: each row goes to `<out>.rows.jsonl`; the
+ * results JSON is written atomically at the end.
+ *
+ * @module
+ */
+import { choiceFlag, type Command, intFlag, UsageError } from "../command.ts";
+import { progress } from "../progress.ts";
+import { formatTable } from "../table.ts";
+import { evalWindows } from "../text_source.ts";
+import { parseGrids } from "./allocate.ts";
+import { BACKEND_CHOICES } from "../../gpu/backend.ts";
+import { loadModel, modelHash } from "../../model/loader.ts";
+import { type LinearKind, linearName } from "../../model/types.ts";
+import {
+  appendJsonl,
+  gitCommit,
+  machineInfo,
+  openRunLog,
+  writeJsonAtomic,
+} from "../../eval/results.ts";
+import {
+  checkLinearity,
+  higgsGridOptions,
+  linearityConfigs,
+  type LinearityRow,
+  summarizeLinearity,
+} from "../../experiments/linearity_check.ts";
+import { readSensitivityFile } from "../../experiments/sensitivity_job.ts";
+
+/** Schema name of linearity-check results files. */
+export const LINEARITY_SCHEMA = "quantlab.linearity";
+const SCHEMA_VERSION = 1;
+
+/** Parses "2.5,3,3.5" into budgets. */
+function parseBudgets(spec: string): number[] {
+  if (spec.trim() === "") return [];
+  return spec.split(",").map((part) => {
+    const b = Number(part.trim());
+    if (!(Number.isFinite(b) && b > 0 && b <= 32)) {
+      throw new UsageError(
+        `--budgets ${spec} is not valid; use bits per weight in (0, 32], e.g. 2.5,3,3.5`,
+      );
+    }
+    return b;
+  });
+}
+
+/** The `linearity` command. */
+export const linearityCommand: Command = {
+  name: "linearity",
+  summary: "check the linearity model: measured vs predicted Σ α·t² over many grid assignments",
+  usage: "quantlab linearity MODEL --sensitivities s.json (--text FILE | --random) " +
+    "[--ctx 256] [--windows 8] [--grids 2:16,2:64,2:256,2:4096] [--hadamard 1024] " +
+    "[--scale-rule rms|unbiased] " +
+    "[--mixes 8] [--budgets 2.5,3,3.5] [--seed 0] [--out r.json]",
+  flags: {
+    sensitivities: { type: "string", short: "s", help: "results of quantlab sensitivity" },
+    text: {
+      type: "string",
+      short: "t",
+      help: "UTF-8 text (or brown:train|valid|test) for metric ppl; better not the one α used",
+    },
+    random: { type: "boolean", help: "metric kl: random tokens (a stream α did not use)" },
+    ctx: { type: "string", default: "256", help: "tokens per window" },
+    windows: { type: "string", default: "8", help: "number of windows" },
+    grids: {
+      type: "string",
+      default: "2:16,2:64,2:256,2:4096",
+      help: "HIGGS grids p:n (shipped grids)",
+    },
+    hadamard: { type: "string", default: "1024", help: "Hadamard block (one f16 scale each)" },
+    "scale-rule": {
+      type: "string",
+      default: "rms",
+      help: "HIGGS scales: rms (the paper's) | unbiased (error orthogonal to W)",
+    },
+    mixes: { type: "string", default: "8", help: "random grid mixes" },
+    budgets: {
+      type: "string",
+      default: "2.5,3,3.5",
+      help: "optimal allocations at these bits/weight ('' for none)",
+    },
+    seed: { type: "string", default: "0", help: "seed of the mixes and of the random tokens" },
+    out: { type: "string", short: "o", help: "results JSON (written atomically; enables resume)" },
+    quiet: { type: "boolean", help: "no progress bar" },
+  },
+  async run(args) {
+    const dir = args.positionals[0];
+    if (!dir || args.positionals.length > 1) {
+      throw new UsageError("linearity needs exactly one MODEL folder; see --help");
+    }
+    const sensPath = args.values.sensitivities;
+    if (typeof sensPath !== "string") {
+      throw new UsageError("--sensitivities s.json is required (from quantlab sensitivity)");
+    }
+    const textPath = args.values.text;
+    const random = Boolean(args.values.random);
+    if ((typeof textPath === "string") === random) {
+      throw new UsageError("Give exactly one of --text FILE (perplexity) or --random (KL)");
+    }
+    if (choiceFlag(args, "backend", BACKEND_CHOICES) === "webgpu") {
+      throw new UsageError(
+        "linearity runs the model on the CPU (it swaps layers); use --backend cpu",
+      );
+    }
+    const ctx = intFlag(args, "ctx", 256, 2, 1 << 20);
+    const count = intFlag(args, "windows", 8, 1, 1 << 20);
+    const h = intFlag(args, "hadamard", 1024, 64, 32768);
+    const mixes = intFlag(args, "mixes", 8, 0, 10000);
+    const seed = intFlag(args, "seed", 0, 0, 0xffffffff);
+    const budgets = parseBudgets(String(args.values.budgets));
+    const grids = parseGrids(String(args.values.grids));
+    const scaleRule = choiceFlag(args, "scale-rule", ["rms", "unbiased"] as const);
+    const out = typeof args.values.out === "string" ? args.values.out : undefined;
+    const quiet = Boolean(args.values.quiet);
+    if ((h & (h - 1)) !== 0) {
+      throw new UsageError(`--hadamard ${h} is not valid; use a power of two in 64…32768`);
+    }
+
+    const sens = await readSensitivityFile(sensPath);
+    const metric = random ? "kl" as const : "ppl" as const;
+    if (sens.document.result.metric !== metric) {
+      throw new UsageError(
+        `${sensPath} holds ${sens.document.result.metric} sensitivities; check them with ` +
+          (sens.document.result.metric === "kl" ? "--random" : "--text FILE"),
+      );
+    }
+    const hash = await modelHash(dir);
+    if (sens.document.model.hash !== hash) {
+      throw new UsageError(
+        `${sensPath} was measured on another model (hash ${
+          String(sens.document.model.hash).slice(0, 12)
+        }…, this one ${hash.slice(0, 12)}…)`,
+      );
+    }
+    const model = await loadModel(dir);
+    const c = model.config;
+    const projections = sens.document.result.projections.map((p) => ({
+      layer: p.layer,
+      kind: p.kind as LinearKind,
+      alpha: p.alpha,
+      size: p.size,
+    }));
+    const options = await higgsGridOptions(grids, h, scaleRule);
+    const configs = linearityConfigs(projections, options, { mixes, budgets, seed });
+    // Random tokens from a stream that `quantlab sensitivity` (stream seed + 1) does not use.
+    const { windows, textSha256 } = await evalWindows(
+      dir,
+      random ? null : textPath as string,
+      count,
+      ctx,
+      c.vocabSize,
+      seed + 2,
+    );
+    const key = {
+      modelHash: hash,
+      sensitivitiesSha256: sens.sha256,
+      metric,
+      textSha256,
+      ctx,
+      windows: count,
+      grids,
+      hadamard: h,
+      scaleRule,
+      mixes,
+      budgets,
+      seed,
+    };
+    const log = out ? `${out}.rows.jsonl` : undefined;
+    const done: LinearityRow[] = [];
+    if (log) {
+      const records = await openRunLog(log, {
+        schema: LINEARITY_SCHEMA,
+        schemaVersion: SCHEMA_VERSION,
+        key,
+      });
+      for (const r of records) if (r.kind === "row") done.push(r.row as LinearityRow);
+    }
+    const bar = progress("linearity", configs.length, { quiet });
+    bar.tick(Math.min(done.length, configs.length));
+    const t0 = performance.now();
+    const r = await checkLinearity(model, {
+      metric,
+      windows,
+      projections,
+      options,
+      hadamard: h,
+      scaleRule,
+      configs,
+      done,
+      onRow: async (row) => {
+        if (log) await appendJsonl(log, { kind: "row", row });
+        bar.tick(1);
+      },
+    });
+    bar.done();
+
+    const unit = metric === "kl" ? "KL (nats/token)" : "ΔPPL";
+    const fmt = (v: number) => v.toPrecision(4);
+    console.log(`model        ${dir} (${c.architecture}); sensitivities ${sensPath}`);
+    console.log(
+      `metric       ${
+        metric === "kl" ? "KL from the dense model, random tokens" : `perplexity ${fmt(r.base)}`
+      }, ${count} × ${ctx} tokens; ${configs.length} assignments of ${options.length} grids, ` +
+        `Hadamard ${h}`,
+    );
+    console.log(formatTable(
+      [
+        "assignment",
+        "bits/weight",
+        `predicted ${unit}`,
+        "from grid MSE",
+        `measured ${unit}`,
+        "measured/predicted",
+      ],
+      r.rows.map((x) => [
+        x.label,
+        x.bitsPerWeight.toFixed(3),
+        fmt(x.predicted),
+        fmt(x.predictedFromGrid),
+        x.measuredSe === null
+          ? fmt(x.measured)
+          : `${fmt(x.measured)} ± ${x.measuredSe.toPrecision(2)}`,
+        (x.measured / x.predicted).toFixed(3),
+      ]),
+    ));
+    const s = summarizeLinearity(r.rows);
+    console.log(
+      `fit          measured ≈ ${s.slope.toFixed(3)} × predicted (R² ${s.r2.toFixed(4)}); ` +
+        `median |measured/predicted − 1| ${(100 * s.medianRelativeError).toFixed(1)} %`,
+    );
+    const byBits = [...new Set(r.rows.map((x) => Math.floor(x.bitsPerWeight * 2) / 2))].sort();
+    console.log(formatTable(
+      ["bits/weight ≥", "rows", "slope", "median |rel. error|"],
+      byBits.map((b) => {
+        const ss = summarizeLinearity(r.rows, b);
+        return [
+          b.toFixed(1),
+          String(r.rows.filter((x) => x.bitsPerWeight >= b).length),
+          ss.slope.toFixed(3),
+          `${(100 * ss.medianRelativeError).toFixed(1)} %`,
+        ];
+      }),
+    ));
+    if (out) {
+      await writeJsonAtomic(out, {
+        schema: LINEARITY_SCHEMA,
+        schemaVersion: SCHEMA_VERSION,
+        createdAt: new Date().toISOString(),
+        git: await gitCommit("."),
+        machine: machineInfo("cpu"),
+        config: { ...key, modelPath: dir, sensitivitiesPath: sensPath, textPath: textPath ?? null },
+        model: {
+          hash,
+          architecture: c.architecture,
+          numLayers: c.numLayers,
+          hiddenSize: c.hiddenSize,
+        },
+        options,
+        projections: projections.map((p) => ({ name: linearName(p.layer, p.kind), ...p })),
+        result: {
+          metric,
+          base: r.base,
+          seconds: (performance.now() - t0) / 1000,
+          resumedRows: done.length,
+          summary: s,
+          rows: r.rows,
+        },
+      });
+      console.log(`results      ${out}`);
+    }
+  },
+};
