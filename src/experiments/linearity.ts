@@ -80,6 +80,11 @@ export interface SensitivityOptions {
    * Draws count single measurements, so pairs need an even number of them.
    */
   antithetic?: boolean;
+  /**
+   * Shape the noise like a blockwise quantizer's error: σ ∝ the RMS of each run of this many
+   * columns of a row (e.g. the HIGGS Hadamard size); default 0, isotropic (the paper's).
+   */
+  noiseBlock?: number;
   /** Projections to measure (default: every projection of every layer). */
   projections?: ProjectionRef[];
   /** Measurements already made (e.g. read back from a log): reused, not remeasured. */
@@ -102,8 +107,11 @@ export function noiseSeed(seed: number, ref: ProjectionRef, levelIndex: number, 
 }
 
 /**
- * `w + ε·‖w‖_F·√t2/√numel` with ε ~ N(0, 1) from `seed`: relative error t² in expectation.
- * Returns the new weights and the realized ‖Δw‖²/‖w‖².
+ * `w + ε·‖w‖_F·√t2/√numel` with ε ~ N(0, 1) from `seed` (subtracted when `sign` is −1):
+ * relative error t² in expectation. With `blocks` ({ cols, size }: w is [rows, cols]), the noise
+ * is shaped like a blockwise quantizer's error instead: each run of `size` columns of a row gets
+ * σ = t·RMS(that run), so rows and blocks with larger weights get larger errors (the total t² is
+ * the same). Returns the new weights and the realized ‖Δw‖²/‖w‖².
  *
  * @example
  * ```ts
@@ -118,14 +126,38 @@ export function perturbWeights(
   t2: number,
   seed: number,
   sign: -1 | 1 = 1,
+  blocks?: { cols: number; size: number },
 ): { weights: Float32Array; realizedT2: number } {
   if (!(Number.isFinite(t2) && t2 >= 0)) {
     throw new QuantlabError("bad-argument", `Noise level t² = ${t2} is not a finite number ≥ 0`);
   }
   let norm2 = 0;
   for (const v of w) norm2 += v * v;
-  const sigma = Math.sqrt((norm2 * t2) / w.length);
-  const out = fillNormal(new Float32Array(w.length), seed, 0, sigma);
+  let out: Float32Array;
+  if (blocks) {
+    const { cols, size } = blocks;
+    if (
+      !(Number.isInteger(cols) && cols > 0 && w.length % cols === 0 && Number.isInteger(size) &&
+        size > 0)
+    ) {
+      throw new QuantlabError(
+        "bad-argument",
+        `Noise blocks of ${size} columns over rows of ${cols} do not fit ${w.length} weights`,
+      );
+    }
+    out = fillNormal(new Float32Array(w.length), seed);
+    for (let r = 0; r < w.length / cols; r++) {
+      for (let b = 0; b < cols; b += size) {
+        const a = r * cols + b, e = r * cols + Math.min(b + size, cols);
+        let ss = 0;
+        for (let i = a; i < e; i++) ss += w[i]! * w[i]!;
+        const sigma = Math.sqrt((ss * t2) / (e - a));
+        for (let i = a; i < e; i++) out[i] = out[i]! * sigma;
+      }
+    }
+  } else {
+    out = fillNormal(new Float32Array(w.length), seed, 0, Math.sqrt((norm2 * t2) / w.length));
+  }
   let d2 = 0;
   for (let i = 0; i < w.length; i++) {
     const v = w[i]! + sign * out[i]!;
@@ -334,7 +366,13 @@ export async function estimateSensitivities(
           `Layer ${ref.layer} ${ref.kind} exposes no weights (weightF32) to perturb`,
         );
       }
-      const { weights, realizedT2 } = perturbWeights(w, t2, s, sign);
+      const { weights, realizedT2 } = perturbWeights(
+        w,
+        t2,
+        s,
+        sign,
+        opts.noiseBlock ? { cols: original.inFeatures, size: opts.noiseBlock } : undefined,
+      );
       model.setLinear(
         ref.layer,
         ref.kind,

@@ -420,26 +420,35 @@ export async function checkLinearity(
   return { base, rows };
 }
 
-/** How well the predictions match: the fit of measured on predicted, and per-row ratios. */
+/** How well the predictions match: the fit of measured on predicted, and per-row errors. */
 export interface LinearitySummary {
+  /** Rows summarized. */
+  rows: number;
   /** Least-squares slope through the origin of measured on predicted (1 = exact). */
   slope: number;
   /** Its uncentered R². */
   r2: number;
-  /** Median of |measured / predicted − 1| over the rows. */
-  medianRelativeError: number;
+  /** Rows whose measured change exceeds twice its standard error (all, where none is known). */
+  significantRows: number;
+  /** Median of |measured / predicted − 1| over the significant rows (null if there are none). */
+  medianRelativeError: number | null;
+  /** Share of the rows whose |measured − predicted| ≤ 2 standard errors (null without SEs). */
+  withinTwoSe: number | null;
 }
 
 /**
  * Summarizes rows of {@linkcode checkLinearity} (only rows with bits ≥ `minBits`, default all).
+ * Relative errors are taken only where the measurement stands out of its noise: a ΔPPL within
+ * two standard errors of 0 says nothing about a ratio.
  *
  * @example
  * ```ts
  * import { summarizeLinearity } from "./linearity_check.ts";
- * const row = (predicted: number, measured: number) =>
- *   ({ predicted, measured, bitsPerWeight: 3 }) as never;
- * const s = summarizeLinearity([row(1, 1.1), row(2, 1.8)]);
- * if (Math.abs(s.medianRelativeError - 0.1) > 1e-12) throw new Error();
+ * const row = (predicted: number, measured: number, measuredSe: number) =>
+ *   ({ predicted, measured, measuredSe, bitsPerWeight: 3 }) as never;
+ * const s = summarizeLinearity([row(1, 1.1, 0.1), row(2, 1.8, 0.1), row(0.1, 0.05, 0.1)]);
+ * if (s.significantRows !== 2 || Math.abs(s.medianRelativeError! - 0.1) > 1e-12) throw new Error();
+ * if (s.withinTwoSe !== 2 / 3) throw new Error(String(s.withinTwoSe));
  * ```
  */
 export function summarizeLinearity(
@@ -451,11 +460,23 @@ export function summarizeLinearity(
     throw new QuantlabError("bad-argument", `No rows at ${minBits} bits per weight or more`);
   }
   const { slope, r2 } = fitThroughOrigin(rs.map((r) => r.predicted), rs.map((r) => r.measured));
-  const rel = rs.map((r) => Math.abs(r.measured / r.predicted - 1)).sort((a, b) => a - b);
+  const sig = rs.filter((r) => r.measuredSe === null || r.measured > 2 * r.measuredSe);
+  const rel = sig.map((r) => Math.abs(r.measured / r.predicted - 1)).sort((a, b) => a - b);
   const m = rel.length >> 1;
+  const withSe = rs.filter((r) => r.measuredSe !== null);
   return {
+    rows: rs.length,
     slope,
     r2,
-    medianRelativeError: rel.length % 2 ? rel[m]! : (rel[m - 1]! + rel[m]!) / 2,
+    significantRows: sig.length,
+    medianRelativeError: !rel.length
+      ? null
+      : rel.length % 2
+      ? rel[m]!
+      : (rel[m - 1]! + rel[m]!) / 2,
+    withinTwoSe: withSe.length
+      ? withSe.filter((r) => Math.abs(r.measured - r.predicted) <= 2 * r.measuredSe!).length /
+        withSe.length
+      : null,
   };
 }

@@ -51,6 +51,8 @@ export interface SensitivityRunKey {
   draws?: number;
   /** Antithetic noise pairs (absent means false). */
   antithetic?: boolean;
+  /** Columns per noise block (absent or 0: isotropic noise). */
+  noiseBlock?: number;
 }
 
 /** Options of {@linkcode runSensitivityJob}. */
@@ -151,6 +153,7 @@ export async function runSensitivityJob(
     seed: key.seed,
     draws: key.draws ?? 1,
     antithetic: key.antithetic ?? false,
+    noiseBlock: key.noiseBlock ?? 0,
     ...(opts.projections ? { projections: opts.projections } : {}),
     done,
     onPoint: async (p, i, total) => {

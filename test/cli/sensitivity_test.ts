@@ -172,6 +172,8 @@ Deno.test("sensitivity --draws --antithetic pairs ±ε; linearity checks Σ α·
       "--draws",
       "2",
       "--antithetic",
+      "--noise-block",
+      "64",
       "--out",
       sens,
       "--quiet",
@@ -190,6 +192,7 @@ Deno.test("sensitivity --draws --antithetic pairs ±ε; linearity checks Σ α·
       );
     }
     assert.equal(doc.config.antithetic, true);
+    assert.equal(doc.config.noiseBlock, 64);
     await rejects(
       run(sensitivityCommand, [model, "--random", "--draws", "3", "--antithetic"]),
       /--antithetic needs an even --draws/,

@@ -64,6 +64,34 @@ Deno.test("perturbWeights() adds N(0, t²‖W‖²/numel) noise: realized t² �
   assert.throws(() => perturbWeights(w, -1, 1), /t² = -1 is not a finite number ≥ 0/);
 });
 
+Deno.test("perturbWeights() with blocks gives each run of columns noise ∝ its RMS, the same t² overall", () => {
+  const rows = 64, cols = 768, size = 256;
+  // Row r, block b has scale (1 + r % 5)·(1 + 3b): energies differ up to 35×.
+  const w = new Float32Array(rows * cols).map((_, i) => {
+    const r = Math.floor(i / cols), b = Math.floor((i % cols) / size);
+    return Math.sin(i * 0.7) * (1 + (r % 5)) * (1 + 3 * b);
+  });
+  const t2 = 0.04;
+  const { weights, realizedT2 } = perturbWeights(w, t2, 9, 1, { cols, size });
+  assert.ok(Math.abs(realizedT2 / t2 - 1) < 0.03, `realized ${realizedT2}`);
+  for (const [r, b] of [[0, 0], [4, 2], [63, 1]]) {
+    let ww = 0, ee = 0;
+    for (let c = b! * size; c < (b! + 1) * size; c++) {
+      const i = r! * cols + c;
+      ww += w[i]! ** 2;
+      ee += (weights[i]! - w[i]!) ** 2;
+    }
+    assert.ok(Math.abs(ee / ww / t2 - 1) < 0.3, `row ${r} block ${b}: ${ee / ww}`);
+  }
+  // Antithetic halves are mirror images.
+  const minus = perturbWeights(w, t2, 9, -1, { cols, size }).weights;
+  assert.ok(minus.every((v, i) => Math.abs(v - w[i]! + (weights[i]! - w[i]!)) < 1e-4));
+  assert.throws(
+    () => perturbWeights(w, t2, 9, 1, { cols: 1000, size }),
+    /blocks of 256 columns over rows of 1000 do not fit 49152 weights/,
+  );
+});
+
 Deno.test("fitThroughOrigin() is the least-squares slope through 0 with uncentered R²", () => {
   assert.deepEqual(fitThroughOrigin([1, 2], [3, 6]), { slope: 3, r2: 1 });
   // y = [1, 3] on x = [1, 2]: slope (1 + 6)/5 = 1.4, residuals −0.4, 0.2 → R² = 1 − 0.2/10.

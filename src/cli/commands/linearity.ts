@@ -231,20 +231,26 @@ export const linearityCommand: Command = {
       ]),
     ));
     const s = summarizeLinearity(r.rows);
+    const pct = (v: number | null) => v === null ? "–" : `${(100 * v).toFixed(1)} %`;
     console.log(
       `fit          measured ≈ ${s.slope.toFixed(3)} × predicted (R² ${s.r2.toFixed(4)}); ` +
-        `median |measured/predicted − 1| ${(100 * s.medianRelativeError).toFixed(1)} %`,
+        `median |measured/predicted − 1| ${pct(s.medianRelativeError)} over the ` +
+        `${s.significantRows} rows measured beyond 2 SE; |measured − predicted| ≤ 2 SE in ` +
+        `${pct(s.withinTwoSe)} of rows`,
     );
-    const byBits = [...new Set(r.rows.map((x) => Math.floor(x.bitsPerWeight * 2) / 2))].sort();
+    const byBits = [...new Set(r.rows.map((x) => Math.floor(x.bitsPerWeight * 2) / 2))]
+      .sort((a, b) => a - b);
     console.log(formatTable(
-      ["bits/weight ≥", "rows", "slope", "median |rel. error|"],
+      ["bits/weight ≥", "rows", "slope", "rows > 2 SE", "median |rel. error|", "within 2 SE"],
       byBits.map((b) => {
         const ss = summarizeLinearity(r.rows, b);
         return [
           b.toFixed(1),
-          String(r.rows.filter((x) => x.bitsPerWeight >= b).length),
+          String(ss.rows),
           ss.slope.toFixed(3),
-          `${(100 * ss.medianRelativeError).toFixed(1)} %`,
+          String(ss.significantRows),
+          pct(ss.medianRelativeError),
+          pct(ss.withinTwoSe),
         ];
       }),
     ));

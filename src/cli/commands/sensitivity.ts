@@ -52,7 +52,7 @@ export const sensitivityCommand: Command = {
   name: "sensitivity",
   summary: "per-projection sensitivities α of the linearity model (noise injection; PPL or KL)",
   usage: "quantlab sensitivity MODEL (--text FILE | --random) [--ctx 256] [--windows 4] " +
-    "[--levels 6,5,4,3,2] [--draws 1 [--antithetic]] [--layers 0-3] [--seed 0] [--out sens.json]",
+    "[--levels 6,5,4,3,2] [--draws 1 [--antithetic]] [--noise-block 0] [--layers 0-3] [--seed 0] [--out sens.json]",
   flags: {
     text: {
       type: "string",
@@ -66,6 +66,11 @@ export const sensitivityCommand: Command = {
     layers: { type: "string", help: "decoder layers to measure, e.g. 0-3,7 (default all)" },
     seed: { type: "string", default: "0", help: "noise seed (and random-token seed)" },
     draws: { type: "string", default: "1", help: "noise draws per level (averages out noise)" },
+    "noise-block": {
+      type: "string",
+      default: "0",
+      help: "noise σ ∝ RMS of each run of N columns (like HIGGS blocks); 0 = isotropic",
+    },
     antithetic: {
       type: "boolean",
       help: "draw noise in ±ε pairs (cancels the first-order term; needs even --draws)",
@@ -93,6 +98,7 @@ export const sensitivityCommand: Command = {
     const seed = intFlag(args, "seed", 0, 0, 0xffffffff);
     const draws = intFlag(args, "draws", 1, 1, 1024);
     const antithetic = Boolean(args.values.antithetic);
+    const noiseBlock = intFlag(args, "noise-block", 0, 0, 1 << 20);
     if (antithetic && draws % 2 !== 0) {
       throw new UsageError(`--antithetic needs an even --draws (pairs ±ε); got --draws ${draws}`);
     }
@@ -137,6 +143,7 @@ export const sensitivityCommand: Command = {
         // Only in the key when used, so logs of earlier one-draw runs still resume.
         ...(draws > 1 ? { draws } : {}),
         ...(antithetic ? { antithetic } : {}),
+        ...(noiseBlock ? { noiseBlock } : {}),
       },
       projections,
       ...(log ? { logPath: log } : {}),
@@ -161,7 +168,7 @@ export const sensitivityCommand: Command = {
         metric === "kl" ? "KL from the unperturbed model, random tokens" : "perplexity"
       }` +
         `, ${count} × ${ctx} tokens, t² = ${
-          levels.map((v) => `4^${Math.round(Math.log(v) / Math.log(4))}`).join(", ")
+          levels.map((v) => `4^${+(Math.log(v) / Math.log(4)).toFixed(1)}`).join(", ")
         }` + (draws > 1 ? `, ${draws} ${antithetic ? "antithetic " : ""}draws each` : ""),
     );
     const sorted = [...r.projections].sort((a, b) => b.alpha - a.alpha);
