@@ -87,6 +87,41 @@ Deno.test("sensitivity → allocate → quantize --plan: α per projection, a pl
     } finally {
       ck.close();
     }
+    // Unbiased scales: the plan carries the rule per tensor, the checkpoint records it.
+    const planU = `${dir}/plan_u.json`;
+    await run(allocateCommand, [
+      sens,
+      "--budget",
+      "3.5",
+      "--scale-rule",
+      "unbiased",
+      "--out",
+      planU,
+    ]);
+    const plU = JSON.parse(await Deno.readTextFile(planU));
+    assert.equal(plU.scaleRule, "unbiased");
+    assert.ok(plU.result.predictedIncrease > pl.result.predictedIncrease, "t²/(1 − t²) > t²");
+    const qU = `${dir}/qu`;
+    await run(quantizeCommand, [
+      model,
+      "--plan",
+      planU,
+      "--table-dtype",
+      "F32",
+      "--out",
+      qU,
+      "--quiet",
+    ]);
+    const ckU = await QuantizedCheckpoint.open(qU);
+    try {
+      for (const name of Object.keys(plU.tensors)) {
+        const qt = await ckU.read(name);
+        assert.equal(qt.params.scaleRule, "unbiased", name);
+        assert.equal(qt.tableDtype, "F32", `${name}: the run's extra options stay`);
+      }
+    } finally {
+      ckU.close();
+    }
     await rejects(
       run(quantizeCommand, [model, "--plan", plan, "--method", "nf4", "--out", `${dir}/x`]),
       /The plan is for --method higgs; got --method nf4/,

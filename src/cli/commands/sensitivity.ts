@@ -169,7 +169,8 @@ export const sensitivityCommand: Command = {
       }` +
         `, ${count} × ${ctx} tokens, t² = ${
           levels.map((v) => `4^${+(Math.log(v) / Math.log(4)).toFixed(1)}`).join(", ")
-        }` + (draws > 1 ? `, ${draws} ${antithetic ? "antithetic " : ""}draws each` : ""),
+        }` + (draws > 1 ? `, ${draws} ${antithetic ? "antithetic " : ""}draws each` : "") +
+        (noiseBlock ? `; noise σ ∝ RMS of each ${noiseBlock}-column block` : "; isotropic noise"),
     );
     const sorted = [...r.projections].sort((a, b) => b.alpha - a.alpha);
     console.log(`\nmost sensitive (α = ${unit} per unit t²):`);
