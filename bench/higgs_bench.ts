@@ -1,6 +1,7 @@
 /**
  * HIGGS encoder throughput on the CPU: one 4096×4096 f32 matrix at (p, n) = (2, 256), h = 1024,
- * g = 1024, on the worker pool. Goal: under 1.5 s per matrix on 2 cores. Also (1, 16) and the
+ * g = 1024, on the worker pool. Goal: under 1.5 s per matrix on 2 cores. Also (2, 256) with unbiased
+ * scales (an extra one-thread pass: rotate W again, decode, one dot product per group), (1, 16) and the
  * dequantizer, with a roofline measured in the same run: the copy bandwidth of
  * `Float32Array.prototype.set` (each quantize pass reads W once and writes ≈ 1/4 of it back).
  *
@@ -33,7 +34,11 @@ const copyGBs = (2 * N * 4) / (best / 1000) / 1e9;
 const q22: QuantizedTensor = await higgsQuantizer.quantize(w, ROWS, COLS, { p: 2, bits: 4 });
 const report: string[] = [];
 for (
-  const [label, opts] of [["(2,256)", { p: 2, bits: 4 }], ["(1,16)", { p: 1, bits: 4 }]] as const
+  const [label, opts] of [
+    ["(2,256)", { p: 2, bits: 4 }],
+    ["(2,256) unbiased scales", { p: 2, bits: 4, extra: { scaleRule: "unbiased" } }],
+    ["(1,16)", { p: 1, bits: 4 }],
+  ] as const
 ) {
   await higgsQuantizer.quantize(w, ROWS, COLS, opts); // warm-up (workers, grid plan)
   const t = performance.now();
@@ -53,6 +58,18 @@ console.log(report.join("\n"));
 Deno.bench("higgs quantize 4096x4096 (2,256) h=1024, CPU pool", { n: 3, warmup: 1 }, async () => {
   await higgsQuantizer.quantize(w, ROWS, COLS, { p: 2, bits: 4 });
 });
+
+Deno.bench(
+  "higgs quantize 4096x4096 (2,256) h=1024, unbiased scales",
+  { n: 3, warmup: 1 },
+  async () => {
+    await higgsQuantizer.quantize(w, ROWS, COLS, {
+      p: 2,
+      bits: 4,
+      extra: { scaleRule: "unbiased" },
+    });
+  },
+);
 
 Deno.bench("higgs quantize 4096x4096 (1,16) h=1024, CPU pool", { n: 3, warmup: 1 }, async () => {
   await higgsQuantizer.quantize(w, ROWS, COLS, { p: 1, bits: 4 });

@@ -446,7 +446,7 @@ export interface LinearitySummary {
  * import { summarizeLinearity } from "./linearity_check.ts";
  * const row = (predicted: number, measured: number, measuredSe: number) =>
  *   ({ predicted, measured, measuredSe, bitsPerWeight: 3 }) as never;
- * const s = summarizeLinearity([row(1, 1.1, 0.1), row(2, 1.8, 0.1), row(0.1, 0.05, 0.1)]);
+ * const s = summarizeLinearity([row(1, 1.1, 0.1), row(2, 1.8, 0.05), row(0.1, 0.05, 0.1)]);
  * if (s.significantRows !== 2 || Math.abs(s.medianRelativeError! - 0.1) > 1e-12) throw new Error();
  * if (s.withinTwoSe !== 2 / 3) throw new Error(String(s.withinTwoSe));
  * ```
