@@ -31,6 +31,8 @@ import { dequantize } from "../quant/dequantize.ts";
 import { relativeMse } from "../quant/error_metrics.ts";
 import { unbiasedMse } from "../quant/higgs_unbiased.ts";
 import { bitsPerWeight } from "../quant/format.ts";
+import type { QuantMethod } from "../quant/format.ts";
+import type { QuantOptions } from "../quant/quantizer.ts";
 import { getQuantizer } from "../quant/registry.ts";
 import { allocateBits, type AllocationOption } from "./allocation.ts";
 import { fitThroughOrigin, type LinearityMetric, type ProjectionRef } from "./linearity.ts";
@@ -88,8 +90,21 @@ export interface SensitiveProjection extends ProjectionRef {
   size: number;
 }
 
-/** Where an assignment comes from. */
-export type AssignmentFamily = "uniform" | "random" | "optimal";
+/**
+ * Where an assignment comes from: a HIGGS grid everywhere, a random mix, an optimal allocation, or
+ * another method everywhere (a baseline: the check of α·t² across quantizers).
+ */
+export type AssignmentFamily = "uniform" | "random" | "optimal" | "baseline";
+
+/** Another quantization method applied to every projection. */
+export interface BaselineMethod {
+  /** Label, e.g. `"hqq int3 g64 axis 0"`. */
+  label: string;
+  /** Method name in the registry. */
+  method: QuantMethod;
+  /** Its options. */
+  options: QuantOptions;
+}
 
 /** One whole-model assignment of grids to projections. */
 export interface GridAssignment {
@@ -187,7 +202,10 @@ export interface LinearityRow {
   bitsPerWeight: number;
   /** Σ α_l·t_l² with the realized t_l² of the quantized projections. */
   predicted: number;
-  /** Σ α_l·MSE(grid_l): the prediction from the grids' Gaussian MSE (what allocation uses). */
+  /**
+   * Σ α_l·MSE(grid_l): the prediction from the grids' Gaussian MSE (what allocation uses); for
+   * baselines, equal to `predicted`.
+   */
   predictedFromGrid: number;
   /** The measured change: ΔPPL, or the mean KL from the dense model. */
   measured: number;
@@ -215,6 +233,8 @@ export interface LinearityCheckOptions {
   scaleRule?: ScaleRule;
   /** The assignments (e.g. from {@linkcode linearityConfigs}). */
   configs: GridAssignment[];
+  /** Other methods, each applied to every projection after the assignments (default none). */
+  baselines?: BaselineMethod[];
   /** Rows already measured (from a log): reused by label. */
   done?: LinearityRow[];
   /** Encoder backend. */
@@ -317,6 +337,17 @@ export async function checkLinearity(
     : 0;
 
   const originals: Linear[] = projections.map((p) => model.getLinear(p.layer, p.kind));
+  const weightsOf = (i: number): Float32Array => {
+    const w = originals[i]!.weightF32?.();
+    if (!w) {
+      const p = projections[i]!;
+      throw new QuantlabError(
+        "unsupported",
+        `Layer ${p.layer} ${p.kind} exposes no weights (weightF32) to quantize`,
+      );
+    }
+    return w;
+  };
   const quantized = new Map<string, { linear: Linear; t2: number; bits: number }>();
   const higgs = getQuantizer("higgs");
   const quantizedOf = async (i: number, j: number) => {
@@ -324,13 +355,7 @@ export async function checkLinearity(
     let hit = quantized.get(key);
     if (!hit) {
       const p = projections[i]!, o = options[j]!, lin = originals[i]!;
-      const w = lin.weightF32?.();
-      if (!w) {
-        throw new QuantlabError(
-          "unsupported",
-          `Layer ${p.layer} ${p.kind} exposes no weights (weightF32) to quantize`,
-        );
-      }
+      const w = weightsOf(i);
       const name = linearName(p.layer, p.kind);
       const q = await higgs.quantize(
         w,
@@ -357,6 +382,59 @@ export async function checkLinearity(
   };
 
   const done = new Map((opts.done ?? []).map((r) => [r.label, r]));
+  const baselines = opts.baselines ?? [];
+  const total = configs.length + baselines.length;
+  // Quantizes every projection by `pick(i)`, measures the model, restores nothing (the caller
+  // does, once, at the end).
+  const measure = async (
+    head: Pick<LinearityRow, "label" | "family" | "budget">,
+    pick: (i: number) => Promise<{ linear: Linear; t2: number; bits: number }>,
+    gridError: (i: number, t2: number) => number,
+    gridName: (i: number) => string,
+  ): Promise<LinearityRow> => {
+    let bits = 0, size = 0, predicted = 0, predictedFromGrid = 0;
+    const t2: number[] = [];
+    for (let i = 0; i < projections.length; i++) {
+      const p = projections[i]!;
+      const q = await pick(i);
+      model.setLinear(p.layer, p.kind, q.linear);
+      t2.push(q.t2);
+      predicted += p.alpha * q.t2;
+      predictedFromGrid += p.alpha * gridError(i, q.t2);
+      bits += q.bits * p.size;
+      size += p.size;
+    }
+    const got = await evalWindows();
+    let measured: number, measuredSe: number | null;
+    if (metric === "kl") {
+      const perWindow = (got as Float64Array[]).map((lq, i) =>
+        meanKl(dense[i] as Float64Array, lq, windows[i]!.length, V)
+      );
+      // Positions-weighted mean (windows may differ in length); SE over windows.
+      measured = perWindow.reduce((s, v, i) => s + v * windows[i]!.length, 0) /
+        windows.reduce((s, w) => s + w.length, 0);
+      measuredSe = meanSe(perWindow).se;
+    } else {
+      const sums = got as number[];
+      const ppl = Math.exp(sums.reduce((s, v) => s + v, 0) / scored);
+      measured = ppl - base;
+      // ΔPPL ≈ PPL·Δ(mean NLL): its SE from the window-paired differences of NLL per token.
+      const perToken = sums.map((v, i) => (v - (dense as number[])[i]!) / (windows[i]!.length - 1));
+      const se = meanSe(perToken).se;
+      measuredSe = se === null ? null : ppl * se;
+    }
+    return {
+      ...head,
+      bitsPerWeight: bits / size,
+      predicted,
+      predictedFromGrid,
+      measured,
+      measuredSe,
+      grids: projections.map((_, i) => gridName(i)),
+      t2,
+    };
+  };
+
   const rows: LinearityRow[] = [];
   try {
     for (let c = 0; c < configs.length; c++) {
@@ -366,53 +444,47 @@ export async function checkLinearity(
         rows.push(prev);
         continue;
       }
-      let bits = 0, size = 0, predicted = 0, predictedFromGrid = 0;
-      const t2: number[] = [];
-      for (let i = 0; i < projections.length; i++) {
-        const p = projections[i]!, j = cfg.choice[i]!;
-        const q = await quantizedOf(i, j);
-        model.setLinear(p.layer, p.kind, q.linear);
-        t2.push(q.t2);
-        predicted += p.alpha * q.t2;
-        predictedFromGrid += p.alpha * options[j]!.error;
-        bits += q.bits * p.size;
-        size += p.size;
-      }
-      const got = await evalWindows();
-      let measured: number, measuredSe: number | null;
-      if (metric === "kl") {
-        const perWindow = (got as Float64Array[]).map((lq, i) =>
-          meanKl(dense[i] as Float64Array, lq, windows[i]!.length, V)
-        );
-        // Positions-weighted mean (windows may differ in length); SE over windows.
-        measured = perWindow.reduce((s, v, i) => s + v * windows[i]!.length, 0) /
-          windows.reduce((s, w) => s + w.length, 0);
-        measuredSe = meanSe(perWindow).se;
-      } else {
-        const sums = got as number[];
-        const ppl = Math.exp(sums.reduce((s, v) => s + v, 0) / scored);
-        measured = ppl - base;
-        // ΔPPL ≈ PPL·Δ(mean NLL): its SE from the window-paired differences of NLL per token.
-        const perToken = sums.map((v, i) =>
-          (v - (dense as number[])[i]!) / (windows[i]!.length - 1)
-        );
-        const se = meanSe(perToken).se;
-        measuredSe = se === null ? null : ppl * se;
-      }
-      const row: LinearityRow = {
-        label: cfg.label,
-        family: cfg.family,
-        budget: cfg.budget,
-        bitsPerWeight: bits / size,
-        predicted,
-        predictedFromGrid,
-        measured,
-        measuredSe,
-        grids: cfg.choice.map((j) => options[j]!.name),
-        t2,
-      };
+      const row = await measure(
+        cfg,
+        (i) => quantizedOf(i, cfg.choice[i]!),
+        (i) => options[cfg.choice[i]!]!.error,
+        (i) => options[cfg.choice[i]!]!.name,
+      );
       rows.push(row);
-      await opts.onRow?.(row, c, configs.length);
+      await opts.onRow?.(row, c, total);
+    }
+    for (let k = 0; k < baselines.length; k++) {
+      const b = baselines[k]!, label = `uniform ${b.label}`;
+      const prev = done.get(label);
+      if (prev) {
+        rows.push(prev);
+        continue;
+      }
+      const quantizer = getQuantizer(b.method);
+      const row = await measure(
+        { label, family: "baseline", budget: null },
+        async (i) => {
+          const p = projections[i]!, lin = originals[i]!, name = linearName(p.layer, p.kind);
+          const w = weightsOf(i);
+          const q = await quantizer.quantize(
+            w,
+            lin.outFeatures,
+            lin.inFeatures,
+            b.options,
+            opts.backend,
+            name,
+          );
+          return {
+            linear: new LutLinear(q, lin.bias, name),
+            t2: relativeMse(w, dequantize(q)),
+            bits: bitsPerWeight(q),
+          };
+        },
+        (_, t2) => t2,
+        () => b.label,
+      );
+      rows.push(row);
+      await opts.onRow?.(row, configs.length + k, total);
     }
   } finally {
     projections.forEach((p, i) => model.setLinear(p.layer, p.kind, originals[i]!));

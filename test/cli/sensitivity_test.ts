@@ -264,6 +264,10 @@ Deno.test("sensitivity --draws --antithetic pairs ±ε; linearity checks Σ α·
       "3",
       "--scale-rule",
       "unbiased",
+      "--baseline",
+      "nf4:group=64",
+      "--baseline",
+      "rtn:bits=3,group=32,symmetric=true",
       "--out",
       out,
       "--quiet",
@@ -273,14 +277,24 @@ Deno.test("sensitivity --draws --antithetic pairs ±ε; linearity checks Σ α·
     assert.match(printed, /fit\s+measured ≈ [\d.]+ × predicted \(R² [\d.]+\)/);
     const lin = JSON.parse(await Deno.readTextFile(out));
     assert.equal(lin.schema, "quantlab.linearity");
-    assert.equal(lin.result.rows.length, 4 + 2 + 1);
+    assert.equal(lin.result.rows.length, 4 + 2 + 1 + 2);
     assert.equal(lin.result.resumedRows, 0);
+    const [nf4, rtn] = lin.result.rows.slice(7);
+    assert.equal(nf4.label, "uniform nf4:group=64");
+    assert.equal(nf4.family, "baseline");
+    assert.equal(nf4.predictedFromGrid, nf4.predicted);
+    // 4 + 16/64 and 3 + 16/32 bits, plus the lookup tables amortized over small matrices.
+    assert.ok(nf4.bitsPerWeight > 4.25 && nf4.bitsPerWeight < 4.4, `nf4 g64: ${nf4.bitsPerWeight}`);
+    assert.ok(
+      rtn.bitsPerWeight > 3.5 && rtn.bitsPerWeight < 3.6,
+      `rtn int3 g32: ${rtn.bitsPerWeight}`,
+    );
     for (const r of lin.result.rows) {
       assert.equal(r.t2.length, 14);
       assert.ok(r.measured > 0 && r.predicted > 0, r.label);
     }
     const again = await run(linearityCommand, argv);
-    assert.equal(JSON.parse(await Deno.readTextFile(out)).result.resumedRows, 7);
+    assert.equal(JSON.parse(await Deno.readTextFile(out)).result.resumedRows, 9);
     assert.equal(again, printed.replace(/\n?results\s+.*$/, "") + `\nresults      ${out}`);
     await rejects(
       run(linearityCommand, [model, "--sensitivities", kl, "--text", text]),
@@ -293,6 +307,14 @@ Deno.test("sensitivity --draws --antithetic pairs ±ε; linearity checks Σ α·
     await rejects(
       run(linearityCommand, [model, "-s", kl, "--random", "--budgets", "3,x"]),
       /--budgets 3,x is not valid/,
+    );
+    await rejects(
+      run(linearityCommand, [model, "-s", kl, "--random", "--baseline", "gptq:bits=4"]),
+      /--baseline gptq:bits=4 is not valid \(methods: higgs, hqq/,
+    );
+    await rejects(
+      run(linearityCommand, [model, "-s", kl, "--random", "--baseline", "hqq:bits"]),
+      /"bits" is not key=value/,
     );
     await rejects(
       run(linearityCommand, [model, "-s", kl, "--random", "--scale-rule", "mean"]),

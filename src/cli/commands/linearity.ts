@@ -25,6 +25,7 @@ import {
   writeJsonAtomic,
 } from "../../eval/results.ts";
 import {
+  type BaselineMethod,
   checkLinearity,
   higgsGridOptions,
   linearityConfigs,
@@ -32,6 +33,9 @@ import {
   summarizeLinearity,
 } from "../../experiments/linearity_check.ts";
 import { readSensitivityFile } from "../../experiments/sensitivity_job.ts";
+import type { QuantMethod } from "../../quant/format.ts";
+import type { QuantOptions } from "../../quant/quantizer.ts";
+import { availableMethods } from "../../quant/registry.ts";
 
 /** Schema name of linearity-check results files. */
 export const LINEARITY_SCHEMA = "quantlab.linearity";
@@ -51,6 +55,40 @@ function parseBudgets(spec: string): number[] {
   });
 }
 
+/**
+ * Parses a `--baseline` spec `method[:key=value,…]` (keys bits, group, axis, p, n, hadamard; any
+ * other key goes to the method's extra options), e.g. `hqq:bits=3,group=64,axis=0`.
+ */
+export function parseBaseline(spec: string): BaselineMethod {
+  const m = /^([a-z0-9]+)(?::(.*))?$/.exec(spec.trim());
+  const bad = (why: string): never => {
+    throw new UsageError(
+      `--baseline ${spec} is not valid (${why}); use method:key=value,…, e.g. hqq:bits=3,group=64,axis=0`,
+    );
+  };
+  if (!m) return bad("no method");
+  const method = m[1]!;
+  if (!availableMethods().includes(method as QuantMethod)) {
+    bad(`methods: ${availableMethods().join(", ")}`);
+  }
+  const options: QuantOptions = {};
+  const extra: Record<string, string | number | boolean> = {};
+  for (const kv of (m[2] ?? "").split(",").filter((x) => x.trim() !== "")) {
+    const [k, v] = kv.split("=").map((x) => x.trim());
+    if (!k || v === undefined || v === "") bad(`"${kv}" is not key=value`);
+    const num = Number(v);
+    if (k === "bits") options.bits = num;
+    else if (k === "group") options.groupSize = v === "row" ? null : num;
+    else if (k === "axis") options.axis = num as 0 | 1;
+    else if (k === "p") options.p = num;
+    else if (k === "n") options.gridSize = num;
+    else if (k === "hadamard") options.hadamard = num;
+    else extra[k!] = v === "true" ? true : v === "false" ? false : Number.isFinite(num) ? num : v!;
+  }
+  if (Object.keys(extra).length) options.extra = extra;
+  return { label: spec.trim(), method: method as QuantMethod, options };
+}
+
 /** The `linearity` command. */
 export const linearityCommand: Command = {
   name: "linearity",
@@ -58,7 +96,7 @@ export const linearityCommand: Command = {
   usage: "quantlab linearity MODEL --sensitivities s.json (--text FILE | --random) " +
     "[--ctx 256] [--windows 8] [--grids 2:16,2:64,2:256,2:4096] [--hadamard 1024] " +
     "[--scale-rule rms|unbiased] " +
-    "[--mixes 8] [--budgets 2.5,3,3.5] [--seed 0] [--out r.json]",
+    "[--mixes 8] [--budgets 2.5,3,3.5] [--baseline method:key=value,…] [--seed 0] [--out r.json]",
   flags: {
     sensitivities: { type: "string", short: "s", help: "results of quantlab sensitivity" },
     text: {
@@ -81,6 +119,11 @@ export const linearityCommand: Command = {
       help: "HIGGS scales: rms (the paper's) | unbiased (error orthogonal to W)",
     },
     mixes: { type: "string", default: "8", help: "random grid mixes" },
+    baseline: {
+      type: "string",
+      multiple: true,
+      help: "also apply another method everywhere, e.g. hqq:bits=3,group=64,axis=0 (repeatable)",
+    },
     budgets: {
       type: "string",
       default: "2.5,3,3.5",
@@ -117,6 +160,10 @@ export const linearityCommand: Command = {
     const budgets = parseBudgets(String(args.values.budgets));
     const grids = parseGrids(String(args.values.grids));
     const scaleRule = choiceFlag(args, "scale-rule", ["rms", "unbiased"] as const);
+    const rawBaselines = args.values.baseline;
+    const baselines =
+      (Array.isArray(rawBaselines) ? rawBaselines : rawBaselines ? [String(rawBaselines)] : [])
+        .map(parseBaseline);
     const out = typeof args.values.out === "string" ? args.values.out : undefined;
     const quiet = Boolean(args.values.quiet);
     if ((h & (h - 1)) !== 0) {
@@ -168,6 +215,7 @@ export const linearityCommand: Command = {
       grids,
       hadamard: h,
       scaleRule,
+      baselines,
       mixes,
       budgets,
       seed,
@@ -182,8 +230,9 @@ export const linearityCommand: Command = {
       });
       for (const r of records) if (r.kind === "row") done.push(r.row as LinearityRow);
     }
-    const bar = progress("linearity", configs.length, { quiet });
-    bar.tick(Math.min(done.length, configs.length));
+    const total = configs.length + baselines.length;
+    const bar = progress("linearity", total, { quiet });
+    bar.tick(Math.min(done.length, total));
     const t0 = performance.now();
     const r = await checkLinearity(model, {
       metric,
@@ -193,6 +242,7 @@ export const linearityCommand: Command = {
       hadamard: h,
       scaleRule,
       configs,
+      baselines,
       done,
       onRow: async (row) => {
         if (log) await appendJsonl(log, { kind: "row", row });
@@ -207,7 +257,8 @@ export const linearityCommand: Command = {
     console.log(
       `metric       ${
         metric === "kl" ? "KL from the dense model, random tokens" : `perplexity ${fmt(r.base)}`
-      }, ${count} × ${ctx} tokens; ${configs.length} assignments of ${options.length} grids, ` +
+      }, ${count} × ${ctx} tokens; ${configs.length} assignments of ${options.length} grids` +
+        (baselines.length ? ` + ${baselines.length} other methods` : "") + `, ` +
         `Hadamard ${h}`,
     );
     console.log(formatTable(
