@@ -11,6 +11,7 @@
  */
 import { choiceFlag, type Command, intFlag, numberFlag, UsageError } from "../command.ts";
 import { formatTable } from "../table.ts";
+import { HIGGS_GRID_FLAGS } from "../linearity_flags.ts";
 import { writeJsonAtomic } from "../../eval/results.ts";
 import type { QuantOptions } from "../../quant/quantizer.ts";
 import { allocateBits } from "../../experiments/allocation.ts";
@@ -39,17 +40,7 @@ export const allocateCommand: Command = {
     "[--hadamard 1024] [--out plan.json]",
   flags: {
     budget: { type: "string", help: "average bits per weight over the measured projections" },
-    grids: {
-      type: "string",
-      default: "2:16,2:64,2:256,2:4096",
-      help: "HIGGS grids p:n to choose from (shipped grids)",
-    },
-    hadamard: { type: "string", default: "1024", help: "Hadamard block (one f16 scale each)" },
-    "scale-rule": {
-      type: "string",
-      default: "rms",
-      help: "HIGGS scales: rms | unbiased (errors t²/(1 − t²); quantize with the same rule)",
-    },
+    ...HIGGS_GRID_FLAGS,
     out: { type: "string", short: "o", help: "plan JSON for quantize --plan (written atomically)" },
   },
   async run(args) {

@@ -13,8 +13,8 @@ import { choiceFlag, type Command, intFlag, UsageError } from "../command.ts";
 import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
 import { evalWindows } from "../text_source.ts";
+import { HIGGS_GRID_FLAGS, metricText, windowFlags } from "../linearity_flags.ts";
 import { parseGrids } from "./allocate.ts";
-import { BACKEND_CHOICES } from "../../gpu/backend.ts";
 import { loadModel, modelHash } from "../../model/loader.ts";
 import { type LinearKind, linearName } from "../../model/types.ts";
 import {
@@ -99,25 +99,11 @@ export const linearityCommand: Command = {
     "[--mixes 8] [--budgets 2.5,3,3.5] [--baseline method:key=value,…] [--seed 0] [--out r.json]",
   flags: {
     sensitivities: { type: "string", short: "s", help: "results of quantlab sensitivity" },
-    text: {
-      type: "string",
-      short: "t",
-      help: "UTF-8 text (or brown:train|valid|test) for metric ppl; better not the one α used",
-    },
-    random: { type: "boolean", help: "metric kl: random tokens (a stream α did not use)" },
-    ctx: { type: "string", default: "256", help: "tokens per window" },
-    windows: { type: "string", default: "8", help: "number of windows" },
-    grids: {
-      type: "string",
-      default: "2:16,2:64,2:256,2:4096",
-      help: "HIGGS grids p:n (shipped grids)",
-    },
-    hadamard: { type: "string", default: "1024", help: "Hadamard block (one f16 scale each)" },
-    "scale-rule": {
-      type: "string",
-      default: "rms",
-      help: "HIGGS scales: rms (the paper's) | unbiased (error orthogonal to W)",
-    },
+    ...windowFlags("8", {
+      text: "UTF-8 text (or brown:train|valid|test) for metric ppl; better not the one α used",
+      random: "metric kl: random tokens (a stream α did not use)",
+    }),
+    ...HIGGS_GRID_FLAGS,
     mixes: { type: "string", default: "8", help: "random grid mixes" },
     baseline: {
       type: "string",
@@ -142,16 +128,8 @@ export const linearityCommand: Command = {
     if (typeof sensPath !== "string") {
       throw new UsageError("--sensitivities s.json is required (from quantlab sensitivity)");
     }
-    const textPath = args.values.text;
-    const random = Boolean(args.values.random);
-    if ((typeof textPath === "string") === random) {
-      throw new UsageError("Give exactly one of --text FILE (perplexity) or --random (KL)");
-    }
-    if (choiceFlag(args, "backend", BACKEND_CHOICES) === "webgpu") {
-      throw new UsageError(
-        "linearity runs the model on the CPU (it swaps layers); use --backend cpu",
-      );
-    }
+    const textPath = metricText(args);
+    const random = textPath === null;
     const ctx = intFlag(args, "ctx", 256, 2, 1 << 20);
     const count = intFlag(args, "windows", 8, 1, 1 << 20);
     const h = intFlag(args, "hadamard", 1024, 64, 32768);
@@ -199,7 +177,7 @@ export const linearityCommand: Command = {
     // Random tokens from a stream that `quantlab sensitivity` (stream seed + 1) does not use.
     const { windows, textSha256 } = await evalWindows(
       dir,
-      random ? null : textPath as string,
+      textPath,
       count,
       ctx,
       c.vocabSize,

@@ -9,11 +9,11 @@
  *
  * @module
  */
-import { choiceFlag, type Command, intFlag, UsageError } from "../command.ts";
+import { type Command, intFlag, UsageError } from "../command.ts";
 import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
 import { evalWindows } from "../text_source.ts";
-import { BACKEND_CHOICES } from "../../gpu/backend.ts";
+import { metricText, windowFlags } from "../linearity_flags.ts";
 import { loadModel, modelHash } from "../../model/loader.ts";
 import { LINEAR_KINDS } from "../../model/types.ts";
 import { runSensitivityJob } from "../../experiments/sensitivity_job.ts";
@@ -54,14 +54,10 @@ export const sensitivityCommand: Command = {
   usage: "quantlab sensitivity MODEL (--text FILE | --random) [--ctx 256] [--windows 4] " +
     "[--levels 6,5,4,3,2] [--draws 1 [--antithetic]] [--noise-block 0] [--layers 0-3] [--seed 0] [--out sens.json]",
   flags: {
-    text: {
-      type: "string",
-      short: "t",
-      help: "UTF-8 text (or brown:train|valid|test): the metric is perplexity on it",
-    },
-    random: { type: "boolean", help: "data-free: KL from the unperturbed model on random tokens" },
-    ctx: { type: "string", default: "256", help: "tokens per window" },
-    windows: { type: "string", default: "4", help: "number of windows" },
+    ...windowFlags("4", {
+      text: "UTF-8 text (or brown:train|valid|test): the metric is perplexity on it",
+      random: "data-free: KL from the unperturbed model on random tokens",
+    }),
     levels: { type: "string", default: "6,5,4,3,2", help: "noise levels t² = 4^-k, as k list" },
     layers: { type: "string", help: "decoder layers to measure, e.g. 0-3,7 (default all)" },
     seed: { type: "string", default: "0", help: "noise seed (and random-token seed)" },
@@ -84,14 +80,8 @@ export const sensitivityCommand: Command = {
     if (!dir || args.positionals.length > 1) {
       throw new UsageError("sensitivity needs exactly one MODEL folder; see --help");
     }
-    const textPath = args.values.text;
-    const random = Boolean(args.values.random);
-    if ((typeof textPath === "string") === random) {
-      throw new UsageError("Give exactly one of --text FILE (perplexity) or --random (KL)");
-    }
-    if (choiceFlag(args, "backend", BACKEND_CHOICES) === "webgpu") {
-      throw new UsageError("sensitivity runs on the CPU (it swaps layers); use --backend cpu");
-    }
+    const textPath = metricText(args);
+    const random = textPath === null;
     const ctx = intFlag(args, "ctx", 256, 2, 1 << 20);
     const count = intFlag(args, "windows", 4, 1, 1 << 20);
     const levels = parseLevels(String(args.values.levels));
@@ -120,7 +110,7 @@ export const sensitivityCommand: Command = {
     );
     const { windows, textSha256 } = await evalWindows(
       dir,
-      random ? null : textPath as string,
+      textPath,
       count,
       ctx,
       c.vocabSize,
