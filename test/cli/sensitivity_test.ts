@@ -305,6 +305,10 @@ Deno.test("sensitivity --draws --antithetic pairs ±ε; linearity checks Σ α·
       /--sensitivities s\.json is required/,
     );
     await rejects(
+      run(linearityCommand, [model, "-s", kl, "--random", "--backend", "webgpu"]),
+      /runs the model on the CPU \(it swaps layers\); use --backend cpu/,
+    );
+    await rejects(
       run(linearityCommand, [model, "-s", kl, "--random", "--budgets", "3,x"]),
       /--budgets 3,x is not valid/,
     );
