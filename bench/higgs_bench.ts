@@ -1,7 +1,7 @@
 /**
  * HIGGS encoder throughput on the CPU: one 4096×4096 f32 matrix at (p, n) = (2, 256), h = 1024,
  * g = 1024, on the worker pool. Goal: under 1.5 s per matrix on 2 cores. Also (2, 256) with unbiased
- * scales (an extra one-thread pass: rotate W again, decode, one dot product per group), (1, 16) and the
+ * scales (an extra pooled pass: rotate W again, decode, one dot product per group), (1, 16) and the
  * dequantizer, with a roofline measured in the same run: the copy bandwidth of
  * `Float32Array.prototype.set` (each quantize pass reads W once and writes ≈ 1/4 of it back).
  *

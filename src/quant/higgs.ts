@@ -768,6 +768,6 @@ export const higgsQuantizer: Quantizer = {
     checkWeight(w, rows, cols, name);
     const grid = await gridFor(params.p, params.gridSize);
     const q = await higgsQuantize(w, rows, cols, params, grid, backend, name);
-    return params.scaleRule === "unbiased" ? unbiasScales(w, q) : q;
+    return params.scaleRule === "unbiased" ? await unbiasScales(w, q) : q;
   },
 };

@@ -5,7 +5,7 @@ import { fillStudentT } from "../../src/core/distributions.ts";
 import { dequantize } from "../../src/quant/dequantize.ts";
 import { relativeMse } from "../../src/quant/error_metrics.ts";
 import { higgsQuantizer, resolveHiggsParams } from "../../src/quant/higgs.ts";
-import { unbiasedMse, unbiasScales } from "../../src/quant/higgs_unbiased.ts";
+import { unbiasedMse, unbiasRows, unbiasScales } from "../../src/quant/higgs_unbiased.ts";
 import { loadGrid } from "../../src/grids/load.ts";
 import { rtnQuantizer } from "../../src/quant/rtn.ts";
 
@@ -80,12 +80,12 @@ Deno.test("unbiasScales() keeps zero rows zero and names what it cannot take", a
   assert.ok(d.every(Number.isFinite));
   assert.ok(d.subarray(cols, 2 * cols).every((v) => v === 0));
   const rtn = await rtnQuantizer.quantize(w, rows, cols, { bits: 4, groupSize: 64 });
-  assert.throws(
-    () => unbiasScales(w, rtn),
+  await assert.rejects(
+    unbiasScales(w, rtn),
     (e: unknown) => e instanceof QuantlabError && /apply to HIGGS tensors.*got rtn/.test(e.message),
   );
-  assert.throws(
-    () => unbiasScales(w.subarray(1), q),
+  await assert.rejects(
+    unbiasScales(w.subarray(1), q),
     (e: unknown) =>
       e instanceof QuantlabError && /767 values; the tensor is 3 × 256/.test(e.message),
   );
@@ -96,4 +96,37 @@ Deno.test("unbiasScales() keeps zero rows zero and names what it cannot take", a
       /scale rule median is not valid; use rms or unbiased/.test(e.message),
   );
   assert.equal(resolveHiggsParams({ extra: { scaleRule: "unbiased" } }).scaleRule, "unbiased");
+});
+
+Deno.test("unbiasScales() on the worker pool equals one pass of unbiasRows() over all rows", async () => {
+  const rows = 512, cols = 1000; // padded to 1024: the pool splits the rows
+  const w = fillStudentT(new Float32Array(rows * cols), 5, 21);
+  const q = await higgsQuantizer.quantize(w, rows, cols, {
+    p: 2,
+    gridSize: 64,
+    hadamard: 256,
+    seed: 3,
+  });
+  const pooled = await unbiasScales(w, q);
+  const one = q.scales.slice();
+  const seed = q.rotation.kind === "hadamard" ? q.rotation.seed! : -1;
+  const overflow = unbiasRows(
+    w,
+    cols,
+    q.paddedCols,
+    256,
+    seed,
+    q.groupSize,
+    q.p,
+    q.codeBits,
+    q.codes,
+    q.table,
+    true,
+    one,
+    0,
+    rows,
+  );
+  assert.equal(overflow, null);
+  assert.deepEqual(pooled.scales, one);
+  assert.notDeepEqual(one, q.scales);
 });
