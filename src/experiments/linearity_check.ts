@@ -211,6 +211,11 @@ export interface LinearityRow {
   measured: number;
   /** Standard error of `measured` over windows (null for one window). */
   measuredSe: number | null;
+  /**
+   * Per window: the change of mean NLL per token ("ppl"), or the mean KL ("kl"). Rows measured on
+   * the same windows compare pairwise ({@linkcode compareRows}).
+   */
+  perWindow: number[];
   /** The grid (option name) per projection. */
   grids: string[];
   /** Realized t² per projection. */
@@ -405,9 +410,9 @@ export async function checkLinearity(
       size += p.size;
     }
     const got = await evalWindows();
-    let measured: number, measuredSe: number | null;
+    let measured: number, measuredSe: number | null, perWindow: number[];
     if (metric === "kl") {
-      const perWindow = (got as Float64Array[]).map((lq, i) =>
+      perWindow = (got as Float64Array[]).map((lq, i) =>
         meanKl(dense[i] as Float64Array, lq, windows[i]!.length, V)
       );
       // Positions-weighted mean (windows may differ in length); SE over windows.
@@ -419,8 +424,8 @@ export async function checkLinearity(
       const ppl = Math.exp(sums.reduce((s, v) => s + v, 0) / scored);
       measured = ppl - base;
       // ΔPPL ≈ PPL·Δ(mean NLL): its SE from the window-paired differences of NLL per token.
-      const perToken = sums.map((v, i) => (v - (dense as number[])[i]!) / (windows[i]!.length - 1));
-      const se = meanSe(perToken).se;
+      perWindow = sums.map((v, i) => (v - (dense as number[])[i]!) / (windows[i]!.length - 1));
+      const se = meanSe(perWindow).se;
       measuredSe = se === null ? null : ppl * se;
     }
     return {
@@ -430,6 +435,7 @@ export async function checkLinearity(
       predictedFromGrid,
       measured,
       measuredSe,
+      perWindow,
       grids: projections.map((_, i) => gridName(i)),
       t2,
     };
@@ -490,6 +496,42 @@ export async function checkLinearity(
     projections.forEach((p, i) => model.setLinear(p.layer, p.kind, originals[i]!));
   }
   return { base, rows };
+}
+
+/** The paired difference of two rows' measurements. */
+export interface RowComparison {
+  /** b.measured − a.measured. */
+  diff: number;
+  /** Its standard error from the window-paired differences (null for one window). */
+  se: number | null;
+}
+
+/**
+ * Compares two rows measured on the same windows (of one run, or of runs with the same windows):
+ * the difference of their measurements with the standard error of the window-paired
+ * differences — much tighter than either row's own error, as both share each window's
+ * difficulty. For ΔPPL the per-token NLL differences are scaled by the mean of the two
+ * perplexities (the delta method); `base` is the dense perplexity (0 for KL).
+ *
+ * @example
+ * ```ts
+ * import { compareRows } from "./linearity_check.ts";
+ * const row = (measured: number, perWindow: number[]) => ({ measured, perWindow }) as never;
+ * const c = compareRows(row(0.1, [0.5, 1, 0]), row(0.3, [1, 1.5, 0.5]), 0);
+ * if (Math.abs(c.diff - 0.2) > 1e-12 || c.se !== 0) throw new Error();
+ * ```
+ */
+export function compareRows(a: LinearityRow, b: LinearityRow, base: number): RowComparison {
+  if (a.perWindow.length !== b.perWindow.length || !a.perWindow.length) {
+    throw new QuantlabError(
+      "bad-shape",
+      `Rows "${a.label}" and "${b.label}" were measured on ${a.perWindow.length} and ` +
+        `${b.perWindow.length} windows; a paired comparison needs the same windows`,
+    );
+  }
+  const scale = base > 0 ? (2 * base + a.measured + b.measured) / 2 : 1;
+  const { se } = meanSe(b.perWindow.map((v, i) => v - a.perWindow[i]!));
+  return { diff: b.measured - a.measured, se: se === null ? null : se * scale };
 }
 
 /** How well the predictions match: the fit of measured on predicted, and per-row errors. */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { QuantlabError } from "../../src/core/errors.ts";
 import {
   checkLinearity,
+  compareRows,
   type GridAssignment,
   higgsGridOptions,
   linearityConfigs,
@@ -142,7 +143,7 @@ Deno.test("checkLinearity() measures ΔPPL with its paired standard error, and n
     projections: projs,
     options,
     hadamard: 64,
-    configs: [cfg("2 bits", 0)],
+    configs: [cfg("2 bits", 0), cfg("3 bits", 1)],
   });
   const nll = async () => {
     let s = 0;
@@ -151,6 +152,17 @@ Deno.test("checkLinearity() measures ΔPPL with its paired standard error, and n
   };
   assert.ok(Math.abs(r.base - Math.exp(await nll())) < 1e-9 * r.base);
   assert.ok(r.rows[0]!.measuredSe! > 0);
+  // Paired: the windows' shared difficulty cancels, so the difference is tighter than either row.
+  const [two, three] = r.rows as [LinearityRow, LinearityRow];
+  assert.equal(two.perWindow.length, 3);
+  const cmp = compareRows(two, three, r.base);
+  assert.equal(cmp.diff, three.measured - two.measured);
+  assert.ok(cmp.se! < Math.hypot(two.measuredSe!, three.measuredSe!), `${cmp.se}`);
+  assert.deepEqual(compareRows(two, two, r.base), { diff: 0, se: 0 });
+  assert.throws(
+    () => compareRows(two, { ...three, perWindow: [1] }, r.base),
+    /measured on 3 and 1 windows; a paired comparison needs the same windows/,
+  );
   const bad = (configs: GridAssignment[], re: RegExp) =>
     assert.rejects(
       checkLinearity(model, {
