@@ -1,14 +1,12 @@
 import assert from "node:assert/strict";
 import { QuantlabError } from "../../src/core/errors.ts";
+import { checkLinearity, type LinearityRow } from "../../src/experiments/linearity_check.ts";
 import {
-  checkLinearity,
-  compareRows,
   type GridAssignment,
   higgsGridOptions,
   linearityConfigs,
-  type LinearityRow,
-  summarizeLinearity,
-} from "../../src/experiments/linearity_check.ts";
+} from "../../src/experiments/linearity_configs.ts";
+import { compareRows, summarizeLinearity } from "../../src/experiments/linearity_summary.ts";
 import { llamaConfig } from "../../src/model/config.ts";
 import { LlamaModel } from "../../src/model/llama.ts";
 import { randomLlamaWeights } from "../../src/model/random.ts";

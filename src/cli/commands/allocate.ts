@@ -15,7 +15,7 @@ import { HIGGS_GRID_FLAGS } from "../linearity_flags.ts";
 import { writeJsonAtomic } from "../../eval/results.ts";
 import type { QuantOptions } from "../../quant/quantizer.ts";
 import { allocateBits } from "../../experiments/allocation.ts";
-import { higgsGridOptions } from "../../experiments/linearity_check.ts";
+import { higgsGridOptions } from "../../experiments/linearity_configs.ts";
 import { readSensitivityFile } from "../../experiments/sensitivity_job.ts";
 
 /** Schema name of allocation plans. */

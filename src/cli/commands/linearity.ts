@@ -24,14 +24,13 @@ import {
   openRunLog,
   writeJsonAtomic,
 } from "../../eval/results.ts";
+import { checkLinearity, type LinearityRow } from "../../experiments/linearity_check.ts";
 import {
   type BaselineMethod,
-  checkLinearity,
   higgsGridOptions,
   linearityConfigs,
-  type LinearityRow,
-  summarizeLinearity,
-} from "../../experiments/linearity_check.ts";
+} from "../../experiments/linearity_configs.ts";
+import { summarizeLinearity } from "../../experiments/linearity_summary.ts";
 import { readSensitivityFile } from "../../experiments/sensitivity_job.ts";
 import type { QuantMethod } from "../../quant/format.ts";
 import type { QuantOptions } from "../../quant/quantizer.ts";
