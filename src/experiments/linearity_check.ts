@@ -37,6 +37,7 @@ import type {
   SensitiveProjection,
 } from "./linearity_configs.ts";
 import { meanSe } from "./linearity_summary.ts";
+import { DENSE } from "./linearity_configs.ts";
 
 /** The measured and predicted change of one assignment. */
 export interface LinearityRow {
@@ -46,7 +47,7 @@ export interface LinearityRow {
   family: AssignmentFamily;
   /** Its budget (optimal allocations), else null. */
   budget: number | null;
-  /** Bits per weight over the projections: codes, scales and tables as stored. */
+  /** Bits per weight over the quantized projections: codes, scales and tables as stored. */
   bitsPerWeight: number;
   /** Σ α_l·t_l² with the realized t_l² of the quantized projections. */
   predicted: number;
@@ -150,11 +151,14 @@ export async function checkLinearity(
       throw new QuantlabError("bad-argument", `Assignment label "${c.label}" appears twice`);
     }
     labels.add(c.label);
-    if (c.choice.length !== projections.length || c.choice.some((j) => !options[j])) {
+    if (
+      c.choice.length !== projections.length ||
+      c.choice.some((j) => j !== DENSE && !options[j]) || c.choice.every((j) => j === DENSE)
+    ) {
       throw new QuantlabError(
         "bad-argument",
-        `Assignment "${c.label}" must choose one of ${options.length} grids for each of ` +
-          `${projections.length} projections`,
+        `Assignment "${c.label}" must choose one of ${options.length} grids (or ${DENSE}: dense) ` +
+          `for each of ${projections.length} projections, at least one quantized`,
       );
     }
   }
@@ -233,7 +237,7 @@ export async function checkLinearity(
   // does, once, at the end).
   const measure = async (
     head: Pick<LinearityRow, "label" | "family" | "budget">,
-    pick: (i: number) => Promise<{ linear: Linear; t2: number; bits: number }>,
+    pick: (i: number) => Promise<{ linear: Linear; t2: number; bits: number } | null>,
     gridError: (i: number, t2: number) => number,
     gridName: (i: number) => string,
   ): Promise<LinearityRow> => {
@@ -242,6 +246,11 @@ export async function checkLinearity(
     for (let i = 0; i < projections.length; i++) {
       const p = projections[i]!;
       const q = await pick(i);
+      if (!q) { // left dense
+        model.setLinear(p.layer, p.kind, originals[i]!);
+        t2.push(0);
+        continue;
+      }
       model.setLinear(p.layer, p.kind, q.linear);
       t2.push(q.t2);
       predicted += p.alpha * q.t2;
@@ -292,9 +301,9 @@ export async function checkLinearity(
       }
       const row = await measure(
         cfg,
-        (i) => quantizedOf(i, cfg.choice[i]!),
+        (i) => cfg.choice[i] === DENSE ? Promise.resolve(null) : quantizedOf(i, cfg.choice[i]!),
         (i) => options[cfg.choice[i]!]!.error,
-        (i) => options[cfg.choice[i]!]!.name,
+        (i) => cfg.choice[i] === DENSE ? "dense" : options[cfg.choice[i]!]!.name,
       );
       rows.push(row);
       await opts.onRow?.(row, c, total);

@@ -76,7 +76,10 @@ export interface SensitiveProjection extends ProjectionRef {
  * Where an assignment comes from: a HIGGS grid everywhere, a random mix, an optimal allocation, or
  * another method everywhere (a baseline: the check of α·t² across quantizers).
  */
-export type AssignmentFamily = "uniform" | "random" | "optimal" | "baseline";
+export type AssignmentFamily = "uniform" | "random" | "optimal" | "baseline" | "single";
+
+/** A choice that leaves its projection dense (unquantized), in {@linkcode GridAssignment.choice}. */
+export const DENSE: number = -1;
 
 /** Another quantization method applied to every projection. */
 export interface BaselineMethod {
@@ -96,7 +99,7 @@ export interface GridAssignment {
   family: AssignmentFamily;
   /** The budget in bits per weight (family "optimal"), else null. */
   budget: number | null;
-  /** The option index per projection (in the projections' order). */
+  /** The option index per projection (in the projections' order), or {@linkcode DENSE}. */
   choice: number[];
 }
 
@@ -108,6 +111,11 @@ export interface ConfigOptions {
   budgets?: number[];
   /** Seed of the mixes (default 0). */
   seed?: number;
+  /**
+   * Also one assignment per projection with only it quantized, by this option index (family
+   * "single"): the per-projection test of α·t² (default none).
+   */
+  single?: number;
 }
 
 /**
@@ -161,6 +169,23 @@ export function linearityConfigs(
     alpha: Math.max(0, p.alpha),
     size: p.size,
   }));
+  if (opts.single !== undefined) {
+    const j = opts.single;
+    if (!options[j]) {
+      throw new QuantlabError(
+        "bad-argument",
+        `Single-projection grid index ${j} is not one of the ${J} grids`,
+      );
+    }
+    projections.forEach((p, i) =>
+      out.push({
+        label: `single ${linearName(p.layer, p.kind)} ${options[j]!.name}`,
+        family: "single",
+        budget: null,
+        choice: projections.map((_, k) => (k === i ? j : DENSE)),
+      })
+    );
+  }
   for (const budget of opts.budgets ?? []) {
     out.push({
       label: `optimal ${budget}`,

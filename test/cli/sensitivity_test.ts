@@ -268,6 +268,8 @@ Deno.test("sensitivity --draws --antithetic pairs ±ε; linearity checks Σ α·
       "nf4:group=64",
       "--baseline",
       "rtn:bits=3,group=32,symmetric=true",
+      "--single",
+      "2:64",
       "--out",
       out,
       "--quiet",
@@ -275,11 +277,13 @@ Deno.test("sensitivity --draws --antithetic pairs ±ε; linearity checks Σ α·
     const printed = await run(linearityCommand, argv);
     assert.match(printed, /uniform higgs \(2,16\) unbiased/);
     assert.match(printed, /fit\s+measured ≈ [\d.]+ × predicted \(R² [\d.]+\)/);
+    assert.match(printed, /one projection quantized at a time \(higgs \(2,64\) unbiased\)/);
+    assert.match(printed, /model\.layers\.1\.mlp\.down_proj\s+0\.0\d+/);
     const lin = JSON.parse(await Deno.readTextFile(out));
     assert.equal(lin.schema, "quantlab.linearity");
-    assert.equal(lin.result.rows.length, 4 + 2 + 1 + 2);
+    assert.equal(lin.result.rows.length, 4 + 2 + 14 + 1 + 2);
     assert.equal(lin.result.resumedRows, 0);
-    const [nf4, rtn] = lin.result.rows.slice(7);
+    const [nf4, rtn] = lin.result.rows.slice(21);
     assert.equal(nf4.label, "uniform nf4:group=64");
     assert.equal(nf4.family, "baseline");
     assert.equal(nf4.predictedFromGrid, nf4.predicted);
@@ -294,7 +298,7 @@ Deno.test("sensitivity --draws --antithetic pairs ±ε; linearity checks Σ α·
       assert.ok(r.measured > 0 && r.predicted > 0, r.label);
     }
     const again = await run(linearityCommand, argv);
-    assert.equal(JSON.parse(await Deno.readTextFile(out)).result.resumedRows, 9);
+    assert.equal(JSON.parse(await Deno.readTextFile(out)).result.resumedRows, 23);
     assert.equal(again, printed.replace(/\n?results\s+.*$/, "") + `\nresults      ${out}`);
     await rejects(
       run(linearityCommand, [model, "--sensitivities", kl, "--text", text]),
@@ -307,6 +311,10 @@ Deno.test("sensitivity --draws --antithetic pairs ±ε; linearity checks Σ α·
     await rejects(
       run(linearityCommand, [model, "-s", kl, "--random", "--backend", "webgpu"]),
       /runs the model on the CPU \(it swaps layers\); use --backend cpu/,
+    );
+    await rejects(
+      run(linearityCommand, [model, "-s", kl, "--random", "--single", "2:32"]),
+      /--single 2:32 is not one of --grids 2:16,2:64,2:256,2:4096/,
     );
     await rejects(
       run(linearityCommand, [model, "-s", kl, "--random", "--budgets", "3,x"]),

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { QuantlabError } from "../../src/core/errors.ts";
 import { checkLinearity, type LinearityRow } from "../../src/experiments/linearity_check.ts";
 import {
+  DENSE,
   type GridAssignment,
   higgsGridOptions,
   linearityConfigs,
@@ -58,6 +59,19 @@ Deno.test("linearityConfigs(): each grid everywhere, seeded mixes of ≥ 2 adjac
     assert.ok(bits <= o.budget! + 1e-9, `${o.label}: ${bits} bits`);
     assert.ok(bits > o.budget! - 0.3, `${o.label} uses its budget: ${bits}`);
   }
+  const single = linearityConfigs(projections, options, { mixes: 0, single: 1 }).slice(4);
+  assert.equal(single.length, projections.length);
+  single.forEach((c, i) => {
+    assert.equal(c.family, "single");
+    assert.deepEqual(
+      c.choice.map((j, k) => (k === i ? j === 1 : j === DENSE)),
+      c.choice.map(() => true),
+    );
+  });
+  assert.throws(
+    () => linearityConfigs(projections, options, { single: 4 }),
+    /Single-projection grid index 4 is not one of the 4 grids/,
+  );
   assert.throws(
     () => linearityConfigs(projections, options, { budgets: [2] }),
     (e: unknown) => e instanceof QuantlabError && /below the cheapest option/.test(e.message),
@@ -103,6 +117,33 @@ Deno.test("checkLinearity() on a random Llama: KL rises as grids coarsen, follow
   }
   const s = summarizeLinearity(r.rows);
   assert.ok(s.r2 > 0.9, `R² ${s.r2}`);
+  // One projection alone: the others stay dense (t² 0), bits count the quantized one only.
+  const one = await checkLinearity(model, {
+    metric: "kl",
+    windows,
+    projections: projs,
+    options: unbiased,
+    hadamard: 64,
+    scaleRule: "unbiased",
+    configs: linearityConfigs(projs, unbiased, { mixes: 0, single: 0 }).slice(4, 6),
+  });
+  for (const [i, row] of one.rows.entries()) {
+    assert.ok(row.t2.every((t, k) => (k === i ? t > 0.05 : t === 0)), row.label);
+    assert.equal(row.grids.filter((g) => g !== "dense").length, 1);
+    assert.ok(Math.abs(row.bitsPerWeight - 2.25) < 0.3, `${row.bitsPerWeight}`);
+    assert.ok(row.measured > 0 && row.measured < uni[0]!.measured);
+  }
+  await assert.rejects(
+    checkLinearity(model, {
+      metric: "kl",
+      windows,
+      projections: projs,
+      options: unbiased,
+      hadamard: 64,
+      configs: [{ label: "none", family: "single", budget: null, choice: projs.map(() => DENSE) }],
+    }),
+    /at least one quantized/,
+  );
   assert.deepEqual(await model.forward(windows[0]!), before, "dense projections restored");
 
   // Resume: a logged row is taken as is; only the others are measured.
@@ -174,7 +215,7 @@ Deno.test("checkLinearity() measures ΔPPL with its paired standard error, and n
       (e: unknown) => e instanceof QuantlabError && re.test(e.message),
     );
   await bad([cfg("a", 0), cfg("a", 1)], /Assignment label "a" appears twice/);
-  await bad([cfg("x", 9)], /must choose one of 4 grids for each of 7 projections/);
+  await bad([cfg("x", 9)], /must choose one of 4 grids \(or -1: dense\) for each of 7 projections/);
   await assert.rejects(
     checkLinearity(model, {
       metric: "ppl",

@@ -95,7 +95,8 @@ export const linearityCommand: Command = {
   usage: "quantlab linearity MODEL --sensitivities s.json (--text FILE | --random) " +
     "[--ctx 256] [--windows 8] [--grids 2:16,2:64,2:256,2:4096] [--hadamard 1024] " +
     "[--scale-rule rms|unbiased] " +
-    "[--mixes 8] [--budgets 2.5,3,3.5] [--baseline method:key=value,…] [--seed 0] [--out r.json]",
+    "[--mixes 8] [--budgets 2.5,3,3.5] [--baseline method:key=value,…] [--single p:n] " +
+    "[--seed 0] [--out r.json]",
   flags: {
     sensitivities: { type: "string", short: "s", help: "results of quantlab sensitivity" },
     ...windowFlags("8", {
@@ -104,6 +105,10 @@ export const linearityCommand: Command = {
     }),
     ...HIGGS_GRID_FLAGS,
     mixes: { type: "string", default: "8", help: "random grid mixes" },
+    single: {
+      type: "string",
+      help: "also quantize each projection alone with this grid p:n (per-projection check)",
+    },
     baseline: {
       type: "string",
       multiple: true,
@@ -172,7 +177,24 @@ export const linearityCommand: Command = {
       size: p.size,
     }));
     const options = await higgsGridOptions(grids, h, scaleRule);
-    const configs = linearityConfigs(projections, options, { mixes, budgets, seed });
+    let single: number | undefined;
+    if (typeof args.values.single === "string") {
+      const [sp] = parseGrids(args.values.single);
+      single = grids.findIndex(([p, n]) => p === sp![0] && n === sp![1]);
+      if (single < 0) {
+        throw new UsageError(
+          `--single ${args.values.single} is not one of --grids ${
+            grids.map((g) => g.join(":")).join(",")
+          }`,
+        );
+      }
+    }
+    const configs = linearityConfigs(projections, options, {
+      mixes,
+      budgets,
+      seed,
+      ...(single !== undefined ? { single } : {}),
+    });
     // Random tokens from a stream that `quantlab sensitivity` (stream seed + 1) does not use.
     const { windows, textSha256 } = await evalWindows(
       dir,
@@ -196,6 +218,7 @@ export const linearityCommand: Command = {
       mixes,
       budgets,
       seed,
+      ...(single !== undefined ? { single: grids[single] } : {}),
     };
     const log = out ? `${out}.rows.jsonl` : undefined;
     const done: LinearityRow[] = [];
@@ -247,7 +270,7 @@ export const linearityCommand: Command = {
         `measured ${unit}`,
         "measured/predicted",
       ],
-      r.rows.map((x) => [
+      r.rows.filter((x) => x.family !== "single").map((x) => [
         x.label,
         x.bitsPerWeight.toFixed(3),
         fmt(x.predicted),
@@ -258,7 +281,29 @@ export const linearityCommand: Command = {
         (x.measured / x.predicted).toFixed(3),
       ]),
     ));
-    const s = summarizeLinearity(r.rows);
+    const singles = r.rows.filter((x) => x.family === "single");
+    if (singles.length) {
+      console.log(`\none projection quantized at a time (${options[single!]!.name}):`);
+      console.log(formatTable(
+        ["projection", "t²", `predicted ${unit}`, `measured ${unit}`, "measured/predicted"],
+        singles.map((x) => {
+          const i = x.grids.findIndex((g) => g !== "dense");
+          return [
+            x.label.split(" ")[1]!,
+            x.t2[i]!.toFixed(4),
+            fmt(x.predicted),
+            x.measuredSe === null
+              ? fmt(x.measured)
+              : `${fmt(x.measured)} ± ${x.measuredSe.toPrecision(2)}`,
+            (x.measured / x.predicted).toFixed(2),
+          ];
+        }),
+      ));
+      console.log("");
+    }
+    // The fit is over whole-model rows; single-projection rows are the table above.
+    const whole = r.rows.filter((x) => x.family !== "single");
+    const s = summarizeLinearity(whole);
     const pct = (v: number | null) => v === null ? "–" : `${(100 * v).toFixed(1)} %`;
     console.log(
       `fit          measured ≈ ${s.slope.toFixed(3)} × predicted (R² ${s.r2.toFixed(4)}); ` +
@@ -266,12 +311,12 @@ export const linearityCommand: Command = {
         `${s.significantRows} rows measured beyond 2 SE; |measured − predicted| ≤ 2 SE in ` +
         `${pct(s.withinTwoSe)} of rows`,
     );
-    const byBits = [...new Set(r.rows.map((x) => Math.floor(x.bitsPerWeight * 2) / 2))]
+    const byBits = [...new Set(whole.map((x) => Math.floor(x.bitsPerWeight * 2) / 2))]
       .sort((a, b) => a - b);
     console.log(formatTable(
       ["bits/weight ≥", "rows", "slope", "rows > 2 SE", "median |rel. error|", "within 2 SE"],
       byBits.map((b) => {
-        const ss = summarizeLinearity(r.rows, b);
+        const ss = summarizeLinearity(whole, b);
         return [
           b.toFixed(1),
           String(ss.rows),
