@@ -312,6 +312,16 @@ Deno.test("sensitivity --draws --antithetic pairs ±ε; linearity checks Σ α·
       run(linearityCommand, [model, "-s", kl, "--random", "--backend", "webgpu"]),
       /runs the model on the CPU \(it swaps layers\); use --backend cpu/,
     );
+    const foreign = `${dir}/foreign.json`;
+    const kd = JSON.parse(await Deno.readTextFile(kl));
+    await Deno.writeTextFile(
+      foreign,
+      JSON.stringify({ ...kd, model: { ...kd.model, hash: "f".repeat(64) } }),
+    );
+    await rejects(
+      run(linearityCommand, [model, "-s", foreign, "--random"]),
+      /was measured on another model \(hash ffffffffffff…, this one [0-9a-f]{12}…\)/,
+    );
     await rejects(
       run(linearityCommand, [model, "-s", kl, "--random", "--single", "2:32"]),
       /--single 2:32 is not one of --grids 2:16,2:64,2:256,2:4096/,
