@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { QuantlabError } from "../../src/core/errors.ts";
-import { checkLinearity, type LinearityRow } from "../../src/experiments/linearity_check.ts";
+import {
+  checkLinearity,
+  type LinearityCheckOptions,
+  type LinearityRow,
+} from "../../src/experiments/linearity_check.ts";
 import {
   DENSE,
   type GridAssignment,
@@ -92,15 +96,18 @@ Deno.test("checkLinearity() on a random Llama: KL rises as grids coarsen, follow
   });
   const configs = linearityConfigs(projs, options, { mixes: 3, budgets: [3] });
   const unbiased = await higgsGridOptions([[2, 16], [2, 64], [2, 256], [2, 4096]], 64, "unbiased");
-  const r = await checkLinearity(model, {
-    metric: "kl",
-    windows,
-    projections: projs,
-    options: unbiased,
-    hadamard: 64,
-    scaleRule: "unbiased",
-    configs,
-  });
+  const check = (configs: GridAssignment[], more: Partial<LinearityCheckOptions> = {}) =>
+    checkLinearity(model, {
+      metric: "kl",
+      windows,
+      projections: projs,
+      options: unbiased,
+      hadamard: 64,
+      scaleRule: "unbiased",
+      configs,
+      ...more,
+    });
+  const r = await check(configs);
   assert.equal(r.base, 0);
   assert.equal(r.rows.length, configs.length);
   const uni = r.rows.slice(0, 4);
@@ -118,15 +125,7 @@ Deno.test("checkLinearity() on a random Llama: KL rises as grids coarsen, follow
   const s = summarizeLinearity(r.rows);
   assert.ok(s.r2 > 0.9, `R² ${s.r2}`);
   // One projection alone: the others stay dense (t² 0), bits count the quantized one only.
-  const one = await checkLinearity(model, {
-    metric: "kl",
-    windows,
-    projections: projs,
-    options: unbiased,
-    hadamard: 64,
-    scaleRule: "unbiased",
-    configs: linearityConfigs(projs, unbiased, { mixes: 0, single: 0 }).slice(4, 6),
-  });
+  const one = await check(linearityConfigs(projs, unbiased, { mixes: 0, single: 0 }).slice(4, 6));
   for (const [i, row] of one.rows.entries()) {
     assert.ok(row.t2.every((t, k) => (k === i ? t > 0.05 : t === 0)), row.label);
     assert.equal(row.grids.filter((g) => g !== "dense").length, 1);
@@ -134,14 +133,7 @@ Deno.test("checkLinearity() on a random Llama: KL rises as grids coarsen, follow
     assert.ok(row.measured > 0 && row.measured < uni[0]!.measured);
   }
   await assert.rejects(
-    checkLinearity(model, {
-      metric: "kl",
-      windows,
-      projections: projs,
-      options: unbiased,
-      hadamard: 64,
-      configs: [{ label: "none", family: "single", budget: null, choice: projs.map(() => DENSE) }],
-    }),
+    check([{ label: "none", family: "single", budget: null, choice: projs.map(() => DENSE) }]),
     /at least one quantized/,
   );
   assert.deepEqual(await model.forward(windows[0]!), before, "dense projections restored");
@@ -149,14 +141,7 @@ Deno.test("checkLinearity() on a random Llama: KL rises as grids coarsen, follow
   // Resume: a logged row is taken as is; only the others are measured.
   const fake: LinearityRow = { ...r.rows[0]!, measured: -1 };
   const seen: string[] = [];
-  const again = await checkLinearity(model, {
-    metric: "kl",
-    windows,
-    projections: projs,
-    options: unbiased,
-    hadamard: 64,
-    scaleRule: "unbiased",
-    configs: configs.slice(0, 2),
+  const again = await check(configs.slice(0, 2), {
     done: [fake],
     onRow: (row) => void seen.push(row.label),
   });
