@@ -180,3 +180,27 @@ export function helpText(cmd: Command): string {
   }
   return lines.join("\n");
 }
+
+/**
+ * The `--out` results path and the resume log beside it: `--log` when the command has one and it
+ * is given, else `<out><suffix>` (none without `--out`).
+ *
+ * @example
+ * ```ts
+ * import { outAndLog } from "./command.ts";
+ * const r = outAndLog({ values: { out: "r.json" }, positionals: [] }, ".rows.jsonl");
+ * if (r.out !== "r.json" || r.log !== "r.json.rows.jsonl") throw new Error();
+ * ```
+ */
+export function outAndLog(
+  args: ParsedArgs,
+  suffix: string,
+): { out: string | undefined; log: string | undefined } {
+  const out = typeof args.values.out === "string" ? args.values.out : undefined;
+  const log = typeof args.values.log === "string"
+    ? args.values.log
+    : out
+    ? `${out}${suffix}`
+    : undefined;
+  return { out, log };
+}

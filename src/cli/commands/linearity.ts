@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { choiceFlag, type Command, intFlag, UsageError } from "../command.ts";
+import { choiceFlag, type Command, intFlag, outAndLog, UsageError } from "../command.ts";
 import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
 import { evalWindows } from "../text_source.ts";
@@ -146,7 +146,7 @@ export const linearityCommand: Command = {
     const baselines =
       (Array.isArray(rawBaselines) ? rawBaselines : rawBaselines ? [String(rawBaselines)] : [])
         .map(parseBaseline);
-    const out = typeof args.values.out === "string" ? args.values.out : undefined;
+    const { out, log } = outAndLog(args, ".rows.jsonl");
     const quiet = Boolean(args.values.quiet);
     if ((h & (h - 1)) !== 0) {
       throw new UsageError(`--hadamard ${h} is not valid; use a power of two in 64…32768`);
@@ -220,7 +220,6 @@ export const linearityCommand: Command = {
       seed,
       ...(single !== undefined ? { single: grids[single] } : {}),
     };
-    const log = out ? `${out}.rows.jsonl` : undefined;
     const done: LinearityRow[] = [];
     if (log) {
       const records = await openRunLog(log, {

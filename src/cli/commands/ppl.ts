@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { choiceFlag, type Command, intFlag, UsageError } from "../command.ts";
+import { choiceFlag, type Command, intFlag, outAndLog, UsageError } from "../command.ts";
 import { progress } from "../progress.ts";
 import { readTextArg } from "../text_source.ts";
 import { BACKEND_CHOICES } from "../../gpu/backend.ts";
@@ -49,12 +49,7 @@ export const pplCommand: Command = {
     const maxTokens = args.values["max-tokens"] === undefined
       ? null
       : intFlag(args, "max-tokens", 0, 2, 2 ** 31);
-    const out = typeof args.values.out === "string" ? args.values.out : undefined;
-    const log = typeof args.values.log === "string"
-      ? args.values.log
-      : out
-      ? `${out}.windows.jsonl`
-      : undefined;
+    const { out, log } = outAndLog(args, ".windows.jsonl");
     const quiet = Boolean(args.values.quiet);
 
     const bytes = await readTextArg(textPath);

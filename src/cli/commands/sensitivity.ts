@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { type Command, intFlag, UsageError } from "../command.ts";
+import { type Command, intFlag, outAndLog, UsageError } from "../command.ts";
 import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
 import { evalWindows } from "../text_source.ts";
@@ -92,12 +92,7 @@ export const sensitivityCommand: Command = {
     if (antithetic && draws % 2 !== 0) {
       throw new UsageError(`--antithetic needs an even --draws (pairs ±ε); got --draws ${draws}`);
     }
-    const out = typeof args.values.out === "string" ? args.values.out : undefined;
-    const log = typeof args.values.log === "string"
-      ? args.values.log
-      : out
-      ? `${out}.points.jsonl`
-      : undefined;
+    const { out, log } = outAndLog(args, ".points.jsonl");
     const quiet = Boolean(args.values.quiet);
 
     const model = await loadModel(dir);
