@@ -55,8 +55,13 @@ Deno.test("README's library example runs and prints what the README says", async
     console.log = log;
   }
   assert.equal(lines.length, 4);
-  // The README quotes the first line of the output.
+  // The README quotes the first line of the output, and the numbers of the others.
   assert.ok(md.includes(`\`${lines[0]}\``), `README.md does not quote "${lines[0]}"`);
+  for (const line of lines.slice(1)) {
+    const [, bits, t2] = line.match(/^\w+ ([\d.]+) bits\/weight, t² = ([\d.]+)$/) ?? [];
+    assert.ok(bits && t2, `unexpected output line "${line}"`);
+    assert.ok(md.includes(`(${bits}, ${t2})`), `README.md does not quote "${line}"`);
+  }
 });
 
 Deno.test("every relative link in README.md and docs/ resolves to a file and heading", async () => {
