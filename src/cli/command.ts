@@ -1,12 +1,13 @@
 /**
  * The shape of a CLI command: one file per command under `src/cli/commands/`, registered in
- * `src/cli/main.ts`. Flags are parsed with `node:util` `parseArgs`; a {@linkcode UsageError} (or a
- * `bad-argument` QuantlabError) prints one line and exits with code 2.
+ * `src/cli/main.ts`. Flags are parsed by `parse_args.ts` (negative numbers are values; an unknown
+ * option gets a "did you mean"); a {@linkcode UsageError} (or a `bad-argument` QuantlabError)
+ * prints one line and exits with code 2.
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { QuantlabError } from "../core/errors.ts";
+import { tokenizeArgs } from "./parse_args.ts";
 
 /** One flag of a command. */
 export interface FlagSpec {
@@ -34,6 +35,18 @@ export interface Command {
   usage: string;
   /** Flags; `--help`, `--debug` and `--backend` are added for every command. */
   flags: Record<string, FlagSpec>;
+  /**
+   * Extra spellings that still work but are not shown in help (`"-p": "prompt"` keeps an old
+   * short), by spelling as typed.
+   */
+  aliases?: Record<string, string>;
+  /** Subcommands (the first positional) with one line each, for commands such as `grids`. */
+  subcommands?: Record<string, string>;
+  /**
+   * 1–3 command lines shown under "Examples:" in `--help`, each runnable on the embedded model
+   * `assets/tiny-llama` (a test runs them; outputs go under `/tmp/ql-`).
+   */
+  examples?: readonly string[];
   /** Runs the command. */
   run(args: ParsedArgs): Promise<void>;
 }
@@ -64,27 +77,21 @@ export const COMMON_FLAGS: Record<string, FlagSpec> = {
  * if (a.values.n !== "5" || a.positionals[0] !== "x") throw new Error("unexpected");
  * ```
  */
-export function parseCommandArgs(flags: Record<string, FlagSpec>, argv: string[]): ParsedArgs {
-  const options: Record<
-    string,
-    { type: "string" | "boolean"; short?: string; multiple?: boolean }
-  > = {};
-  for (const [name, f] of Object.entries({ ...COMMON_FLAGS, ...flags })) {
-    options[name] = { type: f.type, ...(f.short ? { short: f.short } : {}) };
-    if (f.multiple) options[name]!.multiple = true;
-  }
+export function parseCommandArgs(
+  flags: Record<string, FlagSpec>,
+  argv: string[],
+  aliases: Record<string, string> = {},
+): ParsedArgs {
+  const all = { ...COMMON_FLAGS, ...flags };
+  let raw;
   try {
-    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true });
-    const out: ParsedArgs["values"] = {};
-    for (const [name, f] of Object.entries({ ...COMMON_FLAGS, ...flags })) {
-      out[name] = (values as Record<string, string | boolean | string[] | undefined>)[name] ??
-        f.default;
-    }
-    return { values: out, positionals };
+    raw = tokenizeArgs(all, argv, aliases);
   } catch (e) {
-    // parseArgs messages already name the flag; keep only their first sentence.
-    throw new UsageError(String((e as Error).message).split("\n")[0]!);
+    throw new UsageError((e as Error).message);
   }
+  const out: ParsedArgs["values"] = {};
+  for (const [name, f] of Object.entries(all)) out[name] = raw.values[name] ?? f.default;
+  return { values: out, positionals: raw.positionals };
 }
 
 /**
@@ -170,13 +177,23 @@ export function choiceFlag<T extends string>(
  * ```
  */
 export function helpText(cmd: Command): string {
-  const lines = [`${cmd.summary}`, "", `Usage: ${cmd.usage}`, "", "Options:"];
+  const lines = [`${cmd.summary}`, "", `Usage: ${cmd.usage}`];
+  if (cmd.subcommands) {
+    lines.push("", "Subcommands:");
+    for (const [name, help] of Object.entries(cmd.subcommands)) {
+      lines.push(`  ${name.padEnd(26)} ${help}`);
+    }
+  }
+  lines.push("", "Options:");
   for (const [name, f] of Object.entries({ ...cmd.flags, ...COMMON_FLAGS })) {
     const flag = `${f.short ? `-${f.short}, ` : "    "}--${name}${
       f.type === "string" ? " VALUE" : ""
     }`;
     const def = f.default !== undefined && f.default !== false ? ` (default ${f.default})` : "";
     lines.push(`  ${flag.padEnd(26)} ${f.help}${def}`);
+  }
+  if (cmd.examples && cmd.examples.length > 0) {
+    lines.push("", "Examples:", ...cmd.examples.map((e) => `  ${e}`));
   }
   return lines.join("\n");
 }

@@ -5,6 +5,8 @@
  * @module
  */
 import { type Command, helpText, parseCommandArgs, UsageError } from "./command.ts";
+import { didYouMean } from "./suggest.ts";
+import { versionText } from "./version.ts";
 import { QuantlabError } from "../core/errors.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { infoCommand } from "./commands/info.ts";
@@ -39,7 +41,8 @@ function usage(): string {
   const lines = [
     "quantlab: data-free LLM weight quantization (HIGGS, HQQ, NF4, RTN) on WebGPU and CPU",
     "",
-    "Usage: quantlab <command> [options]     (quantlab <command> --help for its options)",
+    "Usage: quantlab <command> [options]     (quantlab help <command> for its options)",
+    "       quantlab --version",
     "",
     "Commands:",
     ...COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`),
@@ -49,10 +52,47 @@ function usage(): string {
   return lines.join("\n");
 }
 
-/** Runs the CLI on `argv` and returns the exit code. */
+/** Checks the subcommand of a command that has them; a usage error names the valid ones. */
+function checkSubcommand(cmd: Command, positionals: readonly string[]): void {
+  if (!cmd.subcommands) return;
+  const names = Object.keys(cmd.subcommands);
+  const sub = positionals[0];
+  const list = names.map((n) => `${n} (${cmd.subcommands![n]})`).join(", ");
+  if (sub === undefined) {
+    throw new UsageError(`Expected a subcommand: ${list}`);
+  }
+  if (!names.includes(sub)) {
+    throw new UsageError(
+      `Unknown ${cmd.name} subcommand "${sub}"` +
+        didYouMean(sub, names, (s) => s, `; use one of ${names.join(", ")}`),
+    );
+  }
+}
+
+/**
+ * Runs the CLI on `argv` and returns the exit code.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./main.ts";
+ * const log = console.log;
+ * console.log = () => {};
+ * const code = await main(["--version"]);
+ * console.log = log;
+ * if (code !== 0) throw new Error();
+ * ```
+ */
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes("--debug");
-  const [name, ...rest] = argv;
+  let [name, ...rest] = argv;
+  if (name === "--version" || name === "-V" || name === "version") {
+    console.log(await versionText());
+    return 0;
+  }
+  if (name === "help" && rest.length > 0) {
+    // quantlab help CMD [SUB] ≡ quantlab CMD --help
+    [name, ...rest] = [rest[0]!, "--help"];
+  }
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     console.log(usage());
     return name === undefined ? 2 : 0;
@@ -60,15 +100,18 @@ export async function main(argv: string[]): Promise<number> {
   const cmd = COMMANDS.find((c) => c.name === name);
   try {
     if (!cmd) {
+      const names = COMMANDS.map((c) => c.name);
       throw new UsageError(
-        `Unknown command "${name}"; use one of ${COMMANDS.map((c) => c.name).join(", ")}`,
+        `Unknown command "${name}"` +
+          didYouMean(name, names, (s) => s, `; use one of ${names.join(", ")}`),
       );
     }
-    const args = parseCommandArgs(cmd.flags, rest);
+    const args = parseCommandArgs(cmd.flags, rest, cmd.aliases);
     if (args.values.help) {
       console.log(helpText(cmd));
       return 0;
     }
+    checkSubcommand(cmd, args.positionals);
     await cmd.run(args);
     return 0;
   } catch (e) {

@@ -73,3 +73,49 @@ Deno.test("quantlab demo prints the matrix table and the tiny model's perplexity
   assert.match(r.out, /dense \(f32 compute, bf16 weights\)\s+16\.000\s+[\d.]+ ± [\d.]+/);
   assert.match(r.out, /higgs \(2,256\) h256\s+4\.\d+\s+[\d.]+ ± [\d.]+\s+-?[\d.]+ ± [\d.]+/);
 });
+
+Deno.test("a misspelled command, subcommand or flag exits 2 with a suggestion", async () => {
+  const cases: [string[], RegExp][] = [
+    [["quantise"], /^quantlab: Unknown command "quantise"; did you mean quantize\?$/],
+    [["grids", "lst"], /^quantlab grids: Unknown grids subcommand "lst"; did you mean list\?$/],
+    [["grids"], /^quantlab grids: Expected a subcommand: build \(.*\), list \(.*\), mse \(/],
+    [
+      ["quantize", "--bitz", "3"],
+      /^quantlab quantize: Unknown option --bitz; did you mean --bits\?$/,
+    ],
+    [["quantize", "--group-size", "3"], /Unknown option --group-size; did you mean --group\?$/],
+    [["quantize", "-p", "2"], /Unknown option -p; did you mean --p\?$/],
+    [["ppl", "x", "--zzzzzz"], /Unknown option --zzzzzz; see --help for the options$/],
+  ];
+  for (const [argv, want] of cases) {
+    const r = await capture(() => main(argv));
+    assert.equal(r.code, 2, argv.join(" "));
+    assert.match(r.err, want);
+    assert.equal(r.err.split("\n").length, 1);
+  }
+});
+
+Deno.test("a negative number is a value: --bits -3 and --ctx -5 fail the range check", async () => {
+  const a = await capture(() =>
+    main(["quantize", "assets/tiny-llama", "-o", "/tmp/ql-never", "--bits", "-3"])
+  );
+  assert.equal(a.code, 2);
+  assert.match(a.err, /--bits -3 is not valid; use a number from 0\.5 to 16/);
+  const b = await capture(() => main(["ppl", "assets/tiny-llama", "-t", "brown:test", "--ctx=-5"]));
+  assert.equal(b.code, 2);
+  assert.match(b.err, /--ctx -5 is not valid; use an integer from 2 to/);
+  const c = await capture(() => main(["ppl", "assets/tiny-llama", "--text"]));
+  assert.equal(c.code, 2);
+  assert.match(c.err, /Option --text needs a value/);
+});
+
+Deno.test("quantlab help CMD is quantlab CMD --help; --version names version, commit and Deno", async () => {
+  for (const cmd of COMMANDS) {
+    const a = await capture(() => main(["help", cmd.name]));
+    assert.equal(a.code, 0);
+    assert.equal(a.out, helpText(cmd));
+  }
+  const v = await capture(() => main(["--version"]));
+  assert.equal(v.code, 0);
+  assert.match(v.out, /^quantlab \d+\.\d+\.\d+( \(commit [0-9a-f]{12}\))?\ndeno \d+\.\d+\.\d+/);
+});

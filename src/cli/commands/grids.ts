@@ -189,6 +189,11 @@ export const gridsCommand: Command = {
   usage: "quantlab grids build [--p P --n N] [--all] [--seed K] [--out DIR] [--final-samples S " +
     "--final-iterations I --train-samples S --restarts R --tol T] | list | " +
     "mse --p P --n N [--samples S --seed K]",
+  subcommands: {
+    build: "compute grids into --out (default assets/grids)",
+    list: "the shipped grids with their MSE and the HIGGS targets",
+    mse: "re-estimate a shipped grid's MSE on fresh samples",
+  },
   flags: {
     p: { type: "string", help: "vector dimension p" },
     n: { type: "string", help: "grid size n (2 … 65536)" },
