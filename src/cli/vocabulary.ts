@@ -1,0 +1,42 @@
+/**
+ * The flags every command spells the same way (docs/cli.md, "One flag vocabulary"): `-q/--quiet`,
+ * `-o/--out`, `-t/--text`, `--json`, `--ctx`, `--windows`. A short flag has one meaning in every
+ * command; single-letter long flags (`--p`, `--n`) have no short form.
+ *
+ * @module
+ */
+import type { FlagSpec } from "./command.ts";
+
+/** The short flags in use and the one long flag each stands for, in every command. */
+export const SHORT_FLAGS: Readonly<Record<string, string>> = {
+  h: "help",
+  q: "quiet",
+  o: "out",
+  t: "text",
+  s: "sensitivities",
+};
+
+/** `-q/--quiet`: no progress bar and no notes on stderr (warnings and errors still print). */
+export const QUIET_FLAG: Record<string, FlagSpec> = {
+  quiet: { type: "boolean", short: "q", help: "no progress bar or notes (warnings still print)" },
+};
+
+/**
+ * `--json`: one JSON object on stdout, `{"schema": "quantlab.<command>", "schemaVersion": 1, …}`.
+ */
+export const JSON_FLAG: Record<string, FlagSpec> = {
+  json: { type: "boolean", help: "print one JSON object on stdout (shape: docs/cli.md)" },
+};
+
+/**
+ * `-o/--out` with a command's own description.
+ *
+ * @example
+ * ```ts
+ * import { outFlag } from "./vocabulary.ts";
+ * if (outFlag("plan JSON").out!.short !== "o") throw new Error();
+ * ```
+ */
+export function outFlag(help: string): Record<string, FlagSpec> {
+  return { out: { type: "string", short: "o", help } };
+}
