@@ -1,11 +1,15 @@
 /**
  * `quantlab info`: what this machine offers quantlab — WebGPU adapter (and whether it is a
- * software fallback), the backend `auto` would pick, worker threads.
+ * software fallback), the backend `auto` would pick, worker threads. `quantlab info MODEL`
+ * describes a checkpoint instead (see `../model_info.ts`).
  *
  * @module
  */
 import type { Command } from "../command.ts";
-import { choiceFlag } from "../command.ts";
+import { choiceFlag, UsageError } from "../command.ts";
+import { JSON_FLAG } from "../vocabulary.ts";
+import { printJson } from "../json_output.ts";
+import { modelInfoJson, modelInfoText, readModelInfo } from "../model_info.ts";
 import { getGpu } from "../../gpu/device.ts";
 import { BACKEND_CHOICES, selectBackend } from "../../gpu/backend.ts";
 import { poolSize } from "../../cpu/pool.ts";
@@ -14,10 +18,30 @@ import { blasUnavailableReason, loadBlas } from "../../cpu/blas.ts";
 /** The `info` command. */
 export const infoCommand: Command = {
   name: "info",
-  summary: "show the WebGPU adapter, BLAS and threads quantlab will use",
-  usage: "quantlab info [--backend auto|cpu|webgpu]",
-  flags: {},
+  summary: "describe a checkpoint (MODEL), or the WebGPU adapter, BLAS and threads (no MODEL)",
+  usage:
+    "quantlab info [MODEL_DIR|FILE.safetensors [--tensors]] [--json] [--backend auto|cpu|webgpu]",
+  examples: [
+    "quantlab info",
+    "quantlab info assets/tiny-llama",
+    "quantlab info /tmp/ql-nf4 --tensors",
+  ],
+  flags: {
+    tensors: { type: "boolean", help: "MODEL: one row per tensor (shape, method, bits, Hadamard)" },
+    ...JSON_FLAG,
+  },
   async run(args) {
+    if (args.positionals.length > 1) {
+      throw new UsageError(`Expected at most one MODEL; got ${args.positionals.length}`);
+    }
+    const model = args.positionals[0];
+    if (model !== undefined) {
+      const info = await readModelInfo(model);
+      if (args.values.json) printJson("info", modelInfoJson(info));
+      else console.log(modelInfoText(info, Boolean(args.values.tensors)));
+      return;
+    }
+    if (args.values.tensors) throw new UsageError("--tensors needs a MODEL to describe");
     const choice = choiceFlag(args, "backend", BACKEND_CHOICES);
     const gpu = await getGpu();
     const lines: [string, string][] = [
@@ -48,6 +72,12 @@ export const infoCommand: Command = {
     }
     const backend = await selectBackend(choice);
     lines.push([`backend (${choice})`, backend.kind]);
+    if (args.values.json) {
+      const key = (k: string): string =>
+        k.replace(/ \(.*\)$/, "").replace(/ (\w)/g, (_, c: string) => c.toUpperCase());
+      printJson("device", { ...Object.fromEntries(lines.map(([k, v]) => [key(k), v])), choice });
+      return;
+    }
     for (const [k, v] of lines) console.log(`${k.padEnd(22)} ${v}`);
   },
 };

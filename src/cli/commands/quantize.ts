@@ -19,16 +19,31 @@ import type { QuantOptions } from "../../quant/quantizer.ts";
 import { availableMethods } from "../../quant/registry.ts";
 import { quantizeCheckpoint } from "../../io/quantized_checkpoint.ts";
 import { QuantlabError } from "../../core/errors.ts";
+import { inspectCheckpoint } from "../../io/inspect.ts";
+import { openCheckpoint } from "../../io/sharded.ts";
 import { ALLOCATION_SCHEMA } from "./allocate.ts";
+import { JSON_FLAG, outFlag, QUIET_FLAG } from "../vocabulary.ts";
+import { printJson } from "../json_output.ts";
+import { warn } from "../warn.ts";
+import { ignoredFlagWarnings, userWordsMethodError } from "../method_flags.ts";
 
 /** Flags shared by commands that take quantization options. */
 export const QUANT_FLAGS: Record<string, FlagSpec> = {
   method: { type: "string", default: "higgs", help: "higgs | hqq | nf4 | af4 | fp4 | rtn" },
-  bits: { type: "string", help: "bits per weight (HIGGS: per coordinate; grid n = 2^(p·bits))" },
+  bits: {
+    type: "string",
+    help: "bits per weight (default 4; HIGGS: per coordinate, grid n = 2^(p·bits))",
+  },
   p: { type: "string", help: "HIGGS grid dimension (default 2)" },
   n: { type: "string", help: "HIGGS grid size (overrides --bits)" },
-  hadamard: { type: "string", help: "Hadamard block size 64–4096, 0 = no rotation (HIGGS: 1024)" },
-  group: { type: "string", help: "weights per scale; 'row' = one group per row" },
+  hadamard: {
+    type: "string",
+    help: "HIGGS Hadamard block 64–4096, 0 = no rotation (default 1024)",
+  },
+  group: {
+    type: "string",
+    help: "weights per scale; 'row' = one per row (default 64; HIGGS: the Hadamard block)",
+  },
   axis: { type: "string", help: "group axis: 1 = input dim (default), 0 = output dim" },
   seed: { type: "string", help: "random-sign seed of the rotation (none = plain Hadamard)" },
   "scale-dtype": { type: "string", help: "F16 | F32 (default F16)" },
@@ -38,7 +53,7 @@ export const QUANT_FLAGS: Record<string, FlagSpec> = {
     help: "HIGGS scales: rms (the paper's) | unbiased (error orthogonal to W)",
   },
   "round-zero": { type: "boolean", help: "HQQ: round the zero point" },
-  iters: { type: "string", help: "HQQ: optimisation iterations" },
+  iters: { type: "string", help: "HQQ: optimisation iterations (default 20)" },
   symmetric: { type: "boolean", help: "RTN: symmetric (absmax) levels" },
   "clip-search": { type: "boolean", help: "RTN: search the clipping ratio" },
   "double-quant": { type: "boolean", help: "NF4/AF4/FP4: 8-bit meta-quantized scales" },
@@ -136,6 +151,30 @@ async function readPlan(
   return plan.tensors as Record<string, QuantOptions>;
 }
 
+/** Sum of a checkpoint's safetensors file sizes in bytes. */
+async function checkpointBytes(path: string): Promise<number> {
+  const ck = await openCheckpoint(path);
+  try {
+    let n = 0;
+    for (const f of ck.files) n += (await Deno.stat(f)).size;
+    return n;
+  } finally {
+    ck.close();
+  }
+}
+
+/** True when `input` is a folder whose config ties the LM head to the embedding. */
+async function tiedEmbeddings(input: string): Promise<boolean> {
+  try {
+    const c = JSON.parse(await Deno.readTextFile(`${input}/config.json`));
+    return c?.tie_word_embeddings === true;
+  } catch {
+    return false;
+  }
+}
+
+const mib = (b: number): string => `${(b / 2 ** 20).toFixed(2)} MiB`;
+
 /** The `quantize` command. */
 export const quantizeCommand: Command = {
   name: "quantize",
@@ -143,17 +182,19 @@ export const quantizeCommand: Command = {
   usage:
     "quantlab quantize MODEL_DIR|FILE.safetensors --out OUT [--method higgs --bits 4 --p 2 …] " +
     "[--plan plan.json]",
+  examples: [
+    "quantlab quantize assets/tiny-llama -o /tmp/ql-higgs --method higgs --bits 4 --p 2 --hadamard 256",
+    "quantlab quantize assets/tiny-llama -o /tmp/ql-nf4 --method nf4",
+    "quantlab quantize assets/tiny-llama -o /tmp/ql-hqq3 --method hqq --bits 3 --json",
+  ],
   flags: {
     ...QUANT_FLAGS,
-    out: {
-      type: "string",
-      short: "o",
-      help: "output folder (or FILE.safetensors for a file input)",
-    },
+    ...outFlag("output folder (or FILE.safetensors for a file input)"),
     tensor: { type: "string", multiple: true, help: "quantize only this tensor (repeatable)" },
     plan: { type: "string", help: "per-tensor HIGGS grids from quantlab allocate (plan JSON)" },
     "include-lm-head": { type: "boolean", help: "quantize lm_head too" },
-    quiet: { type: "boolean", short: "q", help: "no progress bar" },
+    ...QUIET_FLAG,
+    ...JSON_FLAG,
   },
   async run(args) {
     const input = args.positionals[0];
@@ -171,26 +212,70 @@ export const quantizeCommand: Command = {
     const plan = typeof args.values.plan === "string"
       ? await readPlan(args.values.plan, method, options)
       : undefined;
+    for (const w of ignoredFlagWarnings(args, method)) warn("quantize", w);
+    const includeLmHead = Boolean(args.values["include-lm-head"]);
+    if (includeLmHead && await tiedEmbeddings(input)) {
+      warn(
+        "quantize",
+        "--include-lm-head is ignored: the model ties lm_head to the embedding " +
+          "(tie_word_embeddings), which stays unquantized",
+      );
+    }
     const backend = await selectBackend(choiceFlag(args, "backend", BACKEND_CHOICES));
     const tensors = (args.values.tensor as string[] | undefined) ?? [];
-    const s = await quantizeCheckpoint(input, out, {
-      method,
-      options,
-      backend,
-      includeLmHead: Boolean(args.values["include-lm-head"]),
-      tensors,
-      ...(plan ? { perTensor: plan } : {}),
-      quiet: Boolean(args.values.quiet),
-    });
-    const rate = s.seconds > 0 ? s.totalWeights / s.seconds / 1e6 : 0;
+    const json = Boolean(args.values.json);
+    let s;
+    try {
+      s = await quantizeCheckpoint(input, out, {
+        method,
+        options,
+        backend,
+        includeLmHead,
+        tensors,
+        ...(plan ? { perTensor: plan } : {}),
+        quiet: Boolean(args.values.quiet),
+      });
+    } catch (e) {
+      throw userWordsMethodError(e);
+    }
+    if (s.quantized + s.resumed === 0) {
+      warn("quantize", `nothing was quantized: ${input} has no 2-D float projection to quantize`);
+    }
+    const inBytes = await checkpointBytes(input);
+    const report = await inspectCheckpoint(s.out);
+    const bits = report.quantizedSummary?.bits ??
+      { codes: 0, padding: 0, scales: 0, table: 0, total: 0 };
+    const rate = s.seconds > 0 ? s.totalWeights / s.seconds : 0;
+    if (json) {
+      printJson("quantize", {
+        input: { path: input, bytes: inBytes },
+        output: { path: s.out, bytes: report.totalBytes, files: s.files },
+        method,
+        tensors: { quantized: s.quantized, resumed: s.resumed, copied: s.copied },
+        weights: { quantized: s.quantizedWeights, total: s.totalWeights },
+        bitsPerWeight: bits,
+        compressionRatio: report.totalBytes > 0 ? inBytes / report.totalBytes : null,
+        seconds: s.seconds,
+        weightsPerSecond: rate,
+      });
+      return;
+    }
+    const f = (x: number): string => x.toFixed(4);
     console.log(
-      `quantized ${s.quantized} tensors` +
+      `quantized    ${s.quantized} tensors` +
         (s.resumed ? ` (+${s.resumed} from an earlier run)` : "") +
-        `, copied ${s.copied}; ${(s.quantizedWeights / 1e6).toFixed(1)}M of ` +
-        `${(s.totalWeights / 1e6).toFixed(1)}M weights at ${
-          s.bitsPerWeight.toFixed(4)
-        } bits/weight; ` +
-        `${s.seconds.toFixed(1)} s (${rate.toFixed(1)} M weights/s) → ${s.out}`,
+        `, copied ${s.copied} → ${s.out}`,
     );
+    console.log(
+      `size         ${mib(inBytes)} → ${mib(report.totalBytes)} (${
+        (inBytes / Math.max(1, report.totalBytes)).toFixed(2)
+      }× smaller)`,
+    );
+    console.log(
+      `bits/weight  ${f(bits.total)} over ${(s.quantizedWeights / 1e6).toFixed(2)}M of ` +
+        `${(s.totalWeights / 1e6).toFixed(2)}M weights = codes ${f(bits.codes)} + scales ` +
+        `${f(bits.scales)} + table ${f(bits.table)} + padding ${f(bits.padding)}`,
+    );
+    console.log(`time         ${s.seconds.toFixed(1)} s (${(rate / 1e6).toFixed(2)} M weights/s)`);
   },
 };
