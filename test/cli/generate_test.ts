@@ -12,7 +12,9 @@ async function run(argv: string[]): Promise<{ text: string; err: string }> {
   generateOutput.write = (s) => void text.push(s);
   console.error = (...a: unknown[]) => void err.push(a.join(" "));
   try {
-    await generateCommand.run(parseCommandArgs(generateCommand.flags, argv));
+    await generateCommand.run(
+      parseCommandArgs(generateCommand.flags, argv, generateCommand.aliases),
+    );
   } finally {
     generateOutput.write = write;
     console.error = error;
@@ -52,7 +54,11 @@ Deno.test("quantlab generate streams greedy and seeded samples and reports token
     assert.ok(a.text.endsWith("\n"));
     assert.match(a.err, /BOS: the tokenizer's post-processor prepends "<s>"/);
     assert.match(a.err, /greedy/);
-    assert.match(a.err, /5 tokens \(length\); prefill [\d.]+ tok\/s, decode [\d.]+ tok\/s/);
+    assert.ok(a.text.startsWith("The model"), "the prompt is echoed");
+    assert.match(
+      a.err,
+      /5 tokens, stopped at --max-tokens 5; prefill n\/a \(prompt under 16 tokens\), decode [\d.]+ tok\/s/,
+    );
     const s1 = await run([
       dir,
       "-p",
@@ -86,4 +92,28 @@ Deno.test("quantlab generate streams greedy and seeded samples and reports token
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("quantlab generate says it stopped at the context length, times a long prefill, warns on --ctx", async () => {
+  const r = await run([
+    "assets/tiny-llama",
+    "--prompt",
+    "The jury said that the city of Atlanta had been given a new law by the",
+    "--max-tokens",
+    "500",
+    "--ctx",
+    "24",
+    "--ignore-eos",
+  ]);
+  assert.match(r.err, /stopped at context length 24; prefill [\d.]+ tok\/s, decode [\d.]+ tok\/s/);
+  const w = await run([
+    "assets/tiny-llama",
+    "--prompt",
+    "It",
+    "--max-tokens",
+    "1",
+    "--ctx",
+    "9000",
+  ]);
+  assert.match(w.err, /warning: --ctx 9000 is beyond the model's context length 4096/);
 });

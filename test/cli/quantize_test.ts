@@ -54,8 +54,13 @@ Deno.test("quantize --method higgs writes a quantized checkpoint folder and prin
     const out = await capture(() =>
       quantizeCommand.run(parseCommandArgs(quantizeCommand.flags, argv))
     );
-    assert.match(out, /quantized 1 tensors, copied 2/);
-    assert.match(out, /bits\/weight/);
+    assert.match(out, /quantized\s+1 tensors, copied 2/);
+    assert.match(out, /size\s+[\d.]+ MiB → [\d.]+ MiB \([\d.]+× smaller\)/);
+    assert.match(
+      out,
+      /bits\/weight\s+[\d.]+ over .* = codes [\d.]+ \+ scales [\d.]+ \+ table [\d.]+ \+ padding [\d.]+/,
+    );
+    assert.match(out, /time\s+[\d.]+ s \([\d.]+ M weights\/s\)/);
     const ck = await QuantizedCheckpoint.open(`${dir}/q`);
     const q = await ck.read("layers.0.mlp.up_proj.weight");
     ck.close();

@@ -16,13 +16,21 @@ import { loadCausalLM, loadTokenizer, modelHash } from "../../model/loader.ts";
 import { runPerplexityJob } from "../../eval/ppl_job.ts";
 import { stridedWindows } from "../../eval/perplexity.ts";
 import { sha256 } from "../../eval/results.ts";
+import { JSON_FLAG, outFlag, QUIET_FLAG } from "../vocabulary.ts";
+import { printJson } from "../json_output.ts";
+import { warn } from "../warn.ts";
+import { plural, textWarnings } from "../text_check.ts";
 
 /** The `ppl` command. */
 export const pplCommand: Command = {
   name: "ppl",
   summary: "perplexity of a Llama-family model folder on a text file (HF strided windows)",
-  usage: "quantlab ppl MODEL --text FILE [--ctx 512] [--stride 512] [--max-tokens N] " +
-    "[--out results.json]",
+  usage: "quantlab ppl MODEL --text FILE [--ctx 512] [--stride 512] [--windows N | " +
+    "--max-tokens N] [--out results.json] [--json]",
+  examples: [
+    "quantlab ppl assets/tiny-llama --text brown:test --windows 2 --ctx 128",
+    "quantlab ppl /tmp/ql-higgs -t brown:test --windows 2 --ctx 128 --json",
+  ],
   flags: {
     text: {
       type: "string",
@@ -31,10 +39,12 @@ export const pplCommand: Command = {
     },
     ctx: { type: "string", default: "512", help: "window length in tokens" },
     stride: { type: "string", help: "window step in tokens (default: ctx)" },
-    "max-tokens": { type: "string", help: "evaluate only the first N tokens" },
-    out: { type: "string", short: "o", help: "results JSON (written atomically; enables resume)" },
+    windows: { type: "string", help: "evaluate only the first N windows (default: all)" },
+    "max-tokens": { type: "string", help: "evaluate only the first N tokens (default: all)" },
+    ...outFlag("results JSON (written atomically; enables resume)"),
     log: { type: "string", help: "window log for resuming (default: <out>.windows.jsonl)" },
-    quiet: { type: "boolean", help: "no progress bar" },
+    ...QUIET_FLAG,
+    ...JSON_FLAG,
   },
   async run(args) {
     const dir = args.positionals[0];
@@ -46,26 +56,44 @@ export const pplCommand: Command = {
     const backend = choiceFlag(args, "backend", BACKEND_CHOICES);
     const ctx = intFlag(args, "ctx", 512, 2, 1 << 20);
     const stride = intFlag(args, "stride", ctx, 1, ctx);
-    const maxTokens = args.values["max-tokens"] === undefined
+    let maxTokens = args.values["max-tokens"] === undefined
       ? null
       : intFlag(args, "max-tokens", 0, 2, 2 ** 31);
+    if (args.values.windows !== undefined) {
+      const w = intFlag(args, "windows", 1, 1, 2 ** 31);
+      const need = (w - 1) * stride + ctx;
+      maxTokens = maxTokens === null ? need : Math.min(maxTokens, need);
+    }
     const { out, log } = outAndLog(args, ".windows.jsonl");
     const quiet = Boolean(args.values.quiet);
 
     const bytes = await readTextArg(textPath);
+    for (const w of textWarnings(bytes, textPath)) warn("ppl", w);
     const text = new TextDecoder().decode(bytes);
     const tok = await loadTokenizer(dir);
     const all = tok.encode(text);
     const ids = maxTokens === null ? all : all.slice(0, maxTokens);
     if (ids.length < 2) {
-      throw new UsageError(`The text has ${ids.length} tokens; perplexity needs at least 2`);
+      throw new UsageError(
+        `${textPath} gives ${plural(ids.length, "token")}` +
+          (ids.length < all.length ? ` within --max-tokens/--windows` : "") +
+          "; perplexity needs at least 2: give a longer text",
+      );
     }
     const bos = tok.describeSpecials();
     const hash = await modelHash(dir);
     const model = await loadCausalLM(dir, backend);
     try {
       const c = model.config;
-      const bar = progress("ppl", stridedWindows(ids.length, ctx, stride).length, { quiet });
+      if (ctx > c.maxPositionEmbeddings) {
+        warn(
+          "ppl",
+          `--ctx ${ctx} is beyond the model's context length ${c.maxPositionEmbeddings} ` +
+            "(max_position_embeddings); positions past it were never trained",
+        );
+      }
+      const windowCount = stridedWindows(ids.length, ctx, stride).length;
+      const bar = progress("ppl", windowCount, { quiet });
       let last = 0;
       const enc = new TextEncoder();
       const r = await runPerplexityJob({
@@ -100,14 +128,46 @@ export const pplCommand: Command = {
       });
       bar.done();
       const x = r.run;
+      if (args.values.json) {
+        printJson("ppl", {
+          model: { path: dir, architecture: c.architecture, backend: model.backend },
+          text: {
+            path: textPath,
+            bytes: bytes.length,
+            totalTokens: all.length,
+            evaluatedTokens: ids.length,
+          },
+          ctx,
+          stride,
+          windows: x.windowCount,
+          bos,
+          perplexity: x.ppl,
+          perplexitySe: x.pplSe,
+          meanNll: x.meanNll,
+          meanNllSe: x.meanNllSe,
+          scoredTokens: x.scoredTokens,
+          bitsPerByte: r.bitsPerByte,
+          scoredBytes: r.scoredBytes ?? 0,
+          tokensPerSecond: x.tokensPerSecond,
+          resumedWindows: r.resumedWindows ?? 0,
+          out: out ?? null,
+        });
+        return;
+      }
       const pm = (v: number | null, digits: number): string =>
         v === null ? "" : ` ± ${v.toFixed(digits)}`;
       console.log(`model        ${dir} (${c.architecture}, ${model.backend})`);
-      console.log(`text         ${textPath}: ${ids.length} tokens, ctx ${ctx}, stride ${stride}`);
+      console.log(
+        `text         ${textPath}: ${ids.length} of ${all.length} tokens evaluated, ctx ${ctx}` +
+          `${ctx > c.maxPositionEmbeddings ? " (beyond max_position_embeddings)" : ""}, ` +
+          `stride ${stride}`,
+      );
       console.log(`BOS          ${bos}, once at the start of the text`);
       console.log(`perplexity   ${x.ppl.toFixed(4)}${pm(x.pplSe, 4)}`);
       console.log(`mean NLL     ${x.meanNll.toFixed(6)}${pm(x.meanNllSe, 6)} nats`);
-      console.log(`scored       ${x.scoredTokens} tokens in ${x.windowCount} windows`);
+      console.log(
+        `scored       ${plural(x.scoredTokens, "token")} in ${plural(x.windowCount, "window")}`,
+      );
       console.log(
         `bits/byte    ${r.bitsPerByte === null ? "n/a" : r.bitsPerByte.toFixed(4)} ` +
           `(${r.scoredBytes ?? 0} scored bytes)`,
