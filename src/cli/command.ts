@@ -33,7 +33,7 @@ export interface Command {
   summary: string;
   /** Usage line(s) shown by `--help`, e.g. `quantlab demo [--rows N]`. */
   usage: string;
-  /** Flags; `--help`, `--debug` and `--backend` are added for every command. */
+  /** Flags; `--help`, `--debug`, `--backend` and `--quiet` are added for every command. */
   flags: Record<string, FlagSpec>;
   /**
    * Extra spellings that still work but are not shown in help (`"-p": "prompt"` keeps an old
@@ -65,6 +65,7 @@ export const COMMON_FLAGS: Record<string, FlagSpec> = {
   help: { type: "boolean", short: "h", help: "show this help" },
   debug: { type: "boolean", help: "print stack traces on errors" },
   backend: { type: "string", default: "auto", help: "auto | cpu | webgpu" },
+  quiet: { type: "boolean", short: "q", help: "no progress bar or notes (warnings still print)" },
 };
 
 /**

@@ -38,6 +38,9 @@ export const allocateCommand: Command = {
   summary: "optimal per-projection HIGGS grids under a bit budget (linearity model, exact DP)",
   usage: "quantlab allocate SENS.json --budget BITS [--grids 2:16,2:64,2:256,2:4096] " +
     "[--hadamard 1024] [--out plan.json]",
+  examples: [
+    "quantlab allocate /tmp/ql-sens.json --budget 3.25 --hadamard 256 -o /tmp/ql-plan.json",
+  ],
   flags: {
     budget: { type: "string", help: "average bits per weight over the measured projections" },
     ...HIGGS_GRID_FLAGS,

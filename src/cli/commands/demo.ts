@@ -12,6 +12,7 @@ import { DEMO_METHODS, runDemo } from "../../experiments/demo.ts";
 import { choiceFlag } from "../command.ts";
 import { BACKEND_CHOICES, selectBackend } from "../../gpu/backend.ts";
 import { progress } from "../progress.ts";
+import { QUIET_FLAG } from "../vocabulary.ts";
 import { runTinyPplTable, TINY_METHODS, TINY_MODEL_URL } from "../../experiments/tiny_ppl.ts";
 
 /** The `demo` command. */
@@ -19,12 +20,14 @@ export const demoCommand: Command = {
   name: "demo",
   summary: "every method on a Gaussian matrix (error × bits) and on the tiny Llama (perplexity)",
   usage: "quantlab demo [--rows N] [--cols N] [--seed K] [--windows 16] [--matrix-only]",
+  examples: ["quantlab demo --rows 16 --cols 256 --matrix-only"],
   flags: {
     rows: { type: "string", default: "1024", help: "rows (output features)" },
     cols: { type: "string", default: "4096", help: "columns (input features)" },
     seed: { type: "string", default: "1", help: "PRNG seed of the matrix" },
     windows: { type: "string", default: "16", help: "Brown test windows (256 tokens) for PPL" },
     "matrix-only": { type: "boolean", help: "skip the tiny-model perplexity table" },
+    ...QUIET_FLAG,
   },
   async run(args) {
     const rows = intFlag(args, "rows", 1024, 1, 65536);
@@ -34,7 +37,7 @@ export const demoCommand: Command = {
     const backend = await selectBackend(choiceFlag(args, "backend", BACKEND_CHOICES));
     const where = backend.kind === "webgpu" ? `WebGPU (${backend.gpu.description})` : "CPU";
     console.log(`Synthetic N(0,1) weight matrix ${rows}×${cols}, seed ${seed}, on ${where}`);
-    const bar = progress("demo", DEMO_METHODS.length);
+    const bar = progress("demo", DEMO_METHODS.length, { quiet: Boolean(args.values.quiet) });
     const results = await runDemo({
       rows,
       cols,
@@ -67,7 +70,9 @@ export const demoCommand: Command = {
         `vocab ${cfg.vocab_size}, trained on Brown train), perplexity on the first ${windows} ` +
         "windows of 256 tokens of Brown test; every projection quantized",
     );
-    const bar2 = progress("demo ppl", TINY_METHODS.length + 1);
+    const bar2 = progress("demo ppl", TINY_METHODS.length + 1, {
+      quiet: Boolean(args.values.quiet),
+    });
     const table = await runTinyPplTable({
       methods: TINY_METHODS,
       windows,

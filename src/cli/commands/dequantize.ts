@@ -6,16 +6,18 @@
  */
 import { type Command, UsageError } from "../command.ts";
 import { dequantizeCheckpoint } from "../../io/quantized_checkpoint.ts";
+import { QUIET_FLAG } from "../vocabulary.ts";
 
 /** The `dequantize` command. */
 export const dequantizeCommand: Command = {
   name: "dequantize",
   summary: "write the f32 reconstruction of a quantized checkpoint to a .safetensors file",
   usage: "quantlab dequantize QUANT_DIR|FILE --out F.safetensors [--tensor NAME …]",
+  examples: ["quantlab dequantize /tmp/ql-nf4 -o /tmp/ql-nf4-f32.safetensors"],
   flags: {
     out: { type: "string", short: "o", help: "output .safetensors file" },
     tensor: { type: "string", multiple: true, help: "only this tensor (repeatable)" },
-    quiet: { type: "boolean", short: "q", help: "no progress bar" },
+    ...QUIET_FLAG,
   },
   async run(args) {
     const input = args.positionals[0];

@@ -8,15 +8,22 @@ import { type Command, UsageError } from "../command.ts";
 import { formatTable } from "../table.ts";
 import { totalError } from "../../quant/error_metrics.ts";
 import { checkpointError } from "../../io/quantized_checkpoint.ts";
+import { JSON_FLAG, QUIET_FLAG } from "../vocabulary.ts";
+import { printJson } from "../json_output.ts";
 
 /** The `error` command. */
 export const errorCommand: Command = {
   name: "error",
   summary: "relative MSE ‖W−Ŵ‖²/‖W‖² and bits/weight of a quantized checkpoint",
   usage: "quantlab error ORIG_DIR|FILE QUANT_DIR|FILE [--tensor NAME …] [--json]",
+  examples: [
+    "quantlab error assets/tiny-llama /tmp/ql-nf4",
+    "quantlab error assets/tiny-llama /tmp/ql-higgs --tensor model.layers.0.mlp.up_proj.weight --json",
+  ],
   flags: {
     tensor: { type: "string", multiple: true, help: "only this tensor (repeatable)" },
-    json: { type: "boolean", help: "print JSON instead of a table" },
+    ...QUIET_FLAG,
+    ...JSON_FLAG,
   },
   async run(args) {
     if (args.positionals.length !== 2) {
@@ -27,10 +34,11 @@ export const errorCommand: Command = {
     const [orig, quant] = args.positionals as [string, string];
     const errors = await checkpointError(orig, quant, {
       tensors: (args.values.tensor as string[] | undefined) ?? [],
+      quiet: Boolean(args.values.quiet) || Boolean(args.values.json),
     });
     const total = totalError(errors);
     if (args.values.json) {
-      console.log(JSON.stringify({ tensors: errors, total }, null, 2));
+      printJson("error", { original: orig, quantized: quant, tensors: errors, total });
       return;
     }
     const rows = errors.map((e) => [

@@ -24,6 +24,8 @@ import {
 } from "../../grids/load.ts";
 import { estimateMse } from "../../grids/parallel.ts";
 import { gpuLloydStepper } from "../../grids/lloyd_gpu.ts";
+import { JSON_FLAG, outFlag, QUIET_FLAG } from "../vocabulary.ts";
+import { printJson } from "../json_output.ts";
 
 /** The grids `grids build --all` computes (the shipped set). */
 export const DEFAULT_GRIDS: readonly (readonly [number, number])[] = [
@@ -111,7 +113,7 @@ async function build(args: ParsedArgs): Promise<void> {
     : decodeURIComponent(GRID_ASSETS_URL.pathname).replace(/\/$/, "");
   await Deno.mkdir(dir, { recursive: true });
   const backend = await selectBackend((args.values.backend as "auto" | "cpu" | "webgpu") ?? "auto");
-  const bar = progress("grids build", targets.length);
+  const bar = progress("grids build", targets.length, { quiet: Boolean(args.values.quiet) });
   const built: Grid[] = [];
   for (const [p, n] of targets) {
     const opts: BuildOptions = { seed, ...buildTuning(args) };
@@ -173,6 +175,20 @@ async function mse(args: ParsedArgs): Promise<void> {
   const t0 = performance.now();
   const r = await estimateMse(g, { samples, seed });
   const secs = (performance.now() - t0) / 1000;
+  if (args.values.json) {
+    printJson("grids.mse", {
+      p,
+      n,
+      samples,
+      seed,
+      mse: r.mse,
+      mseStdErr: r.stdErr,
+      stored: { mse: g.mse, mseStdErr: g.mseStdErr ?? null },
+      target: HIGGS_TARGETS[`${p},${n}`] ?? null,
+      seconds: secs,
+    });
+    return;
+  }
   console.log(
     `(${p}, ${n}) mse ${r.mse.toPrecision(6)} ± ${r.stdErr.toExponential(2)} ` +
       `(${samples} samples, seed ${seed}, ${secs.toFixed(1)} s); stored ${g.mse.toPrecision(6)}` +
@@ -203,7 +219,7 @@ export const gridsCommand: Command = {
       help: "PRNG seed (build: training seed, default 1; mse: default 12345)",
     },
     samples: { type: "string", help: "mse: Monte-Carlo samples (default 4194304)" },
-    out: { type: "string", help: "build: output folder (default assets/grids)" },
+    ...outFlag("build: output folder (default assets/grids)"),
     "train-samples": { type: "string", help: "build: training samples (default by p, n)" },
     "final-samples": {
       type: "string",
@@ -218,10 +234,20 @@ export const gridsCommand: Command = {
       type: "string",
       help: "build: relative MSE change that stops Lloyd (default 1e-5 p = 2, 1e-6 p ≥ 3)",
     },
+    ...QUIET_FLAG,
+    ...JSON_FLAG,
   },
+  examples: [
+    "quantlab grids list",
+    "quantlab grids mse --p 2 --n 16 --samples 100000 --json",
+    "quantlab grids build --p 1 --n 8 -o /tmp/ql-grids",
+  ],
   async run(args: ParsedArgs): Promise<void> {
     const [sub, ...rest] = args.positionals;
     if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
+    if (args.values.json && sub !== "mse") {
+      throw new UsageError(`--json applies to grids mse only; got grids ${sub}`);
+    }
     if (sub === "build") return await build(args);
     if (sub === "list") return await list();
     if (sub === "mse") return await mse(args);

@@ -35,6 +35,7 @@ import { readSensitivityFile } from "../../experiments/sensitivity_job.ts";
 import type { QuantMethod } from "../../quant/format.ts";
 import type { QuantOptions } from "../../quant/quantizer.ts";
 import { availableMethods } from "../../quant/registry.ts";
+import { QUIET_FLAG } from "../vocabulary.ts";
 
 /** Schema name of linearity-check results files. */
 export const LINEARITY_SCHEMA = "quantlab.linearity";
@@ -97,6 +98,9 @@ export const linearityCommand: Command = {
     "[--scale-rule rms|unbiased] " +
     "[--mixes 8] [--budgets 2.5,3,3.5] [--baseline method:key=value,…] [--single p:n] " +
     "[--seed 0] [--out r.json]",
+  examples: [
+    "quantlab linearity assets/tiny-llama -s /tmp/ql-sens.json --random --ctx 32 --windows 1 --mixes 1 --budgets 3 --hadamard 256",
+  ],
   flags: {
     sensitivities: { type: "string", short: "s", help: "results of quantlab sensitivity" },
     ...windowFlags("8", {
@@ -121,7 +125,7 @@ export const linearityCommand: Command = {
     },
     seed: { type: "string", default: "0", help: "seed of the mixes and of the random tokens" },
     out: { type: "string", short: "o", help: "results JSON (written atomically; enables resume)" },
-    quiet: { type: "boolean", help: "no progress bar" },
+    ...QUIET_FLAG,
   },
   async run(args) {
     const dir = args.positionals[0];

@@ -18,6 +18,7 @@ import { loadModel, modelHash } from "../../model/loader.ts";
 import { LINEAR_KINDS } from "../../model/types.ts";
 import { runSensitivityJob } from "../../experiments/sensitivity_job.ts";
 import type { ProjectionRef } from "../../experiments/linearity.ts";
+import { QUIET_FLAG } from "../vocabulary.ts";
 
 /** Parses "0-3,7" into layer indices below `layers`. */
 function parseLayers(spec: string, layers: number): number[] {
@@ -53,6 +54,9 @@ export const sensitivityCommand: Command = {
   summary: "per-projection sensitivities α of the linearity model (noise injection; PPL or KL)",
   usage: "quantlab sensitivity MODEL (--text FILE | --random) [--ctx 256] [--windows 4] " +
     "[--levels 6,5,4,3,2] [--draws 1 [--antithetic]] [--noise-block 0] [--layers 0-3] [--seed 0] [--out sens.json]",
+  examples: [
+    "quantlab sensitivity assets/tiny-llama --random --ctx 32 --windows 1 --levels 4 --layers 0 -o /tmp/ql-sens.json",
+  ],
   flags: {
     ...windowFlags("4", {
       text: "UTF-8 text (or brown:train|valid|test): the metric is perplexity on it",
@@ -73,7 +77,7 @@ export const sensitivityCommand: Command = {
     },
     out: { type: "string", short: "o", help: "results JSON (written atomically; enables resume)" },
     log: { type: "string", help: "measurement log for resuming (default: <out>.points.jsonl)" },
-    quiet: { type: "boolean", help: "no progress bar" },
+    ...QUIET_FLAG,
   },
   async run(args) {
     const dir = args.positionals[0];

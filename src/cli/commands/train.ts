@@ -7,12 +7,14 @@
 import { type Command, intFlag, numberFlag, UsageError } from "../command.ts";
 import { progress } from "../progress.ts";
 import { trainTinyLlama } from "../../train/train_job.ts";
+import { QUIET_FLAG } from "../vocabulary.ts";
 
 /** The `train` command. */
 export const trainCommand: Command = {
   name: "train",
   summary: "train the tiny Llama on the embedded Brown corpus (CPU; resumable)",
   usage: "quantlab train --out DIR [--steps 900] [--batch 8] [--ctx 256] [--lr 3e-3] [--seed 1]",
+  examples: ["quantlab train -o /tmp/ql-train --steps 2 --batch 1 --ctx 32"],
   flags: {
     out: { type: "string", short: "o", help: "output folder (model, log, checkpoint)" },
     steps: { type: "string", default: "900", help: "optimizer steps" },
@@ -20,7 +22,7 @@ export const trainCommand: Command = {
     ctx: { type: "string", default: "256", help: "tokens per sequence" },
     lr: { type: "string", default: "3e-3", help: "peak learning rate (cosine schedule)" },
     seed: { type: "string", default: "1", help: "seed of the initialization and batch order" },
-    quiet: { type: "boolean", help: "no progress bar" },
+    ...QUIET_FLAG,
   },
   async run(args) {
     const out = args.values.out;
