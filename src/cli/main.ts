@@ -7,6 +7,7 @@
 import { type Command, helpText, parseCommandArgs, UsageError } from "./command.ts";
 import { didYouMean } from "./suggest.ts";
 import { versionText } from "./version.ts";
+import { errorLine } from "./error_words.ts";
 import { QuantlabError } from "../core/errors.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { infoCommand } from "./commands/info.ts";
@@ -117,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const bad = e instanceof UsageError ||
       (e instanceof QuantlabError && e.code === "bad-argument");
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = errorLine(e);
     console.error(`quantlab${cmd ? ` ${cmd.name}` : ""}: ${msg}`);
     if (debug && e instanceof Error && e.stack) console.error(e.stack);
     return bad ? 2 : 1;

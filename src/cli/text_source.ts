@@ -78,7 +78,8 @@ export async function evalWindows(
   if (ids.length < count * ctx) {
     throw new QuantlabError(
       "bad-argument",
-      `The text has ${ids.length} tokens; ${count} windows of ${ctx} need ${count * ctx}: ` +
+      `The text has ${ids.length} token${ids.length === 1 ? "" : "s"}; ${count} windows of ` +
+        `${ctx} need ${count * ctx}: ` +
         "lower --windows or --ctx",
     );
   }

@@ -142,9 +142,10 @@ export async function buildLlamaModel(
       const known = [...registry.keys()];
       throw new QuantlabError(
         "unsupported",
-        `The checkpoint is quantized with quant_method "${method}" and no loader is registered ` +
-          `for it; ${known.length ? `registered: ${known.join(", ")}` : "none is registered"}` +
-          " (import the quantized-checkpoint loader, or pass linearFactory)",
+        `The checkpoint is quantized with quant_method "${method}", which quantlab cannot load; ` +
+          `it loads dense checkpoints and ${
+            known.length ? `quant_method ${known.map((k) => `"${k}"`).join(", ")}` : "its own"
+          } (made by quantlab quantize)`,
       );
     }
   }

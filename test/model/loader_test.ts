@@ -125,7 +125,7 @@ Deno.test("loadModel() routes quantized folders through linearFactory or the reg
     });
     await assert.rejects(
       () => loadModel(dir),
-      /quant_method "test-method" and no loader is registered/,
+      /quant_method "test-method", which quantlab cannot load; it loads dense checkpoints and/,
     );
     const asked: string[] = [];
     const factory = (spec: LinearSpec) => {
