@@ -22,6 +22,7 @@ const NON_TEXT_LIMIT = 0.1;
  */
 export function textWarnings(bytes: Uint8Array, name: string): string[] {
   const out: string[] = [];
+  if (bytes.length === 0) return [`${name} is empty`];
   try {
     new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {

@@ -10,6 +10,7 @@ import { totalError } from "../../quant/error_metrics.ts";
 import { checkpointError } from "../../io/quantized_checkpoint.ts";
 import { JSON_FLAG, QUIET_FLAG } from "../vocabulary.ts";
 import { printJson } from "../json_output.ts";
+import { warn } from "../warn.ts";
 
 /** The `error` command. */
 export const errorCommand: Command = {
@@ -36,6 +37,7 @@ export const errorCommand: Command = {
       tensors: (args.values.tensor as string[] | undefined) ?? [],
       quiet: Boolean(args.values.quiet) || Boolean(args.values.json),
     });
+    if (errors.length === 0) warn("error", `${quant} has no quantized tensor to compare`);
     const total = totalError(errors);
     if (args.values.json) {
       printJson("error", { original: orig, quantized: quant, tensors: errors, total });

@@ -36,6 +36,7 @@ import type { QuantMethod } from "../../quant/format.ts";
 import type { QuantOptions } from "../../quant/quantizer.ts";
 import { availableMethods } from "../../quant/registry.ts";
 import { QUIET_FLAG } from "../vocabulary.ts";
+import { warnCtx } from "../warn.ts";
 
 /** Schema name of linearity-check results files. */
 export const LINEARITY_SCHEMA = "quantlab.linearity";
@@ -174,6 +175,7 @@ export const linearityCommand: Command = {
     }
     const model = await loadModel(dir);
     const c = model.config;
+    warnCtx("linearity", ctx, c.maxPositionEmbeddings);
     const projections = sens.document.result.projections.map((p) => ({
       layer: p.layer,
       kind: p.kind as LinearKind,

@@ -18,7 +18,7 @@ import { stridedWindows } from "../../eval/perplexity.ts";
 import { sha256 } from "../../eval/results.ts";
 import { JSON_FLAG, outFlag, QUIET_FLAG } from "../vocabulary.ts";
 import { printJson } from "../json_output.ts";
-import { warn } from "../warn.ts";
+import { warn, warnCtx } from "../warn.ts";
 import { plural, textWarnings } from "../text_check.ts";
 
 /** The `ppl` command. */
@@ -85,13 +85,7 @@ export const pplCommand: Command = {
     const model = await loadCausalLM(dir, backend);
     try {
       const c = model.config;
-      if (ctx > c.maxPositionEmbeddings) {
-        warn(
-          "ppl",
-          `--ctx ${ctx} is beyond the model's context length ${c.maxPositionEmbeddings} ` +
-            "(max_position_embeddings); positions past it were never trained",
-        );
-      }
+      warnCtx("ppl", ctx, c.maxPositionEmbeddings);
       const windowCount = stridedWindows(ids.length, ctx, stride).length;
       const bar = progress("ppl", windowCount, { quiet });
       let last = 0;

@@ -19,6 +19,7 @@ import { LINEAR_KINDS } from "../../model/types.ts";
 import { runSensitivityJob } from "../../experiments/sensitivity_job.ts";
 import type { ProjectionRef } from "../../experiments/linearity.ts";
 import { QUIET_FLAG } from "../vocabulary.ts";
+import { warnCtx } from "../warn.ts";
 
 /** Parses "0-3,7" into layer indices below `layers`. */
 function parseLayers(spec: string, layers: number): number[] {
@@ -101,6 +102,7 @@ export const sensitivityCommand: Command = {
 
     const model = await loadModel(dir);
     const c = model.config;
+    warnCtx("sensitivity", ctx, c.maxPositionEmbeddings);
     const layers = typeof args.values.layers === "string"
       ? parseLayers(args.values.layers, c.numLayers)
       : Array.from({ length: c.numLayers }, (_, l) => l);
