@@ -5,8 +5,6 @@
  *
  * @module
  */
-import denoJson from "../../deno.json" with { type: "json" };
-
 const ROOT = new URL("../../", import.meta.url);
 
 async function readText(path: string): Promise<string | null> {
@@ -71,8 +69,15 @@ export async function gitCommit(): Promise<string | null> {
  */
 export async function versionText(): Promise<string> {
   const commit = await gitCommit();
+  const config = await readText(decodeURIComponent(new URL("deno.json", ROOT).pathname));
+  let version = "unknown";
+  try {
+    version = String(JSON.parse(config ?? "{}").version ?? "unknown");
+  } catch {
+    // A damaged deno.json leaves the version unknown; --version still prints the rest.
+  }
   return [
-    `quantlab ${denoJson.version}${commit ? ` (commit ${commit})` : ""}`,
+    `quantlab ${version}${commit ? ` (commit ${commit})` : ""}`,
     `deno ${Deno.version.deno} (v8 ${Deno.version.v8}, typescript ${Deno.version.typescript})`,
   ].join("\n");
 }

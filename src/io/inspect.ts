@@ -12,7 +12,7 @@ import { QuantlabError } from "../core/errors.ts";
 import { type DType, numel } from "../core/tensor.ts";
 import { openCheckpoint } from "./sharded.ts";
 import { QuantizedCheckpoint, quantizedTensorNames } from "./quantized_checkpoint.ts";
-import { type BitsSplit, bitsSplit } from "../quant/bits_split.ts";
+import { type BitsSplit, bitsSplit } from "./bits_split.ts";
 
 /** What a parameter is for, by its name. */
 export type ParamKind = "embedding" | "projection" | "norm" | "lm_head" | "bias" | "other";
