@@ -1,13 +1,8 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
 import { Tensor } from "../../src/core/tensor.ts";
-import {
-  loadCausalLM,
-  loadModel,
-  loadTokenizer,
-  modelHash,
-  writeHfFolder,
-} from "../../src/model/loader.ts";
+import { loadCausalLM, loadModel, loadTokenizer, writeHfFolder } from "../../src/model/loader.ts";
+import { modelHash } from "../../src/io/model_folder.ts";
 import {
   buildLlamaModel,
   type LinearSpec,
@@ -19,7 +14,7 @@ import { LlamaModel } from "../../src/model/llama.ts";
 import { llamaConfig } from "../../src/model/config.ts";
 import { llamaTensors, randomLlamaWeights } from "../../src/model/random.ts";
 import { llamaForwardReference } from "../../src/model/reference.ts";
-import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/model/tiny.ts";
+import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/data/tiny_tokenizer.ts";
 import { assertClose, CONFIGS, tokens } from "./helpers.ts";
 
 const TOKENIZER = byteLevelTokenizerJson();

@@ -8,11 +8,11 @@
 import type { Command } from "../command.ts";
 import { intFlag, UsageError } from "../command.ts";
 import { formatTable } from "../table.ts";
-import { DEMO_METHODS, runDemo } from "../../experiments/demo.ts";
+import { DEMO_METHODS, runDemo } from "../../jobs/demo.ts";
 import { choiceFlag } from "../command.ts";
 import { BACKEND_CHOICES, selectBackend } from "../../gpu/backend.ts";
 import { progress } from "../progress.ts";
-import { runTinyPplTable, TINY_METHODS, TINY_MODEL_URL } from "../../experiments/tiny_ppl.ts";
+import { runTinyPplTable, TINY_METHODS, TINY_MODEL_URL } from "../../jobs/tiny_ppl.ts";
 
 /** The `demo` command. */
 export const demoCommand: Command = {

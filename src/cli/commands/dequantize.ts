@@ -5,7 +5,8 @@
  * @module
  */
 import { type Command, UsageError } from "../command.ts";
-import { dequantizeCheckpoint } from "../../io/quantized_checkpoint.ts";
+import { dequantizeCheckpoint } from "../../jobs/checkpoint_error.ts";
+import { progressBars } from "../progress.ts";
 
 /** The `dequantize` command. */
 export const dequantizeCommand: Command = {
@@ -32,7 +33,7 @@ export const dequantizeCommand: Command = {
     }
     const r = await dequantizeCheckpoint(input, out, {
       tensors: (args.values.tensor as string[] | undefined) ?? [],
-      quiet: Boolean(args.values.quiet),
+      progress: progressBars(Boolean(args.values.quiet)),
     });
     console.log(`wrote ${r.tensors} tensors to ${out} in ${r.seconds.toFixed(1)} s`);
   },

@@ -7,7 +7,7 @@
 import { type Command, UsageError } from "../command.ts";
 import { formatTable } from "../table.ts";
 import { totalError } from "../../quant/error_metrics.ts";
-import { checkpointError } from "../../io/quantized_checkpoint.ts";
+import { checkpointError } from "../../jobs/checkpoint_error.ts";
 
 /** The `error` command. */
 export const errorCommand: Command = {

@@ -15,23 +15,20 @@ import { formatTable } from "../table.ts";
 import { evalWindows } from "../text_source.ts";
 import { HIGGS_GRID_FLAGS, metricText, windowFlags } from "../linearity_flags.ts";
 import { parseGrids } from "./allocate.ts";
-import { loadModel, modelHash } from "../../model/loader.ts";
+import { loadModel } from "../../model/loader.ts";
+import { modelHash } from "../../io/model_folder.ts";
 import { type LinearKind, linearName } from "../../model/types.ts";
-import {
-  appendJsonl,
-  gitCommit,
-  machineInfo,
-  openRunLog,
-  writeJsonAtomic,
-} from "../../eval/results.ts";
-import { checkLinearity, type LinearityRow } from "../../experiments/linearity_check.ts";
+import { gitCommit, machineInfo } from "../../io/results.ts";
+import { appendJsonl, openRunLog } from "../../io/jsonl_log.ts";
+import { writeJsonAtomic } from "../../io/atomic.ts";
+import { checkLinearity, type LinearityRow } from "../../jobs/linearity_check.ts";
 import {
   type BaselineMethod,
   higgsGridOptions,
   linearityConfigs,
-} from "../../experiments/linearity_configs.ts";
-import { summarizeLinearity } from "../../experiments/linearity_summary.ts";
-import { readSensitivityFile } from "../../experiments/sensitivity_job.ts";
+} from "../../jobs/linearity_configs.ts";
+import { summarizeLinearity } from "../../jobs/linearity_summary.ts";
+import { readSensitivityFile } from "../../jobs/sensitivity.ts";
 import type { QuantMethod } from "../../quant/format.ts";
 import type { QuantOptions } from "../../quant/quantizer.ts";
 import { availableMethods } from "../../quant/registry.ts";

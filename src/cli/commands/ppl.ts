@@ -12,10 +12,11 @@ import { choiceFlag, type Command, intFlag, outAndLog, UsageError } from "../com
 import { progress } from "../progress.ts";
 import { readTextArg } from "../text_source.ts";
 import { BACKEND_CHOICES } from "../../gpu/backend.ts";
-import { loadCausalLM, loadTokenizer, modelHash } from "../../model/loader.ts";
-import { runPerplexityJob } from "../../eval/ppl_job.ts";
+import { loadCausalLM, loadTokenizer } from "../../model/loader.ts";
+import { modelHash } from "../../io/model_folder.ts";
+import { runPerplexityJob } from "../../jobs/ppl.ts";
 import { stridedWindows } from "../../eval/perplexity.ts";
-import { sha256 } from "../../eval/results.ts";
+import { sha256 } from "../../io/results.ts";
 
 /** The `ppl` command. */
 export const pplCommand: Command = {

@@ -14,10 +14,11 @@ import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
 import { evalWindows } from "../text_source.ts";
 import { metricText, windowFlags } from "../linearity_flags.ts";
-import { loadModel, modelHash } from "../../model/loader.ts";
+import { loadModel } from "../../model/loader.ts";
+import { modelHash } from "../../io/model_folder.ts";
 import { LINEAR_KINDS } from "../../model/types.ts";
-import { runSensitivityJob } from "../../experiments/sensitivity_job.ts";
-import type { ProjectionRef } from "../../experiments/linearity.ts";
+import { runSensitivityJob } from "../../jobs/sensitivity.ts";
+import type { ProjectionRef } from "../../jobs/linearity.ts";
 
 /** Parses "0-3,7" into layer indices below `layers`. */
 function parseLayers(spec: string, layers: number): number[] {

@@ -6,7 +6,7 @@
  */
 import { type Command, intFlag, numberFlag, UsageError } from "../command.ts";
 import { progress } from "../progress.ts";
-import { trainTinyLlama } from "../../train/train_job.ts";
+import { trainTinyLlama } from "../../jobs/train.ts";
 
 /** The `train` command. */
 export const trainCommand: Command = {
