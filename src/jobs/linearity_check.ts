@@ -135,6 +135,9 @@ export async function checkLinearity(
   model: LlamaModel,
   opts: LinearityCheckOptions,
 ): Promise<LinearityCheck> {
+  // Long on purpose: one measurement loop (dense baseline, then each configuration swapped in and
+  // measured on the same windows) whose shared state would otherwise travel through many
+  // parameters.
   const { metric, windows, projections, options, configs } = opts;
   if (metric !== "ppl" && metric !== "kl") {
     throw new QuantlabError("bad-argument", `Metric "${metric}" is not valid; use ppl or kl`);
