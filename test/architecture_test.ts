@@ -156,3 +156,11 @@ Deno.test("only cli, io, jobs and cpu use Deno.*; only gpu touches navigator.gpu
   }
   assert.deepEqual(bad, []);
 });
+
+Deno.test("the CLI alone turns --backend into a Backend (selectBackend is called only in src/cli/)", () => {
+  const bad = [...G.text]
+    .filter(([f]) => f !== "src/gpu/backend.ts" && layerOf(f) !== "cli")
+    .filter(([, t]) => /\bselectBackend\(/.test(code(t)))
+    .map(([f]) => f);
+  assert.deepEqual(bad, []);
+});

@@ -8,7 +8,7 @@
  * @module
  */
 import type { Tensor } from "../core/tensor.ts";
-import { type BackendChoice, selectBackend } from "../gpu/backend.ts";
+import type { Backend } from "../gpu/backend.ts";
 import { openCheckpoint } from "../io/sharded.ts";
 import { joinPath as join } from "../io/paths.ts";
 import {
@@ -155,9 +155,8 @@ export async function writeHfFolder(
 }
 
 /**
- * Loads a model folder and places it on a backend: the CPU model itself, or a
- * {@linkcode GpuLlama} built from it (`auto` picks WebGPU only for a real, non-fallback
- * adapter).
+ * Loads a model folder and places it on `backend` (chosen by the caller, e.g. the CLI's
+ * `--backend`): the CPU model itself, or a {@linkcode GpuLlama} built from it.
  *
  * @example
  * ```ts
@@ -167,17 +166,16 @@ export async function writeHfFolder(
  * const dir = await Deno.makeTempDir();
  * const c = llamaConfig();
  * await writeHfFolder(dir, c, llamaTensors(c, randomLlamaWeights(c, 1)));
- * const lm = await loadCausalLM(dir, "cpu");
+ * const lm = await loadCausalLM(dir, { kind: "cpu" });
  * await Deno.remove(dir, { recursive: true });
  * if (lm.backend !== "cpu") throw new Error("unexpected");
  * ```
  */
 export async function loadCausalLM(
   dir: string,
-  backend: BackendChoice = "auto",
+  backend: Backend = { kind: "cpu" },
   opts: LoadModelOptions = {},
 ): Promise<CausalLM> {
-  const b = await selectBackend(backend);
   const model = await loadModel(dir, opts);
-  return b.kind === "webgpu" ? await GpuLlama.create(model, b.gpu) : model;
+  return backend.kind === "webgpu" ? await GpuLlama.create(model, backend.gpu) : model;
 }

@@ -170,10 +170,10 @@ Deno.test("loadCausalLM() places a folder on the CPU or on WebGPU with equal log
   const c = { ...CONFIGS.qwen2!, vocabSize: VOCAB };
   await withDir(async (dir) => {
     await writeHfFolder(dir, c, llamaTensors(c, randomLlamaWeights(c, 35)));
-    const cpu = await loadCausalLM(dir, "cpu");
+    const cpu = await loadCausalLM(dir, { kind: "cpu" });
     assert.equal(cpu.backend, "cpu");
     if (!gpu) return;
-    const web = await loadCausalLM(dir, "webgpu");
+    const web = await loadCausalLM(dir, { kind: "webgpu", gpu });
     try {
       assert.equal(web.backend, "webgpu");
       const ids = tokens(5, c.vocabSize);

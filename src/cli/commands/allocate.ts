@@ -43,6 +43,7 @@ export const allocateCommand: Command = {
     ...HIGGS_GRID_FLAGS,
     out: { type: "string", short: "o", help: "plan JSON for quantize --plan (written atomically)" },
   },
+  cpuOnly: "allocates bits on the CPU only",
   async run(args) {
     const path = args.positionals[0];
     if (!path || args.positionals.length > 1) {

@@ -18,6 +18,7 @@ export const dequantizeCommand: Command = {
     tensor: { type: "string", multiple: true, help: "only this tensor (repeatable)" },
     quiet: { type: "boolean", short: "q", help: "no progress bar" },
   },
+  cpuOnly: "decodes on the CPU only",
   async run(args) {
     const input = args.positionals[0];
     if (input === undefined || args.positionals.length > 1) {

@@ -18,6 +18,7 @@ export const errorCommand: Command = {
     tensor: { type: "string", multiple: true, help: "only this tensor (repeatable)" },
     json: { type: "boolean", help: "print JSON instead of a table" },
   },
+  cpuOnly: "compares checkpoints on the CPU only",
   async run(args) {
     if (args.positionals.length !== 2) {
       throw new UsageError(

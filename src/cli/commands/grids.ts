@@ -10,9 +10,15 @@
  *
  * @module
  */
-import { type Command, intFlag, numberFlag, type ParsedArgs, UsageError } from "../command.ts";
+import {
+  type Command,
+  commandBackend,
+  intFlag,
+  numberFlag,
+  type ParsedArgs,
+  UsageError,
+} from "../command.ts";
 import { progress } from "../progress.ts";
-import { selectBackend } from "../../gpu/backend.ts";
 import { writeFileAtomic } from "../../io/atomic.ts";
 import { buildGrid, type BuildOptions } from "../../grids/build.ts";
 import { type Grid, gridFileName, gridToJson, HIGGS_TARGETS } from "../../grids/grid.ts";
@@ -105,7 +111,7 @@ async function build(args: ParsedArgs): Promise<void> {
     ? args.values.out
     : decodeURIComponent(GRID_ASSETS_URL.pathname).replace(/\/$/, "");
   await Deno.mkdir(dir, { recursive: true });
-  const backend = await selectBackend((args.values.backend as "auto" | "cpu" | "webgpu") ?? "auto");
+  const backend = await commandBackend(gridsCommand, args);
   const bar = progress("grids build", targets.length);
   const built: Grid[] = [];
   for (const [p, n] of targets) {

@@ -9,7 +9,14 @@
  *
  * @module
  */
-import { choiceFlag, type Command, intFlag, outAndLog, UsageError } from "../command.ts";
+import {
+  choiceFlag,
+  type Command,
+  commandBackend,
+  intFlag,
+  outAndLog,
+  UsageError,
+} from "../command.ts";
 import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
 import { evalWindows } from "../text_source.ts";
@@ -120,6 +127,7 @@ export const linearityCommand: Command = {
     out: { type: "string", short: "o", help: "results JSON (written atomically; enables resume)" },
     quiet: { type: "boolean", help: "no progress bar" },
   },
+  cpuOnly: "runs the model on the CPU (it swaps layers)",
   async run(args) {
     const dir = args.positionals[0];
     if (!dir || args.positionals.length > 1) {
@@ -129,6 +137,7 @@ export const linearityCommand: Command = {
     if (typeof sensPath !== "string") {
       throw new UsageError("--sensitivities s.json is required (from quantlab sensitivity)");
     }
+    await commandBackend(linearityCommand, args);
     const textPath = metricText(args);
     const random = textPath === null;
     const ctx = intFlag(args, "ctx", 256, 2, 1 << 20);

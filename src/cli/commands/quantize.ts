@@ -8,13 +8,13 @@
 import {
   choiceFlag,
   type Command,
+  commandBackend,
   type FlagSpec,
   intFlag,
   numberFlag,
   type ParsedArgs,
   UsageError,
 } from "../command.ts";
-import { BACKEND_CHOICES, selectBackend } from "../../gpu/backend.ts";
 import type { QuantOptions } from "../../quant/quantizer.ts";
 import { availableMethods } from "../../quant/registry.ts";
 import { quantizeCheckpoint } from "../../jobs/quantize_checkpoint.ts";
@@ -172,7 +172,7 @@ export const quantizeCommand: Command = {
     const plan = typeof args.values.plan === "string"
       ? await readPlan(args.values.plan, method, options)
       : undefined;
-    const backend = await selectBackend(choiceFlag(args, "backend", BACKEND_CHOICES));
+    const backend = await commandBackend(quantizeCommand, args);
     const tensors = (args.values.tensor as string[] | undefined) ?? [];
     const s = await quantizeCheckpoint(input, out, {
       method,
