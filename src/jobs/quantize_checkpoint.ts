@@ -18,6 +18,12 @@
 import { QuantlabError } from "../core/errors.ts";
 import { type DType, numel } from "../core/tensor.ts";
 import { type ProgressFactory, silentProgress } from "../core/progress.ts";
+import {
+  architectureOf,
+  GENERIC_DENSE_TENSORS,
+  type ModelFamily,
+  modelFamily,
+} from "../model/family.ts";
 import type { QuantOptions } from "../quant/quantizer.ts";
 import { getQuantizer } from "../quant/registry.ts";
 import type { Backend } from "../gpu/backend.ts";
@@ -45,9 +51,6 @@ import { appendJsonl, readJsonl, terminateLastLine } from "../io/jsonl_log.ts";
 import { toSharedF32 } from "../core/dtype.ts";
 
 const FLOAT_DTYPES: readonly DType[] = ["F32", "F16", "BF16", "F64"];
-const EMBED =
-  /(^|\.)(embed_tokens|embed_in|embed_positions|wte|wpe|word_embeddings|position_embeddings|token_type_embeddings|embeddings?|tok_embeddings)(\.|$)/;
-const LM_HEAD = /(^|\.)(lm_head|embed_out)(\.|$)|^output\.weight$/;
 
 /** Options of {@linkcode quantizeCheckpoint}. */
 export interface QuantizeCheckpointOptions {
@@ -111,8 +114,15 @@ export interface QuantizeSummary {
  */
 export function selectTensors(
   infos: readonly (readonly [string, DType, readonly number[]])[],
-  opts: { folder: boolean; includeLmHead?: boolean; tensors?: readonly string[] },
+  opts: {
+    folder: boolean;
+    includeLmHead?: boolean;
+    tensors?: readonly string[];
+    /** What a folder keeps dense (default: the names of every common layout). */
+    dense?: ModelFamily["denseByDefault"];
+  },
 ): Set<string> {
+  const dense = opts.dense ?? GENERIC_DENSE_TENSORS;
   const byName = new Map(infos.map(([n, d, s]) => [n, { dtype: d, shape: s }]));
   if (opts.tensors && opts.tensors.length > 0) {
     for (const n of opts.tensors) {
@@ -138,8 +148,8 @@ export function selectTensors(
   const out = new Set<string>();
   for (const [n, dtype, shape] of infos) {
     if (shape.length !== 2 || !FLOAT_DTYPES.includes(dtype) || numel(shape) === 0) continue;
-    if (opts.folder && EMBED.test(n)) continue;
-    if (opts.folder && !opts.includeLmHead && LM_HEAD.test(n)) continue;
+    if (opts.folder && dense.embedding.test(n)) continue;
+    if (opts.folder && !opts.includeLmHead && dense.lmHead.test(n)) continue;
     out.add(n);
   }
   return out;
@@ -148,6 +158,21 @@ export function selectTensors(
 async function sha256Hex(text: string): Promise<string> {
   const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
   return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * What a checkpoint folder keeps dense: its model family's embedding and LM-head names when its
+ * `config.json` names a supported architecture, else those of every common layout.
+ */
+async function denseTensorsOf(dir: string): Promise<ModelFamily["denseByDefault"]> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await Deno.readTextFile(joinPath(dir, "config.json")));
+  } catch {
+    json = undefined; // no or bad config.json: the run reports a bad one when it copies it
+  }
+  const arch = isObj(json) ? architectureOf(json) : undefined;
+  return arch ? modelFamily(arch).denseByDefault : GENERIC_DENSE_TENSORS;
 }
 
 /** One line of the progress log. */
@@ -191,6 +216,8 @@ export async function quantizeCheckpoint(
   out: string,
   opts: QuantizeCheckpointOptions = {},
 ): Promise<QuantizeSummary> {
+  // Long on purpose: one streaming, resumable pass whose state (run fingerprint, work folder, log,
+  // summary) every step shares; read it top to bottom, each step is headed by a comment.
   const t0 = performance.now();
   const method = opts.method ?? "higgs";
   const quantizer = getQuantizer(method);
@@ -251,6 +278,7 @@ export async function quantizeCheckpoint(
     folder: inputIsDir,
     includeLmHead: opts.includeLmHead,
     tensors: opts.tensors,
+    dense: inputIsDir ? await denseTensorsOf(input) : undefined,
   });
   const allNames = new Set(all.map(([n]) => n));
   for (const n of selected) {
