@@ -15,7 +15,7 @@
  * @module
  */
 import { compileBase64Wasm } from "../core/wasm.ts";
-import { LUT4_WASM_BASE64 } from "./lut_wasm_bytes.ts";
+import { LUT4_WASM_BASE64 } from "./gen/lut_wasm_bytes.ts";
 
 /** Byte offsets of the regions in the tensor's memory, and the kernel's row geometry. */
 export interface LutWasmLayout {

@@ -8,7 +8,7 @@
  */
 import { QuantlabError } from "../core/errors.ts";
 import type { Dispatch, Gpu } from "../gpu/device.ts";
-import type { GpuEncodeContext, GpuLinear, GpuLinearCall, Linear } from "../model/linear.ts";
+import type { GpuEncodeContext, GpuLinear, GpuLinearCall, Linear } from "./linear_layer.ts";
 import type { QuantizedTensor } from "../quant/format.ts";
 import { decodeRotated } from "../quant/decode.ts";
 import { type LutCpuTensor, lutMatmul, prepareLut } from "./cpu.ts";

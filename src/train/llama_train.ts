@@ -19,9 +19,9 @@ import { fillNormal } from "../core/prng.ts";
 import { sgemm } from "../cpu/matmul.ts";
 import type { LlamaConfig } from "../model/config.ts";
 import type { ReferenceWeights } from "../model/reference.ts";
-import { projectionShape } from "../model/random.ts";
+import { LINEAR_KINDS, projectionShape } from "../model/types.ts";
+import { checkForwardSupports, modelFamily } from "../model/family.ts";
 import { RopeTable } from "../model/rope.ts";
-import { LINEAR_KINDS } from "../model/types.ts";
 
 /** Views of `buf` laid out as the model's weights (the LM head shares the embedding if tied). */
 function viewsOf(c: LlamaConfig, buf: Float32Array): ReferenceWeights {
@@ -299,6 +299,7 @@ export class LlamaTrainer {
   /** A trainer starting from `init` (copied). */
   constructor(config: LlamaConfig, init: ReferenceWeights) {
     const c = config;
+    checkForwardSupports(modelFamily(c.architecture), "the trainer");
     if (c.qkvBias || c.oBias || c.mlpBias || c.slidingWindow !== null) {
       throw new QuantlabError(
         "unsupported",

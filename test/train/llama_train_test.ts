@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { QuantlabError } from "../../src/core/errors.ts";
 import { randSign } from "../../src/core/prng.ts";
 import { loadBrown } from "../../src/data/brown.ts";
-import { BROWN_TOKENIZER_URL } from "../../src/data/build_tokenizer.ts";
+import { BROWN_TOKENIZER_URL } from "../../src/data/brown_tokenizer.ts";
 import { llamaConfig } from "../../src/model/config.ts";
 import { LlamaModel } from "../../src/model/llama.ts";
 import { loadTokenizer } from "../../src/model/loader.ts";

@@ -5,8 +5,7 @@
  *
  * @module
  */
-import { choiceFlag, type Command, intFlag, numberFlag, UsageError } from "../command.ts";
-import { BACKEND_CHOICES } from "../../gpu/backend.ts";
+import { type Command, commandBackend, intFlag, numberFlag, UsageError } from "../command.ts";
 import { generate } from "../../model/generate.ts";
 import { loadCausalLM, loadTokenizer } from "../../model/loader.ts";
 import { StreamDecoder } from "../../model/tokenizer.ts";
@@ -39,7 +38,7 @@ export const generateCommand: Command = {
     }
     const prompt = args.values.prompt;
     if (typeof prompt !== "string") throw new UsageError("--prompt is required");
-    const backend = choiceFlag(args, "backend", BACKEND_CHOICES);
+    const backend = await commandBackend(generateCommand, args);
     const maxNewTokens = intFlag(args, "max-tokens", 64, 0, 1 << 20);
     const temperature = numberFlag(args, "temperature", 0, 0, 100);
     const topP = numberFlag(args, "top-p", 1, 1e-9, 1);

@@ -6,7 +6,7 @@
  */
 import { type Command, intFlag, numberFlag, UsageError } from "../command.ts";
 import { progress } from "../progress.ts";
-import { trainTinyLlama } from "../../train/train_job.ts";
+import { trainTinyLlama } from "../../jobs/train.ts";
 
 /** The `train` command. */
 export const trainCommand: Command = {
@@ -22,6 +22,7 @@ export const trainCommand: Command = {
     seed: { type: "string", default: "1", help: "seed of the initialization and batch order" },
     quiet: { type: "boolean", help: "no progress bar" },
   },
+  cpuOnly: "trains on the CPU only",
   async run(args) {
     const out = args.values.out;
     if (typeof out !== "string" || !out) throw new UsageError("--out DIR is required");
