@@ -3,7 +3,14 @@ import { QuantlabError } from "../../src/core/errors.ts";
 import { fillNormal } from "../../src/core/prng.ts";
 import { loadBlas, setBlasThreads } from "../../src/cpu/blas.ts";
 import { sgemmReference } from "../../src/cpu/gemm.ts";
-import { forceTypeScriptGemm, matmul, matmulBackend, sgemm } from "../../src/cpu/matmul.ts";
+import {
+  forceGemmBackend,
+  forceTypeScriptGemm,
+  matmul,
+  matmulBackend,
+  sgemm,
+} from "../../src/cpu/matmul.ts";
+import { wasmGemmFallbackNote, wasmGemmVariant } from "../../src/cpu/wasm_gemm.ts";
 import { checkGemm } from "./gemm_helpers.ts";
 
 const blas = loadBlas();
@@ -267,21 +274,51 @@ console.log(matmulBackend(), Array.from(y).join(","));`;
   }
 }
 
-Deno.test("without --allow-ffi matmul() falls back to TypeScript with one notice line", async () => {
+/** The backend a process without OpenBLAS selects: WebAssembly SIMD where the engine has it. */
+const fallback = wasmGemmVariant() === null ? "typescript" : "wasm";
+
+Deno.test("without --allow-ffi matmul() falls back to the WebAssembly GEMM with one notice", async () => {
   const { stdout, stderr } = await runScript(["--allow-env"]);
-  assert.equal(stdout, "typescript 3,2,7,6");
+  assert.equal(stdout, `${fallback} 3,2,7,6`);
   assert.equal(
     stderr,
-    "quantlab: OpenBLAS not found (no --allow-ffi permission); using the TypeScript GEMM " +
-      "(~25x slower). Install libopenblas0-pthread.\n",
+    "quantlab: OpenBLAS not found (no --allow-ffi permission); using " +
+      `${wasmGemmFallbackNote()}. Install libopenblas0-pthread.\n`,
+  );
+  assert.match(
+    stderr,
+    fallback === "wasm" ? /WebAssembly SIMD GEMM \(~\d+x slower\)/ : /TypeScript/,
   );
 });
 
-Deno.test("QUANTLAB_BLAS=none turns BLAS off silently; a wrong path falls through", async () => {
+Deno.test("QUANTLAB_BLAS=none hides BLAS silently; a wrong path falls through", async () => {
   const off = await runScript(["--allow-env", "--allow-ffi"], { QUANTLAB_BLAS: "none" });
-  assert.deepEqual(off, { stdout: "typescript 3,2,7,6", stderr: "" });
+  assert.deepEqual(off, { stdout: `${fallback} 3,2,7,6`, stderr: "" });
   const wrong = await runScript(["--allow-env", "--allow-ffi"], {
     QUANTLAB_BLAS: "/nonexistent/libopenblas.so",
   });
-  assert.equal(wrong.stdout, `${noBlas ? "typescript" : "openblas"} 3,2,7,6`);
+  assert.equal(wrong.stdout, `${noBlas ? fallback : "openblas"} 3,2,7,6`);
+});
+
+Deno.test("forceGemmBackend() picks each backend, and all three give the same products", () => {
+  try {
+    const want = new Float32Array(9 * 11);
+    const x = fillNormal(new Float32Array(9 * 23), 1), w = fillNormal(new Float32Array(11 * 23), 2);
+    sgemmReference({ transB: true, M: 9, N: 11, K: 23, A: x, B: w, C: want });
+    for (const b of ["openblas", "wasm", "typescript"] as const) {
+      forceGemmBackend(b);
+      const expected = b === "openblas"
+        ? (noBlas ? fallback : "openblas")
+        : b === "wasm"
+        ? fallback
+        : "typescript";
+      assert.equal(matmulBackend(), expected);
+      const got = matmul(x, w, 9, 23, 11);
+      for (let i = 0; i < want.length; i++) {
+        assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-5 * (1 + Math.abs(want[i]!)), `${b} at ${i}`);
+      }
+    }
+  } finally {
+    forceGemmBackend(null);
+  }
 });
