@@ -7,25 +7,42 @@
  * - {@linkcode matmul}: `nn.Linear` without bias, `out[b, o] = Σ_i x[b, i] · w[o, i]`.
  * - {@linkcode sgemm}: the full BLAS `sgemm` argument set.
  * - {@linkcode matmulBackend}, {@linkcode forceGemmBackend}, {@linkcode forceTypeScriptGemm}:
- *   which path runs, and switches for tests and comparisons (the environment variable
- *   `QUANTLAB_BLAS=none` hides OpenBLAS for a whole process).
+ *   which path runs, and switches for tests and comparisons (for a whole process, the
+ *   environment variable `QUANTLAB_BLAS=none` hides OpenBLAS and `QUANTLAB_GEMM=wasm` or
+ *   `QUANTLAB_GEMM=typescript` forces a backend).
  *
  * @module
  */
 
 import { QuantlabError } from "../core/errors.ts";
-import { loadBlas } from "./blas.ts";
+import { blasUnavailableReason, loadBlas } from "./blas.ts";
+import { poolSize } from "./pool.ts";
 import { type GemmArgs, gemmBlocked, gemv, sgemmTs } from "./gemm.ts";
-import { sgemmWasm, sgemvWasm, wasmGemmVariant } from "./wasm_gemm.ts";
+import { sgemmWasm, sgemvWasm, wasmGemmFallbackNote, wasmGemmVariant } from "./wasm_gemm.ts";
 
 /** The dense GEMM paths, fastest first. */
 export type GemmBackend = "openblas" | "wasm" | "typescript";
 
-let forced: GemmBackend | null = null;
+let forced: GemmBackend | null | undefined;
+
+/** `QUANTLAB_GEMM` when it names a backend and may be read without a prompt, else null. */
+function envBackend(): GemmBackend | null {
+  try {
+    const d = { name: "env", variable: "QUANTLAB_GEMM" } as const;
+    if (typeof Deno === "undefined" || Deno.permissions.querySync(d).state !== "granted") {
+      return null;
+    }
+    const v = Deno.env.get("QUANTLAB_GEMM")?.trim().toLowerCase();
+    return v === "openblas" || v === "wasm" || v === "typescript" ? v : null;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * Forces a backend (`"wasm"` or `"typescript"` even when OpenBLAS is there; a forced backend
- * that cannot run here falls back down the list), or goes back to the automatic choice (null).
+ * that cannot run here falls back down the list), or goes back to the automatic choice (null:
+ * `QUANTLAB_GEMM` when set, else the fastest available).
  *
  * @example
  * ```ts
@@ -36,7 +53,7 @@ let forced: GemmBackend | null = null;
  * ```
  */
 export function forceGemmBackend(backend: GemmBackend | null): void {
-  forced = backend;
+  forced = backend ?? envBackend();
 }
 
 /**
@@ -52,7 +69,7 @@ export function forceGemmBackend(backend: GemmBackend | null): void {
  * ```
  */
 export function forceTypeScriptGemm(force: boolean): void {
-  forced = force ? "typescript" : null;
+  forced = force ? "typescript" : envBackend();
 }
 
 /**
@@ -68,9 +85,31 @@ export function forceTypeScriptGemm(force: boolean): void {
  * ```
  */
 export function matmulBackend(): GemmBackend {
+  if (forced === undefined) forced = envBackend();
   if (forced === "typescript") return "typescript";
   if (forced !== "wasm" && loadBlas() !== null) return "openblas";
   return wasmGemmVariant() !== null ? "wasm" : "typescript";
+}
+
+/**
+ * One line on the backend in use, for `quantlab info`: the library's path, or which fallback
+ * runs, its speed against OpenBLAS and why OpenBLAS is not used.
+ *
+ * @example
+ * ```ts
+ * import { describeMatmulBackend } from "./matmul.ts";
+ * console.log(`dense matmul: ${describeMatmulBackend()}`);
+ * ```
+ */
+export function describeMatmulBackend(): string {
+  const backend = matmulBackend();
+  const blas = loadBlas();
+  if (backend === "openblas") return `OpenBLAS (${blas!.path})`;
+  const why = blas !== null ? "OpenBLAS loaded, a fallback forced" : blasUnavailableReason();
+  if (backend === "typescript") return `TypeScript GEMM, ~25x slower than OpenBLAS (${why})`;
+  const fma = wasmGemmVariant() === "relaxed" ? "relaxed-SIMD FMA" : "SIMD mul+add";
+  const speed = wasmGemmFallbackNote().replace(/^.*\((~\d+x slower)\)$/, "$1");
+  return `WebAssembly SIMD GEMM (${fma}, ${poolSize()} threads), ${speed} than OpenBLAS (${why})`;
 }
 
 function checkSize(name: string, v: number): void {

@@ -157,7 +157,7 @@ function gemmChunk(s: State, a: Required<GemmArgs>): void {
   const helpers: HelperSet | null = threadsEnabled && flops >= PARALLEL_MIN_FLOPS
     ? gemmHelpers(s)
     : null;
-  const parts = 1 + (helpers?.ready ?? 0);
+  const parts = helpers === null || helpers.ready === 0 ? 1 : 1 + helpers.count;
   const f = ensure(s, offS + parts * align(SCRATCH_BYTES));
   copyIn(f, offA / 4, a.A, aRows, aCols, a.lda);
   copyIn(f, offB / 4, a.B, bRows, bCols, a.ldb);

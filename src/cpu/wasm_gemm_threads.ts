@@ -33,6 +33,8 @@ export type SelfPart = (r0: number, r1: number, c0: number, c1: number, scratch:
 export interface HelperSet {
   /** Helpers serving now (0 while they start). */
   readonly ready: number;
+  /** All helpers, serving or starting: `run` uses at most this many scratch areas beyond the first. */
+  readonly count: number;
   /**
    * Splits the job between the calling thread and the ready helpers (thread t uses the scratch
    * at `scratch0 + t·stride`) and returns when all parts are done. Throws when a helper failed.
@@ -122,6 +124,7 @@ export function gemmHelpers(
   }
   const list = helpers;
   return {
+    count: list.length,
     get ready(): number {
       return list.filter((h) => Atomics.load(h.i32, STATE) === IDLE).length;
     },
