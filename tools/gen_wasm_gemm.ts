@@ -13,7 +13,8 @@
  * - `block(ap, bp, c, ldc, mp, np, kc, acc)`: the macro-kernel. `mp` packed panels of A
  *   (`MR` rows each, layout `[kc][MR]`, panel i at `ap + i·kc·MR·4`) times `np` packed panels of
  *   B (`NR` columns each, layout `[kc][NR]`) into the `mp·MR × np·NR` tile grid of C at `c`
- *   (row stride `ldc` bytes). `acc` 0 overwrites C, 1 adds to it. The micro-kernel keeps the
+ *   (row stride `ldc` bytes). `acc` 0 overwrites C, 1 adds to it (the tile is summed from zero
+ *   in registers, then added: blocked summation over the KC slices). The micro-kernel keeps the
  *   `MR×NR` tile in `MR·NR/4` f32x4 registers; per k it loads `NR/4` vectors of B and broadcasts
  *   `MR` values of A with `v128.load32_splat` (one load each on x86, no shuffle port), unrolled
  *   `UNROLL` times along k with constant offsets.
@@ -77,18 +78,17 @@ function blockWat(relaxed: boolean): string {
   const locals = [...accs, "va", ...range(V).map((q) => `b${q}`)].map((n) => `(local $${n} v128)`);
   const cAddr = (r: number): string =>
     r === 0 ? get("cc") : `(i32.add ${get("cc")} (i32.mul ${get("ldc")} ${i32(r)}))`;
-  const init = range(MR).map((r) =>
-    range(V).map((q) =>
-      `(local.set $c${r}_${q} (select (v128.load offset=${16 * q} ${cAddr(r)}) ` +
-      `(v128.const i32x4 0 0 0 0) ${get("acc")}))`
-    ).join("\n          ")
-  ).join("\n          ");
-  // V8 evaluates both operands of `select`: the load above reads C even when acc = 0, which is
-  // harmless (C is a valid region) and cheaper than a branch per tile.
+  // Each KC slice sums from zero in the registers and is added to C at the end (blocked
+  // summation: error ~ (kc + K/kc)·u instead of K·u for a running sum through C).
+  const init = accs.map((n) => `(local.set $${n} (v128.const i32x4 0 0 0 0))`).join(
+    "\n          ",
+  );
   const store = range(MR).map((r) =>
-    range(V).map((q) => `(v128.store offset=${16 * q} ${cAddr(r)} ${get(`c${r}_${q}`)})`).join(
-      "\n          ",
-    )
+    range(V).map((q) =>
+      `(v128.store offset=${16 * q} ${cAddr(r)} (select ` +
+      `(f32x4.add (v128.load offset=${16 * q} ${cAddr(r)}) ${get(`c${r}_${q}`)}) ` +
+      `${get(`c${r}_${q}`)} ${get("acc")}))`
+    ).join("\n          ")
   ).join("\n          ");
   const aStep = 4 * MR, bStep = 4 * NR;
   const unrolled = range(UNROLL).map((u) => kStep(relaxed, u * aStep, u * bStep)).join(

@@ -12,9 +12,10 @@
  * stays synchronous for the caller. Products whose copies would exceed {@linkcode CHUNK_BYTES}
  * are cut into column (then row) chunks, so the memory stays bounded.
  *
- * Rounding: each output is a sum of K f32 products accumulated in f32 (in KC-deep slices), so
- * `|C − C_exact| ≤ γ·Σ_k |alpha·a_k·b_k| + |beta·c|·u` with `γ ≈ (K + 2)·u`, u = 2⁻²⁴; the
- * relaxed variant rounds once per fused step instead of twice, within the same bound.
+ * Rounding: each output sums its K products in f32, blocked: a running sum over each KC-deep slice
+ * (in registers), then the ⌈K/KC⌉ slice sums, so `|C − C_exact| ≤ γ·(Σ_k |alpha·a_k·b_k| +
+ * |beta·c|)` with `γ ≈ 2·(min(K, KC) + ⌈K/KC⌉ + 2)·u`, u = 2⁻²⁴ (the tests check this bound per
+ * output). The relaxed variant rounds once per fused step instead of twice, within the same bound.
  *
  * @module
  */

@@ -49,9 +49,10 @@ interface Run {
 
 /**
  * Runs `impl` and the f64 reference on the same inputs. The bound per output is the standard
- * one for a K-term f32 dot product plus the scaling: `|err| ≤ 2·(K + 2)·u·(|alpha|·Σ_k |a_k·b_k| +
- * |beta·c|) + u·|C_ref|` with u = 2⁻²⁴ (the factor 2 covers the f32 rounding of alpha·a in the
- * packing and of the stored reference).
+ * one for an f32 dot product summed in KC-deep blocks (a running sum of ≤ KC terms per block,
+ * then ⌈K/KC⌉ block sums) plus the scaling: `|err| ≤ 2·(min(K, KC) + ⌈K/KC⌉ + 2)·u·(|alpha|·
+ * Σ_k |a_k·b_k| + |beta·c|) + u·|C_ref|` with u = 2⁻²⁴ (the factor 2 covers the separate
+ * rounding of product and sum without FMA, and of alpha·a in the packing).
  */
 function run(impl: (a: GemmArgs) => void, c: Case, seed: number): Run {
   const { M, N, K, transA, transB, alpha, beta, pad } = c;
@@ -77,7 +78,8 @@ function run(impl: (a: GemmArgs) => void, c: Case, seed: number): Run {
   });
   const bound = new Float64Array(M * ldc);
   for (let i = 0; i < bound.length; i++) {
-    bound[i] = 2 * (K + 2) * U * (abs[i]! + Math.abs(beta * C0[i]!)) + U * Math.abs(want[i]!);
+    const terms = Math.min(K, KC) + Math.ceil(K / KC) + 2;
+    bound[i] = 2 * terms * U * (abs[i]! + Math.abs(beta * C0[i]!)) + U * Math.abs(want[i]!);
   }
   return { got, want, bound, ldc };
 }
