@@ -19,6 +19,7 @@ export * from "./src/cpu/pool.ts";
 export * from "./src/cpu/gemm.ts";
 export * from "./src/cpu/blas.ts";
 export * from "./src/cpu/matmul.ts";
+export * from "./src/cpu/wasm_gemm.ts";
 export * from "./src/gpu/device.ts";
 export * from "./src/gpu/backend.ts";
 export * from "./src/quant/format.ts";

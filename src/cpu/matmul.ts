@@ -125,8 +125,8 @@ function checkSize(name: string, v: number): void {
  * `out[b, o] = Σ_i x[b, i] · w[o, i]`: a bias-free `nn.Linear` with x `[batch, inF]` and the
  * weight in PyTorch layout `[outF, inF]`, all row-major. BLAS `sgemv` for batch 1, `sgemm`
  * otherwise; the WebAssembly (else TypeScript) GEMM/GEMV when BLAS is unavailable. `out`
- * (allocated when omitted) is overwritten and returned. Throws a `bad-shape` QuantlabError naming the sizes when an
- * array's length is not exactly what the sizes state.
+ * (allocated when omitted) is overwritten and returned. Throws a `bad-shape` QuantlabError
+ * naming the sizes when an array's length is not exactly what the sizes state.
  *
  * @example
  * ```ts

@@ -31,6 +31,8 @@ import {
 } from "./wasm_gemm_kernels.ts";
 import { gemmHelpers, type HelperSet } from "./wasm_gemm_threads.ts";
 
+export type { GemmVariant } from "./wasm_gemm_kernels.ts";
+
 /** Most bytes of operand copies one product places in the memory before it is cut in chunks. */
 export const CHUNK_BYTES = 96 << 20;
 /** Products below this many multiply-adds stay on the calling thread. */
