@@ -51,6 +51,8 @@ interface Helper {
 let helpers: Helper[] = [];
 let boundTo: WebAssembly.Memory | null = null;
 let waitWorks: boolean | undefined;
+/** Set when a helper failed to load (no permission, say): the GEMM then stays on one thread. */
+let broken = false;
 
 /** Whether this thread may block in Atomics.wait (not a browser window's main thread). */
 function canWait(): boolean {
@@ -77,13 +79,30 @@ function stopAll(): void {
   boundTo = null;
 }
 
+const WORKER_URL = new URL("./wasm_gemm_worker.ts", import.meta.url);
+
+/** Whether a worker may load its module here: Deno asks for read access to a local file. */
+function mayLoadWorker(): boolean {
+  if (WORKER_URL.protocol !== "file:" || typeof Deno === "undefined") return true;
+  try {
+    const path = decodeURIComponent(WORKER_URL.pathname);
+    return Deno.permissions.querySync({ name: "read", path }).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
 function start(variant: GemmVariant, mem: WebAssembly.Memory): Helper {
   const ctrl = new SharedArrayBuffer(CONTROL_BYTES);
-  const worker = new Worker(new URL("./wasm_gemm_worker.ts", import.meta.url).href, {
-    type: "module",
-  });
+  const worker = new Worker(WORKER_URL.href, { type: "module" });
+  const i32 = new Int32Array(ctrl);
+  worker.onerror = (ev: ErrorEvent): void => {
+    ev.preventDefault();
+    broken = true;
+    Atomics.store(i32, STATE, EXITED);
+  };
   worker.postMessage({ variant, mem, ctrl });
-  return { worker, ctrl, i32: new Int32Array(ctrl) };
+  return { worker, ctrl, i32 };
 }
 
 /** Even cut points of `[0, n)` into `parts`, rounded to multiples of `q`. */
@@ -112,7 +131,11 @@ export function gemmHelpers(
     return null;
   }
   const want = Math.min(poolSize(), 16) - 1;
-  if (want < 1 || !canWait()) return null;
+  if (want < 1 || broken || !canWait()) return null;
+  if (helpers.length === 0 && !mayLoadWorker()) {
+    broken = true;
+    return null;
+  }
   if (boundTo !== s.mem || helpers.length !== want) {
     stopAll();
     boundTo = s.mem;

@@ -304,23 +304,35 @@ Deno.test("QUANTLAB_BLAS=none hides BLAS silently; a wrong path falls through", 
 
 Deno.test("forceGemmBackend() picks each backend, and all three give the same products", () => {
   try {
-    const want = new Float32Array(9 * 11);
-    const x = fillNormal(new Float32Array(9 * 23), 1), w = fillNormal(new Float32Array(11 * 23), 2);
-    sgemmReference({ transB: true, M: 9, N: 11, K: 23, A: x, B: w, C: want });
-    for (const b of ["openblas", "wasm", "typescript"] as const) {
-      forceGemmBackend(b);
-      const expected = b === "openblas"
-        ? (noBlas ? fallback : "openblas")
-        : b === "wasm"
-        ? fallback
-        : "typescript";
-      assert.equal(matmulBackend(), expected);
-      const got = matmul(x, w, 9, 23, 11);
-      for (let i = 0; i < want.length; i++) {
-        assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-5 * (1 + Math.abs(want[i]!)), `${b} at ${i}`);
+    for (const batch of [1, 9]) {
+      const want = new Float32Array(batch * 11);
+      const x = fillNormal(new Float32Array(batch * 23), batch);
+      const w = fillNormal(new Float32Array(11 * 23), 2);
+      sgemmReference({ transB: true, M: batch, N: 11, K: 23, A: x, B: w, C: want });
+      for (const b of ["openblas", "wasm", "typescript"] as const) {
+        forceGemmBackend(b);
+        const expected = b === "typescript"
+          ? "typescript"
+          : b === "wasm" || noBlas
+          ? fallback
+          : "openblas";
+        assert.equal(matmulBackend(), expected);
+        const got = matmul(x, w, batch, 23, 11);
+        for (let i = 0; i < want.length; i++) {
+          const ok = Math.abs(got[i]! - want[i]!) <= 1e-5 * (1 + Math.abs(want[i]!));
+          assert.ok(ok, `${b}, batch ${batch}, at ${i}`);
+        }
       }
     }
   } finally {
     forceGemmBackend(null);
   }
+});
+
+Deno.test("QUANTLAB_GEMM forces a backend for a whole process", async () => {
+  const flags = ["--allow-env", "--allow-ffi"];
+  const ts = await runScript(flags, { QUANTLAB_BLAS: "none", QUANTLAB_GEMM: "typescript" });
+  assert.deepEqual(ts, { stdout: "typescript 3,2,7,6", stderr: "" });
+  const wasm = await runScript(flags, { QUANTLAB_GEMM: "wasm" });
+  assert.equal(wasm.stdout, `${fallback} 3,2,7,6`);
 });
