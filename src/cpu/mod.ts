@@ -8,3 +8,4 @@ export * from "./pool.ts";
 export * from "./gemm.ts";
 export * from "./blas.ts";
 export * from "./matmul.ts";
+export * from "./wasm_gemm.ts";

@@ -14,9 +14,10 @@
  * 3. Other small batches (below {@linkcode lutBlasMinBatch}, or any batch without BLAS): the
  *    TypeScript LUT loops of `cpu_kernels.ts` on the pool, contiguous row ranges per worker,
  *    codes read as u32 words and looked up in the (unscaled) table, scales folded per group.
- * 4. Larger batches with OpenBLAS: tiles of rows are decoded to f32 on the pool (bit-identical to
- *    `decodeRotated`), then multiplied by BLAS `sgemm` — the weight is never materialized whole,
- *    and the O(batch) work runs at BLAS speed.
+ * 4. Larger batches with a fast dense GEMM (OpenBLAS, else the WebAssembly SIMD one; see
+ *    `matmulBackend`): tiles of rows are decoded to f32 on the pool (bit-identical to
+ *    `decodeRotated`), then multiplied by `sgemm` — the weight is never materialized whole, and
+ *    the O(batch) work runs at GEMM speed.
  *
  * Construct once with {@linkcode prepareLut} (shares the codes with the workers); the
  * {@linkcode LutLinear} layer in `linear.ts` wraps all of this.
@@ -160,7 +161,7 @@ export type LutCpuPath = "auto" | "lut" | "blas";
 export interface LutMatmulOptions {
   /** Output `[batch, outFeatures]`, overwritten (allocated when omitted). */
   out?: Float32Array;
-  /** `"lut"` forces the LUT loops, `"blas"` the tile + sgemm path (when BLAS loads). */
+  /** `"lut"` forces the LUT loops, `"blas"` the tile + sgemm path (with OpenBLAS or WASM SIMD). */
   path?: LutCpuPath;
   /** Run on the calling thread only (no worker pool). */
   singleThread?: boolean;
@@ -215,7 +216,7 @@ export async function lutMatmul(
   const path = opts.path ?? "auto";
   const wasmLoop = t.wasm !== null && (opts.wasm ?? true) && path !== "blas" &&
     batch <= WASM_MAX_BATCH;
-  const useBlas = !wasmLoop && path !== "lut" && matmulBackend() === "openblas" &&
+  const useBlas = !wasmLoop && path !== "lut" && matmulBackend() !== "typescript" &&
     (path === "blas" || batch >= blasMinBatch);
 
   const xp = sharedF64(batch * pc);

@@ -66,7 +66,7 @@ export class DenseLinear implements Linear {
     if (bias) this.bias = bias;
   }
 
-  /** `out = x Wᵀ + b` on BLAS (or the TypeScript GEMM). */
+  /** `out = x Wᵀ + b` on BLAS (or the WebAssembly / TypeScript GEMM). */
   forward(x: Float32Array, batch: number, out?: Float32Array): Float32Array {
     const y = matmul(x, this.weight, batch, this.inFeatures, this.outFeatures, out);
     const b = this.bias;

@@ -4,8 +4,8 @@
  * for its gradients) viewed as the runtime's {@linkcode ReferenceWeights}, a forward over a batch
  * of B sequences of T tokens that keeps what the backward needs, and the backward written out by
  * hand. Every product — projections, the LM head, and per head the attention scores Q·Kᵀ, P·V
- * and their gradients — is one BLAS `sgemm` (TypeScript GEMM without BLAS); the rest (RMSNorm,
- * RoPE, causal softmax, SwiGLU, cross-entropy) are plain loops.
+ * and their gradients — is one `sgemm` (OpenBLAS, else WebAssembly SIMD or TypeScript); the rest
+ * (RMSNorm, RoPE, causal softmax, SwiGLU, cross-entropy) are plain loops.
  *
  * The forward is the runtime's (`LlamaModel`, tested against `reference.ts`): pre-norm decoder
  * layers x += o_proj(attention(rope(q), rope(k), v)) and x += down(silu(gate)·up) on RMSNorm'd

@@ -9,7 +9,7 @@ import { choiceFlag, commandBackend } from "../command.ts";
 import { getGpu } from "../../gpu/device.ts";
 import { BACKEND_CHOICES } from "../../gpu/backend.ts";
 import { poolSize } from "../../cpu/pool.ts";
-import { blasUnavailableReason, loadBlas } from "../../cpu/blas.ts";
+import { describeMatmulBackend } from "../../cpu/matmul.ts";
 
 /** The `info` command. */
 export const infoCommand: Command = {
@@ -23,12 +23,7 @@ export const infoCommand: Command = {
     const lines: [string, string][] = [
       ["deno", `${Deno.version.deno} (v8 ${Deno.version.v8})`],
       ["cpu threads", String(poolSize())],
-      [
-        "dense matmul",
-        loadBlas()
-          ? `OpenBLAS (${loadBlas()!.path})`
-          : `TypeScript GEMM (${blasUnavailableReason()})`,
-      ],
+      ["dense matmul", describeMatmulBackend()],
       [
         "webgpu adapter",
         gpu
