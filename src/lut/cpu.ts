@@ -30,11 +30,22 @@ import type { QuantizedTensor } from "../quant/format.ts";
 import { rowStrideWords } from "../quant/packing.ts";
 import { dequantRows, type LutKernelMeta, lutRows } from "./cpu_kernels.ts";
 import { createLutWasm, type LutWasm, lutWasmRows } from "./cpu_wasm.ts";
+import { int8RowsTs } from "./int8_fallback.ts";
+import {
+  deinterleave,
+  int8Format,
+  int8Stride,
+  type Int8Table,
+  int8Table,
+  quantizeActivations,
+} from "./int8_format.ts";
+import { lutInt8Rows } from "./cpu_int8.ts";
 import { rotateActivations, rotationSigns } from "./rotate.ts";
 import { checkLutCall, checkLutSupport } from "./support.ts";
 
 const KERNELS = new URL("./cpu_kernels.ts", import.meta.url).href;
 const WASM_KERNELS = new URL("./cpu_wasm.ts", import.meta.url).href;
+const INT8_KERNELS = new URL("./cpu_int8.ts", import.meta.url).href;
 
 /** A quantized tensor prepared for the CPU kernels (shared buffers, f64 table, signs). */
 export interface LutCpuTensor {
@@ -56,8 +67,10 @@ export interface LutCpuTensor {
   readonly zeros: Float32Array | null;
   /** Random signs of the rotation, or null. */
   readonly signs: Float64Array | null;
-  /** The WebAssembly SIMD placement (4-bit p = 1 and 8-bit p = 2 layouts), or null. */
+  /** The WebAssembly SIMD placement (exact and/or `fast` kernels), or null. */
   readonly wasm: LutWasm | null;
+  /** The 7-bit table of the `fast` kernels where one covers the layout (`int8_format.ts`). */
+  readonly int8: Int8Table | null;
 }
 
 /**
@@ -111,7 +124,49 @@ export function prepareLut(q: QuantizedTensor, name = "tensor"): LutCpuTensor {
     zeros: wasm ? wasm.zeros : q.zeros ? toShared(q.zeros) : null,
     signs: rotationSigns(q.rotation, pc),
     wasm,
+    int8: int8Format(q.p, q.codeBits, q.groupAxis, q.groupSize) ? int8Table(q.table, q.p) : null,
   };
+}
+
+/**
+ * The numerics of the CPU LUT kernels: `exact` equals dequantize-then-matmul within 1e-6
+ * relative (every experiment's default); `fast` uses 8-bit activations and 7-bit tables with
+ * integer dot products where a kernel covers the layout (4-bit p = 1 or 2, 2-bit p = 1, groups
+ * of a multiple of 64 along the input axis; see `int8_format.ts` for its error bound), and
+ * `exact` elsewhere and for batches above 4.
+ */
+export type LutKernel = "exact" | "fast";
+
+let defaultKernel: LutKernel = "exact";
+
+/**
+ * The kernel numerics that calls without a `kernel` option use (default `exact`).
+ *
+ * @example
+ * ```ts
+ * import { lutKernel } from "./cpu.ts";
+ * if (lutKernel() !== "exact") throw new Error();
+ * ```
+ */
+export function lutKernel(): LutKernel {
+  return defaultKernel;
+}
+
+/**
+ * Sets {@linkcode lutKernel} (the `--kernel` flag of `ppl` and `generate`).
+ *
+ * @example
+ * ```ts
+ * import { setLutKernel } from "./cpu.ts";
+ * setLutKernel("fast");
+ * setLutKernel("exact");
+ * ```
+ */
+export function setLutKernel(k: LutKernel): void {
+  if (k !== "exact" && k !== "fast") {
+    throw new QuantlabError("bad-argument", `Kernel "${k}" is not valid; use exact or fast`);
+  }
+  defaultKernel = k;
 }
 
 let blasMinBatch = 2;
@@ -166,6 +221,8 @@ export interface LutMatmulOptions {
   singleThread?: boolean;
   /** Use the WebAssembly SIMD kernel where the tensor has one (default true). */
   wasm?: boolean;
+  /** Numerics (default {@linkcode lutKernel}). */
+  kernel?: LutKernel;
 }
 
 function sharedF64(n: number): Float64Array {
@@ -213,8 +270,10 @@ export async function lutMatmul(
   const meta: LutKernelMeta = { ...t.meta, batch };
   const out = opts.out ?? new Float32Array(batch * rows);
   const path = opts.path ?? "auto";
-  const wasmLoop = t.wasm !== null && (opts.wasm ?? true) && path !== "blas" &&
+  const fast = (opts.kernel ?? defaultKernel) === "fast" && t.int8 !== null && path !== "blas" &&
     batch <= WASM_MAX_BATCH;
+  const wasmLoop = !fast && t.wasm?.layout.kernel != null && (opts.wasm ?? true) &&
+    path !== "blas" && batch <= WASM_MAX_BATCH;
   const useBlas = !wasmLoop && path !== "lut" && matmulBackend() === "openblas" &&
     (path === "blas" || batch >= blasMinBatch);
 
@@ -223,6 +282,19 @@ export async function lutMatmul(
 
   if (useBlas) {
     await blasPath(t, meta, xp, out, opts.singleThread ?? false);
+    return out;
+  }
+
+  if (fast) {
+    const rowWork = Math.max(1, Math.ceil(MIN_WORK_PER_CHUNK / pc));
+    const one = opts.singleThread || poolSize() === 1 || rows < 2 * rowWork;
+    const useWasm = (opts.wasm ?? true) && t.wasm?.layout.int8 != null;
+    for (let b = 0; b < batch; b++) {
+      const y = batch === 1 ? out : out.subarray(b * rows, (b + 1) * rows);
+      const xr = xp.subarray(b * pc, (b + 1) * pc);
+      if (useWasm) await int8Path(t, t.wasm!, xr, y, one, rowWork);
+      else int8RowsTs(t.q, t.int8!, quantizeActivations(xr, 0, pc, g), y, 0, rows);
+    }
     return out;
   }
 
@@ -265,10 +337,17 @@ export async function lutMatmul(
   return out;
 }
 
-// The WebAssembly kernel's x, Σx and output live in the tensor's memory: one call at a time.
+// The WebAssembly kernels' x, Σx and output live in the tensor's memory: one call at a time.
 const wasmLocks = new WeakMap<LutWasm, Promise<unknown>>();
 
-async function wasmPath(
+/** Runs `fn` once the tensor's previous WebAssembly call has finished. */
+async function locked(w: LutWasm, fn: () => Promise<void>): Promise<void> {
+  const run = (wasmLocks.get(w) ?? Promise.resolve()).catch(() => {}).then(fn);
+  wasmLocks.set(w, run);
+  await run;
+}
+
+function wasmPath(
   t: LutCpuTensor,
   w: LutWasm,
   xp: Float64Array,
@@ -276,8 +355,7 @@ async function wasmPath(
   single: boolean,
   minChunk: number,
 ): Promise<void> {
-  const prev = wasmLocks.get(w) ?? Promise.resolve();
-  const run = prev.catch(() => {}).then(async () => {
+  return locked(w, async () => {
     const { pc, g, rows } = t.meta;
     w.x.set(xp.subarray(0, pc));
     if (w.zeros) {
@@ -291,8 +369,31 @@ async function wasmPath(
     else await parallelFor(WASM_KERNELS, "lutWasmRows", rows, [w.memory, w.layout], { minChunk });
     out.set(w.out);
   });
-  wasmLocks.set(w, run);
-  await run;
+}
+
+/** The `fast` kernel on one activation row: quantize it into the tensor's memory, then rows. */
+function int8Path(
+  t: LutCpuTensor,
+  w: LutWasm,
+  xp: Float64Array,
+  out: Float32Array,
+  single: boolean,
+  minChunk: number,
+): Promise<void> {
+  return locked(w, async () => {
+    const { pc, g, rows } = t.meta;
+    const L = w.layout.int8!;
+    const v = w.int8!;
+    const a = quantizeActivations(xp, 0, pc, g);
+    deinterleave(a.q, int8Stride(L.format), v.xq);
+    v.dx.set(a.dx);
+    v.xg.set(a.xg);
+    const { codes, scales, zeros } = w.layout;
+    const base = { codes, scales, zeros, out: w.layout.out };
+    if (single) lutInt8Rows(w.memory, base, L, 0, rows);
+    else await parallelFor(INT8_KERNELS, "lutInt8Rows", rows, [w.memory, base, L], { minChunk });
+    out.set(w.out);
+  });
 }
 
 /** Floats per decoded tile of the BLAS path (16 MiB of f32). */

@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import { lutMatmul, prepareLut } from "../../src/lut/cpu.ts";
+import { lutInt8Isa, setLutInt8Isa } from "../../src/lut/cpu_int8.ts";
+import { setLutWasm } from "../../src/lut/cpu_wasm.ts";
+import { int8ErrorBound } from "../../src/lut/int8_fallback.ts";
+import { int8Format, int8Table, quantizeActivations } from "../../src/lut/int8_format.ts";
+import { rotateActivations } from "../../src/lut/rotate.ts";
+import { buildLutInt8Source } from "../../tools/gen_lut_int8.ts";
+import {
+  randomQuantized,
+  type RandomSpec,
+  randomX,
+  referenceProduct,
+  relError,
+} from "./helpers.ts";
+
+/** Layouts the fast kernels cover, odd row counts and column counts that pad. */
+const SPECS: (RandomSpec & { label: string })[] = [
+  { label: "4-bit g64 (NF4-like)", rows: 37, cols: 200, bits: 4, group: 64 },
+  { label: "4-bit g128 zeros (HQQ/RTN)", rows: 19, cols: 256, bits: 4, group: 128, zeros: true },
+  { label: "2-bit g64 zeros", rows: 23, cols: 130, bits: 2, group: 64, zeros: true },
+  { label: "2-bit channel", rows: 9, cols: 192, bits: 2 },
+  {
+    label: "(2,16) g256 Hadamard 64",
+    rows: 21,
+    cols: 300,
+    bits: 4,
+    p: 2,
+    group: 256,
+    hadamard: { size: 64, seed: 5 },
+  },
+  {
+    label: "4-bit g64 Hadamard plain",
+    rows: 33,
+    cols: 128,
+    bits: 4,
+    group: 64,
+    hadamard: { size: 128, seed: null },
+  },
+];
+
+/** The stated bound of `int8_format.ts`, per output, for every row of x. */
+function bounds(spec: RandomSpec, x: Float32Array, batch: number): Float64Array {
+  const q = randomQuantized(spec);
+  const t = int8Table(q.table, q.p);
+  const pc = q.paddedCols;
+  const xp = rotateActivations(x, batch, q.shape[1], pc, q.rotation);
+  const out = new Float64Array(batch * q.shape[0]);
+  for (let b = 0; b < batch; b++) {
+    const a = quantizeActivations(xp, b * pc, pc, q.groupSize);
+    out.set(int8ErrorBound(q, t, a, xp, b * pc), b * q.shape[0]);
+  }
+  return out;
+}
+
+Deno.test("the fast kernels cover 4-bit p 1/2 and 2-bit p 1 with groups of 64·k along the input", () => {
+  for (const spec of SPECS) {
+    const q = randomQuantized(spec);
+    assert.ok(int8Format(q.p, q.codeBits, q.groupAxis, q.groupSize), spec.label);
+  }
+});
+
+Deno.test("kernel fast stays within its stated bound of the f64 reference (batch 1, 3, 64)", async () => {
+  for (const spec of SPECS) {
+    const q = randomQuantized(spec);
+    const t = prepareLut(q);
+    for (const batch of [1, 3, 64]) {
+      const x = randomX(batch * spec.cols, 3 + batch);
+      const ref = referenceProduct(q, x, batch);
+      const bound = bounds(spec, x, batch);
+      const y = await lutMatmul(t, x, batch, { kernel: "fast" });
+      for (let i = 0; i < ref.length; i++) {
+        assert.ok(
+          Math.abs(y[i]! - ref[i]!) <= bound[i]!,
+          `${spec.label} batch ${batch} output ${i}: |${y[i]} − ${ref[i]}| > ${bound[i]}`,
+        );
+      }
+    }
+  }
+});
+
+Deno.test("kernel fast: pooled ≡ single thread, WebAssembly ≈ TypeScript, relaxed ≈ plain SIMD", async () => {
+  for (const spec of SPECS) {
+    const q = randomQuantized(spec);
+    const x = randomX(spec.cols, 11);
+    const t = prepareLut(q);
+    const pooled = await lutMatmul(t, x, 1, { kernel: "fast" });
+    const single = await lutMatmul(t, x, 1, { kernel: "fast", singleThread: true });
+    assert.deepEqual(pooled, single, spec.label);
+    setLutWasm(false);
+    const ts = await lutMatmul(prepareLut(q), x, 1, { kernel: "fast" });
+    setLutWasm(true);
+    assert.ok(relError(pooled, ts) <= 1e-6, `${spec.label}: WebAssembly vs TypeScript`);
+    if (lutInt8Isa() === "relaxed") {
+      setLutInt8Isa("simd");
+      const plain = await lutMatmul(prepareLut(q), x, 1, { kernel: "fast" });
+      setLutInt8Isa(undefined);
+      // Same integers per block, summed into f32 lanes in another order: equal up to rounding.
+      assert.ok(relError(plain, pooled) <= 1e-6, `${spec.label}: relaxed vs plain SIMD`);
+    }
+  }
+});
+
+Deno.test("gen/lut_int8.ts holds the modules that tools/gen_lut_int8.ts assembles", async () => {
+  const committed = await Deno.readTextFile(
+    new URL("../../src/lut/gen/lut_int8.ts", import.meta.url),
+  );
+  assert.equal(
+    await buildLutInt8Source(),
+    committed,
+    "run `./quantlab deno run -A tools/gen_lut_int8.ts` to rebuild",
+  );
+});
