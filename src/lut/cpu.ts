@@ -49,7 +49,7 @@ const INT8_KERNELS = new URL("./cpu_int8.ts", import.meta.url).href;
 
 /** A quantized tensor prepared for the CPU kernels (shared buffers, f64 table, signs). */
 export interface LutCpuTensor {
-  /** The tensor it was prepared from. */
+  /** The tensor it was prepared from, on the shared copies of its codes, scales and zeros. */
   readonly q: QuantizedTensor;
   /** Output features. */
   readonly outFeatures: number;
@@ -103,8 +103,13 @@ export function prepareLut(q: QuantizedTensor, name = "tensor"): LutCpuTensor {
     q.scales,
     q.zeros ?? null,
   );
+  const codes = wasm ? wasm.codes : toShared(q.codes);
+  const scales = wasm ? wasm.scales : toShared(q.scales);
+  const zeros = wasm ? wasm.zeros : q.zeros ? toShared(q.zeros) : null;
   return {
-    q,
+    // The tensor as the kernels hold it: its arrays are the shared copies, so a caller that keeps
+    // only this (as LutLinear does) keeps one copy of the codes.
+    q: { ...q, codes, scales, ...(zeros ? { zeros } : {}) },
     outFeatures: rows,
     inFeatures: cols,
     meta: {
@@ -118,10 +123,10 @@ export function prepareLut(q: QuantizedTensor, name = "tensor"): LutCpuTensor {
       cpr: pc / q.p,
       hasZeros: q.zeros !== undefined,
     },
-    codes: wasm ? wasm.codes : toShared(q.codes),
+    codes,
     table,
-    scales: wasm ? wasm.scales : toShared(q.scales),
-    zeros: wasm ? wasm.zeros : q.zeros ? toShared(q.zeros) : null,
+    scales,
+    zeros,
     signs: rotationSigns(q.rotation, pc),
     wasm,
     int8: int8Format(q.p, q.codeBits, q.groupAxis, q.groupSize) ? int8Table(q.table, q.p) : null,
@@ -136,6 +141,9 @@ export function prepareLut(q: QuantizedTensor, name = "tensor"): LutCpuTensor {
  * `exact` elsewhere and for batches above 4.
  */
 export type LutKernel = "exact" | "fast";
+
+/** The values of {@linkcode LutKernel} (the `--kernel` flag's choices). */
+export const LUT_KERNELS: readonly LutKernel[] = ["exact", "fast"];
 
 let defaultKernel: LutKernel = "exact";
 
