@@ -399,7 +399,10 @@ function int8Path(
     const { codes, scales, zeros } = w.layout;
     const base = { codes, scales, zeros, out: w.layout.out };
     if (single) lutInt8Rows(w.memory, base, L, 0, rows);
-    else await parallelFor(INT8_KERNELS, "lutInt8Rows", rows, [w.memory, base, L], { minChunk });
+    else {
+      const opts = { minChunk, caller: true };
+      await parallelFor(INT8_KERNELS, "lutInt8Rows", rows, [w.memory, base, L], opts);
+    }
     out.set(w.out);
   });
 }
