@@ -17,7 +17,7 @@ import { randU32, randUniform } from "../src/core/prng.ts";
 import { loadBlas } from "../src/cpu/blas.ts";
 import { matmul } from "../src/cpu/matmul.ts";
 import { poolSize, shutdownPool } from "../src/cpu/pool.ts";
-import { type LutKernel, lutMatmul, prepareLut } from "../src/lut/cpu.ts";
+import { lutMatmul, type LutNumerics, prepareLut } from "../src/lut/cpu.ts";
 import { lutInt8Isa } from "../src/lut/cpu_int8.ts";
 import type { QuantizedTensor } from "../src/quant/format.ts";
 import { packCodes } from "../src/quant/packing.ts";
@@ -124,9 +124,13 @@ for (const [rows, cols] of shapes) {
     const t = prepareLut(q);
     const bytes = q.codes.byteLength + q.scales.byteLength / 2 +
       (q.zeros ? q.zeros.byteLength / 2 : 0);
-    for (const kernel of ["exact", "fast"] as LutKernel[]) {
+    for (const kernel of ["exact", "fast"] as LutNumerics[]) {
       if (kernel === "fast" && !t.int8) continue;
-      runs.push({ name: `${m.name} ${kernel}`, bytes, fn: () => lutMatmul(t, x, 1, { kernel }) });
+      runs.push({
+        name: `${m.name} ${kernel}`,
+        bytes,
+        fn: () => lutMatmul(t, x, 1, { numerics: kernel }),
+      });
     }
   }
   const ms = new Map<string, number[]>();

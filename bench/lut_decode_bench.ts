@@ -20,7 +20,7 @@
  */
 import { randU32, randUniform } from "../src/core/prng.ts";
 import { poolSize, shutdownPool } from "../src/cpu/pool.ts";
-import { type LutKernel, setLutKernel } from "../src/lut/cpu.ts";
+import { type LutNumerics, setLutNumerics } from "../src/lut/cpu.ts";
 import { lutInt8Isa } from "../src/lut/cpu_int8.ts";
 import { LutLinear } from "../src/lut/linear.ts";
 import { llamaConfig } from "../src/model/config.ts";
@@ -156,8 +156,8 @@ for (const m of METHODS) {
       model.setLinear(l, k, lin);
     }
   }
-  for (const kernel of ["exact", "fast"] as LutKernel[]) {
-    setLutKernel(kernel);
+  for (const kernel of ["exact", "fast"] as LutNumerics[]) {
+    setLutNumerics(kernel);
     const ms = await decodeMs(model);
     rows.push(
       `| ${m.name} | ${kernel} | ${ms.toFixed(1)} | ${(1000 / ms).toFixed(2)} | ` +
@@ -165,7 +165,7 @@ for (const m of METHODS) {
     );
     console.log(rows.at(-1));
   }
-  setLutKernel("exact");
+  setLutNumerics("exact");
 }
 console.log(rows.join("\n"));
 console.log(

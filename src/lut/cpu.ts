@@ -140,41 +140,41 @@ export function prepareLut(q: QuantizedTensor, name = "tensor"): LutCpuTensor {
  * of a multiple of 64 along the input axis; see `int8_format.ts` for its error bound), and
  * `exact` elsewhere and for batches above 4.
  */
-export type LutKernel = "exact" | "fast";
+export type LutNumerics = "exact" | "fast";
 
-/** The values of {@linkcode LutKernel} (the `--kernel` flag's choices). */
-export const LUT_KERNELS: readonly LutKernel[] = ["exact", "fast"];
+/** The values of {@linkcode LutNumerics} (the `--kernel` flag's choices). */
+export const LUT_NUMERICS: readonly LutNumerics[] = ["exact", "fast"];
 
-let defaultKernel: LutKernel = "exact";
+let defaultNumerics: LutNumerics = "exact";
 
 /**
- * The kernel numerics that calls without a `kernel` option use (default `exact`).
+ * The kernel numerics that calls without a `numerics` option use (default `exact`).
  *
  * @example
  * ```ts
- * import { lutKernel } from "./cpu.ts";
- * if (lutKernel() !== "exact") throw new Error();
+ * import { lutNumerics } from "./cpu.ts";
+ * if (lutNumerics() !== "exact") throw new Error();
  * ```
  */
-export function lutKernel(): LutKernel {
-  return defaultKernel;
+export function lutNumerics(): LutNumerics {
+  return defaultNumerics;
 }
 
 /**
- * Sets {@linkcode lutKernel} (the `--kernel` flag of `ppl` and `generate`).
+ * Sets {@linkcode lutNumerics} (the `--kernel` flag of `ppl` and `generate`).
  *
  * @example
  * ```ts
- * import { setLutKernel } from "./cpu.ts";
- * setLutKernel("fast");
- * setLutKernel("exact");
+ * import { setLutNumerics } from "./cpu.ts";
+ * setLutNumerics("fast");
+ * setLutNumerics("exact");
  * ```
  */
-export function setLutKernel(k: LutKernel): void {
+export function setLutNumerics(k: LutNumerics): void {
   if (k !== "exact" && k !== "fast") {
     throw new QuantlabError("bad-argument", `Kernel "${k}" is not valid; use exact or fast`);
   }
-  defaultKernel = k;
+  defaultNumerics = k;
 }
 
 let blasMinBatch = 2;
@@ -229,8 +229,8 @@ export interface LutMatmulOptions {
   singleThread?: boolean;
   /** Use the WebAssembly SIMD kernel where the tensor has one (default true). */
   wasm?: boolean;
-  /** Numerics (default {@linkcode lutKernel}). */
-  kernel?: LutKernel;
+  /** Numerics (default {@linkcode lutNumerics}). */
+  numerics?: LutNumerics;
 }
 
 function sharedF64(n: number): Float64Array {
@@ -278,7 +278,8 @@ export async function lutMatmul(
   const meta: LutKernelMeta = { ...t.meta, batch };
   const out = opts.out ?? new Float32Array(batch * rows);
   const path = opts.path ?? "auto";
-  const fast = (opts.kernel ?? defaultKernel) === "fast" && t.int8 !== null && path !== "blas" &&
+  const fast = (opts.numerics ?? defaultNumerics) === "fast" && t.int8 !== null &&
+    path !== "blas" &&
     batch <= WASM_MAX_BATCH;
   const wasmLoop = !fast && t.wasm?.layout.kernel != null && (opts.wasm ?? true) &&
     path !== "blas" && batch <= WASM_MAX_BATCH;

@@ -68,7 +68,7 @@ Deno.test("kernel fast stays within its stated bound of the f64 reference (batch
       const x = randomX(batch * spec.cols, 3 + batch);
       const ref = referenceProduct(q, x, batch);
       const bound = bounds(spec, x, batch);
-      const y = await lutMatmul(t, x, batch, { kernel: "fast" });
+      const y = await lutMatmul(t, x, batch, { numerics: "fast" });
       for (let i = 0; i < ref.length; i++) {
         assert.ok(
           Math.abs(y[i]! - ref[i]!) <= bound[i]!,
@@ -84,16 +84,16 @@ Deno.test("kernel fast: pooled ≡ single thread, WebAssembly ≈ TypeScript, re
     const q = randomQuantized(spec);
     const x = randomX(spec.cols, 11);
     const t = prepareLut(q);
-    const pooled = await lutMatmul(t, x, 1, { kernel: "fast" });
-    const single = await lutMatmul(t, x, 1, { kernel: "fast", singleThread: true });
+    const pooled = await lutMatmul(t, x, 1, { numerics: "fast" });
+    const single = await lutMatmul(t, x, 1, { numerics: "fast", singleThread: true });
     assert.deepEqual(pooled, single, spec.label);
     setLutWasm(false);
-    const ts = await lutMatmul(prepareLut(q), x, 1, { kernel: "fast" });
+    const ts = await lutMatmul(prepareLut(q), x, 1, { numerics: "fast" });
     setLutWasm(true);
     assert.ok(relError(pooled, ts) <= 1e-6, `${spec.label}: WebAssembly vs TypeScript`);
     if (lutInt8Isa() === "relaxed") {
       setLutInt8Isa("simd");
-      const plain = await lutMatmul(prepareLut(q), x, 1, { kernel: "fast" });
+      const plain = await lutMatmul(prepareLut(q), x, 1, { numerics: "fast" });
       setLutInt8Isa(undefined);
       // Same integers per block, summed into f32 lanes in another order: equal up to rounding.
       assert.ok(relError(plain, pooled) <= 1e-6, `${spec.label}: relaxed vs plain SIMD`);

@@ -7,7 +7,7 @@
  */
 import { choiceFlag, type Command, intFlag, numberFlag, UsageError } from "../command.ts";
 import { BACKEND_CHOICES } from "../../gpu/backend.ts";
-import { LUT_KERNELS, setLutKernel } from "../../lut/cpu.ts";
+import { LUT_NUMERICS, setLutNumerics } from "../../lut/cpu.ts";
 import { generate } from "../../model/generate.ts";
 import { loadCausalLM, loadTokenizer } from "../../model/loader.ts";
 import { StreamDecoder } from "../../model/tokenizer.ts";
@@ -42,7 +42,7 @@ export const generateCommand: Command = {
     const prompt = args.values.prompt;
     if (typeof prompt !== "string") throw new UsageError("--prompt is required");
     const backend = choiceFlag(args, "backend", BACKEND_CHOICES);
-    setLutKernel(choiceFlag(args, "kernel", LUT_KERNELS));
+    setLutNumerics(choiceFlag(args, "kernel", LUT_NUMERICS));
     const maxNewTokens = intFlag(args, "max-tokens", 64, 0, 1 << 20);
     const temperature = numberFlag(args, "temperature", 0, 0, 100);
     const topP = numberFlag(args, "top-p", 1, 1e-9, 1);

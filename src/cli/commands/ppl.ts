@@ -12,7 +12,7 @@ import { choiceFlag, type Command, intFlag, outAndLog, UsageError } from "../com
 import { progress } from "../progress.ts";
 import { readTextArg } from "../text_source.ts";
 import { BACKEND_CHOICES } from "../../gpu/backend.ts";
-import { LUT_KERNELS, setLutKernel } from "../../lut/cpu.ts";
+import { LUT_NUMERICS, setLutNumerics } from "../../lut/cpu.ts";
 import { loadCausalLM, loadTokenizer, modelHash } from "../../model/loader.ts";
 import { runPerplexityJob } from "../../eval/ppl_job.ts";
 import { stridedWindows } from "../../eval/perplexity.ts";
@@ -46,7 +46,7 @@ export const pplCommand: Command = {
     const textPath = args.values.text;
     if (typeof textPath !== "string") throw new UsageError("--text FILE is required");
     const backend = choiceFlag(args, "backend", BACKEND_CHOICES);
-    setLutKernel(choiceFlag(args, "kernel", LUT_KERNELS));
+    setLutNumerics(choiceFlag(args, "kernel", LUT_NUMERICS));
     const ctx = intFlag(args, "ctx", 512, 2, 1 << 20);
     const stride = intFlag(args, "stride", ctx, 1, ctx);
     const maxTokens = args.values["max-tokens"] === undefined
