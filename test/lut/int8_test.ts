@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { lutMatmul, prepareLut } from "../../src/lut/cpu.ts";
+import { lutMatmul, prepareLut, setLutNumerics } from "../../src/lut/cpu.ts";
+import { LutLinear } from "../../src/lut/linear.ts";
 import { lutInt8Isa, setLutInt8Isa } from "../../src/lut/cpu_int8.ts";
 import { setLutWasm } from "../../src/lut/cpu_wasm.ts";
 import { int8ErrorBound } from "../../src/lut/int8_fallback.ts";
@@ -110,4 +111,22 @@ Deno.test("gen/lut_int8.ts holds the modules that tools/gen_lut_int8.ts assemble
     committed,
     "run `./quantlab deno run -A tools/gen_lut_int8.ts` to rebuild",
   );
+});
+
+Deno.test("LutLinear keeps one copy of the codes (the kernels') and follows the default numerics", async () => {
+  const spec = SPECS[0]!;
+  const q = randomQuantized(spec);
+  const lin = new LutLinear(q);
+  assert.notEqual(lin.q.codes, q.codes);
+  assert.deepEqual(lin.q.codes, q.codes);
+  assert.ok(lin.q.codes.buffer instanceof SharedArrayBuffer);
+  const x = randomX(spec.cols, 4);
+  setLutNumerics("fast");
+  try {
+    const y = await lin.forward(x, 1);
+    assert.deepEqual(y, await lutMatmul(prepareLut(q), x, 1, { numerics: "fast" }));
+  } finally {
+    setLutNumerics("exact");
+  }
+  assert.deepEqual(await lin.forward(x, 1), await lutMatmul(prepareLut(q), x, 1));
 });
