@@ -18,6 +18,12 @@
  *    `decodeRotated`), then multiplied by BLAS `sgemm` — the weight is never materialized whole,
  *    and the O(batch) work runs at BLAS speed.
  *
+ * With `numerics: "fast"` ({@linkcode LutNumerics}; default {@linkcode lutNumerics}), 4-bit
+ * p = 1/2 and 2-bit p = 1 codes (groups of 64·k along the input) take the integer GEMV kernels
+ * instead, one activation row at a time at every batch size (so prefill and decode agree) (`int8_format.ts` for the numerics and their error bound,
+ * `cpu_int8.ts` for the WebAssembly, `int8_fallback.ts` for the TypeScript): the activation row
+ * is quantized to i8 once, and the calling thread and the workers share the rows.
+ *
  * Construct once with {@linkcode prepareLut} (shares the codes with the workers); the
  * {@linkcode LutLinear} layer in `linear.ts` wraps all of this.
  *
@@ -138,7 +144,8 @@ export function prepareLut(q: QuantizedTensor, name = "tensor"): LutCpuTensor {
  * relative (every experiment's default); `fast` uses 8-bit activations and 7-bit tables with
  * integer dot products where a kernel covers the layout (4-bit p = 1 or 2, 2-bit p = 1, groups
  * of a multiple of 64 along the input axis; see `int8_format.ts` for its error bound), and
- * `exact` elsewhere and for batches above 4.
+ * `exact` elsewhere. `fast` runs one activation row at a time at every batch size (prefill and
+ * decode give the same numbers); `path: "blas"` forces the exact tile + sgemm path.
  */
 export type LutNumerics = "exact" | "fast";
 
@@ -278,9 +285,9 @@ export async function lutMatmul(
   const meta: LutKernelMeta = { ...t.meta, batch };
   const out = opts.out ?? new Float32Array(batch * rows);
   const path = opts.path ?? "auto";
+  // `fast` runs at every batch size (prefill and decode agree), one activation row at a time.
   const fast = (opts.numerics ?? defaultNumerics) === "fast" && t.int8 !== null &&
-    path !== "blas" &&
-    batch <= WASM_MAX_BATCH;
+    path !== "blas";
   const wasmLoop = !fast && t.wasm?.layout.kernel != null && (opts.wasm ?? true) &&
     path !== "blas" && batch <= WASM_MAX_BATCH;
   const useBlas = !wasmLoop && path !== "lut" && matmulBackend() === "openblas" &&
