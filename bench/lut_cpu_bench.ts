@@ -8,6 +8,9 @@
  *
  *     ./quantlab deno run -A bench/lut_cpu_bench.ts [--reps 5] [--shapes 4096x4096,2048x8192]
  *
+ * Every kernel also runs on the calling thread alone (its own speed without the pool's wake-ups,
+ * which dominate on a loaded machine).
+ *
  * Columns: ms per call, GB/s of weight bytes (codes + scales + zeros), that rate over the copy
  * rate of the same bytes, and the speedup over sgemv (f32 weights, 4 bytes each).
  *
@@ -130,6 +133,12 @@ for (const [rows, cols] of shapes) {
         name: `${m.name} ${kernel}`,
         bytes,
         fn: () => lutMatmul(t, x, 1, { numerics: kernel }),
+      });
+      // The kernel's own speed, free of the pool's wake-ups (large on a loaded machine).
+      runs.push({
+        name: `${m.name} ${kernel}, calling thread only`,
+        bytes,
+        fn: () => lutMatmul(t, x, 1, { numerics: kernel, singleThread: true }),
       });
     }
   }
