@@ -3,7 +3,8 @@
  * 32 heads / 8 KV heads, SwiGLU 8192, vocabulary 32000, tied embeddings), dense f32 against every
  * projection as a {@linkcode LutLinear} on random packed codes (decode speed does not depend on
  * the code values): NF4 g64, RTN 4-bit and 2-bit g64 (uniform table, zeros), HIGGS (2,256) and
- * (2,16) with Hadamard 256, each with the `exact` and the `fast` kernels. One run, ratios to the
+ * (2,16) with Hadamard 256, each with the `exact` and the `fast` kernels (and `fast` with a pool
+ * of one thread: on a loaded machine the pool's wake-ups dominate). One run, ratios to the
  * dense decode of the same run; the model is rebuilt in place (one set of dense weights).
  *
  *     ./quantlab deno run -A bench/lut_decode_bench.ts [--tokens 16] [--rounds 3] [--layers 16]
@@ -19,7 +20,7 @@
  * @module
  */
 import { randU32, randUniform } from "../src/core/prng.ts";
-import { poolSize, shutdownPool } from "../src/cpu/pool.ts";
+import { poolSize, setPoolSize, shutdownPool } from "../src/cpu/pool.ts";
 import { type LutNumerics, setLutNumerics } from "../src/lut/cpu.ts";
 import { lutInt8Isa } from "../src/lut/cpu_int8.ts";
 import { LutLinear } from "../src/lut/linear.ts";
@@ -145,10 +146,14 @@ const rows: string[] = [
 ];
 for (const m of METHODS) {
   let resident = 0, packed = 0;
+  // One random tensor per shape (every layer gets its own prepared copy of it).
+  const byShape = new Map<string, QuantizedTensor>();
   for (let l = 0; l < config.numLayers; l++) {
     for (const k of LINEAR_KINDS as readonly LinearKind[]) {
       const d = dense.get(`${l}.${k}`)!;
-      const q = tensor(d.outFeatures, d.inFeatures, m, l * 16 + LINEAR_KINDS.indexOf(k));
+      const key = `${d.outFeatures}x${d.inFeatures}`;
+      if (!byShape.has(key)) byShape.set(key, tensor(d.outFeatures, d.inFeatures, m, byShape.size));
+      const q = byShape.get(key)!;
       const lin = new LutLinear(q, undefined, `${l}.${k}`);
       packed += packedBytes(q);
       const buf = lin.q.codes.buffer;
@@ -156,16 +161,24 @@ for (const m of METHODS) {
       model.setLinear(l, k, lin);
     }
   }
-  for (const kernel of ["exact", "fast"] as LutNumerics[]) {
+  const variants: [LutNumerics, number | undefined][] = [
+    ["exact", undefined],
+    ["fast", undefined],
+    ["fast", 1],
+  ];
+  for (const [kernel, threads] of variants) {
     setLutNumerics(kernel);
+    setPoolSize(threads);
     const ms = await decodeMs(model);
+    const label = threads === 1 ? `${kernel}, pool of 1` : kernel;
     rows.push(
-      `| ${m.name} | ${kernel} | ${ms.toFixed(1)} | ${(1000 / ms).toFixed(2)} | ` +
+      `| ${m.name} | ${label} | ${ms.toFixed(1)} | ${(1000 / ms).toFixed(2)} | ` +
         `${(denseMs / ms).toFixed(2)}× | ${(resident / packed).toFixed(3)} |`,
     );
     console.log(rows.at(-1));
   }
   setLutNumerics("exact");
+  setPoolSize(undefined);
 }
 console.log(rows.join("\n"));
 console.log(

@@ -45,7 +45,7 @@ import {
   int8Table,
   quantizeActivations,
 } from "./int8_format.ts";
-import { lutInt8Rows } from "./cpu_int8.ts";
+import { lutInt8Rows, lutInt8Steal } from "./cpu_int8.ts";
 import { rotateActivations, rotationSigns } from "./rotate.ts";
 import { checkLutCall, checkLutSupport } from "./support.ts";
 
@@ -408,8 +408,19 @@ function int8Path(
     const base = { codes, scales, zeros, out: w.layout.out };
     if (single) lutInt8Rows(w.memory, base, L, 0, rows);
     else {
-      const opts = { minChunk, caller: true };
-      await parallelFor(INT8_KERNELS, "lutInt8Rows", rows, [w.memory, base, L], opts);
+      // Work stealing: the workers are woken, this thread starts at once, and whatever chunks
+      // a late worker has not taken this thread does; it waits only for chunks in progress.
+      const chunkRows = Math.max(2 * Math.ceil(minChunk / 16), 2 * Math.ceil(rows / 64));
+      const chunks = Math.ceil(rows / chunkRows);
+      const ctrl = v.ctrl;
+      Atomics.store(ctrl, 1, 0);
+      Atomics.store(ctrl, 0, 0);
+      const args = [w.memory, base, L, rows, chunkRows];
+      parallelFor(INT8_KERNELS, "lutInt8Steal", poolSize(), args).catch(() => {});
+      lutInt8Steal(w.memory, base, L, rows, chunkRows);
+      for (let d = Atomics.load(ctrl, 1); d < chunks; d = Atomics.load(ctrl, 1)) {
+        Atomics.wait(ctrl, 1, d, 1);
+      }
     }
     out.set(w.out);
   });

@@ -33,6 +33,8 @@ export interface LutInt8Layout {
   dx: number;
   /** f32 Σx per group. */
   xg: number;
+  /** i32 counters of {@linkcode lutInt8Steal}: next chunk, chunks done. */
+  ctrl: number;
   /** Bytes per row of codes. */
   bpr: number;
   /** Groups per row. */
@@ -144,4 +146,40 @@ export function lutInt8Rows(
     L.tmin,
   );
   return end - start;
+}
+
+/**
+ * Work stealing over chunks of `chunkRows` rows: takes chunk numbers from the shared counter at
+ * `L.ctrl` until all `chunks` are taken, runs each, counts it done and wakes the waiter. The
+ * calling thread and the workers all run this; a worker that starts late finds nothing left, so
+ * the call never waits for a thread the OS has not scheduled yet (the range arguments of the pool
+ * are ignored).
+ *
+ * @example
+ * ```ts
+ * import { lutInt8Steal } from "./cpu_int8.ts";
+ * if (typeof lutInt8Steal !== "function") throw new Error();
+ * ```
+ */
+export function lutInt8Steal(
+  memory: WebAssembly.Memory,
+  base: { codes: number; scales: number; zeros: number; out: number },
+  L: LutInt8Layout,
+  rows: number,
+  chunkRows: number,
+  _start = 0,
+  _end = 0,
+): number {
+  const ctrl = new Int32Array(memory.buffer, L.ctrl, 2);
+  const chunks = Math.ceil(rows / chunkRows);
+  let n = 0;
+  for (;;) {
+    const c = Atomics.add(ctrl, 0, 1);
+    if (c >= chunks) break;
+    lutInt8Rows(memory, base, L, c * chunkRows, Math.min(rows, (c + 1) * chunkRows));
+    n++;
+    Atomics.add(ctrl, 1, 1);
+    Atomics.notify(ctrl, 1);
+  }
+  return n;
 }

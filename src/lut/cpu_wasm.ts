@@ -66,7 +66,7 @@ export interface LutWasm {
   /** The output row. */
   out: Float32Array;
   /** The `fast` kernel's activation regions, or null. */
-  int8: { xq: Int8Array; dx: Float32Array; xg: Float32Array } | null;
+  int8: { xq: Int8Array; dx: Float32Array; xg: Float32Array; ctrl: Int32Array } | null;
 }
 
 let compiled: WebAssembly.Module | null | undefined;
@@ -204,7 +204,8 @@ export function createLutWasm(
     const xq = align(tab + 32);
     const dx = align(xq + m.pc);
     const xg = align(dx + m.pc / 16);
-    at = align(xg + gpr * 4);
+    const ctrl = align(xg + gpr * 4);
+    at = ctrl + 64;
     L.int8 = {
       format,
       isa,
@@ -212,6 +213,7 @@ export function createLutWasm(
       xq,
       dx,
       xg,
+      ctrl,
       bpr: codes.length / m.rows * 4,
       gpr,
       bpg: m.g / 64,
@@ -237,6 +239,7 @@ export function createLutWasm(
         xq: new Int8Array(buf, L.int8.xq, m.pc),
         dx: new Float32Array(buf, L.int8.dx, m.pc / 64),
         xg: new Float32Array(buf, L.int8.xg, gpr),
+        ctrl: new Int32Array(buf, L.int8.ctrl, 16),
       }
       : null,
   };
