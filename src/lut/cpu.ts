@@ -290,7 +290,7 @@ export async function lutMatmul(
     path !== "blas";
   const wasmLoop = !fast && t.wasm?.layout.kernel != null && (opts.wasm ?? true) &&
     path !== "blas" && batch <= WASM_MAX_BATCH;
-  const useBlas = !wasmLoop && path !== "lut" && matmulBackend() === "openblas" &&
+  const useBlas = !fast && !wasmLoop && path !== "lut" && matmulBackend() === "openblas" &&
     (path === "blas" || batch >= blasMinBatch);
 
   const xp = sharedF64(batch * pc);

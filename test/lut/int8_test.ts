@@ -70,6 +70,18 @@ Deno.test("kernel fast stays within its stated bound of the f64 reference (batch
       const ref = referenceProduct(q, x, batch);
       const bound = bounds(spec, x, batch);
       const y = await lutMatmul(t, x, batch, { numerics: "fast" });
+      // Every batch row is the batch-1 result (prefill and decode agree).
+      const n = q.shape[0];
+      for (const b of [0, batch - 1]) {
+        const one = await lutMatmul(t, x.subarray(b * spec.cols, (b + 1) * spec.cols), 1, {
+          numerics: "fast",
+        });
+        assert.deepEqual(
+          y.subarray(b * n, (b + 1) * n),
+          one,
+          `${spec.label} batch ${batch} row ${b}`,
+        );
+      }
       for (let i = 0; i < ref.length; i++) {
         assert.ok(
           Math.abs(y[i]! - ref[i]!) <= bound[i]!,
