@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { lutMatmul, prepareLut, setLutNumerics } from "../../src/lut/cpu.ts";
 import { LutLinear } from "../../src/lut/linear.ts";
+import { getQuantizer } from "../../src/quant/registry.ts";
+import type { QuantOptions } from "../../src/quant/quantizer.ts";
 import { lutInt8Isa, setLutInt8Isa } from "../../src/lut/cpu_int8.ts";
 import { setLutWasm } from "../../src/lut/cpu_wasm.ts";
 import { int8ErrorBound } from "../../src/lut/int8_fallback.ts";
@@ -93,7 +95,9 @@ Deno.test("kernel fast stays within its stated bound of the f64 reference (batch
 });
 
 Deno.test("kernel fast: pooled ≡ single thread, WebAssembly ≈ TypeScript, relaxed ≈ plain SIMD", async () => {
-  for (const spec of SPECS) {
+  // Enough rows (2·2¹⁸ weights) for the pool's work stealing, odd so the last row runs alone.
+  const big = { label: "4-bit g64, 2101 rows (pooled)", rows: 2101, cols: 256, bits: 4, group: 64 };
+  for (const spec of [...SPECS, big]) {
     const q = randomQuantized(spec);
     const x = randomX(spec.cols, 11);
     const t = prepareLut(q);
@@ -141,4 +145,43 @@ Deno.test("LutLinear keeps one copy of the codes (the kernels') and follows the 
     setLutNumerics("exact");
   }
   assert.deepEqual(await lin.forward(x, 1), await lutMatmul(prepareLut(q), x, 1));
+});
+
+/** Every method's own quantizer on a random matrix, in layouts the fast kernels cover. */
+const METHODS: [string, QuantOptions][] = [
+  ["rtn", { bits: 4, groupSize: 64 }],
+  ["rtn", { bits: 2, groupSize: 64 }],
+  ["hqq", { bits: 4, groupSize: 64 }],
+  ["hqq", { bits: 2, groupSize: 128 }],
+  ["nf4", { groupSize: 64 }],
+  ["af4", { groupSize: 64 }],
+  ["fp4", { groupSize: 64 }],
+  ["higgs", { p: 1, gridSize: 16, hadamard: 128, groupSize: 128 }],
+  ["higgs", { p: 2, gridSize: 16, hadamard: 128, groupSize: 256 }],
+];
+
+Deno.test("kernel fast on every method's quantizer output: within the bound; exact ≤ 1e-6", async () => {
+  const rows = 21, cols = 256;
+  const w = randomX(rows * cols, 77);
+  for (const [method, opts] of METHODS) {
+    const q = await getQuantizer(method).quantize(w, rows, cols, opts);
+    const label = `${method} ${JSON.stringify(opts)}`;
+    assert.ok(int8Format(q.p, q.codeBits, q.groupAxis, q.groupSize), label);
+    const t = prepareLut(q);
+    const x = randomX(3 * cols, 5);
+    const ref = referenceProduct(q, x, 3);
+    assert.ok(relError(await lutMatmul(t, x, 3, { path: "lut" }), ref) <= 1e-6, label);
+    const xp = rotateActivations(x, 3, cols, q.paddedCols, q.rotation);
+    const y = await lutMatmul(t, x, 3, { numerics: "fast" });
+    const t8 = int8Table(q.table, q.p);
+    if (method === "rtn" || method === "hqq") assert.ok(t8.exact, `${label}: uniform table`);
+    for (let b = 0; b < 3; b++) {
+      const a = quantizeActivations(xp, b * q.paddedCols, q.paddedCols, q.groupSize);
+      const bound = int8ErrorBound(q, t8, a, xp, b * q.paddedCols);
+      for (let r = 0; r < rows; r++) {
+        const i = b * rows + r;
+        assert.ok(Math.abs(y[i]! - ref[i]!) <= bound[r]!, `${label} output ${i}`);
+      }
+    }
+  }
 });
