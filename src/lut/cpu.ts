@@ -387,6 +387,18 @@ function wasmPath(
   });
 }
 
+let mainWaits = true;
+
+/** Sleeps up to 1 ms until `ctrl[1]` leaves `d` (spins where the thread may not block). */
+function waitFor(ctrl: Int32Array, d: number): void {
+  if (!mainWaits) return;
+  try {
+    Atomics.wait(ctrl, 1, d, 1);
+  } catch {
+    mainWaits = false; // a browser's main thread: spin on the loads instead
+  }
+}
+
 /** The `fast` kernel on one activation row: quantize it into the tensor's memory, then rows. */
 function int8Path(
   t: LutCpuTensor,
@@ -418,9 +430,7 @@ function int8Path(
       const args = [w.memory, base, L, rows, chunkRows];
       parallelFor(INT8_KERNELS, "lutInt8Steal", poolSize(), args).catch(() => {});
       lutInt8Steal(w.memory, base, L, rows, chunkRows);
-      for (let d = Atomics.load(ctrl, 1); d < chunks; d = Atomics.load(ctrl, 1)) {
-        Atomics.wait(ctrl, 1, d, 1);
-      }
+      for (let d = Atomics.load(ctrl, 1); d < chunks; d = Atomics.load(ctrl, 1)) waitFor(ctrl, d);
     }
     out.set(w.out);
   });
