@@ -357,7 +357,7 @@ export async function lutMatmul(
 const wasmLocks = new WeakMap<LutWasm, Promise<unknown>>();
 
 /** Runs `fn` once the tensor's previous WebAssembly call has finished. */
-async function locked(w: LutWasm, fn: () => Promise<void>): Promise<void> {
+async function locked(w: LutWasm, fn: () => void | Promise<void>): Promise<void> {
   const run = (wasmLocks.get(w) ?? Promise.resolve()).catch(() => {}).then(fn);
   wasmLocks.set(w, run);
   await run;
@@ -408,7 +408,7 @@ function int8Path(
   single: boolean,
   minChunk: number,
 ): Promise<void> {
-  return locked(w, async () => {
+  return locked(w, () => {
     const { pc, g, rows } = t.meta;
     const L = w.layout.int8!;
     const v = w.int8!;
