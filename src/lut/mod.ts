@@ -15,3 +15,6 @@ export * from "./rotate.ts";
 export * from "./support.ts";
 export type { LutKernelMeta } from "./cpu_kernels.ts";
 export * from "./cpu_wasm.ts";
+export * from "./cpu_int8.ts";
+export * from "./int8_format.ts";
+export * from "./int8_fallback.ts";
