@@ -139,7 +139,8 @@ export class LlamaTrainer {
   /** The gradients as model weights (views of `grads`). */
   readonly gradWeights: ReferenceWeights;
   readonly #rope: RopeTable;
-  readonly #workspaces = new Map<string, TrainWorkspace>();
+  #train: TrainWorkspace | null = null;
+  #eval: TrainWorkspace | null = null;
 
   /** A trainer starting from `init` (copied). */
   constructor(config: LlamaConfig, init: ReferenceWeights) {
@@ -210,20 +211,25 @@ export class LlamaTrainer {
     return this.#run(tokens, B, T, true);
   }
 
-  /** The workspace of a batch shape (made on first use; the two most recent are kept). */
+  /**
+   * Which element-wise kernels the last step ran: `"wasm"` (WebAssembly SIMD) or `"typescript"`
+   * (no WebAssembly SIMD here, or an arena over 4 GiB); null before the first step.
+   */
+  get kernels(): "wasm" | "typescript" | null {
+    return (this.#train ?? this.#eval)?.kernels.kind ?? null;
+  }
+
+  /**
+   * The workspace of a batch shape: one for training and one forward-only are kept, each made
+   * again when the shape changes (so evaluating between steps keeps the training one).
+   */
   #workspace(B: number, T: number, training: boolean): TrainWorkspace {
-    const key = `${B}×${T}${training ? " train" : ""}`;
-    let ws = this.#workspaces.get(key);
-    if (ws === undefined) {
-      if (this.#workspaces.size >= 2) {
-        this.#workspaces.delete(this.#workspaces.keys().next().value!);
-      }
-      ws = trainWorkspace(this.config, B, T, training);
-    } else {
-      this.#workspaces.delete(key);
-    }
-    this.#workspaces.set(key, ws);
-    return ws;
+    const ws = training ? this.#train : this.#eval;
+    if (ws !== null && ws.B === B && ws.T === T) return ws;
+    const made = trainWorkspace(this.config, B, T, training);
+    if (training) this.#train = made;
+    else this.#eval = made;
+    return made;
   }
 
   #run(tokens: ArrayLike<number>, B: number, T: number, backward: boolean): number {
