@@ -78,7 +78,8 @@ export function exp4(x: string): string {
 }
 
 /** The locals of {@linkcode exp4}, declared by every function using it. */
-export const EXP_LOCALS: string = "(local $e v128) (local $ex v128) (local $ek v128) (local $ep v128) " +
+export const EXP_LOCALS: string =
+  "(local $e v128) (local $ex v128) (local $ek v128) (local $ep v128) " +
   "(local $eflush v128) (local $c_bias v128) " +
   Object.keys(EXP_CONSTS).map((name) => `(local $c_${name} v128)`).join(" ");
 
