@@ -55,7 +55,7 @@ const EXP_CONSTS: Record<string, string> = {
  * `(bits + 127) << 23` is the bit pattern of 2^k (the magic number's own bits shift out), and
  * subtracting 1.5·2^23 again gives k as an f32.
  */
-function exp4(x: string): string {
+export function exp4(x: string): string {
   return `
     (local.set $ex ${x})
     (local.set $eflush (f32x4.lt (local.get $ex) (local.get $c_lo)))
@@ -79,12 +79,13 @@ function exp4(x: string): string {
 }
 
 /** The locals of {@linkcode exp4}, declared by every function using it. */
-const EXP_LOCALS = "(local $e v128) (local $ex v128) (local $ek v128) (local $ep v128) " +
+export const EXP_LOCALS: string =
+  "(local $e v128) (local $ex v128) (local $ek v128) (local $ep v128) " +
   "(local $eflush v128) (local $c_bias v128) " +
   Object.keys(EXP_CONSTS).map((name) => `(local $c_${name} v128)`).join(" ");
 
 /** Sets the constant locals of {@linkcode exp4} (at the top of a function body). */
-const EXP_INIT = "(local.set $c_bias (v128.const i32x4 127 127 127 127))\n" +
+export const EXP_INIT: string = "(local.set $c_bias (v128.const i32x4 127 127 127 127))\n" +
   Object.entries(EXP_CONSTS).map(([name, v]) =>
     `    (local.set $c_${name} (v128.const f32x4 ${v} ${v} ${v} ${v}))`
   ).join("\n");

@@ -2,10 +2,14 @@
  * The project's tiny Llama, trained on the embedded Brown corpus with the project tokenizer
  * (`assets/tokenizer/brown_bpe4096`): a resumable job. Batches are B windows of T consecutive
  * tokens of the train split, window order reshuffled each epoch (seeded). Every `checkpointEvery`
- * steps the parameters and AdamW state go to `<out>/train_state.bin` (atomically) and each step's
- * loss to `<out>/train_log.jsonl`; a rerun continues from the checkpoint. The valid split's loss
- * is measured every `evalEvery` steps and at the end. The result is a Hugging Face folder
- * (`config.json`, BF16 `model.safetensors`, tokenizer files) plus `training.json`.
+ * steps the parameters and AdamW state go to `<out>/train_state.bin` (atomically; format in
+ * `train_state.ts`) and each step's loss and gradient norm to `<out>/train_log.jsonl`; a rerun
+ * continues from the checkpoint (a checkpoint of the first trainer, version 1, too: it keeps that
+ * run's recipe, weight decay 0.1 without clipping). The valid split's loss is measured every
+ * `evalEvery` steps and at the end. The recipe is AdamW (β 0.9/0.95, decoupled weight decay on
+ * the matrices), linear warmup then cosine decay to 10 % of the peak, global-norm gradient
+ * clipping. The result is a Hugging Face folder (`config.json`, BF16 `model.safetensors`,
+ * tokenizer files) plus `training.json`, which records every setting.
  *
  * @module
  */
@@ -19,8 +23,11 @@ import { gitCommit, machineInfo } from "../io/results.ts";
 import { type LlamaConfig, llamaConfig, TINY_LLAMA_SHAPE } from "../model/config.ts";
 import { loadTokenizer, writeHfFolder } from "../model/loader.ts";
 import { llamaTensors } from "../model/random.ts";
+import { loadBlas } from "../cpu/blas.ts";
 import { AdamW, cosineSchedule } from "../train/adamw.ts";
+import { clipGradNorm } from "../train/grad_clip.ts";
 import { initTrainingWeights, LlamaTrainer } from "../train/llama_train.ts";
+import { readTrainState, writeTrainState } from "../train/train_state.ts";
 
 /** Options of {@linkcode trainTinyLlama}. */
 export interface TrainOptions {
@@ -44,10 +51,16 @@ export interface TrainOptions {
   evalEvery?: number;
   /** Validation windows (default 32). */
   evalWindows?: number;
+  /** Decoupled weight decay of the matrices (default 0.1). */
+  weightDecay?: number;
+  /** Global gradient-norm clip (default 1; 0 = none). */
+  gradClip?: number;
   /** Model shape (default {@linkcode TINY_LLAMA_SHAPE}, tied embeddings). */
   shape?: Partial<LlamaConfig>;
   /** Called after every step. */
-  onStep?: (s: { step: number; loss: number; lr: number; tokensPerSecond: number }) => void;
+  onStep?: (
+    s: { step: number; loss: number; lr: number; gradNorm: number; tokensPerSecond: number },
+  ) => void;
   /** Called after every validation. */
   onEval?: (s: { step: number; validLoss: number }) => void;
 }
@@ -67,8 +80,6 @@ export interface TrainResult {
   /** exp(validLoss). */
   validPpl: number;
 }
-
-const MAGIC = 0x71_6c_74_73; // "qlts"
 
 // Tokenizing the train split takes seconds: once per process.
 const idsCache = new Map<string, Promise<number[]>>();
@@ -113,9 +124,16 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
   const peak = opts.lr ?? 3e-3, warmup = opts.warmup ?? 50, seed = opts.seed ?? 1;
   const every = opts.checkpointEvery ?? 25, evalEvery = opts.evalEvery ?? 100;
   const evalWindows = opts.evalWindows ?? 32;
+  const weightDecay = opts.weightDecay ?? 0.1;
+  let gradClip = opts.gradClip ?? 1;
   for (const [name, v] of [["steps", steps], ["batch", B], ["ctx", T]] as const) {
     if (!Number.isInteger(v) || v < 1 || (name === "ctx" && v < 2)) {
       throw new QuantlabError("bad-argument", `Training ${name} ${v} is not a positive integer`);
+    }
+  }
+  for (const [name, v] of [["weight decay", weightDecay], ["gradient clip", gradClip]] as const) {
+    if (!(v >= 0) || !Number.isFinite(v)) {
+      throw new QuantlabError("bad-argument", `Training ${name} ${v} is not a finite number ≥ 0`);
     }
   }
   const c = llamaConfig({
@@ -142,45 +160,41 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
     clear(l.inputNorm);
     clear(l.postNorm);
   }
-  const opt = new AdamW(trainer.params.length, { decayMask: mask });
   await Deno.mkdir(opts.out, { recursive: true });
   const statePath = `${opts.out}/train_state.bin`;
   const logPath = `${opts.out}/train_log.jsonl`;
-  const key = JSON.stringify({ c, B, T, peak, warmup, seed, steps });
+  const run = { c, B, T, peak, warmup, seed, steps };
+  let key = JSON.stringify({ version: 2, ...run, weightDecay, gradClip });
+  let version: 1 | 2 = 2;
   let start = 0;
-  try {
-    const buf = await Deno.readFile(statePath);
-    const head = new Uint32Array(buf.buffer, buf.byteOffset, 3);
-    const keyLen = head[2]!;
-    const savedKey = new TextDecoder().decode(buf.subarray(12, 12 + keyLen));
-    if (head[0] !== MAGIC || savedKey !== key) {
-      throw new QuantlabError(
-        "bad-argument",
-        `${statePath} belongs to another training run; delete it or choose another --out`,
+  const saved = await readTrainState(statePath, trainer.params.length);
+  const otherRun = (why: string) =>
+    new QuantlabError(
+      "bad-argument",
+      `${statePath} belongs to another training run${why}; delete it or choose another --out`,
+    );
+  if (saved?.version === 1) {
+    // The first trainer's run: weight decay 0.1, no clipping, and its key format.
+    if (saved.key !== JSON.stringify(run)) throw otherRun("");
+    if (weightDecay !== 0.1 || (opts.gradClip ?? 0) !== 0) {
+      throw otherRun(
+        " (a version-1 checkpoint: weight decay 0.1 without gradient clipping; resume it without " +
+          "--weight-decay and --grad-clip)",
       );
     }
-    const n = trainer.params.length;
-    const at = Math.ceil((12 + keyLen) / 4) * 4;
-    const f = new Float32Array(buf.buffer.slice(buf.byteOffset + at, buf.byteOffset + at + 12 * n));
-    trainer.params.set(f.subarray(0, n));
-    opt.load(f.subarray(n, 2 * n), f.subarray(2 * n, 3 * n), head[1]!);
-    start = head[1]!;
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    [version, key, gradClip] = [1, saved.key, 0];
+  } else if (saved !== null && saved.key !== key) {
+    throw otherRun("");
   }
-  const save = async (step: number) => {
-    const kb = new TextEncoder().encode(key);
-    const at = Math.ceil((12 + kb.length) / 4) * 4;
-    const n = trainer.params.length;
-    const buf = new Uint8Array(at + 12 * n);
-    new Uint32Array(buf.buffer, 0, 3).set([MAGIC, step, kb.length]);
-    buf.set(kb, 12);
+  const opt = new AdamW(trainer.params.length, { decayMask: mask, weightDecay });
+  if (saved !== null) {
+    trainer.params.set(saved.params);
+    opt.load(saved.m, saved.v, saved.step);
+    start = saved.step;
+  }
+  const save = (step: number) => {
     const { m, v } = opt.state();
-    const f = new Float32Array(buf.buffer, at, 3 * n);
-    f.set(trainer.params);
-    f.set(m, n);
-    f.set(v, 2 * n);
-    await writeFileAtomic(statePath, buf);
+    return writeTrainState(statePath, { version, step, key, params: trainer.params, m, v });
   };
   // Window order: a seeded permutation per epoch.
   const order = (epoch: number): Uint32Array => {
@@ -194,21 +208,22 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
   let perm = order(Math.floor((start * B) / windows));
   await terminateLastLine(logPath); // a killed run may have left half a line
   const t0 = performance.now();
+  const batch = new Int32Array(B * T);
   for (let step = start; step < steps; step++) {
     const epoch = Math.floor((step * B) / windows);
     if (step > start && Math.floor(((step - 1) * B) / windows) !== epoch) perm = order(epoch);
-    const batch: number[] = [];
     for (let b = 0; b < B; b++) {
       const w = perm[(step * B + b) % windows]!;
-      for (let i = 0; i < T; i++) batch.push(trainIds[w * T + i]!);
+      for (let i = 0; i < T; i++) batch[b * T + i] = trainIds[w * T + i]!;
     }
     const ts = performance.now();
     const loss = trainer.forwardBackward(batch, B, T);
+    const gradNorm = clipGradNorm(trainer.grads, gradClip);
     const lr = cosineSchedule(step, steps, warmup, peak);
     opt.step(trainer.params, trainer.grads, lr);
     const tps = (B * T) / ((performance.now() - ts) / 1000);
-    await appendJsonl(logPath, { step: step + 1, loss, lr, tokensPerSecond: tps });
-    opts.onStep?.({ step: step + 1, loss, lr, tokensPerSecond: tps });
+    await appendJsonl(logPath, { step: step + 1, loss, lr, gradNorm, tokensPerSecond: tps });
+    opts.onStep?.({ step: step + 1, loss, lr, gradNorm, tokensPerSecond: tps });
     if ((step + 1) % evalEvery === 0 && step + 1 < steps) {
       const validLoss = evaluate(trainer, validIds, T, evalWindows);
       await appendJsonl(logPath, { step: step + 1, validLoss });
@@ -243,7 +258,28 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
     createdAt: new Date().toISOString(),
     git: await gitCommit("."),
     machine: machineInfo("cpu"),
-    config: { steps, batch: B, ctx: T, lr: peak, warmup, seed, schedule: "cosine to 10 %" },
+    config: {
+      steps,
+      batch: B,
+      ctx: T,
+      lr: peak,
+      warmup,
+      schedule: "linear warmup, cosine to 10 % of lr",
+      seed,
+      optimizer: "AdamW",
+      beta1: 0.9,
+      beta2: 0.95,
+      eps: 1e-8,
+      weightDecay,
+      weightDecayOn: "matrices (embedding, projections, untied LM head), not norms",
+      gradClip,
+      evalEvery,
+      evalWindows,
+      checkpointEvery: every,
+      stateVersion: version,
+      blasThreads: loadBlas()?.getThreads() ?? null,
+      kernels: trainer.kernels,
+    },
     data: {
       corpus: "Brown (assets/corpus), train split",
       trainTokens: trainIds.length,
