@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Command, helpText, parseCommandArgs, UsageError } from "./command.ts";
+import { type Command, commandBackend, helpText, parseCommandArgs, UsageError } from "./command.ts";
 import { didYouMean } from "./suggest.ts";
 import { versionText } from "./version.ts";
 import { errorLine } from "./error_words.ts";
@@ -113,6 +113,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     checkSubcommand(cmd, args.positionals);
+    await commandBackend(cmd, args);
     await cmd.run(args);
     return 0;
   } catch (e) {

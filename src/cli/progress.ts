@@ -8,13 +8,8 @@
  * @module
  */
 
-/** A progress reporter. */
-export interface Progress {
-  /** Advances by `n` units (default 1), optionally with a status note. */
-  tick(n?: number, note?: string): void;
-  /** Ends the bar and prints the elapsed time. */
-  done(note?: string): void;
-}
+export type { Progress } from "../core/progress.ts";
+import type { Progress, ProgressFactory } from "../core/progress.ts";
 
 function isTTY(): boolean {
   // deno-lint-ignore no-explicit-any
@@ -97,4 +92,19 @@ export function progress(label: string, total: number, opts: ProgressOptions = {
       out(`${tty ? "\r" : ""}${render(note)}${tty ? "\x1b[K" : ""}\n`);
     },
   };
+}
+
+/**
+ * A {@linkcode ProgressFactory} drawing {@linkcode progress} bars (none when `quiet`), for the
+ * `progress` option of the jobs.
+ *
+ * @example
+ * ```ts
+ * import { progressBars } from "./progress.ts";
+ * const p = progressBars(true)("quantize", 2);
+ * p.tick(2); p.done();
+ * ```
+ */
+export function progressBars(quiet: boolean): ProgressFactory {
+  return (label, total) => progress(label, total, { quiet });
 }

@@ -25,10 +25,10 @@ import {
   padColumns,
   planHadamard,
   signTable,
+  SUB_LOG,
 } from "./common.ts";
-import { SPANS } from "./cpu_kernels.ts";
+import { SPANS } from "./gen/cpu_kernels.ts";
 import { fwhtBlocksWasm, fwhtWasmAvailable } from "./fwht_wasm.ts";
-import { SUB_LOG } from "./gen_cpu_kernels.ts";
 
 const SPAN = 1 << SUB_LOG;
 /** Fewest elements per worker chunk: below this the messaging costs more than the work. */

@@ -19,6 +19,7 @@
 import { QuantlabError } from "../core/errors.ts";
 import { type DType, DTYPE_BYTES, isDType, Tensor, viewAs } from "../core/tensor.ts";
 import { findDuplicateKey } from "./safetensors_json.ts";
+import { q } from "./paths.ts";
 
 /** The largest header the reference implementation accepts, in bytes. */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -83,11 +84,6 @@ export interface ParsedSafetensors {
   readonly metadata: Readonly<Record<string, string>>;
   /** Every tensor, in file order; data views the input bytes where aligned. */
   readonly tensors: Map<string, Tensor>;
-}
-
-/** Quotes a name or value for an error message, shortening very long ones. */
-function q(s: string): string {
-  return JSON.stringify(s.length > 120 ? s.slice(0, 120) + "…" : s);
 }
 
 /** Shows a JSON value briefly for an error message. */

@@ -16,7 +16,7 @@ import { addRmsNorm, attention, rmsNorm, swiglu, tokenNll } from "./ops.ts";
 import { wasmF32Arrays } from "./ops_wasm.ts";
 import type { ReferenceWeights } from "./reference.ts";
 import { applyRope, RopeTable } from "./rope.ts";
-import { projectionShape } from "./random.ts";
+import { checkForwardSupports, modelFamily } from "./family.ts";
 import {
   type CausalLM,
   type ForwardOptions,
@@ -24,6 +24,7 @@ import {
   LINEAR_KINDS,
   type LinearKind,
   linearName,
+  projectionShape,
 } from "./types.ts";
 
 /** One decoder layer: its two norms and seven projections. */
@@ -207,6 +208,9 @@ export class LlamaModel implements CausalLM {
   /** Assembles a model from its parts (shapes are checked). */
   constructor(config: LlamaConfig, parts: LlamaParts) {
     const c = config;
+    const family = modelFamily(c.architecture);
+    checkForwardSupports(family, "the CPU forward");
+    const names = family.tensors;
     this.config = c;
     const d = c.hiddenSize;
     const need = (a: Float32Array, n: number, what: string): Float32Array => {
@@ -218,8 +222,8 @@ export class LlamaModel implements CausalLM {
       }
       return a;
     };
-    this.embedding = need(parts.embed, c.vocabSize * d, "model.embed_tokens.weight");
-    this.finalNorm = need(parts.norm, d, "model.norm.weight");
+    this.embedding = need(parts.embed, c.vocabSize * d, names.embed);
+    this.finalNorm = need(parts.norm, d, names.finalNorm);
     if (parts.layers.length !== c.numLayers) {
       throw new QuantlabError(
         "bad-shape",
@@ -227,8 +231,8 @@ export class LlamaModel implements CausalLM {
       );
     }
     parts.layers.forEach((L, l) => {
-      need(L.inputNorm, d, `model.layers.${l}.input_layernorm.weight`);
-      need(L.postNorm, d, `model.layers.${l}.post_attention_layernorm.weight`);
+      need(L.inputNorm, d, names.inputNorm(l));
+      need(L.postNorm, d, names.postNorm(l));
       for (const kind of LINEAR_KINDS) {
         const [o, i] = projectionShape(c, kind);
         checkLinearShape(L[kind], o, i, linearName(l, kind));

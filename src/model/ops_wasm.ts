@@ -16,7 +16,7 @@
  * @module
  */
 import { compileBase64Wasm } from "../core/wasm.ts";
-import { OPS_WASM_BASE64 } from "./ops_wasm_bytes.ts";
+import { OPS_WASM_BASE64 } from "./gen/ops_wasm_bytes.ts";
 
 /** Most rows one {@linkcode WasmSoftmax.rows} call handles. */
 export const WASM_SOFTMAX_MAX_ROWS = 1024;

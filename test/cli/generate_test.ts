@@ -4,7 +4,7 @@ import { parseCommandArgs } from "../../src/cli/command.ts";
 import { writeHfFolder } from "../../src/model/loader.ts";
 import { llamaConfig } from "../../src/model/config.ts";
 import { llamaTensors, randomLlamaWeights } from "../../src/model/random.ts";
-import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/model/tiny.ts";
+import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/data/tiny_tokenizer.ts";
 
 async function run(argv: string[]): Promise<{ text: string; err: string }> {
   const text: string[] = [], err: string[] = [];

@@ -119,3 +119,13 @@ Deno.test("quantlab help CMD is quantlab CMD --help; --version names version, co
   assert.equal(v.code, 0);
   assert.match(v.out, /^quantlab \d+\.\d+\.\d+( \(commit [0-9a-f]{12}\))?\ndeno \d+\.\d+\.\d+/);
 });
+
+Deno.test("commands that cannot use WebGPU refuse --backend webgpu in one line, exit 2", async () => {
+  const cpuOnly = COMMANDS.filter((c) => c.cpuOnly !== undefined).map((c) => c.name).sort();
+  for (const name of ["dequantize", "error", "train"]) assert.ok(cpuOnly.includes(name), name);
+  for (const name of cpuOnly) {
+    const r = await capture(() => main([name, "--backend", "webgpu"]));
+    assert.equal(r.code, 2, name);
+    assert.match(r.err, new RegExp(`^quantlab ${name}: This command .*; use --backend cpu$`));
+  }
+});

@@ -10,7 +10,7 @@ import { QuantizedCheckpoint } from "../../src/io/quantized_checkpoint.ts";
 import { llamaConfig } from "../../src/model/config.ts";
 import { writeHfFolder } from "../../src/model/loader.ts";
 import { llamaTensors, randomLlamaWeights } from "../../src/model/random.ts";
-import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/model/tiny.ts";
+import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/data/tiny_tokenizer.ts";
 
 async function run(cmd: Command, argv: string[]): Promise<string> {
   const out: string[] = [];

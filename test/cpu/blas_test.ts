@@ -3,11 +3,20 @@ import { QuantlabError } from "../../src/core/errors.ts";
 import { fillNormal } from "../../src/core/prng.ts";
 import { loadBlas, setBlasThreads } from "../../src/cpu/blas.ts";
 import { sgemmReference } from "../../src/cpu/gemm.ts";
-import { forceTypeScriptGemm, matmul, matmulBackend, sgemm } from "../../src/cpu/matmul.ts";
+import {
+  forceGemmBackend,
+  forceTypeScriptGemm,
+  matmul,
+  matmulBackend,
+  sgemm,
+} from "../../src/cpu/matmul.ts";
+import { wasmGemmFallbackNote, wasmGemmVariant } from "../../src/cpu/wasm_gemm.ts";
 import { checkGemm } from "./gemm_helpers.ts";
 
 const blas = loadBlas();
 const noBlas = blas === null;
+/** The backend a process without OpenBLAS selects: WebAssembly SIMD where the engine has it. */
+const fallback = wasmGemmVariant() === null ? "typescript" : "wasm";
 
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
@@ -212,7 +221,7 @@ Deno.test("sgemm() gives the same results through BLAS and the forced TypeScript
   try {
     for (const force of [false, true]) {
       forceTypeScriptGemm(force);
-      assert.equal(matmulBackend(), force || noBlas ? "typescript" : "openblas");
+      assert.equal(matmulBackend(), force ? "typescript" : noBlas ? fallback : "openblas");
       let seed = 700;
       for (const [transA, transB] of [[false, false], [true, true], [false, true]] as const) {
         checkGemm(
@@ -254,7 +263,8 @@ console.log(matmulBackend(), Array.from(y).join(","));`;
     await Deno.writeTextFile(file, script);
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--no-prompt", ...flags, file],
-      env: { NO_COLOR: "1", ...env },
+      // QUANTLAB_BLAS/QUANTLAB_GEMM of this process must not leak into the child.
+      env: { NO_COLOR: "1", QUANTLAB_BLAS: "", QUANTLAB_GEMM: "", ...env },
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -267,21 +277,62 @@ console.log(matmulBackend(), Array.from(y).join(","));`;
   }
 }
 
-Deno.test("without --allow-ffi matmul() falls back to TypeScript with one notice line", async () => {
+Deno.test("without --allow-ffi matmul() falls back to the WebAssembly GEMM with one notice", async () => {
   const { stdout, stderr } = await runScript(["--allow-env"]);
-  assert.equal(stdout, "typescript 3,2,7,6");
+  assert.equal(stdout, `${fallback} 3,2,7,6`);
   assert.equal(
     stderr,
-    "quantlab: OpenBLAS not found (no --allow-ffi permission); using the TypeScript GEMM " +
-      "(~25x slower). Install libopenblas0-pthread.\n",
+    "quantlab: OpenBLAS not found (no --allow-ffi permission); using " +
+      `${wasmGemmFallbackNote()}. Install libopenblas0-pthread.\n`,
+  );
+  assert.match(
+    stderr,
+    fallback === "wasm" ? /WebAssembly SIMD GEMM \(~\d+x slower\)/ : /TypeScript/,
   );
 });
 
-Deno.test("QUANTLAB_BLAS=none turns BLAS off silently; a wrong path falls through", async () => {
+Deno.test("QUANTLAB_BLAS=none hides BLAS silently; a wrong path falls through", async () => {
   const off = await runScript(["--allow-env", "--allow-ffi"], { QUANTLAB_BLAS: "none" });
-  assert.deepEqual(off, { stdout: "typescript 3,2,7,6", stderr: "" });
+  assert.deepEqual(off, { stdout: `${fallback} 3,2,7,6`, stderr: "" });
   const wrong = await runScript(["--allow-env", "--allow-ffi"], {
     QUANTLAB_BLAS: "/nonexistent/libopenblas.so",
   });
-  assert.equal(wrong.stdout, `${noBlas ? "typescript" : "openblas"} 3,2,7,6`);
+  const usual = await runScript(["--allow-env", "--allow-ffi"]);
+  assert.match(usual.stdout, new RegExp(`^(openblas|${fallback}) 3,2,7,6$`));
+  assert.equal(wrong.stdout, usual.stdout);
+});
+
+Deno.test("forceGemmBackend() picks each backend, and all three give the same products", () => {
+  try {
+    for (const batch of [1, 9]) {
+      const want = new Float32Array(batch * 11);
+      const x = fillNormal(new Float32Array(batch * 23), batch);
+      const w = fillNormal(new Float32Array(11 * 23), 2);
+      sgemmReference({ transB: true, M: batch, N: 11, K: 23, A: x, B: w, C: want });
+      for (const b of ["openblas", "wasm", "typescript"] as const) {
+        forceGemmBackend(b);
+        const expected = b === "typescript"
+          ? "typescript"
+          : b === "wasm" || noBlas
+          ? fallback
+          : "openblas";
+        assert.equal(matmulBackend(), expected);
+        const got = matmul(x, w, batch, 23, 11);
+        for (let i = 0; i < want.length; i++) {
+          const ok = Math.abs(got[i]! - want[i]!) <= 1e-5 * (1 + Math.abs(want[i]!));
+          assert.ok(ok, `${b}, batch ${batch}, at ${i}`);
+        }
+      }
+    }
+  } finally {
+    forceGemmBackend(null);
+  }
+});
+
+Deno.test("QUANTLAB_GEMM forces a backend for a whole process", async () => {
+  const flags = ["--allow-env", "--allow-ffi"];
+  const ts = await runScript(flags, { QUANTLAB_BLAS: "none", QUANTLAB_GEMM: "typescript" });
+  assert.deepEqual(ts, { stdout: "typescript 3,2,7,6", stderr: "" });
+  const wasm = await runScript(flags, { QUANTLAB_GEMM: "wasm" });
+  assert.equal(wasm.stdout, `${fallback} 3,2,7,6`);
 });

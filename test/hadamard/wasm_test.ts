@@ -2,12 +2,7 @@ import assert from "node:assert/strict";
 import { QuantlabError } from "../../src/core/errors.ts";
 import { fillNormal } from "../../src/core/prng.ts";
 import { setPoolSize, sharedF32, shutdownPool } from "../../src/cpu/pool.ts";
-import {
-  assembleFwhtWasm,
-  fwhtWasmBytesSource,
-  WASM_SUB_LOG,
-  wasmPlan,
-} from "../../src/hadamard/build_wasm.ts";
+import { WASM_SUB_LOG, wasmPlan } from "../../tools/gen_hadamard_wasm.ts";
 import type { HadamardOptions } from "../../src/hadamard/common.ts";
 import {
   fwhtBlocksTs,
@@ -58,17 +53,6 @@ const MODES: HadamardOptions[] = [
   { blockSize: 0, seed: 77, inverse: true },
   { blockSize: 0, seed: 0xffffffff, normalization: "unnormalized", inverse: true },
 ];
-
-Deno.test("fwht_wasm_bytes.ts holds the module that build_wasm.ts assembles", async () => {
-  const committed = await Deno.readTextFile(
-    new URL("../../src/hadamard/fwht_wasm_bytes.ts", import.meta.url),
-  );
-  assert.equal(
-    fwhtWasmBytesSource(await assembleFwhtWasm()),
-    committed,
-    "run `deno run -A src/hadamard/build_wasm.ts` to rebuild",
-  );
-});
 
 Deno.test("wasmPlan() covers every bit of the block exactly once", () => {
   for (let L = 1; L <= 15; L++) {

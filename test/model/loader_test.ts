@@ -1,13 +1,8 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
 import { Tensor } from "../../src/core/tensor.ts";
-import {
-  loadCausalLM,
-  loadModel,
-  loadTokenizer,
-  modelHash,
-  writeHfFolder,
-} from "../../src/model/loader.ts";
+import { loadCausalLM, loadModel, loadTokenizer, writeHfFolder } from "../../src/model/loader.ts";
+import { modelHash } from "../../src/io/model_folder.ts";
 import {
   buildLlamaModel,
   type LinearSpec,
@@ -19,7 +14,7 @@ import { LlamaModel } from "../../src/model/llama.ts";
 import { llamaConfig } from "../../src/model/config.ts";
 import { llamaTensors, randomLlamaWeights } from "../../src/model/random.ts";
 import { llamaForwardReference } from "../../src/model/reference.ts";
-import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/model/tiny.ts";
+import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/data/tiny_tokenizer.ts";
 import { assertClose, CONFIGS, tokens } from "./helpers.ts";
 
 const TOKENIZER = byteLevelTokenizerJson();
@@ -175,10 +170,10 @@ Deno.test("loadCausalLM() places a folder on the CPU or on WebGPU with equal log
   const c = { ...CONFIGS.qwen2!, vocabSize: VOCAB };
   await withDir(async (dir) => {
     await writeHfFolder(dir, c, llamaTensors(c, randomLlamaWeights(c, 35)));
-    const cpu = await loadCausalLM(dir, "cpu");
+    const cpu = await loadCausalLM(dir, { kind: "cpu" });
     assert.equal(cpu.backend, "cpu");
     if (!gpu) return;
-    const web = await loadCausalLM(dir, "webgpu");
+    const web = await loadCausalLM(dir, { kind: "webgpu", gpu });
     try {
       assert.equal(web.backend, "webgpu");
       const ids = tokens(5, c.vocabSize);

@@ -16,7 +16,7 @@ import { fillNormal } from "../../src/core/prng.ts";
 import { QuantlabError } from "../../src/core/errors.ts";
 import { sharedF32 } from "../../src/cpu/pool.ts";
 import { getGpu } from "../../src/gpu/device.ts";
-import { setGpuChunkBytes } from "../../src/quant/rtn.ts";
+import { setGpuChunkBytes } from "../../src/quant/group_encoder_gpu.ts";
 
 function relErr(w: Float32Array, d: Float32Array): number {
   let e = 0;

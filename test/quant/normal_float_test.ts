@@ -17,7 +17,7 @@ import { bitsPerWeight, validateQuantized } from "../../src/quant/format.ts";
 import { metaDequantize } from "../../src/quant/meta_quant.ts";
 import { fillNormal } from "../../src/core/prng.ts";
 import { getGpu } from "../../src/gpu/device.ts";
-import { setGpuChunkBytes } from "../../src/quant/rtn.ts";
+import { setGpuChunkBytes } from "../../src/quant/group_encoder_gpu.ts";
 import { QuantlabError } from "../../src/core/errors.ts";
 
 function mse(w: Float32Array, d: Float32Array): number {

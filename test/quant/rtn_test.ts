@@ -3,15 +3,17 @@ import {
   clipRatios,
   groupLayout,
   nearestIndex,
+  tableMode,
+  validGroupSizes,
+} from "../../src/quant/group_encoding.ts";
+import {
   type RtnConfig,
   rtnConfig,
   rtnQuantize,
   rtnQuantizer,
   rtnReference,
-  setGpuChunkBytes,
-  tableMode,
-  validGroupSizes,
 } from "../../src/quant/rtn.ts";
+import { setGpuChunkBytes } from "../../src/quant/group_encoder_gpu.ts";
 import { abnormalFloatLevels, FP4_LEVELS, NF4_LEVELS } from "../../src/quant/normal_float.ts";
 import { decodeRotated } from "../../src/quant/decode.ts";
 import { bitsPerWeight, validateQuantized } from "../../src/quant/format.ts";

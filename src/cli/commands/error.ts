@@ -7,10 +7,11 @@
 import { type Command, UsageError } from "../command.ts";
 import { formatTable } from "../table.ts";
 import { totalError } from "../../quant/error_metrics.ts";
-import { checkpointError } from "../../io/quantized_checkpoint.ts";
+import { checkpointError } from "../../jobs/checkpoint_error.ts";
 import { JSON_FLAG, QUIET_FLAG } from "../vocabulary.ts";
 import { printJson } from "../json_output.ts";
 import { warn } from "../warn.ts";
+import { progressBars } from "../progress.ts";
 
 /** The `error` command. */
 export const errorCommand: Command = {
@@ -26,6 +27,7 @@ export const errorCommand: Command = {
     ...QUIET_FLAG,
     ...JSON_FLAG,
   },
+  cpuOnly: "compares checkpoints on the CPU only",
   async run(args) {
     if (args.positionals.length !== 2) {
       throw new UsageError(
@@ -35,7 +37,7 @@ export const errorCommand: Command = {
     const [orig, quant] = args.positionals as [string, string];
     const errors = await checkpointError(orig, quant, {
       tensors: (args.values.tensor as string[] | undefined) ?? [],
-      quiet: Boolean(args.values.quiet) || Boolean(args.values.json),
+      progress: progressBars(Boolean(args.values.quiet) || Boolean(args.values.json)),
     });
     if (errors.length === 0) warn("error", `${quant} has no quantized tensor to compare`);
     const total = totalError(errors);

@@ -8,16 +8,17 @@
 import {
   choiceFlag,
   type Command,
+  commandBackend,
   type FlagSpec,
   intFlag,
   numberFlag,
   type ParsedArgs,
   UsageError,
 } from "../command.ts";
-import { BACKEND_CHOICES, selectBackend } from "../../gpu/backend.ts";
 import type { QuantOptions } from "../../quant/quantizer.ts";
 import { availableMethods } from "../../quant/registry.ts";
-import { quantizeCheckpoint } from "../../io/quantized_checkpoint.ts";
+import { quantizeCheckpoint } from "../../jobs/quantize_checkpoint.ts";
+import { progressBars } from "../progress.ts";
 import { QuantlabError } from "../../core/errors.ts";
 import { inspectCheckpoint } from "../../io/inspect.ts";
 import { openCheckpoint } from "../../io/sharded.ts";
@@ -221,7 +222,7 @@ export const quantizeCommand: Command = {
           "(tie_word_embeddings), which stays unquantized",
       );
     }
-    const backend = await selectBackend(choiceFlag(args, "backend", BACKEND_CHOICES));
+    const backend = await commandBackend(quantizeCommand, args);
     const tensors = (args.values.tensor as string[] | undefined) ?? [];
     const json = Boolean(args.values.json);
     let s;
@@ -233,7 +234,7 @@ export const quantizeCommand: Command = {
         includeLmHead,
         tensors,
         ...(plan ? { perTensor: plan } : {}),
-        quiet: Boolean(args.values.quiet),
+        progress: progressBars(Boolean(args.values.quiet)),
       });
     } catch (e) {
       throw userWordsMethodError(e);
