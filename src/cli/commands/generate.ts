@@ -5,7 +5,14 @@
  *
  * @module
  */
-import { choiceFlag, type Command, commandBackend, intFlag, numberFlag, UsageError } from "../command.ts";
+import {
+  choiceFlag,
+  type Command,
+  commandBackend,
+  intFlag,
+  numberFlag,
+  UsageError,
+} from "../command.ts";
 import { LUT_NUMERICS, setLutNumerics } from "../../lut/cpu.ts";
 import { generate } from "../../model/generate.ts";
 import { loadCausalLM, loadTokenizer } from "../../model/loader.ts";

@@ -8,7 +8,14 @@
  *
  * @module
  */
-import { choiceFlag, type Command, commandBackend, intFlag, outAndLog, UsageError } from "../command.ts";
+import {
+  choiceFlag,
+  type Command,
+  commandBackend,
+  intFlag,
+  outAndLog,
+  UsageError,
+} from "../command.ts";
 import { progress } from "../progress.ts";
 import { readTextArg } from "../text_source.ts";
 import { loadCausalLM, loadTokenizer } from "../../model/loader.ts";
