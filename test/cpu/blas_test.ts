@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { skipName } from "../skip.ts";
 import { QuantlabError } from "../../src/core/errors.ts";
 import { fillNormal } from "../../src/core/prng.ts";
 import { loadBlas, setBlasThreads } from "../../src/cpu/blas.ts";
@@ -18,7 +19,11 @@ const SHAPES: [number, number, number][] = [
 ];
 
 Deno.test({
-  name: "BLAS sgemm() matches the reference for every transpose, alpha/beta, stride and view",
+  name: skipName(
+    "BLAS sgemm() matches the reference for every transpose, alpha/beta, stride and view",
+    noBlas,
+    "OpenBLAS (libopenblas0-pthread) is not installed",
+  ),
   ignore: noBlas,
   fn() {
     let seed = 1;
@@ -53,7 +58,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BLAS sgemm() and sgemv() with beta 0 overwrite an output full of NaN",
+  name: skipName(
+    "BLAS sgemm() and sgemv() with beta 0 overwrite an output full of NaN",
+    noBlas,
+    "OpenBLAS (libopenblas0-pthread) is not installed",
+  ),
   ignore: noBlas,
   fn() {
     const C = new Float32Array(6).fill(NaN);
@@ -66,7 +75,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BLAS sgemv() matches the reference with transposes, strides, alpha/beta and views",
+  name: skipName(
+    "BLAS sgemv() matches the reference with transposes, strides, alpha/beta and views",
+    noBlas,
+    "OpenBLAS (libopenblas0-pthread) is not installed",
+  ),
   ignore: noBlas,
   fn() {
     let seed = 300;
@@ -105,7 +118,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BLAS calls reject arrays too short for their sizes before calling the library",
+  name: skipName(
+    "BLAS calls reject arrays too short for their sizes before calling the library",
+    noBlas,
+    "OpenBLAS (libopenblas0-pthread) is not installed",
+  ),
   ignore: noBlas,
   fn() {
     const f = (n: number): Float32Array => new Float32Array(n);
@@ -126,7 +143,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BLAS reports its configuration and sets its thread count",
+  name: skipName(
+    "BLAS reports its configuration and sets its thread count",
+    noBlas,
+    "OpenBLAS (libopenblas0-pthread) is not installed",
+  ),
   ignore: noBlas,
   fn() {
     const n = blas!.getThreads();

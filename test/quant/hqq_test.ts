@@ -15,7 +15,7 @@ import { unpackCodes } from "../../src/quant/packing.ts";
 import { fillNormal } from "../../src/core/prng.ts";
 import { QuantlabError } from "../../src/core/errors.ts";
 import { sharedF32 } from "../../src/cpu/pool.ts";
-import { getGpu } from "../../src/gpu/device.ts";
+import { gpuCase, needGpu } from "../gpu/helpers.ts";
 import { setGpuChunkBytes } from "../../src/quant/rtn.ts";
 
 function relErr(w: Float32Array, d: Float32Array): number {
@@ -218,15 +218,12 @@ Deno.test("hqq decodes constant and all-zero groups exactly and reports bad inpu
 });
 
 Deno.test({
-  name: "hqqQuantize() on WebGPU matches the CPU: same stop step, zeros within 1e-4",
+  ...gpuCase("hqqQuantize() on WebGPU matches the CPU: same stop step, zeros within 1e-4"),
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn(t) {
-    const gpu = await getGpu();
-    if (!gpu) {
-      await t.step({ name: "no WebGPU adapter", ignore: true, fn() {} });
-      return;
-    }
+  async fn() {
+    const gpu = needGpu();
+    let chunkedRuns = 0; // chunked passes that ran (not refused as unsupported)
     const rows = 64;
     const cols = 256;
     const cases: [number, Partial<HqqConfig>][] = [
@@ -248,6 +245,7 @@ Deno.test({
       let b;
       try {
         b = await hqqQuantize(w, rows, cols, cfg, { kind: "webgpu", gpu });
+        if (chunk) chunkedRuns++;
       } finally {
         setGpuChunkBytes(undefined);
       }
@@ -264,5 +262,6 @@ Deno.test({
       const tb = relErr(w, decodeRotated(b.tensor));
       assert.ok(Math.abs(tb / ta - 1) < 1e-3, `${label}: ${tb} vs ${ta}`);
     }
+    assert.ok(chunkedRuns > 0, "No chunked WebGPU pass ran: every one was refused as unsupported");
   },
 });
