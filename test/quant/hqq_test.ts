@@ -177,7 +177,7 @@ Deno.test("hqqQuantize() follows hqqReference() step by step (axis 1)", async ()
   }
 });
 
-Deno.test("hqq axis 0 equals the library's strided [g, −1] groups on row-permuted weights", async () => {
+Deno.test("hqq axis 0 equals hqqReference(), our transliteration of the library's strided [g, −1] groups, on row-permuted weights", async () => {
   const rows = 256;
   const cols = 384;
   for (const [g, sigma, nbits] of [[32, 1, 2], [64, 0.02, 4], [null, 1, 3]] as const) {
