@@ -126,10 +126,10 @@ export function applyRope(
       for (let i = 0; i < half; i++) {
         const c = cos[tb + i]!;
         const s = sin[tb + i]!;
-        const a = x[base + 2 * i]!;
-        const b = x[base + 2 * i + 1]!;
-        x[base + 2 * i] = a * c - b * s;
-        x[base + 2 * i + 1] = b * c + a * s;
+        const a = x[base + i]!;
+        const b = x[base + half + i]!;
+        x[base + i] = a * c - b * s;
+        x[base + half + i] = b * c + a * s;
       }
     }
   }
