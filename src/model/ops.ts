@@ -303,7 +303,7 @@ export function attentionHeads(
     const kLo = window > 0 ? Math.max(0, pos0 + i0 - window + 1) : 0;
     const n = kHi - kLo;
     for (let h = start; h < end; h++) {
-      const g = h % kvHeads;
+      const g = Math.floor(h / group);
       // scores[r, j] = scale · q[i0 + r, h] · k[kLo + j, g]
       sgemm({
         transB: true,
