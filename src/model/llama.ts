@@ -257,7 +257,7 @@ export class LlamaModel implements CausalLM {
       const out = { inputNorm: L.inputNorm, postNorm: L.postNorm } as LlamaLayer;
       for (const kind of LINEAR_KINDS) {
         const [o, i] = projectionShape(config, kind);
-        out[kind] = new DenseLinear(L[kind].weight, o, i, kind === "v_proj" ? undefined : L[kind].bias);
+        out[kind] = new DenseLinear(L[kind].weight, o, i, L[kind].bias);
       }
       return out;
     });
