@@ -194,7 +194,7 @@ export async function buildLlamaModel(
     if (custom) return custom;
     const w = await read(`${name}.weight`, [outF, inF]);
     const b = hasBias ? await read(`${name}.bias`, [outF]) : undefined;
-    return new DenseLinear(w, outF, inF, kind === "k_proj" ? undefined : b);
+    return new DenseLinear(w, outF, inF, b);
   };
 
   const d = c.hiddenSize;
