@@ -300,7 +300,7 @@ export function attentionHeads(
   for (let i0 = 0; i0 < T; i0 += block) {
     const rows = Math.min(block, T - i0);
     const kHi = pos0 + i0 + rows; // exclusive
-    const kLo = window > 0 ? Math.max(0, pos0 + i0 - window) : 0;
+    const kLo = window > 0 ? Math.max(0, pos0 + i0 - window + 1) : 0;
     const n = kHi - kLo;
     for (let h = start; h < end; h++) {
       const g = Math.floor(h / group);
@@ -326,13 +326,13 @@ export function attentionHeads(
           rows,
           n,
           p0 - kLo + 1,
-          window > 0 ? p0 - window - kLo : 0,
+          window > 0 ? p0 - window + 1 - kLo : 0,
           window > 0 ? 1 : 0,
         );
       } else {
         for (let r = 0; r < rows; r++) {
           const p = pos0 + i0 + r;
-          const lo = (window > 0 ? Math.max(0, p - window) : 0) - kLo;
+          const lo = (window > 0 ? Math.max(0, p - window + 1) : 0) - kLo;
           const hi = p - kLo; // inclusive
           const base = r * n;
           inv[r] = 1 / softmaxNumerators(scores, base + lo, base + hi + 1);
