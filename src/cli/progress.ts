@@ -53,8 +53,10 @@ export interface ProgressOptions {
  * @example
  * ```ts
  * import { progress } from "./progress.ts";
- * const p = progress("demo", 3, { quiet: true });
+ * const lines: string[] = [];
+ * const p = progress("demo", 3, { tty: false, sink: (s) => lines.push(s), now: () => 1500 });
  * p.tick(); p.tick(2); p.done();
+ * if (lines.join("") !== "demo [########################] 3/3 0.0s\n") throw new Error(lines.join(""));
  * ```
  */
 export function progress(label: string, total: number, opts: ProgressOptions = {}): Progress {

@@ -147,7 +147,15 @@ export class DenseLinear implements Linear {
  * @example
  * ```ts
  * import { checkLinearShape, DenseLinear } from "./linear.ts";
- * checkLinearShape(new DenseLinear(new Float32Array(6), 3, 2), 3, 2, "q_proj");
+ * const lin = new DenseLinear(new Float32Array(6), 3, 2);
+ * checkLinearShape(lin, 3, 2, "q_proj"); // fits: returns
+ * let message = "";
+ * try {
+ *   checkLinearShape(lin, 2, 3, "q_proj");
+ * } catch (e) {
+ *   message = (e as Error).message;
+ * }
+ * if (!message.includes("[3, 2] (out, in); the model needs [2, 3]")) throw new Error(message);
  * ```
  */
 export function checkLinearShape(linear: Linear, outF: number, inF: number, where: string): void {

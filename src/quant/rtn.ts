@@ -127,7 +127,14 @@ export function groupLayout(
  * @example
  * ```ts
  * import { checkWeights } from "./rtn.ts";
- * checkWeights(new Float32Array(6), 2, 3, "w");
+ * checkWeights(new Float32Array(6), 2, 3, "w"); // 2 × 3 values: returns
+ * let message = "";
+ * try {
+ *   checkWeights(new Float32Array(6), 0, 3, "w");
+ * } catch (e) {
+ *   message = (e as Error).message;
+ * }
+ * if (message !== 'Cannot quantize "w": rows is 0; expected ≥ 1') throw new Error(message);
  * ```
  */
 export function checkWeights(w: Float32Array, rows: number, cols: number, name = "tensor"): void {
@@ -643,9 +650,15 @@ let chunkBytesOverride: number | undefined;
  *
  * @example
  * ```ts
- * import { setGpuChunkBytes } from "./rtn.ts";
- * setGpuChunkBytes(4096);
- * setGpuChunkBytes(undefined);
+ * import { getGpu } from "../gpu/device.ts";
+ * import { gpuRowChunks, groupLayout, setGpuChunkBytes } from "./rtn.ts";
+ * const gpu = await getGpu();
+ * setGpuChunkBytes(1024); // 8 rows of 256 bytes: 2 chunks of 4 rows
+ * try {
+ *   if (gpu && gpuRowChunks(gpu, groupLayout(8, 64, 64, 1), 256).length !== 2) throw new Error();
+ * } finally {
+ *   setGpuChunkBytes(undefined);
+ * }
  * ```
  */
 export function setGpuChunkBytes(bytes: number | undefined): void {
