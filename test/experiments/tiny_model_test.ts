@@ -23,6 +23,8 @@ Deno.test("the embedded tiny Llama has the documented shape and its training rec
   const rec = JSON.parse(await Deno.readTextFile(`${dir}training.json`));
   assert.equal(rec.schema, "quantlab.training");
   assert.equal(rec.data.tokenizer, "assets/tokenizer/brown_bpe4096");
+  // The record's perplexity is its loss's exponential; README states both (5.13, 169).
+  assert.ok(Math.abs(Math.exp(rec.result.validLoss) / rec.result.validPpl - 1) < 1e-12);
   assert.ok(rec.result.validLoss < 6, `recorded valid loss ${rec.result.validLoss}`);
 });
 
