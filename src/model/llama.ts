@@ -302,8 +302,9 @@ export class LlamaModel implements CausalLM {
    * import { randomLlamaWeights } from "./random.ts";
    * const c = llamaConfig();
    * const m = LlamaModel.fromWeights(c, randomLlamaWeights(c, 1));
-   * const old = m.setLinear(0, "q_proj", new DenseLinear(new Float32Array(32 * 32), 32, 32));
-   * m.setLinear(0, "q_proj", old);
+   * const zero = new DenseLinear(new Float32Array(32 * 32), 32, 32);
+   * const old = m.setLinear(0, "q_proj", zero);
+   * if (m.setLinear(0, "q_proj", old) !== zero) throw new Error("setLinear returns the old one");
    * ```
    */
   setLinear(layer: number, kind: LinearKind, linear: Linear): Linear {
