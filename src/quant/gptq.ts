@@ -1,0 +1,408 @@
+/**
+ * GPTQ (Frantar et al., ICLR 2023) on one weight matrix, with any of quantlab's grids as the inner
+ * quantizer, producing that format's `QuantizedTensor` (so every kernel, checkpoint and eval path
+ * serves it unchanged).
+ *
+ * Input: W [rows, cols] (rows = output features, row-major f32) and the Hessian H = 2XᵀX
+ * [cols, cols] of the layer's inputs X. The steps, as the reference implementation
+ * (IST-DASLab/gptq, AutoGPTQ) takes them:
+ * 1. Dead inputs (diag H = 0): H[d, d] = 1 and W[:, d] = 0. Dampening λ = percdamp · mean(diag H)
+ *    (default 0.01) added to the diagonal (`gptq_linalg.ts`).
+ * 2. The *template*: the data-free quantization of (dead-zeroed) W with the grid's own method
+ *    (`rtn`, `hqq`, `nf4`, `af4`, `fp4`, `higgs`); it fixes the table, the storage, HIGGS's
+ *    rotation and the static group parameters (`gptq_grid.ts`).
+ * 3. HIGGS only: the sweep runs in the rotated domain. W' = W·Rᵀ (each row padded and rotated
+ *    blockwise with the same Hₒ·D as `higgs.ts`, by the same `fwhtBlocks` call) and, consistently,
+ *    H' = R·H·Rᵀ, so tr((W − Ŵ)H(W − Ŵ)ᵀ) = tr((W' − Ŵ')H'(W' − Ŵ')ᵀ). Padding inputs carry no
+ *    data: their diagonal is λ (1 when λ = 0). Damping commutes with the orthonormal rotation.
+ * 4. Act-order (optional): columns in descending diag H (p-tuples by the sum of their diagonal,
+ *    so a code's columns stay adjacent); the permutation is undone when the codes are stored, so
+ *    the tensor is an ordinary one and inference needs no change.
+ * 5. U = the upper Cholesky factor of H⁻¹ (Algorithm 1's `Hinv`).
+ * 6. The sweep: columns in blocks of 128 (lazy batch updates: the rest of W is updated once per
+ *    block, W[:, i2:] −= Err₁·U[i1:i2, i2:], one `sgemm`); inside a block each p-tuple of a row is
+ *    quantized from its current values, then for each of its columns e = (w − q)/U[j, j] and
+ *    W[:, j+1:i2] −= e·U[j, j+1:i2]. For p = 2 (HIGGS pairs) this is exactly the vector form of
+ *    GPTQ: the update of the remaining columns is −E·U_SS⁻¹·U[S, :] with U_SS the 2 × 2 block of
+ *    the pair, which the two scalar steps compute (the second error sees the first's feedback).
+ *
+ * **Groups and act-order.** Without act-order a scalar format's groups are *dynamic*: the scale
+ * (and zero) of a group are set, with the format's rule, from the current (error-updated) weights
+ * when the sweep enters the group, as GPTQ does. Blocks are aligned with groups (a group lies in
+ * one block or starts at a block start) so this is exact. With act-order the sweep visits
+ * columns out of order, and GPTQ's dynamic groups would then hold scattered columns (its `g_idx`),
+ * which the format (contiguous groups) cannot express; so act-order uses *static groups*
+ * (AutoGPTQ's `static_groups=True`): every group's parameters come from the original W before the
+ * sweep (the template's), and each column uses the group of its original position. HQQ and HIGGS
+ * always use static parameters (HQQ's optimizer and HIGGS's RMS scale are set once, from W).
+ *
+ * The plain specification of the sweep is `gptq_reference.ts`.
+ *
+ * @module
+ */
+import { QuantlabError } from "../core/errors.ts";
+import { sgemm } from "../cpu/matmul.ts";
+import { fwhtBlocks } from "../hadamard/fwht.ts";
+import type { QuantizedTensor } from "./format.ts";
+import { checkHessian, prepareHessian, upperCholeskyOfInverse } from "./gptq_linalg.ts";
+import { gptqEnterGroup, type GptqGrid, gptqGrid, gptqQuantizeTuple } from "./gptq_grid.ts";
+import type { GridSpec } from "./grid_spec.ts";
+import { packCodes } from "./packing.ts";
+import { getQuantizer } from "./registry.ts";
+import { checkWeights } from "./rtn.ts";
+
+/** Options of {@linkcode gptqQuantize}. */
+export interface GptqOptions {
+  /** Dampening as a fraction of mean(diag H) (default 0.01). */
+  percdamp?: number;
+  /** Columns per lazy-update block (default 128). */
+  blockSize?: number;
+  /** Quantize columns in descending diag H (default false). */
+  actOrder?: boolean;
+  /** Fix every group's parameters from the original W before the sweep (forced by actOrder). */
+  staticGroups?: boolean;
+  /** Tensor name for error messages. */
+  name?: string;
+}
+
+/** What {@linkcode gptqQuantize} returns. */
+export interface GptqResult {
+  /** The quantized tensor (the grid's format). */
+  tensor: QuantizedTensor;
+  /** The data-free quantization of the same (dead-zeroed) weight with the same grid. */
+  dataFree: QuantizedTensor;
+  /** GPTQ's loss Σ e² = tr((W − Ŵ)H_λ(W − Ŵ)ᵀ) with the damped Hessian (rotated domain for HIGGS). */
+  loss: number;
+  /** The dampening λ added to the diagonal. */
+  damp: number;
+  /** Dead input columns (diag H = 0), zeroed in W. */
+  dead: number;
+}
+
+/** The state of one GPTQ problem before the sweep (shared with the reference). */
+export interface GptqProblem {
+  /** The working weight [rows, n] in sweep order (rotated for HIGGS), f32. */
+  w: Float32Array;
+  /** The damped Hessian [n, n] in sweep order. */
+  h: Float32Array;
+  /** Rows. */
+  rows: number;
+  /** Columns of the sweep (padded for HIGGS). */
+  n: number;
+  /** Sweep position of a tuple → its tuple index in the grid's column order (null: identity). */
+  perm: Int32Array | null;
+  /** The inner quantizer. */
+  grid: GptqGrid;
+  /** The data-free template. */
+  template: QuantizedTensor;
+  /** λ. */
+  damp: number;
+  /** Dead columns. */
+  dead: number;
+  /** Static groups in use. */
+  staticGroups: boolean;
+}
+
+function bad(msg: string): never {
+  throw new QuantlabError("bad-argument", msg);
+}
+
+/** Copies rows of `cols` values into rows of `pc` ≥ cols (zero padding), with `outRows` rows. */
+function padRows(x: Float32Array, rows: number, cols: number, pc: number, outRows = rows) {
+  const out = new Float32Array(outRows * pc);
+  for (let r = 0; r < rows; r++) out.set(x.subarray(r * cols, (r + 1) * cols), r * pc);
+  return out;
+}
+
+/** Rotates each row of `pc` columns blockwise as HIGGS does (orthonormal Hₒ·D), in place. */
+function rotateRows(
+  x: Float32Array,
+  rows: number,
+  pc: number,
+  h: number,
+  seed: number | null,
+): Float32Array {
+  const s = seed ?? -1;
+  const log = Math.round(Math.log2(h));
+  fwhtBlocks(x, pc, log, 1 / Math.sqrt(h), s >= 0 ? 1 : 0, s >= 0 ? s : 0, 0, (rows * pc) / h);
+  return x;
+}
+
+function transpose(a: Float32Array, n: number): Float32Array {
+  const t = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) t[j * n + i] = a[i * n + j]!;
+  return t;
+}
+
+/**
+ * Sets up a GPTQ problem (steps 1–4 of the module doc): validates, prepares the Hessian, runs the
+ * data-free template, rotates for HIGGS and applies act-order.
+ *
+ * @example
+ * ```ts
+ * import { gptqProblem } from "./gptq.ts";
+ * const w = Float32Array.from({ length: 2 * 8 }, (_, i) => Math.sin(i));
+ * const h = new Float32Array(64);
+ * for (let i = 0; i < 8; i++) h[i * 9] = 1;
+ * const p = await gptqProblem(w, 2, 8, h, { method: "rtn", opts: { bits: 4, groupSize: 8 } });
+ * if (p.n !== 8 || p.perm !== null) throw new Error();
+ * ```
+ */
+export async function gptqProblem(
+  w: Float32Array,
+  rows: number,
+  cols: number,
+  h: Float32Array,
+  spec: GridSpec,
+  opts: GptqOptions = {},
+): Promise<GptqProblem> {
+  const name = opts.name ?? "tensor";
+  checkWeights(w, rows, cols, name);
+  checkHessian(h, cols, `The Hessian of "${name}"`);
+  const actOrder = opts.actOrder ?? false;
+  const staticGroups = actOrder || (opts.staticGroups ?? false);
+  if (spec.method === "higgs" && spec.opts.extra?.scaleRule === "unbiased") {
+    throw new QuantlabError(
+      "unsupported",
+      `Cannot quantize "${name}" with GPTQ-HIGGS and scale rule "unbiased": the scales are fixed ` +
+        `before the sweep; use scaleRule=rms`,
+    );
+  }
+  const prep = prepareHessian(h, cols, opts.percdamp ?? 0.01);
+  const wz = w.slice();
+  let dead = 0;
+  for (let c = 0; c < cols; c++) {
+    if (!prep.dead[c]) continue;
+    dead++;
+    for (let r = 0; r < rows; r++) wz[r * cols + c] = 0;
+  }
+  const template = await getQuantizer(spec.method).quantize(
+    wz,
+    rows,
+    cols,
+    spec.opts,
+    undefined,
+    name,
+  );
+  const grid = gptqGrid(template, { dynamic: !staticGroups, name });
+  let ww: Float32Array = wz;
+  let hh: Float32Array = prep.h;
+  const n = template.paddedCols;
+  if (n !== cols) {
+    // Padding inputs carry no data: only the dampening (1 when there is none) on their diagonal.
+    ww = padRows(wz, rows, cols, n);
+    hh = padRows(prep.h, cols, cols, n, n);
+    for (let i = cols; i < n; i++) hh[i * n + i] = prep.damp > 0 ? prep.damp : 1;
+  }
+  if (template.rotation.kind === "hadamard") {
+    const { size, seed } = template.rotation;
+    ww = rotateRows(ww, rows, n, size, seed);
+    hh = rotateRows(transpose(rotateRows(hh, n, n, size, seed), n), n, n, size, seed);
+  }
+  let perm: Int32Array | null = null;
+  if (actOrder) {
+    const p = grid.p;
+    const nt = n / p;
+    const score = new Float64Array(nt);
+    for (let t = 0; t < nt; t++) {
+      for (let e = 0; e < p; e++) score[t] = score[t]! + hh[(t * p + e) * (n + 1)]!;
+    }
+    perm = Int32Array.from([...score.keys()].sort((a, b) => score[b]! - score[a]! || a - b));
+    const col = new Int32Array(n);
+    for (let j = 0; j < n; j++) col[j] = perm[Math.floor(j / p)]! * p + (j % p);
+    const pw = new Float32Array(rows * n);
+    for (let r = 0; r < rows; r++) for (let j = 0; j < n; j++) pw[r * n + j] = ww[r * n + col[j]!]!;
+    const ph = new Float32Array(n * n);
+    for (let i = 0; i < n; i++) {
+      const src = col[i]! * n;
+      for (let j = 0; j < n; j++) ph[i * n + j] = hh[src + col[j]!]!;
+    }
+    ww = pw;
+    hh = ph;
+  }
+  return { w: ww, h: hh, rows, n, perm, grid, template, damp: prep.damp, dead, staticGroups };
+}
+
+/**
+ * Original column (grid order) of sweep position j: act-order permutes p-tuples.
+ *
+ * @example
+ * ```ts
+ * import { gptqColumnOf } from "./gptq.ts";
+ * if (gptqColumnOf(Int32Array.from([1, 0]), 2, 1) !== 3 || gptqColumnOf(null, 2, 1) !== 1) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function gptqColumnOf(perm: Int32Array | null, p: number, j: number): number {
+  return perm ? perm[Math.floor(j / p)]! * p + (j % p) : j;
+}
+
+/**
+ * The effective block: a multiple of p, and with dynamic groups aligned so that every group lies
+ * in one block or starts at a block start.
+ */
+function effectiveBlock(block: number, G: GptqGrid): number {
+  const p = G.p;
+  let b = Math.max(p, block - (block % p));
+  if (!G.dynamic) return b;
+  const g = G.g;
+  if (g <= b) return b - (b % g);
+  while (g % b !== 0 || b % p !== 0) b--;
+  return b;
+}
+
+/**
+ * The blocked sweep with lazy batch updates (step 6 of the module doc) on a prepared problem
+ * (`problem.w` is overwritten). Returns codes in the grid's column order (rows × n/p) and the loss.
+ *
+ * @example
+ * ```ts
+ * import { gptqProblem, gptqSweep } from "./gptq.ts";
+ * const w = Float32Array.from({ length: 2 * 8 }, (_, i) => Math.sin(i));
+ * const h = new Float32Array(64);
+ * for (let i = 0; i < 8; i++) h[i * 9] = 1;
+ * const pr = await gptqProblem(w, 2, 8, h, { method: "rtn", opts: { bits: 4, groupSize: 8 } });
+ * const { codes } = gptqSweep(pr);
+ * if (codes.length !== 16) throw new Error();
+ * ```
+ */
+export function gptqSweep(
+  problem: GptqProblem,
+  blockSize = 128,
+): { codes: Uint16Array; loss: number } {
+  const { w: W, h, rows, n, perm, grid: G } = problem;
+  if (!Number.isInteger(blockSize) || blockSize < 1) {
+    bad(`GPTQ block size ${blockSize} is not valid; use a positive integer, e.g. 128`);
+  }
+  const U = upperCholeskyOfInverse(h, n);
+  const p = G.p;
+  const nt = n / p;
+  const B = effectiveBlock(blockSize, G);
+  const codes = new Uint16Array(rows * nt);
+  const W1 = new Float32Array(rows * B);
+  const E1 = new Float32Array(rows * B);
+  const U1 = new Float32Array(B * B);
+  const q = new Float32Array(p);
+  let loss = 0;
+  for (let i1 = 0; i1 < n; i1 += B) {
+    const nb = Math.min(B, n - i1);
+    for (let r = 0; r < rows; r++) W1.set(W.subarray(r * n + i1, r * n + i1 + nb), r * nb);
+    for (let i = 0; i < nb; i++) {
+      U1.set(U.subarray((i1 + i) * n + i1, (i1 + i) * n + i1 + nb), i * nb);
+    }
+    for (let r = 0; r < rows; r++) {
+      const base = r * nb;
+      for (let i = 0; i < nb; i++) {
+        const j = i1 + i;
+        const e0 = i % p;
+        if (e0 === 0) {
+          const c = gptqColumnOf(perm, p, j);
+          if (G.dynamic && c % G.g === 0) {
+            const vals = i + G.g <= nb
+              ? W1.subarray(base + i, base + i + G.g)
+              : W.subarray(r * n + j, r * n + j + G.g);
+            gptqEnterGroup(G, r, c / G.g, vals);
+          }
+          codes[r * nt + c / p] = gptqQuantizeTuple(G, r, c, W1, base + i, q);
+        }
+        const x = W1[base + i]!;
+        const d = U1[i * nb + i]!;
+        const err = (x - q[e0]!) / d;
+        loss += err * err;
+        E1[base + i] = err;
+        const urow = i * nb;
+        for (let k = i + 1; k < nb; k++) W1[base + k] = W1[base + k]! - err * U1[urow + k]!;
+      }
+    }
+    const rest = n - i1 - nb;
+    if (rest > 0) {
+      sgemm({
+        M: rows,
+        N: rest,
+        K: nb,
+        alpha: -1,
+        A: E1.subarray(0, rows * nb),
+        B: U.subarray(i1 * n + i1 + nb),
+        ldb: n,
+        beta: 1,
+        C: W.subarray(i1 + nb),
+        ldc: n,
+      });
+    }
+  }
+  return { codes, loss };
+}
+
+/**
+ * The output tensor: the template with GPTQ's codes, scales and zeros, and the GPTQ settings in
+ * `params` (`gptq`, `gptqPercdamp`, `gptqActOrder`, `gptqStaticGroups`, `gptqBlockSize`).
+ *
+ * @example
+ * ```ts
+ * import { gptqProblem, gptqSweep, gptqTensor } from "./gptq.ts";
+ * const w = Float32Array.from({ length: 2 * 8 }, (_, i) => Math.sin(i));
+ * const h = new Float32Array(64);
+ * for (let i = 0; i < 8; i++) h[i * 9] = 1;
+ * const pr = await gptqProblem(w, 2, 8, h, { method: "rtn", opts: { bits: 4, groupSize: 8 } });
+ * const t = gptqTensor(pr, gptqSweep(pr).codes, {});
+ * if (t.params.gptqActOrder !== false) throw new Error();
+ * ```
+ */
+export function gptqTensor(
+  problem: GptqProblem,
+  codes: Uint16Array,
+  opts: GptqOptions,
+): QuantizedTensor {
+  const { template: t, grid: G, rows, n } = problem;
+  const out: QuantizedTensor = {
+    ...t,
+    codes: packCodes(codes, rows, n / G.p, t.codeBits),
+    scales: G.scales,
+    params: {
+      ...t.params,
+      gptq: true,
+      gptqPercdamp: opts.percdamp ?? 0.01,
+      gptqActOrder: opts.actOrder ?? false,
+      gptqStaticGroups: problem.staticGroups,
+      gptqBlockSize: opts.blockSize ?? 128,
+    },
+  };
+  if (G.zeros) out.zeros = G.zeros;
+  return out;
+}
+
+/**
+ * GPTQ on one weight W [rows, cols] with Hessian H = 2XᵀX [cols, cols] and the grid `spec`
+ * (see the module doc): the grid's `QuantizedTensor`, with the data-free quantization for
+ * comparison.
+ *
+ * @example
+ * ```ts
+ * import { gptqQuantize } from "./gptq.ts";
+ * import { fillNormal } from "../core/prng.ts";
+ * const w = fillNormal(new Float32Array(4 * 16), 1);
+ * const h = new Float32Array(256);
+ * for (let i = 0; i < 16; i++) h[i * 17] = 2;
+ * const r = await gptqQuantize(w, 4, 16, h, { method: "nf4", opts: { groupSize: 16 } });
+ * if (r.tensor.method !== "nf4" || r.tensor.params.gptq !== true) throw new Error();
+ * ```
+ */
+export async function gptqQuantize(
+  w: Float32Array,
+  rows: number,
+  cols: number,
+  h: Float32Array,
+  spec: GridSpec,
+  opts: GptqOptions = {},
+): Promise<GptqResult> {
+  const problem = await gptqProblem(w, rows, cols, h, spec, opts);
+  const { codes, loss } = gptqSweep(problem, opts.blockSize ?? 128);
+  return {
+    tensor: gptqTensor(problem, codes, opts),
+    dataFree: problem.template,
+    loss,
+    damp: problem.damp,
+    dead: problem.dead,
+  };
+}
