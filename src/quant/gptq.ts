@@ -18,13 +18,22 @@
  * 4. Act-order (optional): columns in descending diag H (p-tuples by the sum of their diagonal,
  *    so a code's columns stay adjacent); the permutation is undone when the codes are stored, so
  *    the tensor is an ordinary one and inference needs no change.
- * 5. U = the upper Cholesky factor of H⁻¹ (Algorithm 1's `Hinv`).
- * 6. The sweep: columns in blocks of 128 (lazy batch updates: the rest of W is updated once per
- *    block, W[:, i2:] −= Err₁·U[i1:i2, i2:], one `sgemm`); inside a block each p-tuple of a row is
- *    quantized from its current values, then for each of its columns e = (w − q)/U[j, j] and
- *    W[:, j+1:i2] −= e·U[j, j+1:i2]. For p = 2 (HIGGS pairs) this is exactly the vector form of
- *    GPTQ: the update of the remaining columns is −E·U_SS⁻¹·U[S, :] with U_SS the 2 × 2 block of
- *    the pair, which the two scalar steps compute (the second error sees the first's feedback).
+ * 5. The factor. Algorithm 1 sweeps with U, the upper Cholesky factor of H⁻¹: for column j,
+ *    e_j = (w̃_j − q_j)/U[j, j] and W̃[:, j+1:] −= e_j·U[j, j+1:]. Summed over j this says
+ *    W − Q = E·U, i.e. E = (W − Q)·V with V = U⁻¹ the upper factor of H = VVᵀ (`gptq_linalg.ts`:
+ *    one Cholesky, no inverse). So the value a column is quantized from is
+ *    w̃_j = w_j + Σ_{i<j} (w_i − q_i)·V[i, j]/V[j, j] (the original w, the quantized q) and
+ *    e_j = (w̃_j − q_j)·V[j, j]: the same codes for half the factorization work (the "nearest
+ *    plane" form of GPTQ).
+ * 6. The sweep: columns in blocks of 128 with lazy batch updates (the rest of W̃ is updated once
+ *    per block, W̃[:, i2:] += (W − Q)[:, i1:i2]·V′[i1:i2, i2:], one `sgemm`, V′ = V with columns
+ *    divided by the diagonal); inside a block each row runs column by column. Where Algorithm 1
+ *    reads columns *ahead* of the current one — a p-tuple quantized jointly, a dynamic group's
+ *    statistics — their values are Algorithm 1's (the feedback of the columns in between counted
+ *    as exact; a short triangular pass over the tuple or group). For p = 2 (HIGGS pairs) this is
+ *    exactly the vector form of GPTQ: the pair is coded as the nearest grid point of its current
+ *    values, and the remaining columns get −E·U_SS⁻¹·U[S, :] with U_SS the pair's 2 × 2 block,
+ *    which the two scalar steps compute (the second error includes the first's feedback).
  *
  * **Groups and act-order.** Without act-order a scalar format's groups are *dynamic*: the scale
  * (and zero) of a group are set, with the format's rule, from the current (error-updated) weights
@@ -44,7 +53,7 @@ import { QuantlabError } from "../core/errors.ts";
 import { sgemm } from "../cpu/matmul.ts";
 import { fwhtBlocks } from "../hadamard/fwht.ts";
 import type { QuantizedTensor } from "./format.ts";
-import { checkHessian, prepareHessian, upperCholeskyOfInverse } from "./gptq_linalg.ts";
+import { checkHessian, prepareHessian, upperCholeskyFactor } from "./gptq_linalg.ts";
 import { gptqEnterGroup, type GptqGrid, gptqGrid, gptqQuantizeTuple } from "./gptq_grid.ts";
 import type { GridSpec } from "./grid_spec.ts";
 import { packCodes } from "./packing.ts";
@@ -77,6 +86,20 @@ export interface GptqResult {
   damp: number;
   /** Dead input columns (diag H = 0), zeroed in W. */
   dead: number;
+  /** Milliseconds: setup (template, rotation, act-order), factor, sweep. */
+  ms: { setup: number; factor: number; sweep: number };
+}
+
+/** What {@linkcode gptqSweep} returns. */
+export interface GptqSweepResult {
+  /** Codes in the grid's column order, rows × n/p. */
+  codes: Uint16Array;
+  /** Σ e² (see {@linkcode GptqResult.loss}). */
+  loss: number;
+  /** Milliseconds spent on the factor U. */
+  factorMs: number;
+  /** Milliseconds spent on the column sweep. */
+  sweepMs: number;
 }
 
 /** The state of one GPTQ problem before the sweep (shared with the reference). */
@@ -130,7 +153,14 @@ function rotateRows(
 
 function transpose(a: Float32Array, n: number): Float32Array {
   const t = new Float32Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) t[j * n + i] = a[i * n + j]!;
+  const T = 64; // tiles keep both sides in cache
+  for (let i0 = 0; i0 < n; i0 += T) {
+    for (let j0 = 0; j0 < n; j0 += T) {
+      const i1 = Math.min(n, i0 + T);
+      const j1 = Math.min(n, j0 + T);
+      for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) t[j * n + i] = a[i * n + j]!;
+    }
+  }
   return t;
 }
 
@@ -254,7 +284,7 @@ function effectiveBlock(block: number, G: GptqGrid): number {
 
 /**
  * The blocked sweep with lazy batch updates (step 6 of the module doc) on a prepared problem
- * (`problem.w` is overwritten). Returns codes in the grid's column order (rows × n/p) and the loss.
+ * (`problem.w` is not changed). Returns codes in the grid's column order (rows × n/p) and the loss.
  *
  * @example
  * ```ts
@@ -267,29 +297,55 @@ function effectiveBlock(block: number, G: GptqGrid): number {
  * if (codes.length !== 16) throw new Error();
  * ```
  */
-export function gptqSweep(
-  problem: GptqProblem,
-  blockSize = 128,
-): { codes: Uint16Array; loss: number } {
-  const { w: W, h, rows, n, perm, grid: G } = problem;
+export function gptqSweep(problem: GptqProblem, blockSize = 128): GptqSweepResult {
+  const { h, rows, n, perm, grid: G } = problem;
   if (!Number.isInteger(blockSize) || blockSize < 1) {
     bad(`GPTQ block size ${blockSize} is not valid; use a positive integer, e.g. 128`);
   }
-  const U = upperCholeskyOfInverse(h, n);
+  const t0 = performance.now();
+  // H = VVᵀ, V upper; V'[i, j] = V[i, j]/V[j, j] drives the feedback (see the module doc).
+  const V = upperCholeskyFactor(h, n);
+  const dg = new Float64Array(n);
+  for (let j = 0; j < n; j++) dg[j] = V[j * n + j]!;
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) V[i * n + j] = V[i * n + j]! / dg[j]!;
+  }
+  const t1 = performance.now();
   const p = G.p;
   const nt = n / p;
   const B = effectiveBlock(blockSize, G);
   const codes = new Uint16Array(rows * nt);
+  const W0 = problem.w;
+  const W = W0.slice(); // W̃: the original W plus the feedback of the columns already quantized
   const W1 = new Float32Array(rows * B);
-  const E1 = new Float32Array(rows * B);
-  const U1 = new Float32Array(B * B);
+  const D1 = new Float32Array(rows * B);
+  const V1 = new Float32Array(B * B);
   const q = new Float32Array(p);
+  const look = new Float32Array(Math.max(p, G.dynamic ? G.g : 0));
+  let i1 = 0;
+  /**
+   * The values GPTQ's Algorithm 1 holds for columns j … j+cnt−1 of row r once every column before
+   * j is quantized (j = i1 + i): W̃ with the feedback of the columns in between taken as exact
+   * (q = w̃, no error, as the U-form leaves them). Only column j has them in W̃ already.
+   */
+  const lookahead = (r: number, i: number, nb: number, cnt: number): Float32Array => {
+    const j = i1 + i;
+    if (i + cnt <= nb) look.set(W1.subarray(r * nb + i, r * nb + i + cnt));
+    else look.set(W.subarray(r * n + j, r * n + j + cnt)); // at a block start only
+    for (let s = 0; s + 1 < cnt; s++) {
+      const d = W0[r * n + j + s]! - look[s]!;
+      if (d === 0) continue;
+      const vrow = (j + s) * n + j;
+      for (let t = s + 1; t < cnt; t++) look[t] = look[t]! + d * V[vrow + t]!;
+    }
+    return look;
+  };
   let loss = 0;
-  for (let i1 = 0; i1 < n; i1 += B) {
+  for (; i1 < n; i1 += B) {
     const nb = Math.min(B, n - i1);
     for (let r = 0; r < rows; r++) W1.set(W.subarray(r * n + i1, r * n + i1 + nb), r * nb);
     for (let i = 0; i < nb; i++) {
-      U1.set(U.subarray((i1 + i) * n + i1, (i1 + i) * n + i1 + nb), i * nb);
+      V1.set(V.subarray((i1 + i) * n + i1, (i1 + i) * n + i1 + nb), i * nb);
     }
     for (let r = 0; r < rows; r++) {
       const base = r * nb;
@@ -299,20 +355,17 @@ export function gptqSweep(
         if (e0 === 0) {
           const c = gptqColumnOf(perm, p, j);
           if (G.dynamic && c % G.g === 0) {
-            const vals = i + G.g <= nb
-              ? W1.subarray(base + i, base + i + G.g)
-              : W.subarray(r * n + j, r * n + j + G.g);
-            gptqEnterGroup(G, r, c / G.g, vals);
+            gptqEnterGroup(G, r, c / G.g, lookahead(r, i, nb, G.g));
           }
-          codes[r * nt + c / p] = gptqQuantizeTuple(G, r, c, W1, base + i, q);
+          codes[r * nt + c / p] = gptqQuantizeTuple(G, r, c, lookahead(r, i, nb, p), 0, q);
         }
-        const x = W1[base + i]!;
-        const d = U1[i * nb + i]!;
-        const err = (x - q[e0]!) / d;
+        const qi = q[e0]!;
+        const err = (W1[base + i]! - qi) * dg[j]!;
         loss += err * err;
-        E1[base + i] = err;
-        const urow = i * nb;
-        for (let k = i + 1; k < nb; k++) W1[base + k] = W1[base + k]! - err * U1[urow + k]!;
+        const dlt = W0[r * n + j]! - qi;
+        D1[base + i] = dlt;
+        const vrow = i * nb;
+        for (let k = i + 1; k < nb; k++) W1[base + k] = W1[base + k]! + dlt * V1[vrow + k]!;
       }
     }
     const rest = n - i1 - nb;
@@ -321,9 +374,8 @@ export function gptqSweep(
         M: rows,
         N: rest,
         K: nb,
-        alpha: -1,
-        A: E1.subarray(0, rows * nb),
-        B: U.subarray(i1 * n + i1 + nb),
+        A: D1.subarray(0, rows * nb),
+        B: V.subarray(i1 * n + i1 + nb),
         ldb: n,
         beta: 1,
         C: W.subarray(i1 + nb),
@@ -331,7 +383,7 @@ export function gptqSweep(
       });
     }
   }
-  return { codes, loss };
+  return { codes, loss, factorMs: t1 - t0, sweepMs: performance.now() - t1 };
 }
 
 /**
@@ -396,13 +448,16 @@ export async function gptqQuantize(
   spec: GridSpec,
   opts: GptqOptions = {},
 ): Promise<GptqResult> {
+  const t0 = performance.now();
   const problem = await gptqProblem(w, rows, cols, h, spec, opts);
-  const { codes, loss } = gptqSweep(problem, opts.blockSize ?? 128);
+  const setup = performance.now() - t0;
+  const { codes, loss, factorMs, sweepMs } = gptqSweep(problem, opts.blockSize ?? 128);
   return {
     tensor: gptqTensor(problem, codes, opts),
     dataFree: problem.template,
     loss,
     damp: problem.damp,
     dead: problem.dead,
+    ms: { setup, factor: factorMs, sweep: sweepMs },
   };
 }

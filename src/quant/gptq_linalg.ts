@@ -259,6 +259,29 @@ export function invertLowerTriangular(l: Float32Array, n: number): Float32Array 
 }
 
 /**
+ * The upper-triangular V with A = VVᵀ (positive diagonal) for a symmetric positive definite
+ * n × n `a` (not changed): V = J·chol(J·A·J)·J, one Cholesky of the reversed matrix. Its inverse is
+ * GPTQ's U ({@linkcode upperCholeskyOfInverse}); the sweep in `gptq.ts` uses V directly.
+ *
+ * @example
+ * ```ts
+ * import { upperCholeskyFactor } from "./gptq_linalg.ts";
+ * // [[5, 2], [2, 4]] = VVᵀ with V = [[2, 1], [0, 2]].
+ * const v = upperCholeskyFactor(new Float32Array([5, 2, 2, 4]), 2);
+ * if (v.join() !== "2,1,0,2") throw new Error(v.join());
+ * ```
+ */
+export function upperCholeskyFactor(a: Float32Array, n: number): Float32Array {
+  const rev = a.slice().reverse();
+  pivotOf = (k) => n - 1 - k;
+  try {
+    return choleskyLowerInPlace(rev, n).reverse();
+  } finally {
+    pivotOf = (k) => k;
+  }
+}
+
+/**
  * The upper-triangular U with A⁻¹ = UᵀU for a symmetric positive definite n × n `a` (not
  * changed): U = J·chol(J·A·J)⁻¹·J (see the module doc). This is the `Hinv` of GPTQ's Algorithm 1.
  *
@@ -271,12 +294,6 @@ export function invertLowerTriangular(l: Float32Array, n: number): Float32Array 
  * ```
  */
 export function upperCholeskyOfInverse(a: Float32Array, n: number): Float32Array {
-  const rev = a.slice().reverse();
-  pivotOf = (k) => n - 1 - k;
-  try {
-    choleskyLowerInPlace(rev, n);
-    return invertLowerTriangular(rev, n).reverse();
-  } finally {
-    pivotOf = (k) => k;
-  }
+  const v = upperCholeskyFactor(a, n).reverse(); // J·V·J: lower
+  return invertLowerTriangular(v, n).reverse();
 }
