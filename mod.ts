@@ -47,6 +47,7 @@ export * from "./src/model/reference.ts";
 export * from "./src/model/random.ts";
 export * from "./src/model/kv_positions.ts";
 export * from "./src/model/llama.ts";
+export * from "./src/model/hessian_capture.ts";
 export * from "./src/model/build.ts";
 export * from "./src/model/gpu_ops.ts";
 export * from "./src/model/gpu_llama.ts";
