@@ -74,6 +74,7 @@ export * from "./src/quant/grid_spec.ts";
 export * from "./src/quant/gptq_linalg.ts";
 export * from "./src/quant/gptq_grid.ts";
 export * from "./src/quant/gptq.ts";
+export * from "./src/quant/gptq_sweep.ts";
 export * from "./src/quant/gptq_reference.ts";
 export * from "./src/io/quantized_checkpoint.ts";
 export * from "./src/lut/cpu.ts";

@@ -45,16 +45,16 @@
  * sweep (the template's), and each column uses the group of its original position. HQQ and HIGGS
  * always use static parameters (HQQ's optimizer and HIGGS's RMS scale are set once, from W).
  *
- * The plain specification of the sweep is `gptq_reference.ts`.
+ * The sweep is `gptq_sweep.ts`; its plain specification is `gptq_reference.ts`.
  *
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
-import { sgemm } from "../cpu/matmul.ts";
 import { fwhtBlocks } from "../hadamard/fwht.ts";
 import type { QuantizedTensor } from "./format.ts";
-import { checkHessian, prepareHessian, upperCholeskyFactor } from "./gptq_linalg.ts";
-import { gptqEnterGroup, type GptqGrid, gptqGrid, gptqQuantizeTuple } from "./gptq_grid.ts";
+import { checkHessian, prepareHessian } from "./gptq_linalg.ts";
+import { type GptqGrid, gptqGrid } from "./gptq_grid.ts";
+import { gptqSweep } from "./gptq_sweep.ts";
 import type { GridSpec } from "./grid_spec.ts";
 import { packCodes } from "./packing.ts";
 import { getQuantizer } from "./registry.ts";
@@ -90,18 +90,6 @@ export interface GptqResult {
   ms: { setup: number; factor: number; sweep: number };
 }
 
-/** What {@linkcode gptqSweep} returns. */
-export interface GptqSweepResult {
-  /** Codes in the grid's column order, rows × n/p. */
-  codes: Uint16Array;
-  /** Σ e² (see {@linkcode GptqResult.loss}). */
-  loss: number;
-  /** Milliseconds spent on the factor U. */
-  factorMs: number;
-  /** Milliseconds spent on the column sweep. */
-  sweepMs: number;
-}
-
 /** The state of one GPTQ problem before the sweep (shared with the reference). */
 export interface GptqProblem {
   /** The working weight [rows, n] in sweep order (rotated for HIGGS), f32. */
@@ -124,10 +112,6 @@ export interface GptqProblem {
   dead: number;
   /** Static groups in use. */
   staticGroups: boolean;
-}
-
-function bad(msg: string): never {
-  throw new QuantlabError("bad-argument", msg);
 }
 
 /** Copies rows of `cols` values into rows of `pc` ≥ cols (zero padding), with `outRows` rows. */
@@ -254,150 +238,18 @@ export async function gptqProblem(
 }
 
 /**
- * Original column (grid order) of sweep position j: act-order permutes p-tuples.
- *
- * @example
- * ```ts
- * import { gptqColumnOf } from "./gptq.ts";
- * if (gptqColumnOf(Int32Array.from([1, 0]), 2, 1) !== 3 || gptqColumnOf(null, 2, 1) !== 1) {
- *   throw new Error();
- * }
- * ```
- */
-export function gptqColumnOf(perm: Int32Array | null, p: number, j: number): number {
-  return perm ? perm[Math.floor(j / p)]! * p + (j % p) : j;
-}
-
-/**
- * The effective block: a multiple of p, and with dynamic groups aligned so that every group lies
- * in one block or starts at a block start.
- */
-function effectiveBlock(block: number, G: GptqGrid): number {
-  const p = G.p;
-  let b = Math.max(p, block - (block % p));
-  if (!G.dynamic) return b;
-  const g = G.g;
-  if (g <= b) return b - (b % g);
-  while (g % b !== 0 || b % p !== 0) b--;
-  return b;
-}
-
-/**
- * The blocked sweep with lazy batch updates (step 6 of the module doc) on a prepared problem
- * (`problem.w` is not changed). Returns codes in the grid's column order (rows × n/p) and the loss.
- *
- * @example
- * ```ts
- * import { gptqProblem, gptqSweep } from "./gptq.ts";
- * const w = Float32Array.from({ length: 2 * 8 }, (_, i) => Math.sin(i));
- * const h = new Float32Array(64);
- * for (let i = 0; i < 8; i++) h[i * 9] = 1;
- * const pr = await gptqProblem(w, 2, 8, h, { method: "rtn", opts: { bits: 4, groupSize: 8 } });
- * const { codes } = gptqSweep(pr);
- * if (codes.length !== 16) throw new Error();
- * ```
- */
-export function gptqSweep(problem: GptqProblem, blockSize = 128): GptqSweepResult {
-  const { h, rows, n, perm, grid: G } = problem;
-  if (!Number.isInteger(blockSize) || blockSize < 1) {
-    bad(`GPTQ block size ${blockSize} is not valid; use a positive integer, e.g. 128`);
-  }
-  const t0 = performance.now();
-  // H = VVᵀ, V upper; V'[i, j] = V[i, j]/V[j, j] drives the feedback (see the module doc).
-  const V = upperCholeskyFactor(h, n);
-  const dg = new Float64Array(n);
-  for (let j = 0; j < n; j++) dg[j] = V[j * n + j]!;
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) V[i * n + j] = V[i * n + j]! / dg[j]!;
-  }
-  const t1 = performance.now();
-  const p = G.p;
-  const nt = n / p;
-  const B = effectiveBlock(blockSize, G);
-  const codes = new Uint16Array(rows * nt);
-  const W0 = problem.w;
-  const W = W0.slice(); // W̃: the original W plus the feedback of the columns already quantized
-  const W1 = new Float32Array(rows * B);
-  const D1 = new Float32Array(rows * B);
-  const V1 = new Float32Array(B * B);
-  const q = new Float32Array(p);
-  const look = new Float32Array(Math.max(p, G.dynamic ? G.g : 0));
-  let i1 = 0;
-  /**
-   * The values GPTQ's Algorithm 1 holds for columns j … j+cnt−1 of row r once every column before
-   * j is quantized (j = i1 + i): W̃ with the feedback of the columns in between taken as exact
-   * (q = w̃, no error, as the U-form leaves them). Only column j has them in W̃ already.
-   */
-  const lookahead = (r: number, i: number, nb: number, cnt: number): Float32Array => {
-    const j = i1 + i;
-    if (i + cnt <= nb) look.set(W1.subarray(r * nb + i, r * nb + i + cnt));
-    else look.set(W.subarray(r * n + j, r * n + j + cnt)); // at a block start only
-    for (let s = 0; s + 1 < cnt; s++) {
-      const d = W0[r * n + j + s]! - look[s]!;
-      if (d === 0) continue;
-      const vrow = (j + s) * n + j;
-      for (let t = s + 1; t < cnt; t++) look[t] = look[t]! + d * V[vrow + t]!;
-    }
-    return look;
-  };
-  let loss = 0;
-  for (; i1 < n; i1 += B) {
-    const nb = Math.min(B, n - i1);
-    for (let r = 0; r < rows; r++) W1.set(W.subarray(r * n + i1, r * n + i1 + nb), r * nb);
-    for (let i = 0; i < nb; i++) {
-      V1.set(V.subarray((i1 + i) * n + i1, (i1 + i) * n + i1 + nb), i * nb);
-    }
-    for (let r = 0; r < rows; r++) {
-      const base = r * nb;
-      for (let i = 0; i < nb; i++) {
-        const j = i1 + i;
-        const e0 = i % p;
-        if (e0 === 0) {
-          const c = gptqColumnOf(perm, p, j);
-          if (G.dynamic && c % G.g === 0) {
-            gptqEnterGroup(G, r, c / G.g, lookahead(r, i, nb, G.g));
-          }
-          codes[r * nt + c / p] = gptqQuantizeTuple(G, r, c, lookahead(r, i, nb, p), 0, q);
-        }
-        const qi = q[e0]!;
-        const err = (W1[base + i]! - qi) * dg[j]!;
-        loss += err * err;
-        const dlt = W0[r * n + j]! - qi;
-        D1[base + i] = dlt;
-        const vrow = i * nb;
-        for (let k = i + 1; k < nb; k++) W1[base + k] = W1[base + k]! + dlt * V1[vrow + k]!;
-      }
-    }
-    const rest = n - i1 - nb;
-    if (rest > 0) {
-      sgemm({
-        M: rows,
-        N: rest,
-        K: nb,
-        A: D1.subarray(0, rows * nb),
-        B: V.subarray(i1 * n + i1 + nb),
-        ldb: n,
-        beta: 1,
-        C: W.subarray(i1 + nb),
-        ldc: n,
-      });
-    }
-  }
-  return { codes, loss, factorMs: t1 - t0, sweepMs: performance.now() - t1 };
-}
-
-/**
  * The output tensor: the template with GPTQ's codes, scales and zeros, and the GPTQ settings in
  * `params` (`gptq`, `gptqPercdamp`, `gptqActOrder`, `gptqStaticGroups`, `gptqBlockSize`).
  *
  * @example
  * ```ts
- * import { gptqProblem, gptqSweep, gptqTensor } from "./gptq.ts";
+ * import { gptqProblem, gptqTensor } from "./gptq.ts";
+ * import { gptqSweep } from "./gptq_sweep.ts";
  * const w = Float32Array.from({ length: 2 * 8 }, (_, i) => Math.sin(i));
  * const h = new Float32Array(64);
  * for (let i = 0; i < 8; i++) h[i * 9] = 1;
  * const pr = await gptqProblem(w, 2, 8, h, { method: "rtn", opts: { bits: 4, groupSize: 8 } });
- * const t = gptqTensor(pr, gptqSweep(pr).codes, {});
+ * const t = gptqTensor(pr, (await gptqSweep(pr)).codes, {});
  * if (t.params.gptqActOrder !== false) throw new Error();
  * ```
  */
@@ -451,7 +303,7 @@ export async function gptqQuantize(
   const t0 = performance.now();
   const problem = await gptqProblem(w, rows, cols, h, spec, opts);
   const setup = performance.now() - t0;
-  const { codes, loss, factorMs, sweepMs } = gptqSweep(problem, opts.blockSize ?? 128);
+  const { codes, loss, factorMs, sweepMs } = await gptqSweep(problem, opts.blockSize ?? 128);
   return {
     tensor: gptqTensor(problem, codes, opts),
     dataFree: problem.template,

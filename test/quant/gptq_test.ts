@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { fillNormal } from "../../src/core/prng.ts";
 import { QuantlabError } from "../../src/core/errors.ts";
-import { type GptqOptions, gptqProblem, gptqQuantize, gptqSweep } from "../../src/quant/gptq.ts";
+import { type GptqOptions, gptqProblem, gptqQuantize } from "../../src/quant/gptq.ts";
+import { gptqSweep } from "../../src/quant/gptq_sweep.ts";
 import { gptqSweepReference, hinvFactorReference } from "../../src/quant/gptq_reference.ts";
 import { prepareHessian, upperCholeskyOfInverse } from "../../src/quant/gptq_linalg.ts";
 import { type GridSpec, parseGridSpec } from "../../src/quant/grid_spec.ts";
@@ -91,7 +92,7 @@ async function blockedVsReference(spec: string, rows: number, cols: number, opts
   const grid = parseGridSpec(spec);
   const a = await gptqProblem(w, rows, cols, h, grid, opts);
   const b = await gptqProblem(w, rows, cols, h, grid, opts);
-  const fast = gptqSweep(a, opts.blockSize ?? 128);
+  const fast = await gptqSweep(a, opts.blockSize ?? 128);
   const ref = gptqSweepReference(b);
   let diff = 0;
   for (let i = 0; i < fast.codes.length; i++) if (fast.codes[i] !== ref.codes[i]) diff++;
@@ -110,6 +111,12 @@ Deno.test("the blocked, lazy sweep gives the plain reference's codes for every f
   }
   await blockedVsReference("rtn:bits=4,group=16", 8, 96, { blockSize: 40 });
   await blockedVsReference("nf4:group=64", 8, 128, { blockSize: 48 });
+});
+
+Deno.test("the sweep split over pool workers (rows ≥ 128) gives the reference's codes", async () => {
+  for (const spec of [FORMATS.rtn!, FORMATS.higgs2!]) {
+    await blockedVsReference(spec, 160, 64, { blockSize: 32 });
+  }
 });
 
 Deno.test("the blocked sweep equals the reference with act-order (static groups)", async () => {
