@@ -8,6 +8,11 @@ import { prepareHessian, upperCholeskyOfInverse } from "../../src/quant/gptq_lin
 import { type GridSpec, parseGridSpec } from "../../src/quant/grid_spec.ts";
 import { dequantize } from "../../src/quant/dequantize.ts";
 import { validateQuantized } from "../../src/quant/format.ts";
+import {
+  parseDescriptor,
+  quantizedFromTensors,
+  quantizedToTensors,
+} from "../../src/io/quantized_checkpoint.ts";
 
 /** H = 2XᵀX for T samples whose columns are strongly correlated (a few shared factors + noise). */
 function correlatedHessian(cols: number, seed: number, samples = 256): Float32Array {
@@ -256,4 +261,20 @@ Deno.test("bad input: one clear error naming the value", async () => {
   );
   assert.throws(() => parseGridSpec(""), /names no format/);
   assert.throws(() => parseGridSpec("bits=3"), /"bits=3" is not a format/);
+});
+
+Deno.test("a GPTQ tensor goes through the checkpoint format unchanged", async () => {
+  const rows = 8;
+  const cols = 128;
+  const w = fillNormal(new Float32Array(rows * cols), 41);
+  const h = correlatedHessian(cols, 42);
+  for (const spec of [FORMATS.higgs2!, FORMATS.rtn!, FORMATS.nf4!]) {
+    const r = await gptqQuantize(w, rows, cols, h, parseGridSpec(spec), { actOrder: true });
+    const { tensors, descriptor } = quantizedToTensors("w", r.tensor);
+    const m = new Map(tensors);
+    const d = parseDescriptor("w", JSON.parse(JSON.stringify(descriptor)));
+    const back = quantizedFromTensors("w", d, (n) => m.get(n));
+    assert.deepEqual(dequantize(back), dequantize(r.tensor), spec);
+    assert.equal(back.params.gptqActOrder, true);
+  }
 });
