@@ -20,6 +20,7 @@ import { loadBlas } from "../src/cpu/blas.ts";
 import { gptqQuantize } from "../src/quant/gptq.ts";
 import { parseGridSpec } from "../src/quant/grid_spec.ts";
 import { dequantize } from "../src/quant/dequantize.ts";
+import { hessianError } from "../src/quant/error_metrics.ts";
 
 /** Random inputs X [samples, cols] with correlated columns, and H = 2XᵀX. */
 function hessian(cols: number, samples: number): Float32Array {
@@ -41,17 +42,6 @@ function cpuMs(): number {
   } catch {
     return NaN;
   }
-}
-
-/** tr(E H Eᵀ) with E = W − Ŵ, via sgemm. */
-function objective(w: Float32Array, d: Float32Array, h: Float32Array, rows: number, cols: number) {
-  const e = new Float32Array(w.length);
-  for (let i = 0; i < e.length; i++) e[i] = w[i]! - d[i]!;
-  const eh = new Float32Array(w.length);
-  sgemm({ M: rows, N: cols, K: cols, A: e, B: h, C: eh });
-  let s = 0;
-  for (let i = 0; i < e.length; i++) s += e[i]! * eh[i]!;
-  return s;
 }
 
 if (import.meta.main) {
@@ -79,8 +69,8 @@ if (import.meta.main) {
   const r = await gptqQuantize(w, rows, cols, h, spec, { actOrder: values["act-order"] });
   const total = (performance.now() - t) / 1000;
   const cpu = (cpuMs() - c0) / 1000;
-  const g = objective(w, dequantize(r.tensor), h, rows, cols);
-  const f = objective(w, dequantize(r.dataFree), h, rows, cols);
+  const g = hessianError(w, dequantize(r.tensor), h, rows, cols);
+  const f = hessianError(w, dequantize(r.dataFree), h, rows, cols);
   console.log(
     `gptq ${values.grid}${values["act-order"] ? " act-order" : ""} ${rows}×${cols} ` +
       `(${matmulBackend()}, ${values.threads} BLAS threads): ${total.toFixed(2)} s wall, ` +

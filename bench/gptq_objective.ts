@@ -19,18 +19,7 @@ import { captureLayerHessians, HESSIAN_GROUPS } from "../src/model/hessian_captu
 import { gptqQuantize } from "../src/quant/gptq.ts";
 import { parseGridSpec } from "../src/quant/grid_spec.ts";
 import { dequantize } from "../src/quant/dequantize.ts";
-import { sgemm } from "../src/cpu/matmul.ts";
-
-/** tr(E H Eᵀ) with E = W − Ŵ. */
-function objective(w: Float32Array, d: Float32Array, h: Float32Array, rows: number, cols: number) {
-  const e = new Float32Array(w.length);
-  for (let i = 0; i < e.length; i++) e[i] = w[i]! - d[i]!;
-  const eh = new Float32Array(w.length);
-  sgemm({ M: rows, N: cols, K: cols, A: e, B: h, C: eh });
-  let s = 0;
-  for (let i = 0; i < e.length; i++) s += e[i]! * eh[i]!;
-  return s;
-}
+import { hessianError } from "../src/quant/error_metrics.ts";
 
 if (import.meta.main) {
   const { values } = parseArgs({
@@ -72,8 +61,8 @@ if (import.meta.main) {
           const r = await gptqQuantize(w, rows, cols, h, parseGridSpec(g), {
             actOrder: values["act-order"],
           });
-          const ratio = objective(w, dequantize(r.tensor), h, rows, cols) /
-            objective(w, dequantize(r.dataFree), h, rows, cols);
+          const ratio = hessianError(w, dequantize(r.tensor), h, rows, cols) /
+            hessianError(w, dequantize(r.dataFree), h, rows, cols);
           cells.push(ratio.toFixed(3).padEnd(24));
         }
         console.log(`${String(l).padEnd(5)} ${kind.padEnd(10)}  ${cells.join(" ")}`);
