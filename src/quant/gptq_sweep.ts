@@ -98,8 +98,9 @@ function lookahead(S: SweepState, r: number, i1: number, i: number, nb: number, 
   const { n, w0, v } = S;
   const j = i1 + i;
   if (look.length < cnt) look = new Float32Array(cnt);
-  if (i + cnt <= nb) look.set(S.w1.subarray(r * nb + i, r * nb + i + cnt));
-  else look.set(S.w.subarray(r * n + j, r * n + j + cnt)); // at a block start only
+  // From the block, or (a group reaching past it, at a block start only) from W̃.
+  const [src, at] = i + cnt <= nb ? [S.w1, r * nb + i] : [S.w, r * n + j];
+  for (let t = 0; t < cnt; t++) look[t] = src[at + t]!;
   for (let s = 0; s + 1 < cnt; s++) {
     const d = w0[r * n + j + s]! - look[s]!;
     if (d === 0) continue;
@@ -148,7 +149,9 @@ export function gptqBlockRows(
         if (G.dynamic && c % G.g === 0) {
           gptqEnterGroup(G, r, c / G.g, lookahead(S, r, i1, i, nb, G.g));
         }
-        codes[r * nt + c / p] = gptqQuantizeTuple(G, r, c, lookahead(S, r, i1, i, nb, p), 0, q);
+        codes[r * nt + c / p] = p === 1
+          ? gptqQuantizeTuple(G, r, c, w1, base + i, q)
+          : gptqQuantizeTuple(G, r, c, lookahead(S, r, i1, i, nb, p), 0, q);
       }
       const qi = q[e0]!;
       const err = (w1[base + i]! - qi) * dg[j]!;
