@@ -13,8 +13,11 @@
 import * as hadamardCpu from "./gen_hadamard_cpu.ts";
 import * as hadamardShaders from "./gen_hadamard_shaders.ts";
 import * as hadamardWasm from "./gen_hadamard_wasm.ts";
+import * as lutInt8 from "./gen_lut_int8.ts";
 import * as lutWasm from "./gen_lut_wasm.ts";
 import * as opsWasm from "./gen_ops_wasm.ts";
+import * as trainWasm from "./gen_train_wasm.ts";
+import * as wasmGemm from "./gen_wasm_gemm.ts";
 
 import { type Generator, writeGenerated } from "./generated.ts";
 
@@ -23,8 +26,11 @@ export const GENERATORS: readonly Generator[] = [
   { script: "tools/gen_hadamard_cpu.ts", generate: hadamardCpu.generate },
   { script: "tools/gen_hadamard_shaders.ts", generate: hadamardShaders.generate },
   { script: "tools/gen_hadamard_wasm.ts", generate: hadamardWasm.generate },
+  { script: "tools/gen_lut_int8.ts", generate: lutInt8.generate },
   { script: "tools/gen_lut_wasm.ts", generate: lutWasm.generate },
   { script: "tools/gen_ops_wasm.ts", generate: opsWasm.generate },
+  { script: "tools/gen_train_wasm.ts", generate: trainWasm.generate },
+  { script: "tools/gen_wasm_gemm.ts", generate: wasmGemm.generate },
 ];
 
 if (import.meta.main) {

@@ -39,6 +39,7 @@
  * @module
  */
 import { assembleWat, wasmBytesSource } from "../src/core/wasm.ts";
+import { type GeneratedFile, writeGenerated } from "./generated.ts";
 
 /** The formats the generator emits a function for. */
 export const LUT_INT8_FORMATS = ["n4", "n2", "p2n4"] as const;
@@ -271,10 +272,11 @@ export async function buildLutInt8Source(): Promise<string> {
   return lutInt8Source(relaxed, plain);
 }
 
+/** The generated file, `src/lut/gen/lut_int8.ts`. */
+export async function generate(): Promise<GeneratedFile[]> {
+  return [{ path: "src/lut/gen/lut_int8.ts", text: await buildLutInt8Source() }];
+}
+
 if (import.meta.main) {
-  const src = await buildLutInt8Source();
-  const path = new URL("../src/lut/gen/lut_int8.ts", import.meta.url);
-  await Deno.mkdir(new URL(".", path), { recursive: true });
-  await Deno.writeTextFile(path, src);
-  console.log(`wrote src/lut/gen/lut_int8.ts (${src.length} characters)`);
+  await writeGenerated({ script: "tools/gen_lut_int8.ts", generate });
 }

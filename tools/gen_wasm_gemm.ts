@@ -35,6 +35,7 @@
  * @module
  */
 import { assembleWat, wasmBytesSource } from "../src/core/wasm.ts";
+import { type GeneratedFile, writeGenerated } from "./generated.ts";
 
 /** Rows of the register block (broadcast operand, A). */
 export const MR = 6;
@@ -520,10 +521,12 @@ export function gemmBytesSource(relaxed: Uint8Array, plain: Uint8Array): string 
   return `${a}\n${tail.replace("/** The module's bytes", "/** The plain-SIMD variant's bytes")}`;
 }
 
-if (import.meta.main) {
+/** The generated file, `src/cpu/gen/wasm_gemm_bytes.ts`. */
+export async function generate(): Promise<GeneratedFile[]> {
   const [relaxed, plain] = await assembleGemmWasm();
-  const url = new URL("../src/cpu/gen/wasm_gemm_bytes.ts", import.meta.url);
-  await Deno.mkdir(new URL(".", url), { recursive: true });
-  await Deno.writeTextFile(url, gemmBytesSource(relaxed, plain));
-  console.log(`wrote src/cpu/gen/wasm_gemm_bytes.ts (${relaxed.length} + ${plain.length} bytes)`);
+  return [{ path: "src/cpu/gen/wasm_gemm_bytes.ts", text: gemmBytesSource(relaxed, plain) }];
+}
+
+if (import.meta.main) {
+  await writeGenerated({ script: "tools/gen_wasm_gemm.ts", generate });
 }

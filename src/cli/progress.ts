@@ -38,16 +38,20 @@ export interface ProgressOptions {
   sink?: (s: string) => void;
   /** Redraw one line (default: whether stderr is a terminal). */
   tty?: boolean;
+  /** The clock in milliseconds (default `performance.now`); tests pass a fake one. */
+  now?: () => number;
 }
 
 /**
- * Starts a progress bar for `total` units on stderr. Quiet when `QUANTLAB_QUIET=1`.
+ * Starts a progress bar for `total` units on stderr (nothing with `quiet`).
  *
  * @example
  * ```ts
  * import { progress } from "./progress.ts";
- * const p = progress("demo", 3, { quiet: true });
+ * const lines: string[] = [];
+ * const p = progress("demo", 3, { tty: false, sink: (s) => lines.push(s), now: () => 1500 });
  * p.tick(); p.tick(2); p.done();
+ * if (lines.join("") !== "demo [########################] 3/3 0.0s\n") throw new Error(lines.join(""));
  * ```
  */
 export function progress(label: string, total: number, opts: ProgressOptions = {}): Progress {
@@ -55,13 +59,14 @@ export function progress(label: string, total: number, opts: ProgressOptions = {
   const tty = opts.tty ?? isTTY();
   const out = opts.sink ?? write;
   const heartbeat = opts.heartbeatMs ?? 30000;
-  const start = performance.now();
+  const clock = opts.now ?? (() => performance.now());
+  const start = clock();
   let done = 0;
   let lastPrint = start;
   let lastFrac = 0;
   const render = (note?: string): string => {
     const frac = total > 0 ? Math.min(1, done / total) : 1;
-    const secs = (performance.now() - start) / 1000;
+    const secs = (clock() - start) / 1000;
     const eta = frac > 0 && frac < 1 ? ` eta ${(secs * (1 - frac) / frac).toFixed(0)}s` : "";
     const width = 24;
     const bar = "#".repeat(Math.round(frac * width)).padEnd(width, ".");
@@ -71,7 +76,7 @@ export function progress(label: string, total: number, opts: ProgressOptions = {
     tick(n = 1, note?: string) {
       done += n;
       if (quiet) return;
-      const now = performance.now();
+      const now = clock();
       const frac = total > 0 ? done / total : 1;
       if (tty) {
         if (now - lastPrint > 100 || done >= total) {

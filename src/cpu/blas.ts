@@ -290,8 +290,9 @@ export function blasUnavailableReason(): string | null {
  * ```ts
  * import { loadBlas, setBlasThreads } from "./blas.ts";
  * const before = loadBlas()?.getThreads() ?? null;
- * setBlasThreads(1);
- * if (before !== null) setBlasThreads(before);
+ * // Setting the current count keeps it (any other count would change it for the whole process).
+ * if (before !== null && setBlasThreads(before) !== true) throw new Error("not set");
+ * if (before !== null && loadBlas()!.getThreads() !== before) throw new Error("changed");
  * ```
  */
 export function setBlasThreads(n: number): boolean {

@@ -81,7 +81,8 @@ export function forceTypeScriptGemm(force: boolean): void {
  * @example
  * ```ts
  * import { matmulBackend } from "./matmul.ts";
- * console.log(`dense matmul: ${matmulBackend()}`);
+ * const backend = matmulBackend();
+ * if (backend !== "openblas" && backend !== "typescript") throw new Error(backend);
  * ```
  */
 export function matmulBackend(): GemmBackend {

@@ -74,6 +74,7 @@ export function setPoolSize(n: number | undefined): void {
  * ```ts
  * import { shutdownPool } from "./pool.ts";
  * shutdownPool();
+ * shutdownPool(); // idempotent: no pool, nothing to do
  * ```
  */
 export function shutdownPool(): void {

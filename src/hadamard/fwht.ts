@@ -43,8 +43,9 @@ let wasmEnabled = true;
  *
  * @example
  * ```ts
- * import { setHadamardWasm } from "./fwht.ts";
+ * import { hadamardWasmActive, setHadamardWasm } from "./fwht.ts";
  * setHadamardWasm(false);
+ * if (hadamardWasmActive()) throw new Error("still on");
  * setHadamardWasm(true);
  * ```
  */
@@ -59,7 +60,8 @@ export function setHadamardWasm(on: boolean): void {
  * @example
  * ```ts
  * import { hadamardWasmActive } from "./fwht.ts";
- * console.log(`CPU Hadamard kernels: ${hadamardWasmActive() ? "WebAssembly SIMD" : "TypeScript"}`);
+ * import { fwhtWasmAvailable } from "./fwht_wasm.ts";
+ * if (hadamardWasmActive() && !fwhtWasmAvailable()) throw new Error("active without the module");
  * ```
  */
 export function hadamardWasmActive(): boolean {

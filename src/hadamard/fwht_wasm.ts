@@ -73,7 +73,8 @@ function wasmModule(): WebAssembly.Module | null {
  * @example
  * ```ts
  * import { fwhtWasmAvailable } from "./fwht_wasm.ts";
- * console.log(`Hadamard WebAssembly SIMD kernels: ${fwhtWasmAvailable()}`);
+ * if (typeof fwhtWasmAvailable() !== "boolean") throw new Error();
+ * if (fwhtWasmAvailable() !== fwhtWasmAvailable()) throw new Error("not stable");
  * ```
  */
 export function fwhtWasmAvailable(): boolean {

@@ -472,7 +472,14 @@ export function encodeHeader(
  * ```ts
  * import { checkTensor } from "./safetensors_format.ts";
  * import { Tensor } from "../core/tensor.ts";
- * checkTensor("w", new Tensor([2], "F16", new Uint16Array(2)));
+ * checkTensor("w", new Tensor([2], "F16", new Uint16Array(2))); // consistent: returns
+ * let threw = false;
+ * try {
+ *   checkTensor("w", new Tensor([3], "F16", new Uint16Array(2)));
+ * } catch {
+ *   threw = true;
+ * }
+ * if (!threw) throw new Error("a shape that does not match the data was accepted");
  * ```
  */
 export function checkTensor(name: string, t: Tensor): void {

@@ -17,7 +17,7 @@ import { QuantlabError } from "../core/errors.ts";
 import { randU32 } from "../core/prng.ts";
 import { loadBrown } from "../data/brown.ts";
 import { BROWN_TOKENIZER_URL, BROWN_VOCAB_SIZE } from "../data/brown_tokenizer.ts";
-import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
+import { writeJsonAtomic } from "../io/atomic.ts";
 import { appendJsonl, readJsonl, terminateLastLine } from "../io/jsonl_log.ts";
 import { gitCommit, machineInfo } from "../io/results.ts";
 import { type LlamaConfig, llamaConfig, TINY_LLAMA_SHAPE } from "../model/config.ts";
@@ -27,7 +27,7 @@ import { loadBlas } from "../cpu/blas.ts";
 import { AdamW, cosineSchedule } from "../train/adamw.ts";
 import { clipGradNorm } from "../train/grad_clip.ts";
 import { initTrainingWeights, LlamaTrainer } from "../train/llama_train.ts";
-import { readTrainState, writeTrainState } from "../train/train_state.ts";
+import { readTrainState, writeTrainState } from "../io/train_state.ts";
 
 /** Options of {@linkcode trainTinyLlama}. */
 export interface TrainOptions {

@@ -197,6 +197,7 @@ let blasMinBatch = 2;
  * import { lutBlasMinBatch, setLutBlasMinBatch } from "./cpu.ts";
  * const old = lutBlasMinBatch();
  * setLutBlasMinBatch(Infinity);
+ * if (lutBlasMinBatch() !== Infinity) throw new Error();
  * setLutBlasMinBatch(old);
  * ```
  */
@@ -209,9 +210,11 @@ export function lutBlasMinBatch(): number {
  *
  * @example
  * ```ts
- * import { setLutBlasMinBatch } from "./cpu.ts";
+ * import { lutBlasMinBatch, setLutBlasMinBatch } from "./cpu.ts";
+ * const old = lutBlasMinBatch();
  * setLutBlasMinBatch(8);
- * setLutBlasMinBatch(2);
+ * if (lutBlasMinBatch() !== 8) throw new Error();
+ * setLutBlasMinBatch(old);
  * ```
  */
 export function setLutBlasMinBatch(n: number): void {

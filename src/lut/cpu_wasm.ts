@@ -92,7 +92,7 @@ function wasmModule(): WebAssembly.Module | null {
  * @example
  * ```ts
  * import { lutWasmAvailable } from "./cpu_wasm.ts";
- * console.log(`LUT WebAssembly SIMD kernel: ${lutWasmAvailable()}`);
+ * if (typeof lutWasmAvailable() !== "boolean") throw new Error();
  * ```
  */
 export function lutWasmAvailable(): boolean {
@@ -105,8 +105,9 @@ export function lutWasmAvailable(): boolean {
  *
  * @example
  * ```ts
- * import { setLutWasm } from "./cpu_wasm.ts";
+ * import { lutWasmAvailable, setLutWasm } from "./cpu_wasm.ts";
  * setLutWasm(false);
+ * if (lutWasmAvailable()) throw new Error("still on");
  * setLutWasm(true);
  * ```
  */

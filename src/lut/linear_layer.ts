@@ -79,7 +79,15 @@ export interface GpuLinear {
  * ```ts
  * import { checkLinearShape } from "./linear_layer.ts";
  * import { DenseLinear } from "../model/linear.ts";
- * checkLinearShape(new DenseLinear(new Float32Array(6), 3, 2), 3, 2, "q_proj");
+ * const lin = new DenseLinear(new Float32Array(6), 3, 2);
+ * checkLinearShape(lin, 3, 2, "q_proj"); // fits: returns
+ * let message = "";
+ * try {
+ *   checkLinearShape(lin, 2, 3, "q_proj");
+ * } catch (e) {
+ *   message = (e as Error).message;
+ * }
+ * if (!message.includes("[3, 2] (out, in); the model needs [2, 3]")) throw new Error(message);
  * ```
  */
 export function checkLinearShape(linear: Linear, outF: number, inF: number, where: string): void {

@@ -24,3 +24,4 @@ export * from "./tokenizer.ts";
 export * from "./generate.ts";
 export * from "./loader.ts";
 export * from "./quantized.ts";
+export * from "./hessian_capture.ts";

@@ -75,7 +75,7 @@ function instantiate(mem: WebAssembly.Memory): Kernels | null {
  * @example
  * ```ts
  * import { opsWasmAvailable } from "./ops_wasm.ts";
- * console.log(`softmax/SwiGLU: ${opsWasmAvailable() ? "wasm simd" : "typescript"}`);
+ * if (typeof opsWasmAvailable() !== "boolean") throw new Error();
  * ```
  */
 export function opsWasmAvailable(): boolean {

@@ -19,9 +19,16 @@ let chunkBytesOverride: number | undefined;
  *
  * @example
  * ```ts
- * import { setGpuChunkBytes } from "./group_encoder_gpu.ts";
- * setGpuChunkBytes(4096);
- * setGpuChunkBytes(undefined);
+ * import { getGpu } from "../gpu/device.ts";
+ * import { gpuRowChunks, setGpuChunkBytes } from "./group_encoder_gpu.ts";
+ * import { groupLayout } from "./group_encoding.ts";
+ * const gpu = await getGpu();
+ * setGpuChunkBytes(1024); // 8 rows of 256 bytes: 2 chunks of 4 rows
+ * try {
+ *   if (gpu && gpuRowChunks(gpu, groupLayout(8, 64, 64, 1), 256).length !== 2) throw new Error();
+ * } finally {
+ *   setGpuChunkBytes(undefined);
+ * }
  * ```
  */
 export function setGpuChunkBytes(bytes: number | undefined): void {

@@ -107,7 +107,14 @@ export function groupLayout(
  * @example
  * ```ts
  * import { checkWeights } from "./group_encoding.ts";
- * checkWeights(new Float32Array(6), 2, 3, "w");
+ * checkWeights(new Float32Array(6), 2, 3, "w"); // 2 × 3 values: returns
+ * let message = "";
+ * try {
+ *   checkWeights(new Float32Array(6), 0, 3, "w");
+ * } catch (e) {
+ *   message = (e as Error).message;
+ * }
+ * if (message !== 'Cannot quantize "w": rows is 0; expected ≥ 1') throw new Error(message);
  * ```
  */
 export function checkWeights(w: Float32Array, rows: number, cols: number, name = "tensor"): void {

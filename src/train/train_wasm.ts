@@ -2,7 +2,7 @@
 /**
  * The trainer's element-wise kernels (RMSNorm, SwiGLU, causal softmax and their backward, the
  * cross-entropy) and the arena they work in. The WebAssembly SIMD kernels (WAT in
- * `build_train_wasm.ts`) run in place on data in a WebAssembly memory, so the trainer keeps all
+ * `tools/gen_train_wasm.ts`) run in place on data in a WebAssembly memory, so the trainer keeps all
  * its activations in one {@linkcode TrainArena} allocated once per batch shape: no allocation per
  * step, and BLAS reads and writes the same views. Where WebAssembly SIMD is missing, where the
  * arena would pass 4 GiB, or while the path is switched off ({@linkcode setTrainWasm}), the arena
@@ -12,7 +12,7 @@
  */
 import { QuantlabError } from "../core/errors.ts";
 import { compileBase64Wasm } from "../core/wasm.ts";
-import { TRAIN_WASM_BASE64 } from "./train_wasm_bytes.ts";
+import { TRAIN_WASM_BASE64 } from "./gen/train_wasm_bytes.ts";
 
 /** The element-wise kernels; every array argument is a view into the arena that owns them. */
 export interface TrainKernels {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { skipName } from "../skip.ts";
 import { QuantlabError } from "../../src/core/errors.ts";
 import { fillNormal } from "../../src/core/prng.ts";
 import { setPoolSize, sharedF32, shutdownPool } from "../../src/cpu/pool.ts";
@@ -80,7 +81,11 @@ Deno.test("WebAssembly SIMD runs here and is on by default", () => {
 });
 
 Deno.test({
-  name: "WebAssembly and TypeScript kernels agree bit for bit for every n, shape and mode",
+  name: skipName(
+    "WebAssembly and TypeScript kernels agree bit for bit for every n, shape and mode",
+    !wasm,
+    "this runtime has no WebAssembly",
+  ),
   ignore: !wasm,
   fn() {
     for (let L = 1; L <= 15; L++) {
@@ -113,7 +118,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "The WebAssembly kernels match fwhtReference() within 1e-6 and invert exactly enough",
+  name: skipName(
+    "The WebAssembly kernels match fwhtReference() within 1e-6 and invert exactly enough",
+    !wasm,
+    "this runtime has no WebAssembly",
+  ),
   ignore: !wasm,
   fn() {
     for (let L = 1; L <= 15; L++) {
@@ -135,7 +144,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "fwhtBlocksWasm() stops before the span holding a NaN; fwhtInPlace() names it",
+  name: skipName(
+    "fwhtBlocksWasm() stops before the span holding a NaN; fwhtInPlace() names it",
+    !wasm,
+    "this runtime has no WebAssembly",
+  ),
   ignore: !wasm,
   fn() {
     const cases: [number, number, number, number][] = [[64, 300, 256, 40_000], [
@@ -184,7 +197,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "hadamard() on the pool with the WebAssembly kernels equals the TypeScript kernels",
+  name: skipName(
+    "hadamard() on the pool with the WebAssembly kernels equals the TypeScript kernels",
+    !wasm,
+    "this runtime has no WebAssembly",
+  ),
   ignore: !wasm,
   async fn() {
     setPoolSize(2);

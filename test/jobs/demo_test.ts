@@ -1,12 +1,22 @@
 import assert from "node:assert/strict";
 import { DEMO_METHODS, runDemo } from "../../src/jobs/demo.ts";
 import { relativeMse } from "../../src/quant/error_metrics.ts";
+import { DEMO_EVAL, DEMO_RECORD_URL, type DemoRecord } from "../../tools/record_eval.ts";
 
-Deno.test("runDemo() reports every method with the error its theory predicts", async () => {
-  const rows = await runDemo({ rows: 64, cols: 4096, seed: 5 });
+Deno.test("runDemo() reports every method with the error its theory predicts and its record (±3 %)", async () => {
+  const rows = await runDemo({ ...DEMO_EVAL });
   assert.equal(rows.length, DEMO_METHODS.length);
-  for (const r of rows) {
-    assert.ok(r.relError > 0 && r.relError < 0.3, `${r.label}: ${r.relError}`);
+  // Regenerated with `./quantlab deno run --allow-all tools/record_eval.ts`.
+  const rec: DemoRecord = JSON.parse(await Deno.readTextFile(DEMO_RECORD_URL));
+  assert.deepEqual(rec.matrix, DEMO_EVAL);
+  assert.deepEqual(rows.map((r) => r.label), rec.rows.map((r) => r.label));
+  for (const [i, r] of rows.entries()) {
+    const want = rec.rows[i]!;
+    assert.ok(
+      Math.abs(r.relError / want.relError - 1) <= 0.03,
+      `${r.label}: error ${r.relError} vs the recorded ${want.relError}`,
+    );
+    assert.equal(r.bitsPerWeight, want.bitsPerWeight, r.label);
     if (r.gridMse !== null) {
       // The rotation makes the layer error equal the grid's Gaussian MSE (higgs.md §4).
       assert.ok(

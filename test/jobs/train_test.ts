@@ -3,7 +3,7 @@ import { QuantlabError } from "../../src/core/errors.ts";
 import { llamaConfig, TINY_LLAMA_SHAPE } from "../../src/model/config.ts";
 import { loadModel, loadTokenizer } from "../../src/model/loader.ts";
 import { trainTinyLlama } from "../../src/jobs/train.ts";
-import { readTrainState, writeTrainState } from "../../src/train/train_state.ts";
+import { readTrainState, writeTrainState } from "../../src/io/train_state.ts";
 
 const SHAPE = { hiddenSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 1, intermediateSize: 32 };
 const small = (out: string, steps = 4) => ({

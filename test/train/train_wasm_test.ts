@@ -1,8 +1,5 @@
 import assert from "node:assert/strict";
-import { assembleWat } from "../../src/core/wasm.ts";
-import { TRAIN_WAT } from "../../src/train/build_train_wasm.ts";
 import { type ArenaView, TrainArena, TS_KERNELS } from "../../src/train/train_wasm.ts";
-import { TRAIN_WASM_BASE64 } from "../../src/train/train_wasm_bytes.ts";
 
 const arena = (sizes: number[]) => new TrainArena(sizes.map((n) => ({ type: "f32" as const, n })));
 const f32 = (a: TrainArena) => a.views as Float32Array[];
@@ -18,13 +15,6 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-3): numbe
   }
   return e;
 }
-
-Deno.test("train_wasm_bytes.ts is the assembled TRAIN_WAT (rerun build_train_wasm.ts)", async () => {
-  const bytes = await assembleWat("train.wat", TRAIN_WAT, { simd: true, bulk_memory: true });
-  let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
-  assert.equal(btoa(bin), TRAIN_WASM_BASE64);
-});
 
 Deno.test("the trainer's WebAssembly kernels agree with the TypeScript ones to 1e-5 (odd sizes: scalar tails)", () => {
   const rows = 5, d = 19, t = 7, blocks = 3, v = 23, n = 37;

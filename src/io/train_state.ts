@@ -14,6 +14,7 @@
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
+import { writeFileAtomic } from "./atomic.ts";
 
 /** Magic of each version, by version. */
 export const STATE_MAGIC: Readonly<Record<1 | 2, number>> = {
@@ -95,7 +96,5 @@ export async function writeTrainState(path: string, s: TrainState): Promise<void
   f.set(s.params);
   f.set(s.m, n);
   f.set(s.v, 2 * n);
-  const tmp = `${path}.tmp`;
-  await Deno.writeFile(tmp, buf);
-  await Deno.rename(tmp, path);
+  await writeFileAtomic(path, buf);
 }
