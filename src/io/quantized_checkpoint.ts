@@ -57,6 +57,7 @@ import type { Backend } from "../gpu/backend.ts";
 import { progress } from "../cli/progress.ts";
 import { ioError, SafetensorsFile, SafetensorsWriter, writeSafetensors } from "./safetensors.ts";
 import type { TensorSpec } from "./safetensors_format.ts";
+import { listFolderFiles, resolveModelPath } from "./hf_cache.ts";
 import { INDEX_FILE, openCheckpoint } from "./sharded.ts";
 import { findDuplicateKey } from "./safetensors_json.ts";
 
@@ -1117,11 +1118,13 @@ async function appendLog(path: string, line: LogLine): Promise<void> {
  * ```
  */
 export async function quantizeCheckpoint(
-  input: string,
+  inputPath: string,
   out: string,
   opts: QuantizeCheckpointOptions = {},
 ): Promise<QuantizeSummary> {
   const t0 = performance.now();
+  // A Hugging Face cache repository folder reads as the snapshot its refs/main names.
+  const input = await resolveModelPath(inputPath);
   const method = opts.method ?? "higgs";
   const quantizer = getQuantizer(method);
   const options = opts.options ?? {};
@@ -1443,11 +1446,12 @@ export async function quantizeCheckpoint(
         joinPath(outDir, "config.json"),
         JSON.stringify(config, null, 2) + "\n",
       );
-      for await (const e of Deno.readDir(input)) {
-        if (!e.isFile || e.name.startsWith(".")) continue;
-        if (e.name.endsWith(".safetensors") || e.name === "config.json") continue;
-        if (e.name.endsWith(".safetensors.index.json")) continue;
-        await copyAtomic(joinPath(input, e.name), joinPath(outDir, e.name));
+      // Symlinked files (a Hugging Face cache snapshot) are copied as content, never as links.
+      for (const name of await listFolderFiles(input)) {
+        if (name.startsWith(".")) continue;
+        if (name.endsWith(".safetensors") || name === "config.json") continue;
+        if (name.endsWith(".safetensors.index.json")) continue;
+        await copyAtomic(joinPath(input, name), joinPath(outDir, name));
       }
     }
   }

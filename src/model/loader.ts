@@ -11,6 +11,7 @@ import { QuantlabError } from "../core/errors.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { type BackendChoice, selectBackend } from "../gpu/backend.ts";
 import { openCheckpoint, writeSharded } from "../io/sharded.ts";
+import { resolveModelPath } from "../io/hf_cache.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { buildLlamaModel, type LinearFactory } from "./build.ts";
 import { closeQuantizedCheckpoints } from "./quantized.ts";
@@ -73,8 +74,9 @@ async function readOptionalJson(path: string): Promise<unknown> {
  * ```
  */
 export async function loadHfConfig(
-  dir: string,
+  path: string,
 ): Promise<{ config: LlamaConfig; raw: Record<string, unknown> }> {
+  const dir = await resolveModelPath(path);
   const raw = await readJsonFile(join(dir, "config.json"), "Model config");
   const config = parseHfConfig(raw);
   // generation_config.json may list more EOS ids (Llama 3 instruct models do).
@@ -146,7 +148,8 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
  * if (tok.decode(tok.encode("hi"), { skipSpecialTokens: true }) !== "hi") throw new Error();
  * ```
  */
-export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
+export async function loadTokenizer(path: string): Promise<TextTokenizer> {
+  const dir = await resolveModelPath(path);
   const json = await readJsonFile(join(dir, "tokenizer.json"), "Tokenizer file");
   const cfg = await readOptionalJson(join(dir, "tokenizer_config.json"));
   return TextTokenizer.fromJson(json, cfg ?? {});
@@ -201,7 +204,8 @@ async function fileSamples(path: string, bytes: number): Promise<Uint8Array[]> {
  * if (!/^[0-9a-f]{64}$/.test(h)) throw new Error("unexpected");
  * ```
  */
-export async function modelHash(dir: string): Promise<string> {
+export async function modelHash(path: string): Promise<string> {
+  const dir = await resolveModelPath(path);
   const parts: Uint8Array[] = [];
   const enc = new TextEncoder();
   parts.push(enc.encode(await readText(join(dir, "config.json"), "Model config")));
