@@ -952,6 +952,12 @@ export interface QuantizeSummary {
   bitsPerWeight: number;
   /** Wall time of this run in seconds. */
   seconds: number;
+  /**
+   * Tensors of this run zero-padded to whole Hadamard blocks or groups (a fixed `--hadamard` that
+   * does not divide their width), one example, and what the padding costs in bits per quantized
+   * weight (codes and scales of the padded columns); absent when nothing was padded.
+   */
+  padding?: { tensors: number; example: string; bitsPerWeight: number };
 }
 
 /**
@@ -1250,6 +1256,7 @@ export async function quantizeCheckpoint(
 
   const totalTensors = selected.size;
   const bar = progress(`quantize ${method}`, totalTensors, { quiet: opts.quiet ?? false });
+  const padding = { tensors: 0, bits: 0, example: undefined as string | undefined };
   const summary: QuantizeSummary = {
     out,
     files: outFiles,
@@ -1326,6 +1333,17 @@ export async function quantizeCheckpoint(
           opts.backend,
           name,
         );
+        if (qt.paddedCols > cols) {
+          const pad = qt.paddedCols - cols;
+          const scaleBits = qt.scaleStorage?.kind === "float" && qt.scaleStorage.dtype === "F32"
+            ? 32
+            : 16;
+          const bits = rows * pad * (qt.codeBits / qt.p) +
+            (qt.groupAxis === 1 ? (rows * pad / qt.groupSize) * scaleBits : 0);
+          padding.tensors++;
+          padding.bits += bits;
+          padding.example ??= `${name}: width ${cols} → ${qt.paddedCols}`;
+        }
         const { tensors, descriptor } = quantizedToTensors(name, qt, t.dtype);
         await writeSafetensors(
           part,
@@ -1440,7 +1458,16 @@ export async function quantizeCheckpoint(
       config.quantization_config = quantizationConfig(method, options, selected, all, run);
       // The parameters as the quantizer resolved them (defaults filled), from the first tensor.
       if (resolvedParams) {
-        (config.quantization_config as Record<string, unknown>).parameters = resolvedParams;
+        // With auto Hadamard blocks the block (and the default group) vary per tensor; each
+        // tensor's descriptor holds its own.
+        const auto = method === "higgs" && options.hadamard === undefined;
+        (config.quantization_config as Record<string, unknown>).parameters = auto
+          ? {
+            ...(resolvedParams as Record<string, unknown>),
+            hadamard: "auto",
+            ...(options.groupSize === undefined ? { groupSize: "per tensor" } : {}),
+          }
+          : resolvedParams;
       }
       await writeTextAtomic(
         joinPath(outDir, "config.json"),
@@ -1457,6 +1484,13 @@ export async function quantizeCheckpoint(
   }
   await Deno.remove(work, { recursive: true }).catch(() => {});
   summary.bitsPerWeight = summary.quantizedWeights > 0 ? totalBits / summary.quantizedWeights : 0;
+  if (padding.tensors > 0) {
+    summary.padding = {
+      tensors: padding.tensors,
+      example: padding.example ?? "",
+      bitsPerWeight: padding.bits / Math.max(1, summary.quantizedWeights),
+    };
+  }
   summary.seconds = (performance.now() - t0) / 1000;
   return summary;
 }
@@ -1485,6 +1519,11 @@ function quantizationConfig(
     ["scaleDtype", "scale_dtype"],
   ];
   for (const [k, name] of keys) if (options[k] !== undefined) cfg[name] = options[k];
+  if (method === "higgs" && options.hadamard === undefined) {
+    // Auto: each tensor's block is in its descriptor (rotation.size).
+    cfg.hadamard_size = "auto";
+    if (options.hadamardMax !== undefined) cfg.hadamard_max = options.hadamardMax;
+  }
   if (options.extra && Object.keys(options.extra).length > 0) cfg.extra = options.extra;
   cfg.modules_not_to_convert = all.filter(([n, , s]) => s.length >= 2 && !selected.has(n)).map((
     [n],

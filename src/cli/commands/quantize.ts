@@ -20,6 +20,7 @@ import { availableMethods } from "../../quant/registry.ts";
 import { quantizeCheckpoint } from "../../io/quantized_checkpoint.ts";
 import { QuantlabError } from "../../core/errors.ts";
 import { ALLOCATION_SCHEMA } from "./allocate.ts";
+import { HADAMARD_HELP, hadamardFlagText, parseHadamardFlag } from "../hadamard_flag.ts";
 
 /** Flags shared by commands that take quantization options. */
 export const QUANT_FLAGS: Record<string, FlagSpec> = {
@@ -27,7 +28,7 @@ export const QUANT_FLAGS: Record<string, FlagSpec> = {
   bits: { type: "string", help: "bits per weight (HIGGS: per coordinate; grid n = 2^(p·bits))" },
   p: { type: "string", help: "HIGGS grid dimension (default 2)" },
   n: { type: "string", help: "HIGGS grid size (overrides --bits)" },
-  hadamard: { type: "string", help: "Hadamard block size 64–4096, 0 = no rotation (HIGGS: 1024)" },
+  hadamard: { type: "string", help: HADAMARD_HELP },
   group: { type: "string", help: "weights per scale; 'row' = one group per row" },
   axis: { type: "string", help: "group axis: 1 = input dim (default), 0 = output dim" },
   seed: { type: "string", help: "random-sign seed of the rotation (none = plain Hadamard)" },
@@ -62,7 +63,7 @@ export function quantOptionsFromArgs(args: ParsedArgs): QuantOptions {
   if (v.bits !== undefined) o.bits = numberFlag(args, "bits", 4, 0.5, 16);
   if (v.p !== undefined) o.p = intFlag(args, "p", 2, 1, 16);
   if (v.n !== undefined) o.gridSize = intFlag(args, "n", 256, 2, 65536);
-  if (v.hadamard !== undefined) o.hadamard = intFlag(args, "hadamard", 1024, 0, 32768);
+  if (v.hadamard !== undefined) Object.assign(o, parseHadamardFlag(String(v.hadamard)));
   if (v.group !== undefined) {
     o.groupSize = v.group === "row" || v.group === "none"
       ? null
@@ -127,12 +128,26 @@ async function readPlan(
   if (method !== plan.method) {
     throw new UsageError(`The plan is for --method ${plan.method}; got --method ${method}`);
   }
-  if (options.hadamard !== undefined && options.hadamard !== plan.hadamard) {
+  // Plans before `auto` hold a number; later ones "auto" (+ hadamardMax) or a number.
+  const planned = parseHadamardFlag(
+    plan.hadamard === undefined
+      ? "auto"
+      : plan.hadamard === "auto" && plan.hadamardMax !== undefined
+      ? `max=${plan.hadamardMax}`
+      : String(plan.hadamard),
+  );
+  const given = { hadamard: options.hadamard, hadamardMax: options.hadamardMax };
+  const givenAny = given.hadamard !== undefined || given.hadamardMax !== undefined;
+  if (givenAny && hadamardFlagText(given) !== hadamardFlagText(planned)) {
     throw new UsageError(
-      `The plan's costs assume --hadamard ${plan.hadamard}; got --hadamard ${options.hadamard}`,
+      `The plan's costs assume --hadamard ${hadamardFlagText(planned)}; got --hadamard ${
+        hadamardFlagText(given)
+      }`,
     );
   }
-  options.hadamard = plan.hadamard;
+  delete options.hadamard;
+  delete options.hadamardMax;
+  Object.assign(options, planned);
   return plan.tensors as Record<string, QuantOptions>;
 }
 
@@ -182,6 +197,14 @@ export const quantizeCommand: Command = {
       ...(plan ? { perTensor: plan } : {}),
       quiet: Boolean(args.values.quiet),
     });
+    if (s.padding) {
+      const p = s.padding;
+      console.error(
+        `warning: zero padding of ${p.tensors} tensor(s) to whole Hadamard blocks (e.g. ` +
+          `${p.example}) costs ${p.bitsPerWeight.toFixed(4)} bits/weight; --hadamard auto pads ` +
+          "nothing",
+      );
+    }
     const rate = s.seconds > 0 ? s.totalWeights / s.seconds / 1e6 : 0;
     console.log(
       `quantized ${s.quantized} tensors` +
