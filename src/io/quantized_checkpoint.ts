@@ -58,6 +58,7 @@ import { progress } from "../cli/progress.ts";
 import { ioError, SafetensorsFile, SafetensorsWriter, writeSafetensors } from "./safetensors.ts";
 import type { TensorSpec } from "./safetensors_format.ts";
 import { listFolderFiles, resolveModelPath } from "./hf_cache.ts";
+import { CHECKSUM_PATTERN, checksumOf } from "./checksum.ts";
 import { INDEX_FILE, openCheckpoint } from "./sharded.ts";
 import { findDuplicateKey } from "./safetensors_json.ts";
 
@@ -109,6 +110,12 @@ export interface QuantizedTensorDescriptor {
   params: Record<string, string | number | boolean | null>;
   /** Dtype of the source tensor (informational). */
   sourceDtype?: string;
+  /**
+   * `"xxh64:<16 hex>"` of the stored bytes of the tensor's parts in
+   * {@linkcode quantizedTensorNames} order (codes, table, scales and zeros with any meta tensors);
+   * checked on every read. Absent in checkpoints written before checksums (they load unchecked).
+   */
+  checksum?: string;
 }
 
 const q = (s: string): string => JSON.stringify(s.length > 120 ? s.slice(0, 120) + "…" : s);
@@ -374,6 +381,7 @@ export function quantizedToTensors(
     scales: sc.descriptor,
     ...(zeros ? { zeros } : {}),
   });
+  descriptor.checksum = partsChecksum(name, descriptor, new Map(tensors));
   return { tensors, descriptor };
 }
 
@@ -389,6 +397,17 @@ export function quantizedTensorNames(name: string, d: QuantizedTensorDescriptor)
     }
   }
   return names;
+}
+
+/** The checksum of a quantized tensor's stored parts, in {@linkcode quantizedTensorNames} order. */
+function partsChecksum(
+  name: string,
+  d: QuantizedTensorDescriptor,
+  parts: ReadonlyMap<string, Tensor>,
+): string {
+  return checksumOf(
+    quantizedTensorNames(name, d).map((n) => parts.get(n)?.data ?? new Uint8Array()),
+  );
 }
 
 function isObj(x: unknown): x is Record<string, unknown> {
@@ -493,6 +512,12 @@ export function parseDescriptor(name: string, raw: unknown): QuantizedTensorDesc
   };
   if (raw.zeroStorage !== undefined) d.zeroStorage = storage("zeroStorage");
   if (typeof raw.sourceDtype === "string") d.sourceDtype = raw.sourceDtype;
+  if (raw.checksum !== undefined) {
+    if (typeof raw.checksum !== "string" || !CHECKSUM_PATTERN.test(raw.checksum)) {
+      bad(`field "checksum" is ${JSON.stringify(raw.checksum)}; expected "xxh64:" + 16 hex digits`);
+    }
+    d.checksum = raw.checksum as string;
+  }
   if (d.codeBits > 16) bad(`field "codeBits" is ${d.codeBits}; expected 1 to 16`);
   const along = d.groupAxis === 1 ? d.paddedCols : d.shape[0];
   if (d.paddedCols < d.shape[1] || d.paddedCols % d.p !== 0 || along % d.groupSize !== 0) {
@@ -820,14 +845,29 @@ export class QuantizedCheckpoint {
     return e.d;
   }
 
-  /** Reads and validates quantized weight `name`. */
-  async read(name: string): Promise<QuantizedTensor> {
+  /**
+   * Reads and validates quantized weight `name`, checking its checksum when the descriptor has
+   * one (`verify: false` skips that check, for measuring what it costs).
+   */
+  async read(name: string, opts: { verify?: boolean } = {}): Promise<QuantizedTensor> {
     const d = this.descriptor(name);
     const file = this.#quantized.get(name)!.file;
     const got = new Map<string, Tensor>();
     for (const n of quantizedTensorNames(name, d)) got.set(n, await file.read(n));
     if (file.has(`${name}.zeros`) && !got.has(`${name}.zeros`)) {
       got.set(`${name}.zeros`, await file.read(`${name}.zeros`));
+    }
+    if (d.checksum !== undefined && (opts.verify ?? true)) {
+      const now = partsChecksum(name, d, got);
+      if (now !== d.checksum) {
+        throw new QuantlabError(
+          "bad-file",
+          `Quantized tensor ${q(name)} in ${q(file.path)}: its bytes (${
+            quantizedTensorNames(name, d).map((n) => n.slice(name.length + 1)).join(", ")
+          }) do not match their checksum (stored ${d.checksum}, now ${now}); the file was ` +
+            "changed after it was written: quantize again or restore it",
+        );
+      }
     }
     return quantizedFromTensors(name, d, (n) => got.get(n));
   }
