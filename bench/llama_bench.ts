@@ -9,15 +9,14 @@
  *
  * @module
  */
-import { sgemm } from "../src/cpu/matmul.ts";
-import { matmulBackend } from "../src/cpu/matmul.ts";
+import { matmulBackend, sgemm } from "../src/cpu/matmul.ts";
 import { loadBlas, setBlasThreads } from "../src/cpu/blas.ts";
 import { getGpu } from "../src/gpu/device.ts";
 import { llamaConfig, TINY_LLAMA_SHAPE } from "../src/model/config.ts";
 import { GpuLlama } from "../src/model/gpu_llama.ts";
 import { llamaForwardFlops, LlamaModel } from "../src/model/llama.ts";
-import { projectionShape, randomLlamaWeights } from "../src/model/random.ts";
-import { LINEAR_KINDS } from "../src/model/types.ts";
+import { randomLlamaWeights } from "../src/model/random.ts";
+import { LINEAR_KINDS, projectionShape } from "../src/model/types.ts";
 import { opsWasmAvailable } from "../src/model/ops_wasm.ts";
 import { medianMs } from "./timing.ts";
 

@@ -19,7 +19,8 @@ import { fillNormal } from "../src/core/prng.ts";
 import { toBf16 } from "../src/core/dtype.ts";
 import { Tensor } from "../src/core/tensor.ts";
 import { SafetensorsWriter } from "../src/io/safetensors.ts";
-import { quantizeCheckpoint } from "../src/io/quantized_checkpoint.ts";
+import { quantizeCheckpoint } from "../src/jobs/quantize_checkpoint.ts";
+import { progressBars } from "../src/cli/progress.ts";
 import { selectBackend } from "../src/gpu/backend.ts";
 import { poolSize } from "../src/cpu/pool.ts";
 
@@ -184,7 +185,7 @@ if (import.meta.main) {
     method: values.method,
     options: { bits: Number(values.bits), p: Number(values.p) },
     backend,
-    quiet: false,
+    progress: progressBars(false),
   });
   const secs = (performance.now() - t0) / 1000;
   clearInterval(timer);

@@ -13,8 +13,7 @@
 import { sgemm } from "../src/cpu/matmul.ts";
 import { llamaConfig, TINY_LLAMA_SHAPE } from "../src/model/config.ts";
 import { llamaForwardFlops } from "../src/model/llama.ts";
-import { projectionShape } from "../src/model/random.ts";
-import { LINEAR_KINDS } from "../src/model/types.ts";
+import { LINEAR_KINDS, projectionShape } from "../src/model/types.ts";
 import { AdamW } from "../src/train/adamw.ts";
 import { initTrainingWeights, LlamaTrainer } from "../src/train/llama_train.ts";
 import { medianMs } from "./timing.ts";

@@ -3,6 +3,7 @@
 // and fails on any error output. Skipped, saying so, where Python's nbconvert is missing (CI
 // installs Debian's python3-nbconvert).
 import assert from "node:assert/strict";
+import { skipName } from "./skip.ts";
 
 const NOTEBOOKS = new URL("../notebooks/", import.meta.url);
 
@@ -39,7 +40,11 @@ interface Output {
 
 for (const name of notebooks) {
   Deno.test({
-    name: `notebooks/${name} runs headless without an error output`,
+    name: skipName(
+      `notebooks/${name} runs headless without an error output`,
+      python === null,
+      "no python3 with nbconvert",
+    ),
     ignore: python === null,
     sanitizeResources: false,
     sanitizeOps: false,

@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { QuantlabError } from "../core/errors.ts";
+import { type Backend, BACKEND_CHOICES, selectBackend } from "../gpu/backend.ts";
 
 /** One flag of a command. */
 export interface FlagSpec {
@@ -34,7 +35,12 @@ export interface Command {
   usage: string;
   /** Flags; `--help`, `--debug` and `--backend` are added for every command. */
   flags: Record<string, FlagSpec>;
-  /** Runs the command. */
+  /**
+   * Set when the command cannot use WebGPU: why, completing "This command …" (e.g. "decodes on
+   * the CPU only"). `--backend webgpu` is then refused with that line (exit 2).
+   */
+  cpuOnly?: string;
+  /** Runs the command (its backend: {@linkcode commandBackend}). */
   run(args: ParsedArgs): Promise<void>;
 }
 
@@ -203,4 +209,42 @@ export function outAndLog(
     ? `${out}${suffix}`
     : undefined;
   return { out, log };
+}
+
+const resolved = new WeakMap<ParsedArgs, Promise<Backend>>();
+
+async function resolveBackend(cmd: Command, args: ParsedArgs): Promise<Backend> {
+  const choice = choiceFlag(args, "backend", BACKEND_CHOICES);
+  if (cmd.cpuOnly !== undefined) {
+    if (choice === "webgpu") throw new UsageError(`This command ${cmd.cpuOnly}; use --backend cpu`);
+    return { kind: "cpu" };
+  }
+  return await selectBackend(choice);
+}
+
+/**
+ * The `Backend` of one command line: the one place where `--backend auto|cpu|webgpu` becomes a
+ * CPU or WebGPU backend (`auto` picks WebGPU only for a real adapter). A command marked
+ * {@linkcode Command.cpuOnly} gets the CPU and refuses `--backend webgpu` with a usage error.
+ * Resolved once per parsed command line (`main` resolves it before running the command; the
+ * command's own call returns the same value).
+ *
+ * @example
+ * ```ts
+ * import { commandBackend, parseCommandArgs } from "./command.ts";
+ * const cmd = { name: "x", summary: "", usage: "", flags: {}, cpuOnly: "decodes on the CPU only",
+ *   run: async () => {} };
+ * const b = await commandBackend(cmd, parseCommandArgs({}, ["--backend", "auto"]));
+ * if (b.kind !== "cpu") throw new Error();
+ * const bad = commandBackend(cmd, parseCommandArgs({}, ["--backend", "webgpu"]));
+ * if (!(await bad.catch((e) => e.message)).includes("use --backend cpu")) throw new Error();
+ * ```
+ */
+export function commandBackend(cmd: Command, args: ParsedArgs): Promise<Backend> {
+  let p = resolved.get(args);
+  if (!p) {
+    p = resolveBackend(cmd, args);
+    resolved.set(args, p);
+  }
+  return p;
 }

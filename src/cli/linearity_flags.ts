@@ -5,8 +5,7 @@
  *
  * @module
  */
-import { choiceFlag, type FlagSpec, type ParsedArgs, UsageError } from "./command.ts";
-import { BACKEND_CHOICES } from "../gpu/backend.ts";
+import { type FlagSpec, type ParsedArgs, UsageError } from "./command.ts";
 
 /** `--text`/`--random`, `--ctx`, `--windows` (its default differs per command). */
 export function windowFlags(
@@ -37,8 +36,7 @@ export const HIGGS_GRID_FLAGS: Record<string, FlagSpec> = {
 };
 
 /**
- * The text path of `--text`, or null for `--random`; exactly one must be given, and the model
- * runs on the CPU (these commands swap its layers).
+ * The text path of `--text`, or null for `--random`; exactly one must be given.
  *
  * @example
  * ```ts
@@ -51,13 +49,6 @@ export function metricText(args: ParsedArgs): string | null {
   const random = Boolean(args.values.random);
   if ((typeof text === "string") === random) {
     throw new UsageError("Give exactly one of --text FILE (perplexity) or --random (KL)");
-  }
-  if (
-    args.values.backend !== undefined && choiceFlag(args, "backend", BACKEND_CHOICES) === "webgpu"
-  ) {
-    throw new UsageError(
-      "This command runs the model on the CPU (it swaps layers); use --backend cpu",
-    );
   }
   return random ? null : text as string;
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Command, helpText, parseCommandArgs, UsageError } from "./command.ts";
+import { type Command, commandBackend, helpText, parseCommandArgs, UsageError } from "./command.ts";
 import { QuantlabError } from "../core/errors.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { infoCommand } from "./commands/info.ts";
@@ -69,6 +69,7 @@ export async function main(argv: string[]): Promise<number> {
       console.log(helpText(cmd));
       return 0;
     }
+    await commandBackend(cmd, args);
     await cmd.run(args);
     return 0;
   } catch (e) {

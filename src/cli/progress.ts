@@ -8,13 +8,8 @@
  * @module
  */
 
-/** A progress reporter. */
-export interface Progress {
-  /** Advances by `n` units (default 1), optionally with a status note. */
-  tick(n?: number, note?: string): void;
-  /** Ends the bar and prints the elapsed time. */
-  done(note?: string): void;
-}
+export type { Progress } from "../core/progress.ts";
+import type { Progress, ProgressFactory } from "../core/progress.ts";
 
 function isTTY(): boolean {
   // deno-lint-ignore no-explicit-any
@@ -43,16 +38,20 @@ export interface ProgressOptions {
   sink?: (s: string) => void;
   /** Redraw one line (default: whether stderr is a terminal). */
   tty?: boolean;
+  /** The clock in milliseconds (default `performance.now`); tests pass a fake one. */
+  now?: () => number;
 }
 
 /**
- * Starts a progress bar for `total` units on stderr. Quiet when `QUANTLAB_QUIET=1`.
+ * Starts a progress bar for `total` units on stderr (nothing with `quiet`).
  *
  * @example
  * ```ts
  * import { progress } from "./progress.ts";
- * const p = progress("demo", 3, { quiet: true });
+ * const lines: string[] = [];
+ * const p = progress("demo", 3, { tty: false, sink: (s) => lines.push(s), now: () => 1500 });
  * p.tick(); p.tick(2); p.done();
+ * if (lines.join("") !== "demo [########################] 3/3 0.0s\n") throw new Error(lines.join(""));
  * ```
  */
 export function progress(label: string, total: number, opts: ProgressOptions = {}): Progress {
@@ -60,13 +59,14 @@ export function progress(label: string, total: number, opts: ProgressOptions = {
   const tty = opts.tty ?? isTTY();
   const out = opts.sink ?? write;
   const heartbeat = opts.heartbeatMs ?? 30000;
-  const start = performance.now();
+  const clock = opts.now ?? (() => performance.now());
+  const start = clock();
   let done = 0;
   let lastPrint = start;
   let lastFrac = 0;
   const render = (note?: string): string => {
     const frac = total > 0 ? Math.min(1, done / total) : 1;
-    const secs = (performance.now() - start) / 1000;
+    const secs = (clock() - start) / 1000;
     const eta = frac > 0 && frac < 1 ? ` eta ${(secs * (1 - frac) / frac).toFixed(0)}s` : "";
     const width = 24;
     const bar = "#".repeat(Math.round(frac * width)).padEnd(width, ".");
@@ -76,7 +76,7 @@ export function progress(label: string, total: number, opts: ProgressOptions = {
     tick(n = 1, note?: string) {
       done += n;
       if (quiet) return;
-      const now = performance.now();
+      const now = clock();
       const frac = total > 0 ? done / total : 1;
       if (tty) {
         if (now - lastPrint > 100 || done >= total) {
@@ -97,4 +97,19 @@ export function progress(label: string, total: number, opts: ProgressOptions = {
       out(`${tty ? "\r" : ""}${render(note)}${tty ? "\x1b[K" : ""}\n`);
     },
   };
+}
+
+/**
+ * A {@linkcode ProgressFactory} drawing {@linkcode progress} bars (none when `quiet`), for the
+ * `progress` option of the jobs.
+ *
+ * @example
+ * ```ts
+ * import { progressBars } from "./progress.ts";
+ * const p = progressBars(true)("quantize", 2);
+ * p.tick(2); p.done();
+ * ```
+ */
+export function progressBars(quiet: boolean): ProgressFactory {
+  return (label, total) => progress(label, total, { quiet });
 }

@@ -7,7 +7,7 @@
 import { QuantlabError } from "../core/errors.ts";
 import { randU32 } from "../core/prng.ts";
 import { loadBrown } from "../data/brown.ts";
-import { sha256 } from "../eval/results.ts";
+import { sha256 } from "../io/results.ts";
 import { loadTokenizer } from "../model/loader.ts";
 
 /**

@@ -357,3 +357,41 @@ export function tensorFromF32<D extends DType>(t: Tensor<"F32">, dtype: D): Tens
       return make(Uint8Array.from(x));
   }
 }
+
+/**
+ * The tensor as row-major f32 [rows, cols] on a SharedArrayBuffer (so the worker pool reads it
+ * without a copy). F16/BF16 widen exactly.
+ *
+ * @example
+ * ```ts
+ * import { toSharedF32 } from "./dtype.ts";
+ * import { Tensor } from "./tensor.ts";
+ * const x = toSharedF32(new Tensor([2], "BF16", new Uint16Array([0x3f80, 0x4000])));
+ * if (!(x.buffer instanceof SharedArrayBuffer) || x[1] !== 2) throw new Error();
+ * ```
+ */
+export function toSharedF32(t: Tensor): Float32Array {
+  const n = t.numel;
+  const out = new Float32Array(new SharedArrayBuffer(n * 4));
+  switch (t.dtype) {
+    case "BF16": {
+      const src = t.data as Uint16Array;
+      const bits = new Uint32Array(out.buffer);
+      for (let i = 0; i < n; i++) bits[i] = src[i]! << 16;
+      break;
+    }
+    case "F16":
+      out.set(fromF16(t.data as Uint16Array));
+      break;
+    case "F32":
+    case "F64":
+      out.set(t.data as Float32Array | Float64Array);
+      break;
+    default:
+      throw new QuantlabError(
+        "unsupported",
+        `Cannot quantize a ${t.dtype} tensor; use a float tensor`,
+      );
+  }
+  return out;
+}

@@ -44,7 +44,14 @@ export class QuantlabError extends Error {
  * @example
  * ```ts
  * import { check } from "./errors.ts";
- * check(4096 % 64 === 0, "Group size 64 does not divide 4096");
+ * check(4096 % 64 === 0, "Group size 64 does not divide 4096"); // holds: returns
+ * let message = "";
+ * try {
+ *   check(4096 % 100 === 0, "Group size 100 does not divide 4096");
+ * } catch (e) {
+ *   message = (e as Error).message;
+ * }
+ * if (message !== "Group size 100 does not divide 4096") throw new Error(message);
  * ```
  */
 export function check(ok: boolean, message: string, code: ErrorCode = "bad-argument"): asserts ok {

@@ -18,6 +18,7 @@
  */
 
 import { type GemmArgs, type GemvArgs, resolveGemmArgs, resolveGemvArgs } from "./gemm.ts";
+import { wasmGemmFallbackNote } from "./wasm_gemm.ts";
 
 /** A loaded CBLAS library. All matrices are row-major. */
 export interface Blas {
@@ -232,8 +233,9 @@ function tryLoad(): Blas | string {
 /**
  * The CBLAS library, loaded on first call and cached, or null when it is unavailable (see the
  * module doc for the search order). On the first null it prints one line to stderr:
- * `quantlab: OpenBLAS not found (<reason>); using the TypeScript GEMM (~25x slower). Install
- * libopenblas0-pthread.` (nothing when `QUANTLAB_BLAS=none` asked for it). Never throws.
+ * `quantlab: OpenBLAS not found (<reason>); using the WebAssembly SIMD GEMM (~2x slower).
+ * Install libopenblas0-pthread.` (the TypeScript GEMM, ~25x slower, where WebAssembly SIMD is
+ * missing; nothing when `QUANTLAB_BLAS=none` asked for it). Never throws.
  *
  * @example
  * ```ts
@@ -256,7 +258,7 @@ export function loadBlas(): Blas | null {
     unavailable = got;
     if (!got.startsWith("disabled")) {
       console.error(
-        `quantlab: OpenBLAS not found (${got}); using the TypeScript GEMM (~25x slower). ` +
+        `quantlab: OpenBLAS not found (${got}); using ${wasmGemmFallbackNote()}. ` +
           "Install libopenblas0-pthread.",
       );
     }
@@ -288,8 +290,9 @@ export function blasUnavailableReason(): string | null {
  * ```ts
  * import { loadBlas, setBlasThreads } from "./blas.ts";
  * const before = loadBlas()?.getThreads() ?? null;
- * setBlasThreads(1);
- * if (before !== null) setBlasThreads(before);
+ * // Setting the current count keeps it (any other count would change it for the whole process).
+ * if (before !== null && setBlasThreads(before) !== true) throw new Error("not set");
+ * if (before !== null && loadBlas()!.getThreads() !== before) throw new Error("changed");
  * ```
  */
 export function setBlasThreads(n: number): boolean {

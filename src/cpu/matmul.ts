@@ -1,22 +1,60 @@
 /**
- * The dense matmul front: OpenBLAS when it loads (see `blas.ts`), the TypeScript GEMM of
- * `gemm.ts` otherwise, with the same argument checks and results either way. Runs in a browser
- * too (always the TypeScript path there).
+ * The dense matmul front: OpenBLAS when it loads (see `blas.ts`), else the WebAssembly SIMD GEMM
+ * of `wasm_gemm.ts`, else the TypeScript GEMM of `gemm.ts`, with the same argument checks and
+ * results (up to f32 rounding) either way. Runs in a browser too (WebAssembly or TypeScript
+ * there).
  *
  * - {@linkcode matmul}: `nn.Linear` without bias, `out[b, o] = Σ_i x[b, i] · w[o, i]`.
  * - {@linkcode sgemm}: the full BLAS `sgemm` argument set.
- * - {@linkcode matmulBackend}, {@linkcode forceTypeScriptGemm}: which path runs, and a switch for
- *   tests and comparisons (the environment variable `QUANTLAB_BLAS=none` does the same for a
- *   whole process).
+ * - {@linkcode matmulBackend}, {@linkcode forceGemmBackend}, {@linkcode forceTypeScriptGemm}:
+ *   which path runs, and switches for tests and comparisons (for a whole process, the
+ *   environment variable `QUANTLAB_BLAS=none` hides OpenBLAS and `QUANTLAB_GEMM=wasm` or
+ *   `QUANTLAB_GEMM=typescript` forces a backend).
  *
  * @module
  */
 
 import { QuantlabError } from "../core/errors.ts";
-import { loadBlas } from "./blas.ts";
+import { blasUnavailableReason, loadBlas } from "./blas.ts";
+import { poolSize } from "./pool.ts";
 import { type GemmArgs, gemmBlocked, gemv, sgemmTs } from "./gemm.ts";
+import { sgemmWasm, sgemvWasm, wasmGemmFallbackNote, wasmGemmVariant } from "./wasm_gemm.ts";
 
-let forceTs = false;
+/** The dense GEMM paths, fastest first. */
+export type GemmBackend = "openblas" | "wasm" | "typescript";
+
+let forced: GemmBackend | null | undefined;
+
+/** `QUANTLAB_GEMM` when it names a backend and may be read without a prompt, else null. */
+function envBackend(): GemmBackend | null {
+  try {
+    const d = { name: "env", variable: "QUANTLAB_GEMM" } as const;
+    if (typeof Deno === "undefined" || Deno.permissions.querySync(d).state !== "granted") {
+      return null;
+    }
+    const v = Deno.env.get("QUANTLAB_GEMM")?.trim().toLowerCase();
+    return v === "openblas" || v === "wasm" || v === "typescript" ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Forces a backend (`"wasm"` or `"typescript"` even when OpenBLAS is there; a forced backend
+ * that cannot run here falls back down the list), or goes back to the automatic choice (null:
+ * `QUANTLAB_GEMM` when set, else the fastest available).
+ *
+ * @example
+ * ```ts
+ * import { forceGemmBackend, matmulBackend } from "./matmul.ts";
+ * forceGemmBackend("typescript");
+ * if (matmulBackend() !== "typescript") throw new Error("unexpected");
+ * forceGemmBackend(null);
+ * ```
+ */
+export function forceGemmBackend(backend: GemmBackend | null): void {
+  forced = backend ?? envBackend();
+}
 
 /**
  * Forces the TypeScript GEMM even when OpenBLAS is available (true), or goes back to the
@@ -31,22 +69,48 @@ let forceTs = false;
  * ```
  */
 export function forceTypeScriptGemm(force: boolean): void {
-  forceTs = force;
+  forced = force ? "typescript" : envBackend();
 }
 
 /**
  * The backend {@linkcode matmul} and {@linkcode sgemm} use now: `"openblas"` when a CBLAS
- * library loaded and the TypeScript path is not forced, else `"typescript"`. The first call
- * looks for the library (and prints the one-line notice when it is missing).
+ * library loaded, else `"wasm"` when the engine runs WebAssembly SIMD, else `"typescript"`
+ * (or what {@linkcode forceGemmBackend} chose). The first call looks for the library (and
+ * prints the one-line notice when it is missing).
  *
  * @example
  * ```ts
  * import { matmulBackend } from "./matmul.ts";
- * console.log(`dense matmul: ${matmulBackend()}`);
+ * const backend = matmulBackend();
+ * if (backend !== "openblas" && backend !== "typescript") throw new Error(backend);
  * ```
  */
-export function matmulBackend(): "openblas" | "typescript" {
-  return !forceTs && loadBlas() !== null ? "openblas" : "typescript";
+export function matmulBackend(): GemmBackend {
+  if (forced === undefined) forced = envBackend();
+  if (forced === "typescript") return "typescript";
+  if (forced !== "wasm" && loadBlas() !== null) return "openblas";
+  return wasmGemmVariant() !== null ? "wasm" : "typescript";
+}
+
+/**
+ * One line on the backend in use, for `quantlab info`: the library's path, or which fallback
+ * runs, its speed against OpenBLAS and why OpenBLAS is not used.
+ *
+ * @example
+ * ```ts
+ * import { describeMatmulBackend } from "./matmul.ts";
+ * console.log(`dense matmul: ${describeMatmulBackend()}`);
+ * ```
+ */
+export function describeMatmulBackend(): string {
+  const backend = matmulBackend();
+  const blas = loadBlas();
+  if (backend === "openblas") return `OpenBLAS (${blas!.path})`;
+  const why = blas !== null ? "OpenBLAS loaded, a fallback forced" : blasUnavailableReason();
+  if (backend === "typescript") return `TypeScript GEMM, ~25x slower than OpenBLAS (${why})`;
+  const fma = wasmGemmVariant() === "relaxed" ? "relaxed-SIMD FMA" : "SIMD mul+add";
+  const speed = wasmGemmFallbackNote().replace(/^.*\((~\d+x slower)\)$/, "$1");
+  return `WebAssembly SIMD GEMM (${fma}, ${poolSize()} threads), ${speed} than OpenBLAS (${why})`;
 }
 
 function checkSize(name: string, v: number): void {
@@ -61,9 +125,9 @@ function checkSize(name: string, v: number): void {
 /**
  * `out[b, o] = Σ_i x[b, i] · w[o, i]`: a bias-free `nn.Linear` with x `[batch, inF]` and the
  * weight in PyTorch layout `[outF, inF]`, all row-major. BLAS `sgemv` for batch 1, `sgemm`
- * otherwise; the TypeScript GEMM/GEMV when BLAS is unavailable. `out` (allocated when omitted)
- * is overwritten and returned. Throws a `bad-shape` QuantlabError naming the sizes when an
- * array's length is not exactly what the sizes state.
+ * otherwise; the WebAssembly (else TypeScript) GEMM/GEMV when BLAS is unavailable. `out`
+ * (allocated when omitted) is overwritten and returned. Throws a `bad-shape` QuantlabError
+ * naming the sizes when an array's length is not exactly what the sizes state.
  *
  * @example
  * ```ts
@@ -110,13 +174,18 @@ export function matmul(
   }
   if (batch === 0 || outF === 0) return y;
   if (inF === 0) return y.fill(0);
-  const blas = forceTs ? null : loadBlas();
+  const backend = matmulBackend();
   if (batch === 1) {
-    if (blas !== null) blas.sgemv({ M: outF, N: inF, A: w, x, y });
-    else gemv(outF, inF, w, x, y);
-  } else if (blas !== null) {
-    blas.sgemm({ transB: true, M: batch, N: outF, K: inF, A: x, B: w, C: y });
-  } else {
+    if (backend === "openblas") loadBlas()!.sgemv({ M: outF, N: inF, A: w, x, y });
+    else if (backend !== "wasm" || !sgemvWasm({ M: outF, N: inF, A: w, x, y })) {
+      gemv(outF, inF, w, x, y);
+    }
+  } else if (backend === "openblas") {
+    loadBlas()!.sgemm({ transB: true, M: batch, N: outF, K: inF, A: x, B: w, C: y });
+  } else if (
+    backend !== "wasm" ||
+    !sgemmWasm({ transB: true, M: batch, N: outF, K: inF, A: x, B: w, C: y })
+  ) {
     gemmBlocked(batch, outF, inF, x, w, y, true);
   }
   return y;
@@ -124,7 +193,8 @@ export function matmul(
 
 /**
  * `C = alpha·op(A)·op(B) + beta·C` with the BLAS `sgemm` arguments (row-major; see
- * {@linkcode GemmArgs} for the defaults): OpenBLAS when available, else the TypeScript GEMM.
+ * {@linkcode GemmArgs} for the defaults): OpenBLAS when available, else the WebAssembly SIMD
+ * GEMM, else the TypeScript GEMM.
  * Returns C.
  *
  * @example
@@ -139,8 +209,8 @@ export function matmul(
  * ```
  */
 export function sgemm(args: GemmArgs): Float32Array {
-  const blas = forceTs ? null : loadBlas();
-  if (blas !== null) blas.sgemm(args);
-  else sgemmTs(args);
+  const backend = matmulBackend();
+  if (backend === "openblas") loadBlas()!.sgemm(args);
+  else if (backend !== "wasm" || !sgemmWasm(args)) sgemmTs(args);
   return args.C;
 }

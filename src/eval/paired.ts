@@ -93,3 +93,20 @@ export function pairedCompare(a: PairedSide, b: PairedSide): PairedComparison {
   }
   return { n, meanDiff: mean, se, z, deltaMeanNll, deltaMeanNllSe: deltaSe, deltaPpl };
 }
+
+/**
+ * Mean of per-window values and its standard error (sample SD / √n; null for one window).
+ *
+ * @example
+ * ```ts
+ * import { meanSe } from "./paired.ts";
+ * const { mean, se } = meanSe([1, 2, 3]);
+ * if (mean !== 2 || Math.abs(se! - 1 / Math.sqrt(3)) > 1e-12) throw new Error();
+ * ```
+ */
+export function meanSe(v: number[]): { mean: number; se: number | null } {
+  const n = v.length, mean = v.reduce((s, x) => s + x, 0) / n;
+  if (n < 2) return { mean, se: null };
+  const ss = v.reduce((s, x) => s + (x - mean) ** 2, 0);
+  return { mean, se: Math.sqrt(ss / (n - 1) / n) };
+}

@@ -318,7 +318,8 @@ let cached: Promise<Gpu | null> | undefined;
  * ```ts
  * import { getGpu } from "./device.ts";
  * const gpu = await getGpu();
- * console.log(gpu ? gpu.description : "no WebGPU adapter");
+ * if (gpu !== null && gpu.description.length === 0) throw new Error("an adapter without a name");
+ * if (await getGpu() !== gpu) throw new Error("not cached");
  * ```
  */
 export function getGpu(): Promise<Gpu | null> {

@@ -85,7 +85,11 @@ export function packGridForGpu(
  * import { getGpu } from "../gpu/device.ts";
  * import { uploadGrid } from "./encode_gpu.ts";
  * const gpu = await getGpu();
- * if (gpu) uploadGrid(gpu, { p: 1, n: 2, points: new Float32Array([-1, 1]) }).buffer.destroy();
+ * if (gpu) {
+ *   const g = uploadGrid(gpu, { p: 1, n: 2, points: new Float32Array([-1, 1]) });
+ *   if (!(g.buffer.size >= 8)) throw new Error(`buffer of ${g.buffer.size} bytes`);
+ *   g.buffer.destroy();
+ * }
  * ```
  */
 export function uploadGrid(gpu: Gpu, grid: GridPoints): GpuGrid {

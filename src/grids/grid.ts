@@ -64,7 +64,14 @@ export interface Grid extends GridPoints {
  * @example
  * ```ts
  * import { checkGridShape } from "./grid.ts";
- * checkGridShape(2, 256);
+ * checkGridShape(2, 256); // valid: returns
+ * let threw = false;
+ * try {
+ *   checkGridShape(0, 256);
+ * } catch {
+ *   threw = true;
+ * }
+ * if (!threw) throw new Error("p = 0 accepted");
  * ```
  */
 export function checkGridShape(p: number, n: number): void {
@@ -89,7 +96,14 @@ export function checkGridShape(p: number, n: number): void {
  * @example
  * ```ts
  * import { validateGridPoints } from "./grid.ts";
- * validateGridPoints({ p: 1, n: 2, points: new Float32Array([-1, 1]) });
+ * validateGridPoints({ p: 1, n: 2, points: new Float32Array([-1, 1]) }); // valid: returns
+ * let threw = false;
+ * try {
+ *   validateGridPoints({ p: 1, n: 2, points: new Float32Array([-1, NaN]) });
+ * } catch {
+ *   threw = true;
+ * }
+ * if (!threw) throw new Error("NaN accepted");
  * ```
  */
 export function validateGridPoints(

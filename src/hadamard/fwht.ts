@@ -25,10 +25,10 @@ import {
   padColumns,
   planHadamard,
   signTable,
+  SUB_LOG,
 } from "./common.ts";
-import { SPANS } from "./cpu_kernels.ts";
+import { SPANS } from "./gen/cpu_kernels.ts";
 import { fwhtBlocksWasm, fwhtWasmAvailable } from "./fwht_wasm.ts";
-import { SUB_LOG } from "./gen_cpu_kernels.ts";
 
 const SPAN = 1 << SUB_LOG;
 /** Fewest elements per worker chunk: below this the messaging costs more than the work. */
@@ -43,8 +43,9 @@ let wasmEnabled = true;
  *
  * @example
  * ```ts
- * import { setHadamardWasm } from "./fwht.ts";
+ * import { hadamardWasmActive, setHadamardWasm } from "./fwht.ts";
  * setHadamardWasm(false);
+ * if (hadamardWasmActive()) throw new Error("still on");
  * setHadamardWasm(true);
  * ```
  */
@@ -59,7 +60,8 @@ export function setHadamardWasm(on: boolean): void {
  * @example
  * ```ts
  * import { hadamardWasmActive } from "./fwht.ts";
- * console.log(`CPU Hadamard kernels: ${hadamardWasmActive() ? "WebAssembly SIMD" : "TypeScript"}`);
+ * import { fwhtWasmAvailable } from "./fwht_wasm.ts";
+ * if (hadamardWasmActive() && !fwhtWasmAvailable()) throw new Error("active without the module");
  * ```
  */
 export function hadamardWasmActive(): boolean {

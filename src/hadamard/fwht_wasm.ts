@@ -27,9 +27,8 @@
  * @module
  */
 import { compileBase64Wasm } from "../core/wasm.ts";
-import { signTable } from "./common.ts";
-import { FWHT_WASM_BASE64 } from "./fwht_wasm_bytes.ts";
-import { WASM_SPAN_LOG } from "./build_wasm.ts";
+import { signTable, WASM_SPAN_LOG } from "./common.ts";
+import { FWHT_WASM_BASE64 } from "./gen/fwht_wasm_bytes.ts";
 
 /** Values per span of small blocks (the scratch holds max(n, SPAN) f64). */
 const SPAN = 1 << WASM_SPAN_LOG;
@@ -74,7 +73,8 @@ function wasmModule(): WebAssembly.Module | null {
  * @example
  * ```ts
  * import { fwhtWasmAvailable } from "./fwht_wasm.ts";
- * console.log(`Hadamard WebAssembly SIMD kernels: ${fwhtWasmAvailable()}`);
+ * if (typeof fwhtWasmAvailable() !== "boolean") throw new Error();
+ * if (fwhtWasmAvailable() !== fwhtWasmAvailable()) throw new Error("not stable");
  * ```
  */
 export function fwhtWasmAvailable(): boolean {

@@ -194,6 +194,8 @@ export async function encodeHadamard(
   cols: number,
   opts: HadamardGpuOptions,
 ): Promise<Dispatch[]> {
+  // Long on purpose: picks the kernel variant, builds its pipelines and encodes the passes in one
+  // place, so the choice and the dispatch it implies stay side by side.
   const p = planHadamard(rows, cols, opts);
   const storage = opts.storage ?? "f32";
   if (storage !== "f32" && storage !== "f16") {
@@ -290,11 +292,12 @@ export async function encodeHadamard(
       "hadamard_r_common",
     ]
     : ["hadamard_io_inplace"];
-  const wgName = `hadamard${kind === "scalar" ? "" : `_${kind}`}`;
+  // The register-blocked r8/r16 kernels are generated (tools/gen_hadamard_shaders.ts).
+  const wgName = rk ? `gen/hadamard_${kind}` : `hadamard${kind === "scalar" ? "" : `_${kind}`}`;
   const [wgCode, stridedCode] = await Promise.all([
     loadShader(wgName, [...common, ...io, ...(rk ? ["hadamard_r_common"] : [])]),
     high.length
-      ? loadShader(rk ? "hadamard_r8_strided" : "hadamard_strided", [...common, ...stridedIo])
+      ? loadShader(rk ? "gen/hadamard_r8_strided" : "hadamard_strided", [...common, ...stridedIo])
       : Promise.resolve(""),
   ]);
   const wgPipe = gpu.pipeline(

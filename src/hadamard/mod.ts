@@ -37,7 +37,7 @@ export {
   MAX_HADAMARD_SIZE,
   padColumns,
 } from "./common.ts";
-export { fwhtReference, hadamardMatrix } from "./reference.ts";
+export { butterflyF64, fwhtF64InPlace, fwhtReference, hadamardMatrix } from "./reference.ts";
 export { fwhtInPlace, hadamard } from "./fwht.ts";
 export {
   encodeHadamard,

@@ -66,16 +66,7 @@ export function fwhtReference(
         const val = c < cols ? x[r * cols + c]! : 0;
         v[j] = p.mode === 1 ? val * randSign(p.seed, c) : val;
       }
-      for (let h = 1; h < n; h *= 2) {
-        for (let i = 0; i < n; i += 2 * h) {
-          for (let j = i; j < i + h; j++) {
-            const a = v[j]!;
-            const b = v[j + h]!;
-            v[j] = a + b;
-            v[j + h] = a - b;
-          }
-        }
-      }
+      butterflyF64(v, 0, n);
       for (let j = 0; j < n; j++) {
         const s = p.mode === 2 ? randSign(p.seed, c0 + j) : 1;
         out[r * p.cols + c0 + j] = v[j]! * scale * s;
@@ -83,4 +74,48 @@ export function fwhtReference(
     }
   }
   return { data: out, rows, cols: p.cols, originalCols: cols, padded: p.padded };
+}
+
+/**
+ * The textbook radix-2 butterfly, unscaled, in place on the `n` values of `a` from `offset`
+ * (Sylvester order): `a ← H·a`. The one f64 FWHT of the project: the reference transform above,
+ * and the LUT matmul's activation rotation (`src/lut/rotate.ts`) use it.
+ *
+ * @example
+ * ```ts
+ * import { butterflyF64 } from "./reference.ts";
+ * const a = new Float64Array([1, 2, 3, 0]);
+ * butterflyF64(a, 0, 4);
+ * if (a.join() !== "6,2,0,-4") throw new Error();
+ * ```
+ */
+export function butterflyF64(a: Float64Array, offset: number, n: number): void {
+  for (let h = 1; h < n; h *= 2) {
+    for (let i = offset; i < offset + n; i += 2 * h) {
+      for (let j = i; j < i + h; j++) {
+        const x = a[j]!;
+        const y = a[j + h]!;
+        a[j] = x + y;
+        a[j + h] = x - y;
+      }
+    }
+  }
+}
+
+/**
+ * In-place orthonormal fast Walsh–Hadamard transform of `n` values of `a` from `offset`
+ * (Sylvester order, scaled by 1/√n).
+ *
+ * @example
+ * ```ts
+ * import { fwhtF64InPlace } from "./reference.ts";
+ * const a = new Float64Array([1, 0, 0, 0]);
+ * fwhtF64InPlace(a, 0, 4);
+ * if (a.join() !== "0.5,0.5,0.5,0.5") throw new Error();
+ * ```
+ */
+export function fwhtF64InPlace(a: Float64Array, offset: number, n: number): void {
+  butterflyF64(a, offset, n);
+  const s = 1 / Math.sqrt(n);
+  for (let i = offset; i < offset + n; i++) a[i] = a[i]! * s;
 }

@@ -11,12 +11,7 @@
  */
 import { QuantlabError } from "../core/errors.ts";
 import { ioError } from "./safetensors.ts";
-
-const q = (s: string): string => JSON.stringify(s);
-
-function joinPath(dir: string, name: string): string {
-  return dir.endsWith("/") || dir.endsWith("\\") ? dir + name : `${dir}/${name}`;
-}
+import { joinPath, q } from "./paths.ts";
 
 async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
   try {

@@ -19,6 +19,7 @@
 import { QuantlabError } from "../core/errors.ts";
 import { type DType, DTYPE_BYTES, isDType, Tensor, viewAs } from "../core/tensor.ts";
 import { findDuplicateKey } from "./safetensors_json.ts";
+import { q } from "./paths.ts";
 
 /** The largest header the reference implementation accepts, in bytes. */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -83,11 +84,6 @@ export interface ParsedSafetensors {
   readonly metadata: Readonly<Record<string, string>>;
   /** Every tensor, in file order; data views the input bytes where aligned. */
   readonly tensors: Map<string, Tensor>;
-}
-
-/** Quotes a name or value for an error message, shortening very long ones. */
-function q(s: string): string {
-  return JSON.stringify(s.length > 120 ? s.slice(0, 120) + "…" : s);
 }
 
 /** Shows a JSON value briefly for an error message. */
@@ -476,7 +472,14 @@ export function encodeHeader(
  * ```ts
  * import { checkTensor } from "./safetensors_format.ts";
  * import { Tensor } from "../core/tensor.ts";
- * checkTensor("w", new Tensor([2], "F16", new Uint16Array(2)));
+ * checkTensor("w", new Tensor([2], "F16", new Uint16Array(2))); // consistent: returns
+ * let threw = false;
+ * try {
+ *   checkTensor("w", new Tensor([3], "F16", new Uint16Array(2)));
+ * } catch {
+ *   threw = true;
+ * }
+ * if (!threw) throw new Error("a shape that does not match the data was accepted");
  * ```
  */
 export function checkTensor(name: string, t: Tensor): void {

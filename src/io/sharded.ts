@@ -13,17 +13,13 @@ import type { Tensor } from "../core/tensor.ts";
 import { ioError, SafetensorsFile, type TensorInfo, writeSafetensors } from "./safetensors.ts";
 import { findDuplicateKey } from "./safetensors_json.ts";
 import { listFolderFiles, resolveModelPath } from "./hf_cache.ts";
+import { joinPath, q } from "./paths.ts";
+import { writeJsonAtomic } from "./atomic.ts";
 
 /** The index file name Hugging Face uses. */
 export const INDEX_FILE = "model.safetensors.index.json";
 /** The single-file checkpoint name Hugging Face uses. */
 export const SINGLE_FILE = "model.safetensors";
-
-const q = (s: string): string => JSON.stringify(s.length > 120 ? s.slice(0, 120) + "…" : s);
-
-function joinPath(dir: string, name: string): string {
-  return dir.endsWith("/") || dir.endsWith("\\") ? dir + name : `${dir}/${name}`;
-}
 
 function dirOf(path: string): string {
   const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
@@ -403,17 +399,7 @@ export async function writeSharded(
     const sorted = weightMap.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const map = Object.fromEntries(sorted.map(([name, i]) => [name, shardNames[i]!]));
     const index = joinPath(dir, INDEX_FILE);
-    const tmp = `${index}.tmp-${tag}`;
-    try {
-      await Deno.writeTextFile(
-        tmp,
-        JSON.stringify({ metadata: { total_size: totalSize }, weight_map: map }, null, 2) + "\n",
-      );
-      await Deno.rename(tmp, index);
-    } catch (e) {
-      await Deno.remove(tmp).catch(() => {});
-      throw e;
-    }
+    await writeJsonAtomic(index, { metadata: { total_size: totalSize }, weight_map: map });
     return { files: finals, index, totalSize };
   } catch (e) {
     for (const p of [...partial, ...finals]) await Deno.remove(p).catch(() => {});

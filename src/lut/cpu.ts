@@ -14,9 +14,16 @@
  * 3. Other small batches (below {@linkcode lutBlasMinBatch}, or any batch without BLAS): the
  *    TypeScript LUT loops of `cpu_kernels.ts` on the pool, contiguous row ranges per worker,
  *    codes read as u32 words and looked up in the (unscaled) table, scales folded per group.
- * 4. Larger batches with OpenBLAS: tiles of rows are decoded to f32 on the pool (bit-identical to
- *    `decodeRotated`), then multiplied by BLAS `sgemm` — the weight is never materialized whole,
- *    and the O(batch) work runs at BLAS speed.
+ * 4. Larger batches with a fast dense GEMM (OpenBLAS, else the WebAssembly SIMD one; see
+ *    `matmulBackend`): tiles of rows are decoded to f32 on the pool (bit-identical to
+ *    `decodeRotated`), then multiplied by `sgemm` — the weight is never materialized whole, and
+ *    the O(batch) work runs at GEMM speed.
+ *
+ * With `numerics: "fast"` ({@linkcode LutNumerics}; default {@linkcode lutNumerics}), 4-bit
+ * p = 1/2 and 2-bit p = 1 codes (groups of 64·k along the input) take the integer GEMV kernels
+ * instead, one activation row at a time at every batch size (so prefill and decode agree) (`int8_format.ts` for the numerics and their error bound,
+ * `cpu_int8.ts` for the WebAssembly, `int8_fallback.ts` for the TypeScript): the activation row
+ * is quantized to i8 once, and the calling thread and the workers share the rows.
  *
  * Construct once with {@linkcode prepareLut} (shares the codes with the workers); the
  * {@linkcode LutLinear} layer in `linear.ts` wraps all of this.
@@ -30,15 +37,26 @@ import type { QuantizedTensor } from "../quant/format.ts";
 import { rowStrideWords } from "../quant/packing.ts";
 import { dequantRows, type LutKernelMeta, lutRows } from "./cpu_kernels.ts";
 import { createLutWasm, type LutWasm, lutWasmRows } from "./cpu_wasm.ts";
+import { int8RowsTs } from "./int8_fallback.ts";
+import {
+  deinterleave,
+  int8Format,
+  int8Stride,
+  type Int8Table,
+  int8Table,
+  quantizeActivations,
+} from "./int8_format.ts";
+import { lutInt8Rows, lutInt8Steal } from "./cpu_int8.ts";
 import { rotateActivations, rotationSigns } from "./rotate.ts";
 import { checkLutCall, checkLutSupport } from "./support.ts";
 
 const KERNELS = new URL("./cpu_kernels.ts", import.meta.url).href;
 const WASM_KERNELS = new URL("./cpu_wasm.ts", import.meta.url).href;
+const INT8_KERNELS = new URL("./cpu_int8.ts", import.meta.url).href;
 
 /** A quantized tensor prepared for the CPU kernels (shared buffers, f64 table, signs). */
 export interface LutCpuTensor {
-  /** The tensor it was prepared from. */
+  /** The tensor it was prepared from, on the shared copies of its codes, scales and zeros. */
   readonly q: QuantizedTensor;
   /** Output features. */
   readonly outFeatures: number;
@@ -56,8 +74,10 @@ export interface LutCpuTensor {
   readonly zeros: Float32Array | null;
   /** Random signs of the rotation, or null. */
   readonly signs: Float64Array | null;
-  /** The WebAssembly SIMD placement (4-bit p = 1 and 8-bit p = 2 layouts), or null. */
+  /** The WebAssembly SIMD placement (exact and/or `fast` kernels), or null. */
   readonly wasm: LutWasm | null;
+  /** The 7-bit table of the `fast` kernels where one covers the layout (`int8_format.ts`). */
+  readonly int8: Int8Table | null;
 }
 
 /**
@@ -90,8 +110,13 @@ export function prepareLut(q: QuantizedTensor, name = "tensor"): LutCpuTensor {
     q.scales,
     q.zeros ?? null,
   );
+  const codes = wasm ? wasm.codes : toShared(q.codes);
+  const scales = wasm ? wasm.scales : toShared(q.scales);
+  const zeros = wasm ? wasm.zeros : q.zeros ? toShared(q.zeros) : null;
   return {
-    q,
+    // The tensor as the kernels hold it: its arrays are the shared copies, so a caller that keeps
+    // only this (as LutLinear does) keeps one copy of the codes.
+    q: { ...q, codes, scales, ...(zeros ? { zeros } : {}) },
     outFeatures: rows,
     inFeatures: cols,
     meta: {
@@ -105,13 +130,59 @@ export function prepareLut(q: QuantizedTensor, name = "tensor"): LutCpuTensor {
       cpr: pc / q.p,
       hasZeros: q.zeros !== undefined,
     },
-    codes: wasm ? wasm.codes : toShared(q.codes),
+    codes,
     table,
-    scales: wasm ? wasm.scales : toShared(q.scales),
-    zeros: wasm ? wasm.zeros : q.zeros ? toShared(q.zeros) : null,
+    scales,
+    zeros,
     signs: rotationSigns(q.rotation, pc),
     wasm,
+    int8: int8Format(q.p, q.codeBits, q.groupAxis, q.groupSize) ? int8Table(q.table, q.p) : null,
   };
+}
+
+/**
+ * The numerics of the CPU LUT kernels: `exact` equals dequantize-then-matmul within 1e-6
+ * relative (every experiment's default); `fast` uses 8-bit activations and 7-bit tables with
+ * integer dot products where a kernel covers the layout (4-bit p = 1 or 2, 2-bit p = 1, groups
+ * of a multiple of 64 along the input axis; see `int8_format.ts` for its error bound), and
+ * `exact` elsewhere. `fast` runs one activation row at a time at every batch size (prefill and
+ * decode give the same numbers); `path: "blas"` forces the exact tile + sgemm path.
+ */
+export type LutNumerics = "exact" | "fast";
+
+/** The values of {@linkcode LutNumerics} (the `--kernel` flag's choices). */
+export const LUT_NUMERICS: readonly LutNumerics[] = ["exact", "fast"];
+
+let defaultNumerics: LutNumerics = "exact";
+
+/**
+ * The kernel numerics that calls without a `numerics` option use (default `exact`).
+ *
+ * @example
+ * ```ts
+ * import { lutNumerics } from "./cpu.ts";
+ * if (lutNumerics() !== "exact") throw new Error();
+ * ```
+ */
+export function lutNumerics(): LutNumerics {
+  return defaultNumerics;
+}
+
+/**
+ * Sets {@linkcode lutNumerics} (the `--kernel` flag of `ppl` and `generate`).
+ *
+ * @example
+ * ```ts
+ * import { setLutNumerics } from "./cpu.ts";
+ * setLutNumerics("fast");
+ * setLutNumerics("exact");
+ * ```
+ */
+export function setLutNumerics(k: LutNumerics): void {
+  if (k !== "exact" && k !== "fast") {
+    throw new QuantlabError("bad-argument", `Kernel "${k}" is not valid; use exact or fast`);
+  }
+  defaultNumerics = k;
 }
 
 let blasMinBatch = 2;
@@ -126,6 +197,7 @@ let blasMinBatch = 2;
  * import { lutBlasMinBatch, setLutBlasMinBatch } from "./cpu.ts";
  * const old = lutBlasMinBatch();
  * setLutBlasMinBatch(Infinity);
+ * if (lutBlasMinBatch() !== Infinity) throw new Error();
  * setLutBlasMinBatch(old);
  * ```
  */
@@ -138,9 +210,11 @@ export function lutBlasMinBatch(): number {
  *
  * @example
  * ```ts
- * import { setLutBlasMinBatch } from "./cpu.ts";
+ * import { lutBlasMinBatch, setLutBlasMinBatch } from "./cpu.ts";
+ * const old = lutBlasMinBatch();
  * setLutBlasMinBatch(8);
- * setLutBlasMinBatch(2);
+ * if (lutBlasMinBatch() !== 8) throw new Error();
+ * setLutBlasMinBatch(old);
  * ```
  */
 export function setLutBlasMinBatch(n: number): void {
@@ -160,12 +234,14 @@ export type LutCpuPath = "auto" | "lut" | "blas";
 export interface LutMatmulOptions {
   /** Output `[batch, outFeatures]`, overwritten (allocated when omitted). */
   out?: Float32Array;
-  /** `"lut"` forces the LUT loops, `"blas"` the tile + sgemm path (when BLAS loads). */
+  /** `"lut"` forces the LUT loops, `"blas"` the tile + sgemm path (with OpenBLAS or WASM SIMD). */
   path?: LutCpuPath;
   /** Run on the calling thread only (no worker pool). */
   singleThread?: boolean;
   /** Use the WebAssembly SIMD kernel where the tensor has one (default true). */
   wasm?: boolean;
+  /** Numerics (default {@linkcode lutNumerics}). */
+  numerics?: LutNumerics;
 }
 
 function sharedF64(n: number): Float64Array {
@@ -213,9 +289,12 @@ export async function lutMatmul(
   const meta: LutKernelMeta = { ...t.meta, batch };
   const out = opts.out ?? new Float32Array(batch * rows);
   const path = opts.path ?? "auto";
-  const wasmLoop = t.wasm !== null && (opts.wasm ?? true) && path !== "blas" &&
-    batch <= WASM_MAX_BATCH;
-  const useBlas = !wasmLoop && path !== "lut" && matmulBackend() === "openblas" &&
+  // `fast` runs at every batch size (prefill and decode agree), one activation row at a time.
+  const fast = (opts.numerics ?? defaultNumerics) === "fast" && t.int8 !== null &&
+    path !== "blas";
+  const wasmLoop = !fast && t.wasm?.layout.kernel != null && (opts.wasm ?? true) &&
+    path !== "blas" && batch <= WASM_MAX_BATCH;
+  const useBlas = !fast && !wasmLoop && path !== "lut" && matmulBackend() !== "typescript" &&
     (path === "blas" || batch >= blasMinBatch);
 
   const xp = sharedF64(batch * pc);
@@ -223,6 +302,19 @@ export async function lutMatmul(
 
   if (useBlas) {
     await blasPath(t, meta, xp, out, opts.singleThread ?? false);
+    return out;
+  }
+
+  if (fast) {
+    const rowWork = Math.max(1, Math.ceil(MIN_WORK_PER_CHUNK / pc));
+    const one = opts.singleThread || poolSize() === 1 || rows < 2 * rowWork;
+    const useWasm = (opts.wasm ?? true) && t.wasm?.layout.int8 != null;
+    for (let b = 0; b < batch; b++) {
+      const y = batch === 1 ? out : out.subarray(b * rows, (b + 1) * rows);
+      const xr = xp.subarray(b * pc, (b + 1) * pc);
+      if (useWasm) await int8Path(t, t.wasm!, xr, y, one, rowWork);
+      else int8RowsTs(t.q, t.int8!, quantizeActivations(xr, 0, pc, g), y, 0, rows);
+    }
     return out;
   }
 
@@ -265,10 +357,17 @@ export async function lutMatmul(
   return out;
 }
 
-// The WebAssembly kernel's x, Σx and output live in the tensor's memory: one call at a time.
+// The WebAssembly kernels' x, Σx and output live in the tensor's memory: one call at a time.
 const wasmLocks = new WeakMap<LutWasm, Promise<unknown>>();
 
-async function wasmPath(
+/** Runs `fn` once the tensor's previous WebAssembly call has finished. */
+async function locked(w: LutWasm, fn: () => void | Promise<void>): Promise<void> {
+  const run = (wasmLocks.get(w) ?? Promise.resolve()).catch(() => {}).then(fn);
+  wasmLocks.set(w, run);
+  await run;
+}
+
+function wasmPath(
   t: LutCpuTensor,
   w: LutWasm,
   xp: Float64Array,
@@ -276,8 +375,7 @@ async function wasmPath(
   single: boolean,
   minChunk: number,
 ): Promise<void> {
-  const prev = wasmLocks.get(w) ?? Promise.resolve();
-  const run = prev.catch(() => {}).then(async () => {
+  return locked(w, async () => {
     const { pc, g, rows } = t.meta;
     w.x.set(xp.subarray(0, pc));
     if (w.zeros) {
@@ -291,8 +389,55 @@ async function wasmPath(
     else await parallelFor(WASM_KERNELS, "lutWasmRows", rows, [w.memory, w.layout], { minChunk });
     out.set(w.out);
   });
-  wasmLocks.set(w, run);
-  await run;
+}
+
+let mainWaits = true;
+
+/** Sleeps up to 1 ms until `ctrl[1]` leaves `d` (spins where the thread may not block). */
+function waitFor(ctrl: Int32Array, d: number): void {
+  if (!mainWaits) return;
+  try {
+    Atomics.wait(ctrl, 1, d, 1);
+  } catch {
+    mainWaits = false; // a browser's main thread: spin on the loads instead
+  }
+}
+
+/** The `fast` kernel on one activation row: quantize it into the tensor's memory, then rows. */
+function int8Path(
+  t: LutCpuTensor,
+  w: LutWasm,
+  xp: Float64Array,
+  out: Float32Array,
+  single: boolean,
+  minChunk: number,
+): Promise<void> {
+  return locked(w, () => {
+    const { pc, g, rows } = t.meta;
+    const L = w.layout.int8!;
+    const v = w.int8!;
+    const a = quantizeActivations(xp, 0, pc, g);
+    deinterleave(a.q, int8Stride(L.format), v.xq);
+    v.dx.set(a.dx);
+    v.xg.set(a.xg);
+    const { codes, scales, zeros } = w.layout;
+    const base = { codes, scales, zeros, out: w.layout.out };
+    if (single) lutInt8Rows(w.memory, base, L, 0, rows);
+    else {
+      // Work stealing: the workers are woken, this thread starts at once, and whatever chunks
+      // a late worker has not taken this thread does; it waits only for chunks in progress.
+      const chunkRows = Math.max(2 * Math.ceil(minChunk / 16), 2 * Math.ceil(rows / 64));
+      const chunks = Math.ceil(rows / chunkRows);
+      const ctrl = v.ctrl;
+      Atomics.store(ctrl, 1, 0);
+      Atomics.store(ctrl, 0, 0);
+      const args = [w.memory, base, L, rows, chunkRows];
+      parallelFor(INT8_KERNELS, "lutInt8Steal", poolSize(), args).catch(() => {});
+      lutInt8Steal(w.memory, base, L, rows, chunkRows);
+      for (let d = Atomics.load(ctrl, 1); d < chunks; d = Atomics.load(ctrl, 1)) waitFor(ctrl, d);
+    }
+    out.set(w.out);
+  });
 }
 
 /** Floats per decoded tile of the BLAS path (16 MiB of f32). */

@@ -15,7 +15,9 @@
  * @module
  */
 import { compileBase64Wasm } from "../core/wasm.ts";
-import { LUT4_WASM_BASE64 } from "./lut_wasm_bytes.ts";
+import { LUT4_WASM_BASE64 } from "./gen/lut_wasm_bytes.ts";
+import { lutInt8Isa, type LutInt8Layout } from "./cpu_int8.ts";
+import { int8Format, int8Table } from "./int8_format.ts";
 
 /** Byte offsets of the regions in the tensor's memory, and the kernel's row geometry. */
 export interface LutWasmLayout {
@@ -39,8 +41,10 @@ export interface LutWasmLayout {
   gpr: number;
   /** Words per group (a multiple of 8). */
   wpg: number;
-  /** Which kernel. */
-  kernel: "lut4" | "lut8p2";
+  /** Which exact kernel, or null (the `fast` kernel only). */
+  kernel: "lut4" | "lut8p2" | null;
+  /** The `fast` kernel's regions (`cpu_int8.ts`), or null. */
+  int8: LutInt8Layout | null;
 }
 
 /** A tensor placed in shared WebAssembly memory. */
@@ -61,6 +65,8 @@ export interface LutWasm {
   x: Float32Array;
   /** The output row. */
   out: Float32Array;
+  /** The `fast` kernel's activation regions, or null. */
+  int8: { xq: Int8Array; dx: Float32Array; xg: Float32Array; ctrl: Int32Array } | null;
 }
 
 let compiled: WebAssembly.Module | null | undefined;
@@ -86,7 +92,7 @@ function wasmModule(): WebAssembly.Module | null {
  * @example
  * ```ts
  * import { lutWasmAvailable } from "./cpu_wasm.ts";
- * console.log(`LUT WebAssembly SIMD kernel: ${lutWasmAvailable()}`);
+ * if (typeof lutWasmAvailable() !== "boolean") throw new Error();
  * ```
  */
 export function lutWasmAvailable(): boolean {
@@ -99,8 +105,9 @@ export function lutWasmAvailable(): boolean {
  *
  * @example
  * ```ts
- * import { setLutWasm } from "./cpu_wasm.ts";
+ * import { lutWasmAvailable, setLutWasm } from "./cpu_wasm.ts";
  * setLutWasm(false);
+ * if (lutWasmAvailable()) throw new Error("still on");
  * setLutWasm(true);
  * ```
  */
@@ -137,7 +144,8 @@ const align = (n: number): number => Math.ceil(n / 64) * 64;
 
 /**
  * Places a tensor's codes, table, scales and zeros in a new shared memory, or returns null when
- * the kernel is unavailable, the layout does not suit it, or it would need ≥ 1 GiB.
+ * neither the exact kernel nor the `fast` one (`cpu_int8.ts`) is available and suits the layout,
+ * or it would need ≥ 1 GiB.
  *
  * @example
  * ```ts
@@ -156,8 +164,10 @@ export function createLutWasm(
   scales: Float32Array,
   zeros: Float32Array | null,
 ): LutWasm | null {
-  const kernel = lutWasmKernel(m.p, m.bits, m.axis, m.g);
-  if (!kernel || !lutWasmAvailable()) return null;
+  const kernel = lutWasmAvailable() ? lutWasmKernel(m.p, m.bits, m.axis, m.g) : null;
+  const isa = lutWasmAvailable() ? lutInt8Isa() : null;
+  const format = isa ? int8Format(m.p, m.bits, m.axis, m.g) : null;
+  if (!kernel && !format) return null;
   const gpr = m.pc / m.g;
   const L: LutWasmLayout = {
     codes: 64,
@@ -171,10 +181,11 @@ export function createLutWasm(
     gpr,
     wpg: m.g / 8,
     kernel,
+    int8: null,
   };
   let at = align(L.codes + codes.byteLength);
   L.planes = at;
-  at = align(at + (kernel === "lut4" ? 64 : table.byteLength));
+  at = align(at + (kernel === "lut4" ? 64 : kernel === "lut8p2" ? table.byteLength : 0));
   L.scales = at;
   at = align(at + scales.byteLength);
   if (zeros) {
@@ -187,6 +198,30 @@ export function createLutWasm(
   at = align(at + m.pc * 4);
   L.out = at;
   at = align(at + m.rows * 4);
+  let t8 = null;
+  if (format && isa) {
+    t8 = int8Table(table, m.p);
+    const tab = at;
+    const xq = align(tab + 32);
+    const dx = align(xq + m.pc);
+    const xg = align(dx + m.pc / 16);
+    const ctrl = align(xg + gpr * 4);
+    at = ctrl + 64;
+    L.int8 = {
+      format,
+      isa,
+      tab,
+      xq,
+      dx,
+      xg,
+      ctrl,
+      bpr: codes.length / m.rows * 4,
+      gpr,
+      bpg: m.g / 64,
+      delta: t8.delta,
+      tmin: t8.tmin,
+    };
+  }
   if (at >= 2 ** 30) return null;
   const pages = Math.ceil(at / 65536);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
@@ -200,7 +235,16 @@ export function createLutWasm(
     xsum: new Float64Array(buf, L.xsum, gpr),
     x: new Float32Array(buf, L.x, m.pc),
     out: new Float32Array(buf, L.out, m.rows),
+    int8: L.int8
+      ? {
+        xq: new Int8Array(buf, L.int8.xq, m.pc),
+        dx: new Float32Array(buf, L.int8.dx, m.pc / 64),
+        xg: new Float32Array(buf, L.int8.xg, gpr),
+        ctrl: new Int32Array(buf, L.int8.ctrl, 16),
+      }
+      : null,
   };
+  if (L.int8 && t8) new Uint8Array(buf, L.int8.tab, 32).set(t8.t7);
   w.codes.set(codes);
   w.scales.set(scales);
   if (zeros) w.zeros!.set(zeros);
@@ -209,7 +253,7 @@ export function createLutWasm(
     const tb = new Uint8Array(table.buffer, table.byteOffset, 64);
     const planes = new Uint8Array(buf, L.planes, 64);
     for (let j = 0; j < 16; j++) for (let k = 0; k < 4; k++) planes[k * 16 + j] = tb[j * 4 + k]!;
-  } else {
+  } else if (kernel === "lut8p2") {
     new Float32Array(buf, L.planes, table.length).set(table);
   }
   return w;
@@ -247,6 +291,7 @@ export function lutWasmRows(
     const mod = wasmModule();
     if (!mod) throw new Error("The WebAssembly SIMD LUT kernel is not available here");
     const inst = new WebAssembly.Instance(mod, { env: { mem: memory } });
+    if (!L.kernel) throw new Error("This tensor has no exact WebAssembly LUT kernel");
     fn = inst.exports[L.kernel] as LutFn;
     instances.set(memory, fn);
   }

@@ -11,7 +11,7 @@
 import { QuantlabError } from "../core/errors.ts";
 import { f32ToF16Bits } from "../core/dtype.ts";
 import { type Dispatch, type Gpu, loadShader } from "../gpu/device.ts";
-import type { GpuEncodeContext } from "../model/linear.ts";
+import type { GpuEncodeContext } from "./linear_layer.ts";
 import type { LutGpuCall } from "./gpu.ts";
 import { checkLutCall } from "./support.ts";
 

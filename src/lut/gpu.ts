@@ -27,7 +27,7 @@
  */
 import { QuantlabError } from "../core/errors.ts";
 import { type Dispatch, type Gpu, loadShader } from "../gpu/device.ts";
-import type { GpuEncodeContext } from "../model/linear.ts";
+import type { GpuEncodeContext } from "./linear_layer.ts";
 import type { QuantizedTensor } from "../quant/format.ts";
 import { rowStrideWords } from "../quant/packing.ts";
 import { chunkCodes } from "./cpu_kernels.ts";

@@ -8,7 +8,7 @@
  */
 import { QuantlabError } from "../core/errors.ts";
 import type { Dispatch, Gpu } from "../gpu/device.ts";
-import type { GpuEncodeContext, GpuLinear, GpuLinearCall, Linear } from "../model/linear.ts";
+import type { GpuEncodeContext, GpuLinear, GpuLinearCall, Linear } from "./linear_layer.ts";
 import type { QuantizedTensor } from "../quant/format.ts";
 import { decodeRotated } from "../quant/decode.ts";
 import { type LutCpuTensor, lutMatmul, prepareLut } from "./cpu.ts";
@@ -39,7 +39,7 @@ export class LutLinear implements Linear {
   readonly outFeatures: number;
   /** Optional bias. */
   readonly bias?: Float32Array;
-  /** The quantized weight. */
+  /** The quantized weight (its arrays are the CPU kernels' shared copies). */
   readonly q: QuantizedTensor;
   /** Where the GPU version rotates the activations (HIGGS). */
   gpuRotation: LutRotationMode = "auto";
@@ -48,7 +48,8 @@ export class LutLinear implements Linear {
   /** Wraps `q` (validated; throws `unsupported` for formats the kernels do not cover). */
   constructor(q: QuantizedTensor, bias?: Float32Array, name = "tensor") {
     this.#cpu = prepareLut(q, name);
-    this.q = q;
+    // The prepared copy: the caller's arrays can be freed (resident bytes ≈ packed bytes).
+    this.q = this.#cpu.q;
     this.outFeatures = q.shape[0];
     this.inFeatures = q.shape[1];
     if (bias) {

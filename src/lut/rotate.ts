@@ -19,6 +19,7 @@
 import { QuantlabError } from "../core/errors.ts";
 import { randSign } from "../core/prng.ts";
 import type { Rotation } from "../quant/format.ts";
+import { fwhtF64InPlace } from "../hadamard/reference.ts";
 
 /**
  * The ±1 sign vector D of a rotation over `paddedCols` columns, or null when there is none
@@ -37,33 +38,6 @@ export function rotationSigns(rotation: Rotation, paddedCols: number): Float64Ar
   const out = new Float64Array(paddedCols);
   for (let c = 0; c < paddedCols; c++) out[c] = randSign(rotation.seed, c);
   return out;
-}
-
-/**
- * In-place orthonormal fast Walsh–Hadamard transform of `h` values of `a` from `offset`
- * (Sylvester order, scaled by 1/√h).
- *
- * @example
- * ```ts
- * import { fwhtF64InPlace } from "./rotate.ts";
- * const a = new Float64Array([1, 0, 0, 0]);
- * fwhtF64InPlace(a, 0, 4);
- * if (a.join() !== "0.5,0.5,0.5,0.5") throw new Error();
- * ```
- */
-export function fwhtF64InPlace(a: Float64Array, offset: number, h: number): void {
-  for (let len = 1; len < h; len <<= 1) {
-    for (let i = offset; i < offset + h; i += len << 1) {
-      for (let j = i; j < i + len; j++) {
-        const u = a[j]!;
-        const v = a[j + len]!;
-        a[j] = u + v;
-        a[j + len] = u - v;
-      }
-    }
-  }
-  const s = 1 / Math.sqrt(h);
-  for (let i = offset; i < offset + h; i++) a[i] = a[i]! * s;
 }
 
 /**

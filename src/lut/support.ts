@@ -28,7 +28,7 @@ export const LUT_SUPPORTED_P: readonly number[] = [1, 2];
  *   codes: packCodes([0, 1, 2, 3], 1, 4, 2), table: new Float32Array([0, 1, 2, 3]),
  *   tableDtype: "F32", groupSize: 4, groupAxis: 1, scales: new Float32Array([1]),
  *   scaleStorage: { kind: "float", dtype: "F32" }, rotation: { kind: "none" }, params: {},
- * });
+ * }); // an RTN tensor the LUT kernels run: returns
  * ```
  */
 export function checkLutSupport(q: QuantizedTensor, name = "tensor"): void {
@@ -56,7 +56,14 @@ export function checkLutSupport(q: QuantizedTensor, name = "tensor"): void {
  * @example
  * ```ts
  * import { checkLutCall } from "./support.ts";
- * checkLutCall(new Float32Array(6), 2, 3, 5);
+ * checkLutCall(new Float32Array(6), 2, 3, 5); // x holds batch · inF values: returns
+ * let threw = false;
+ * try {
+ *   checkLutCall(new Float32Array(5), 2, 3, 5);
+ * } catch {
+ *   threw = true;
+ * }
+ * if (!threw) throw new Error("a short x was accepted");
  * ```
  */
 export function checkLutCall(

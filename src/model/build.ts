@@ -16,9 +16,9 @@ import { tensorToF32 } from "../core/dtype.ts";
 import type { Tensor } from "../core/tensor.ts";
 import type { LlamaConfig } from "./config.ts";
 import { DenseLinear, type Linear } from "./linear.ts";
+import { modelFamily } from "./family.ts";
 import { type LlamaLayer, LlamaModel } from "./llama.ts";
-import { projectionHasBias, projectionShape } from "./random.ts";
-import { LINEAR_KINDS, type LinearKind, linearName } from "./types.ts";
+import { LINEAR_KINDS, type LinearKind, projectionHasBias, projectionShape } from "./types.ts";
 
 /** Named tensors, read lazily (a checkpoint from `src/io/sharded.ts` fits this shape). */
 export interface TensorSource {
@@ -133,7 +133,7 @@ export async function buildLlamaModel(
   opts: LlamaBuildOptions = {},
 ): Promise<LlamaModel> {
   const c = config;
-  const names = new Set(source.names());
+  const have = new Set(source.names());
   let factory = opts.linearFactory;
   if (!factory && c.quantization) {
     const method = String(c.quantization.quant_method ?? "unknown");
@@ -149,7 +149,7 @@ export async function buildLlamaModel(
     }
   }
   const read = async (name: string, shape: readonly number[]): Promise<Float32Array> => {
-    if (!names.has(name)) {
+    if (!have.has(name)) {
       throw new QuantlabError(
         "not-found",
         `Checkpoint lacks tensor "${name}", which ${c.architecture} needs`,
@@ -201,34 +201,42 @@ export async function buildLlamaModel(
   const total = c.numLayers + 2;
   let done = 0;
   const tick = (): void => opts.onProgress?.(++done, total);
-  const embed = await read("model.embed_tokens.weight", [c.vocabSize, d]);
+  const names = modelFamily(c.architecture).tensors;
+  const embed = await read(names.embed, [c.vocabSize, d]);
   tick();
   const layers: LlamaLayer[] = [];
   for (let l = 0; l < c.numLayers; l++) {
     const L = {
-      inputNorm: await read(`model.layers.${l}.input_layernorm.weight`, [d]),
-      postNorm: await read(`model.layers.${l}.post_attention_layernorm.weight`, [d]),
+      inputNorm: await read(names.inputNorm(l), [d]),
+      postNorm: await read(names.postNorm(l), [d]),
     } as LlamaLayer;
     for (const kind of LINEAR_KINDS) {
       const [o, i] = projectionShape(c, kind);
-      L[kind] = await linear(linearName(l, kind), l, kind, o, i, projectionHasBias(c, kind));
+      L[kind] = await linear(names.projection(l, kind), l, kind, o, i, projectionHasBias(c, kind));
     }
     layers.push(L);
     tick();
   }
-  const norm = await read("model.norm.weight", [d]);
+  const norm = await read(names.finalNorm, [d]);
   let lmHead: Linear;
   if (c.tieWordEmbeddings) {
     lmHead = new DenseLinear(embed, c.vocabSize, d);
   } else {
-    if (!names.has("lm_head.weight") && !factory) {
+    if (!have.has(names.lmHead) && !factory) {
       throw new QuantlabError(
         "not-found",
-        `Checkpoint lacks tensor "lm_head.weight" and config.json sets tie_word_embeddings ` +
+        `Checkpoint lacks tensor "${names.lmHead}" and config.json sets tie_word_embeddings ` +
           "false; give the LM head or set tie_word_embeddings true",
       );
     }
-    lmHead = await linear("lm_head", -1, "lm_head", c.vocabSize, d, false);
+    lmHead = await linear(
+      names.lmHead.replace(/\.weight$/, ""),
+      -1,
+      "lm_head",
+      c.vocabSize,
+      d,
+      false,
+    );
   }
   tick();
   return new LlamaModel(c, { embed, layers, norm, lmHead });

@@ -8,16 +8,15 @@
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
+import {
+  type Architecture,
+  architectureOf,
+  type ConfigReader,
+  modelFamily,
+  SUPPORTED_ARCHITECTURES,
+} from "./family.ts";
 
-/** Architectures the runtime can load. */
-export const SUPPORTED_ARCHITECTURES = [
-  "LlamaForCausalLM",
-  "Qwen2ForCausalLM",
-  "MistralForCausalLM",
-] as const;
-
-/** One of {@linkcode SUPPORTED_ARCHITECTURES}. */
-export type Architecture = typeof SUPPORTED_ARCHITECTURES[number];
+export { type Architecture, SUPPORTED_ARCHITECTURES } from "./family.ts";
 
 /** RoPE frequency scaling. */
 export type RopeScaling =
@@ -177,15 +176,7 @@ export function parseHfConfig(json: unknown): LlamaConfig {
     throw new QuantlabError("bad-file", "config.json does not hold a JSON object");
   }
   const archs = Array.isArray(json.architectures) ? json.architectures.map(String) : [];
-  const byType: Record<string, Architecture> = {
-    llama: "LlamaForCausalLM",
-    qwen2: "Qwen2ForCausalLM",
-    mistral: "MistralForCausalLM",
-  };
-  const arch =
-    archs.find((a): a is Architecture =>
-      (SUPPORTED_ARCHITECTURES as readonly string[]).includes(a)
-    ) ?? (archs.length === 0 ? byType[String(json.model_type)] : undefined);
+  const arch = architectureOf(json);
   if (!arch) {
     const what = archs.length ? archs.join(", ") : `model_type "${json.model_type}"`;
     throw new QuantlabError(
@@ -222,15 +213,12 @@ export function parseHfConfig(json: unknown): LlamaConfig {
   const ropeScaling = parseRopeScaling(ropeParams ?? json.rope_scaling, arch);
 
   const numLayers = posInt(json, "num_hidden_layers", arch);
-  let slidingWindow: number | null = null;
-  let fromLayer = 0;
-  if (arch === "MistralForCausalLM") {
-    slidingWindow = json.sliding_window == null ? null : posInt(json, "sliding_window", arch);
-  } else if (arch === "Qwen2ForCausalLM" && bool(json, "use_sliding_window", false)) {
-    slidingWindow = json.sliding_window == null ? null : posInt(json, "sliding_window", arch);
-    fromLayer = typeof json.max_window_layers === "number" ? json.max_window_layers : 0;
-  }
-  const attnBias = arch === "LlamaForCausalLM" && bool(json, "attention_bias", false);
+  const read: ConfigReader = {
+    bool: (key) => bool(json, key, false),
+    posIntOrNull: (key) => (json[key] == null ? null : posInt(json, key, arch)),
+    raw: (key) => json[key],
+  };
+  const options = modelFamily(arch).readOptions(read);
   const quant = isObject(json.quantization_config) ? json.quantization_config : null;
   return {
     architecture: arch,
@@ -245,11 +233,7 @@ export function parseHfConfig(json: unknown): LlamaConfig {
     ropeScaling,
     rmsNormEps: posNum(json, "rms_norm_eps", arch, 1e-6),
     tieWordEmbeddings: bool(json, "tie_word_embeddings", false),
-    qkvBias: arch === "Qwen2ForCausalLM" || attnBias,
-    oBias: attnBias,
-    mlpBias: arch === "LlamaForCausalLM" && bool(json, "mlp_bias", false),
-    slidingWindow,
-    slidingWindowFromLayer: fromLayer,
+    ...options,
     maxPositionEmbeddings: posInt(json, "max_position_embeddings", arch, 4096),
     bosTokenId: typeof json.bos_token_id === "number" ? json.bos_token_id : null,
     eosTokenIds: ids(json.eos_token_id),
@@ -291,6 +275,13 @@ export const TINY_LLAMA_SHAPE: Readonly<Partial<LlamaConfig>> = {
   maxPositionEmbeddings: 4096,
 };
 
+/** A reader of an empty `config.json`: every family option at its default. */
+const DEFAULTS: ConfigReader = {
+  bool: () => false,
+  posIntOrNull: () => null,
+  raw: () => undefined,
+};
+
 /**
  * A configuration from a few fields (the rest take small-model defaults): for tests, examples and
  * benchmarks. The bias flags follow the architecture unless given.
@@ -319,7 +310,7 @@ export function llamaConfig(partial: Partial<LlamaConfig> = {}): LlamaConfig {
     ropeScaling: { type: "none" },
     rmsNormEps: 1e-5,
     tieWordEmbeddings: false,
-    qkvBias: architecture === "Qwen2ForCausalLM",
+    qkvBias: modelFamily(architecture).readOptions(DEFAULTS).qkvBias,
     oBias: false,
     mlpBias: false,
     slidingWindow: null,
@@ -345,13 +336,10 @@ export function llamaConfig(partial: Partial<LlamaConfig> = {}): LlamaConfig {
  * ```
  */
 export function toHfConfig(c: LlamaConfig): Record<string, unknown> {
-  const modelType =
-    { LlamaForCausalLM: "llama", Qwen2ForCausalLM: "qwen2", MistralForCausalLM: "mistral" }[
-      c.architecture
-    ];
+  const family = modelFamily(c.architecture);
   const out: Record<string, unknown> = {
     architectures: [c.architecture],
-    model_type: modelType,
+    model_type: family.modelType,
     vocab_size: c.vocabSize,
     hidden_size: c.hiddenSize,
     intermediate_size: c.intermediateSize,
@@ -377,16 +365,7 @@ export function toHfConfig(c: LlamaConfig): Record<string, unknown> {
       original_max_position_embeddings: s.originalMaxPositionEmbeddings,
     };
   }
-  if (c.architecture === "LlamaForCausalLM") {
-    out.attention_bias = c.oBias || c.qkvBias;
-    out.mlp_bias = c.mlpBias;
-  }
-  if (c.architecture === "MistralForCausalLM") out.sliding_window = c.slidingWindow;
-  if (c.architecture === "Qwen2ForCausalLM") {
-    out.use_sliding_window = c.slidingWindow !== null;
-    out.sliding_window = c.slidingWindow;
-    out.max_window_layers = c.slidingWindowFromLayer;
-  }
+  Object.assign(out, family.writeOptions(c));
   if (c.bosTokenId !== null) out.bos_token_id = c.bosTokenId;
   if (c.eosTokenIds.length) {
     out.eos_token_id = c.eosTokenIds.length === 1 ? c.eosTokenIds[0] : c.eosTokenIds;

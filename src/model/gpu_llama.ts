@@ -17,6 +17,7 @@ import { denseGpuLinear, type LlamaKernels, llamaKernels, UniformPool } from "./
 import { checkLinearShape, type GpuLinear, type Linear } from "./linear.ts";
 import type { LlamaModel } from "./llama.ts";
 import { RopeTable } from "./rope.ts";
+import { checkForwardSupports, modelFamily } from "./family.ts";
 import {
   type CausalLM,
   type ForwardOptions,
@@ -24,8 +25,8 @@ import {
   LINEAR_KINDS,
   type LinearKind,
   linearName,
+  projectionShape,
 } from "./types.ts";
-import { projectionShape } from "./random.ts";
 
 /** Puts `linear` on the GPU: its own kernel when it has one, else its dense weight. */
 async function linearToGpu(gpu: Gpu, linear: Linear, what: string): Promise<GpuLinear> {
@@ -190,6 +191,7 @@ export class GpuLlama implements CausalLM {
   /** Uploads the weights of a CPU model (its current projections, swapped ones included). */
   static async create(model: LlamaModel, gpu: Gpu, opts: GpuLlamaOptions = {}): Promise<GpuLlama> {
     const c = model.config;
+    checkForwardSupports(modelFamily(c.architecture), "the WebGPU forward");
     if (c.headDim > 256) {
       throw new QuantlabError(
         "unsupported",

@@ -9,7 +9,7 @@
  */
 import { QuantlabError } from "../core/errors.ts";
 import { type Dispatch, type Gpu, loadShader } from "../gpu/device.ts";
-import type { GpuEncodeContext, GpuLinear, GpuLinearCall } from "./linear.ts";
+import type { GpuEncodeContext, GpuLinear, GpuLinearCall } from "../lut/linear_layer.ts";
 
 /** The WGSL files of the Llama kernels (under `shaders/`), compiled by {@linkcode llamaKernels}. */
 export const LLAMA_SHADERS = [

@@ -20,60 +20,12 @@
  */
 import { QuantlabError } from "../core/errors.ts";
 import { matmul } from "../cpu/matmul.ts";
-import type { Dispatch, Gpu } from "../gpu/device.ts";
+import type { Gpu } from "../gpu/device.ts";
+import { denseGpuLinear } from "./gpu_ops.ts";
+import type { GpuLinear, Linear } from "../lut/linear_layer.ts";
 
-/** A linear layer `y = x Wᵀ + b` with W `[outFeatures, inFeatures]`. */
-export interface Linear {
-  /** Input width. */
-  readonly inFeatures: number;
-  /** Output width. */
-  readonly outFeatures: number;
-  /** Optional bias, `outFeatures` long (included by `forward`). */
-  readonly bias?: Float32Array;
-  /**
-   * `out[b, o] = Σ_i x[b, i] · W[o, i] + bias[o]`; `out` (allocated when omitted) is
-   * overwritten and returned.
-   */
-  forward(x: Float32Array, batch: number, out?: Float32Array): Float32Array | Promise<Float32Array>;
-  /** The dense weight `[outFeatures, inFeatures]` (dequantized for quantized layers). */
-  weightF32?(): Float32Array;
-  /** A GPU version of this layer (its weights uploaded once). */
-  toGpu?(gpu: Gpu): GpuLinear | Promise<GpuLinear>;
-}
-
-/** Per-submission helpers a GPU layer may use while encoding. */
-export interface GpuEncodeContext {
-  /** The device. */
-  readonly gpu: Gpu;
-  /** A uniform buffer holding `data`, valid until the submission finishes (cached by content). */
-  uniform(data: Uint32Array | Float32Array | Int32Array): GPUBuffer;
-}
-
-/** One product to encode: rows of x start at `xOffset` (elements), rows of out at `outOffset`. */
-export interface GpuLinearCall {
-  /** Input buffer, `[batch, inFeatures]` f32 from `xOffset`. */
-  x: GPUBuffer;
-  /** Offset of the first input element. */
-  xOffset: number;
-  /** Output buffer, `[batch, outFeatures]` f32 from `outOffset` (overwritten). */
-  out: GPUBuffer;
-  /** Offset of the first output element. */
-  outOffset: number;
-  /** Rows. */
-  batch: number;
-}
-
-/** A linear layer resident on the GPU. */
-export interface GpuLinear {
-  /** Input width. */
-  readonly inFeatures: number;
-  /** Output width. */
-  readonly outFeatures: number;
-  /** The dispatches computing `out = x Wᵀ + b` (bias included), in order. */
-  encode(ctx: GpuEncodeContext, call: GpuLinearCall): Dispatch[];
-  /** Frees the GPU buffers. */
-  destroy(): void;
-}
+export type { GpuEncodeContext, GpuLinear, GpuLinearCall, Linear } from "../lut/linear_layer.ts";
+export { checkLinearShape } from "../lut/linear_layer.ts";
 
 /**
  * A dense f32 linear layer (PyTorch `nn.Linear` layout); the CPU product runs on BLAS through
@@ -114,7 +66,7 @@ export class DenseLinear implements Linear {
     if (bias) this.bias = bias;
   }
 
-  /** `out = x Wᵀ + b` on BLAS (or the TypeScript GEMM). */
+  /** `out = x Wᵀ + b` on BLAS (or the WebAssembly / TypeScript GEMM). */
   forward(x: Float32Array, batch: number, out?: Float32Array): Float32Array {
     const y = matmul(x, this.weight, batch, this.inFeatures, this.outFeatures, out);
     const b = this.bias;
@@ -135,27 +87,6 @@ export class DenseLinear implements Linear {
 
   /** Uploads the weight and bias; the product runs on the tiled f32 GEMM kernel. */
   async toGpu(gpu: Gpu): Promise<GpuLinear> {
-    const { denseGpuLinear } = await import("./gpu_ops.ts");
     return await denseGpuLinear(gpu, this.weight, this.outFeatures, this.inFeatures, this.bias);
-  }
-}
-
-/**
- * Checks that `linear` has the shape `[outF, inF]` expected at `where`, or throws a `bad-shape`
- * error naming both.
- *
- * @example
- * ```ts
- * import { checkLinearShape, DenseLinear } from "./linear.ts";
- * checkLinearShape(new DenseLinear(new Float32Array(6), 3, 2), 3, 2, "q_proj");
- * ```
- */
-export function checkLinearShape(linear: Linear, outF: number, inF: number, where: string): void {
-  if (linear.inFeatures !== inF || linear.outFeatures !== outF) {
-    throw new QuantlabError(
-      "bad-shape",
-      `Linear for ${where} is [${linear.outFeatures}, ${linear.inFeatures}] (out, in); ` +
-        `the model needs [${outF}, ${inF}]`,
-    );
   }
 }

@@ -16,7 +16,7 @@ import { addRmsNorm, attention, rmsNorm, swiglu, tokenNll } from "./ops.ts";
 import { wasmF32Arrays } from "./ops_wasm.ts";
 import type { ReferenceWeights } from "./reference.ts";
 import { applyRope, RopeTable } from "./rope.ts";
-import { projectionShape } from "./random.ts";
+import { checkForwardSupports, modelFamily } from "./family.ts";
 import {
   type CausalLM,
   type ForwardOptions,
@@ -24,6 +24,7 @@ import {
   LINEAR_KINDS,
   type LinearKind,
   linearName,
+  projectionShape,
 } from "./types.ts";
 
 /** One decoder layer: its two norms and seven projections. */
@@ -207,6 +208,9 @@ export class LlamaModel implements CausalLM {
   /** Assembles a model from its parts (shapes are checked). */
   constructor(config: LlamaConfig, parts: LlamaParts) {
     const c = config;
+    const family = modelFamily(c.architecture);
+    checkForwardSupports(family, "the CPU forward");
+    const names = family.tensors;
     this.config = c;
     const d = c.hiddenSize;
     const need = (a: Float32Array, n: number, what: string): Float32Array => {
@@ -218,8 +222,8 @@ export class LlamaModel implements CausalLM {
       }
       return a;
     };
-    this.embedding = need(parts.embed, c.vocabSize * d, "model.embed_tokens.weight");
-    this.finalNorm = need(parts.norm, d, "model.norm.weight");
+    this.embedding = need(parts.embed, c.vocabSize * d, names.embed);
+    this.finalNorm = need(parts.norm, d, names.finalNorm);
     if (parts.layers.length !== c.numLayers) {
       throw new QuantlabError(
         "bad-shape",
@@ -227,8 +231,8 @@ export class LlamaModel implements CausalLM {
       );
     }
     parts.layers.forEach((L, l) => {
-      need(L.inputNorm, d, `model.layers.${l}.input_layernorm.weight`);
-      need(L.postNorm, d, `model.layers.${l}.post_attention_layernorm.weight`);
+      need(L.inputNorm, d, names.inputNorm(l));
+      need(L.postNorm, d, names.postNorm(l));
       for (const kind of LINEAR_KINDS) {
         const [o, i] = projectionShape(c, kind);
         checkLinearShape(L[kind], o, i, linearName(l, kind));
@@ -298,8 +302,9 @@ export class LlamaModel implements CausalLM {
    * import { randomLlamaWeights } from "./random.ts";
    * const c = llamaConfig();
    * const m = LlamaModel.fromWeights(c, randomLlamaWeights(c, 1));
-   * const old = m.setLinear(0, "q_proj", new DenseLinear(new Float32Array(32 * 32), 32, 32));
-   * m.setLinear(0, "q_proj", old);
+   * const zero = new DenseLinear(new Float32Array(32 * 32), 32, 32);
+   * const old = m.setLinear(0, "q_proj", zero);
+   * if (m.setLinear(0, "q_proj", old) !== zero) throw new Error("setLinear returns the old one");
    * ```
    */
   setLinear(layer: number, kind: LinearKind, linear: Linear): Linear {
@@ -420,6 +425,42 @@ export class LlamaModel implements CausalLM {
     }) as Float32Array;
   }
 
+  /**
+   * The hidden states entering layer `to` (`[T, d]`, the output of layer `to − 1`), from those
+   * entering layer `from` (from < to ≤ numLayers): runs only layers `[from, to)`, no head.
+   * `hidden` is not modified. The layer-by-layer step of calibration (GPTQ).
+   *
+   * @example
+   * ```ts
+   * import { LlamaModel } from "./llama.ts";
+   * import { llamaConfig } from "./config.ts";
+   * import { randomLlamaWeights } from "./random.ts";
+   * const c = llamaConfig({ numLayers: 2 });
+   * const m = LlamaModel.fromWeights(c, randomLlamaWeights(c, 1));
+   * const h = await m.captureHidden([1, 2, 3]);
+   * const out = await m.forwardLayers(0, 1, h[0]!);
+   * if (Math.abs(out[5]! - h[1]![5]!) > 1e-6) throw new Error();
+   * ```
+   */
+  async forwardLayers(from: number, to: number, hidden: Float32Array): Promise<Float32Array> {
+    const T = this.#hiddenRows(from, hidden);
+    if (!Number.isInteger(to) || to <= from || to > this.#layers.length) {
+      throw new QuantlabError(
+        "bad-argument",
+        `Layer range [${from}, ${to}) is not valid; use ${from} < to ≤ ${this.#layers.length}`,
+      );
+    }
+    return await this.#run(
+      hidden.slice(),
+      T,
+      from,
+      undefined,
+      { kind: "hidden" },
+      undefined,
+      to,
+    ) as Float32Array;
+  }
+
   /** NLLs (as {@linkcode nll}) from the hidden states entering layer `layer`. */
   async nllFrom(
     layer: number,
@@ -516,7 +557,8 @@ export class LlamaModel implements CausalLM {
 
   /**
    * The forward core: runs layers `[startLayer, L)` on `x` (`[T, d]`, modified in place) at
-   * positions `pos0…` (pos0 = cache length), then the requested head.
+   * positions `pos0…` (pos0 = cache length), then the requested head. With `endLayer` below L
+   * it stops there and returns x (the hidden states entering `endLayer`; head "hidden" only).
    */
   async #run(
     x: Float32Array,
@@ -525,6 +567,7 @@ export class LlamaModel implements CausalLM {
     cache: KVCache | undefined,
     head: Head,
     capture?: Float32Array[],
+    endLayer: number = this.#layers.length,
   ): Promise<Float32Array | Float64Array> {
     const c = this.config;
     const d = c.hiddenSize, H = c.numHeads, KvH = c.numKvHeads, hd = c.headDim;
@@ -542,7 +585,7 @@ export class LlamaModel implements CausalLM {
     const gate = s.view("gate", T * I), up = s.view("up", T * I);
     try {
       const last = this.#layers.length - 1;
-      for (let l = startLayer; l <= last; l++) {
+      for (let l = startLayer; l < endLayer; l++) {
         capture?.push(x.slice());
         const L = this.#layers[l]!;
         // Later layers' input norms were fused with the previous layer's last residual add.
@@ -573,6 +616,7 @@ export class LlamaModel implements CausalLM {
       if (!own) this.#scratchBusy = false;
     }
     if (cache) cache.advance(T);
+    if (endLayer < this.#layers.length) return x;
     capture?.push(x.slice());
     return await this.#head(x, T, head);
   }

@@ -16,7 +16,7 @@
  * @module
  */
 import { compileBase64Wasm } from "../core/wasm.ts";
-import { OPS_WASM_BASE64 } from "./ops_wasm_bytes.ts";
+import { OPS_WASM_BASE64 } from "./gen/ops_wasm_bytes.ts";
 
 /** Most rows one {@linkcode WasmSoftmax.rows} call handles. */
 export const WASM_SOFTMAX_MAX_ROWS = 1024;
@@ -75,7 +75,7 @@ function instantiate(mem: WebAssembly.Memory): Kernels | null {
  * @example
  * ```ts
  * import { opsWasmAvailable } from "./ops_wasm.ts";
- * console.log(`softmax/SwiGLU: ${opsWasmAvailable() ? "wasm simd" : "typescript"}`);
+ * if (typeof opsWasmAvailable() !== "boolean") throw new Error();
  * ```
  */
 export function opsWasmAvailable(): boolean {

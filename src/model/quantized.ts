@@ -66,6 +66,7 @@ export const quantlabLinearFactory: LinearFactory = async (spec): Promise<Linear
  * ```ts
  * import { closeQuantizedCheckpoints } from "./quantized.ts";
  * await closeQuantizedCheckpoints();
+ * await closeQuantizedCheckpoints("/no/such/checkpoint.safetensors"); // nothing open: no error
  * ```
  */
 export async function closeQuantizedCheckpoints(path?: string): Promise<void> {

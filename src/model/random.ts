@@ -11,54 +11,8 @@ import { Tensor } from "../core/tensor.ts";
 import { tensorFromF32 } from "../core/dtype.ts";
 import type { LlamaConfig } from "./config.ts";
 import type { DenseWeights, ReferenceLayer, ReferenceWeights } from "./reference.ts";
-import { LINEAR_KINDS, type LinearKind, linearName } from "./types.ts";
-
-/**
- * `[out, in]` of each projection of a configuration.
- *
- * @example
- * ```ts
- * import { projectionShape } from "./random.ts";
- * import { llamaConfig } from "./config.ts";
- * const c = llamaConfig({ hiddenSize: 32, numHeads: 4, numKvHeads: 2 });
- * if (projectionShape(c, "k_proj").join() !== "16,32") throw new Error("unexpected");
- * ```
- */
-export function projectionShape(c: LlamaConfig, kind: LinearKind): [number, number] {
-  const d = c.hiddenSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim;
-  const I = c.intermediateSize;
-  switch (kind) {
-    case "q_proj":
-      return [q, d];
-    case "k_proj":
-    case "v_proj":
-      return [kv, d];
-    case "o_proj":
-      return [d, q];
-    case "gate_proj":
-    case "up_proj":
-      return [I, d];
-    case "down_proj":
-      return [d, I];
-  }
-}
-
-/**
- * True when the projection `kind` has a bias in configuration `c`.
- *
- * @example
- * ```ts
- * import { projectionHasBias } from "./random.ts";
- * import { llamaConfig } from "./config.ts";
- * const qwen = llamaConfig({ architecture: "Qwen2ForCausalLM" });
- * if (!projectionHasBias(qwen, "v_proj") || projectionHasBias(qwen, "o_proj")) throw new Error();
- * ```
- */
-export function projectionHasBias(c: LlamaConfig, kind: LinearKind): boolean {
-  if (kind === "q_proj" || kind === "k_proj" || kind === "v_proj") return c.qkvBias;
-  if (kind === "o_proj") return c.oBias;
-  return c.mlpBias;
-}
+import { LINEAR_KINDS, projectionHasBias, projectionShape } from "./types.ts";
+import { modelFamily } from "./family.ts";
 
 /**
  * Random dense weights for `c`: projections N(0, 1/in), embedding N(0, 1), norms 1 + N(0, 0.01),
@@ -124,18 +78,19 @@ export function llamaTensors(
     out[name] = tensorFromF32(Tensor.f32(shape, data), dtype);
   };
   const d = c.hiddenSize;
-  put("model.embed_tokens.weight", [c.vocabSize, d], w.embed);
+  const names = modelFamily(c.architecture).tensors;
+  put(names.embed, [c.vocabSize, d], w.embed);
   w.layers.forEach((L, l) => {
-    put(`model.layers.${l}.input_layernorm.weight`, [d], L.inputNorm);
-    put(`model.layers.${l}.post_attention_layernorm.weight`, [d], L.postNorm);
+    put(names.inputNorm(l), [d], L.inputNorm);
+    put(names.postNorm(l), [d], L.postNorm);
     for (const kind of LINEAR_KINDS) {
-      const name = linearName(l, kind);
+      const name = names.projection(l, kind);
       put(`${name}.weight`, projectionShape(c, kind), L[kind].weight);
       const b = L[kind].bias;
       if (b) put(`${name}.bias`, [b.length], b);
     }
   });
-  put("model.norm.weight", [d], w.norm);
-  if (!c.tieWordEmbeddings) put("lm_head.weight", [c.vocabSize, d], w.lmHead.weight);
+  put(names.finalNorm, [d], w.norm);
+  if (!c.tieWordEmbeddings) put(names.lmHead, [c.vocabSize, d], w.lmHead.weight);
   return out;
 }

@@ -13,6 +13,7 @@
  */
 import { layerWindow, type LlamaConfig } from "./config.ts";
 import { ropeInvFreq } from "./rope.ts";
+import { checkForwardSupports, modelFamily } from "./family.ts";
 import type { LinearKind } from "./types.ts";
 
 /** A dense projection: weight `[out, in]` and optional bias. */
@@ -169,6 +170,7 @@ export function llamaForwardReference(
   w: ReferenceWeights,
   tokens: ArrayLike<number>,
 ): Float32Array {
+  checkForwardSupports(modelFamily(c.architecture), "the reference forward");
   const d = c.hiddenSize, T = tokens.length;
   const h0 = new Float32Array(T * d);
   for (let t = 0; t < T; t++) {

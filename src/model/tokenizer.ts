@@ -26,7 +26,7 @@ function tokenContent(v: unknown): string | null {
  * @example
  * ```ts
  * import { TextTokenizer } from "./tokenizer.ts";
- * import { byteLevelTokenizerJson } from "./tiny.ts";
+ * import { byteLevelTokenizerJson } from "../data/tiny_tokenizer.ts";
  * const tok = TextTokenizer.fromJson(byteLevelTokenizerJson());
  * const ids = tok.encode("hello world");
  * if (tok.decode(ids, { skipSpecialTokens: true }) !== "hello world") throw new Error("unexpected");
@@ -152,7 +152,7 @@ export class TextTokenizer {
  * @example
  * ```ts
  * import { StreamDecoder, TextTokenizer } from "./tokenizer.ts";
- * import { byteLevelTokenizerJson } from "./tiny.ts";
+ * import { byteLevelTokenizerJson } from "../data/tiny_tokenizer.ts";
  * const tok = TextTokenizer.fromJson(byteLevelTokenizerJson());
  * const s = new StreamDecoder(tok);
  * const text = tok.encode("héllo", { addSpecialTokens: false }).map((id) => s.push(id)).join("");

@@ -7,20 +7,9 @@
  * @module
  */
 import type { LlamaConfig } from "./config.ts";
+import { type LinearKind, LLAMA_TENSOR_NAMES } from "./family.ts";
 
-/** The projections of one decoder layer, named as in Hugging Face checkpoints. */
-export const LINEAR_KINDS = [
-  "q_proj",
-  "k_proj",
-  "v_proj",
-  "o_proj",
-  "gate_proj",
-  "up_proj",
-  "down_proj",
-] as const;
-
-/** One of {@linkcode LINEAR_KINDS}. */
-export type LinearKind = typeof LINEAR_KINDS[number];
+export { LINEAR_KINDS, type LinearKind } from "./family.ts";
 
 /**
  * The checkpoint prefix of a projection, e.g. `model.layers.3.self_attn.q_proj` (its weight is
@@ -33,10 +22,7 @@ export type LinearKind = typeof LINEAR_KINDS[number];
  * ```
  */
 export function linearName(layer: number, kind: LinearKind): string {
-  const block = kind === "gate_proj" || kind === "up_proj" || kind === "down_proj"
-    ? "mlp"
-    : "self_attn";
-  return `model.layers.${layer}.${block}.${kind}`;
+  return LLAMA_TENSOR_NAMES.projection(layer, kind);
 }
 
 /** A key/value cache of a {@linkcode CausalLM}: positions `[0, length)` are filled. */
@@ -77,4 +63,51 @@ export interface CausalLM {
   greedy?(first: number, cache: KVCacheLike, steps: number): Promise<Uint32Array>;
   /** Frees backend resources (GPU buffers). */
   dispose(): void;
+}
+
+/**
+ * `[out, in]` of each projection of a configuration.
+ *
+ * @example
+ * ```ts
+ * import { projectionShape } from "./types.ts";
+ * import { llamaConfig } from "./config.ts";
+ * const c = llamaConfig({ hiddenSize: 32, numHeads: 4, numKvHeads: 2 });
+ * if (projectionShape(c, "k_proj").join() !== "16,32") throw new Error("unexpected");
+ * ```
+ */
+export function projectionShape(c: LlamaConfig, kind: LinearKind): [number, number] {
+  const d = c.hiddenSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim;
+  const I = c.intermediateSize;
+  switch (kind) {
+    case "q_proj":
+      return [q, d];
+    case "k_proj":
+    case "v_proj":
+      return [kv, d];
+    case "o_proj":
+      return [d, q];
+    case "gate_proj":
+    case "up_proj":
+      return [I, d];
+    case "down_proj":
+      return [d, I];
+  }
+}
+
+/**
+ * True when the projection `kind` has a bias in configuration `c`.
+ *
+ * @example
+ * ```ts
+ * import { projectionHasBias } from "./types.ts";
+ * import { llamaConfig } from "./config.ts";
+ * const qwen = llamaConfig({ architecture: "Qwen2ForCausalLM" });
+ * if (!projectionHasBias(qwen, "v_proj") || projectionHasBias(qwen, "o_proj")) throw new Error();
+ * ```
+ */
+export function projectionHasBias(c: LlamaConfig, kind: LinearKind): boolean {
+  if (kind === "q_proj" || kind === "k_proj" || kind === "v_proj") return c.qkvBias;
+  if (kind === "o_proj") return c.oBias;
+  return c.mlpBias;
 }

@@ -9,6 +9,7 @@
 import { QuantlabError } from "../core/errors.ts";
 import { bitsPerWeight, type QuantizedTensor } from "./format.ts";
 import { dequantize } from "./dequantize.ts";
+import { sgemm } from "../cpu/matmul.ts";
 
 /** The error of one quantized tensor. */
 export interface TensorError {
@@ -171,4 +172,39 @@ export function totalError(errors: readonly TensorError[]): ErrorTotal {
     meanRelMse: weights > 0 ? weighted / weights : 0,
     bitsPerWeight: weights > 0 ? bits / weights : 0,
   };
+}
+
+/**
+ * The data-aware layer error tr((W − Ŵ)·H·(W − Ŵ)ᵀ), = 2‖(W − Ŵ)Xᵀ‖² for H = 2XᵀX (GPTQ's
+ * objective), with W, Ŵ [rows, cols] and H [cols, cols] row-major; one `sgemm`, summed in f64.
+ *
+ * @example
+ * ```ts
+ * import { hessianError } from "./error_metrics.ts";
+ * const w = new Float32Array([1, 2]);
+ * const d = new Float32Array([0, 2]);
+ * // E = (1, 0): E·H·Eᵀ = H[0, 0] = 3
+ * if (hessianError(w, d, new Float32Array([3, 1, 1, 5]), 1, 2) !== 3) throw new Error();
+ * ```
+ */
+export function hessianError(
+  w: Float32Array,
+  what: Float32Array,
+  h: Float32Array,
+  rows: number,
+  cols: number,
+): number {
+  if (w.length !== rows * cols || what.length !== rows * cols || h.length !== cols * cols) {
+    throw new QuantlabError(
+      "bad-shape",
+      `hessianError: W holds ${w.length}, Ŵ ${what.length} and H ${h.length} values; ` +
+        `[${rows}, ${cols}] and [${cols}, ${cols}] need ${rows * cols} and ${cols * cols}`,
+    );
+  }
+  const e = new Float32Array(w.length);
+  for (let i = 0; i < e.length; i++) e[i] = w[i]! - what[i]!;
+  const eh = sgemm({ M: rows, N: cols, K: cols, A: e, B: h, C: new Float32Array(w.length) });
+  let s = 0;
+  for (let i = 0; i < e.length; i++) s += e[i]! * eh[i]!;
+  return s;
 }

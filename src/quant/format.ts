@@ -110,7 +110,7 @@ export function groupCount(q: Pick<QuantizedTensor, "shape" | "paddedCols" | "gr
  *   codes: packCodes([0, 1, 2, 3], 1, 4, 2), table: new Float32Array([0, 1, 2, 3]),
  *   tableDtype: "F32", groupSize: 4, groupAxis: 1, scales: new Float32Array([1]),
  *   scaleStorage: { kind: "float", dtype: "F32" }, rotation: { kind: "none" }, params: {},
- * });
+ * }); // consistent: returns (an inconsistent tensor throws a QuantlabError naming the field)
  * ```
  */
 export function validateQuantized(q: QuantizedTensor, name = "tensor"): void {

@@ -688,7 +688,7 @@ let gpuChunkBytes = 1 << 28;
  * ```ts
  * import { setHiggsGpuChunkBytes } from "./higgs.ts";
  * const old = setHiggsGpuChunkBytes(1 << 20);
- * setHiggsGpuChunkBytes(old);
+ * if (setHiggsGpuChunkBytes(old) !== 1 << 20) throw new Error("returns the previous size");
  * ```
  */
 export function setHiggsGpuChunkBytes(bytes: number): number {

@@ -47,15 +47,9 @@ import type { HqqLayout } from "./hqq_kernel.ts";
 import { metaQuantizeAffine } from "./meta_quant.ts";
 import { rowStrideWords } from "./packing.ts";
 import type { Quantizer, QuantOptions } from "./quantizer.ts";
-import {
-  checkWeights,
-  gpuRowChunks,
-  groupLayout,
-  readExtra,
-  roundTo,
-  stripUndefined,
-  workgroupGrid,
-} from "./rtn.ts";
+import { checkWeights, groupLayout, roundTo } from "./group_encoding.ts";
+import { gpuRowChunks, workgroupGrid } from "./group_encoder_gpu.ts";
+import { readExtra, stripUndefined } from "./rtn.ts";
 
 const MAGIC = 6755399441055744; // 1.5·2^52: (x + MAGIC) − MAGIC rounds half to even
 const KERNEL = new URL("./hqq_kernel.ts", import.meta.url).href;

@@ -35,18 +35,9 @@ import type { Backend } from "../gpu/backend.ts";
 import type { QuantizedTensor } from "./format.ts";
 import { type MetaQuantized, metaQuantizeDynamic } from "./meta_quant.ts";
 import type { Quantizer, QuantOptions } from "./quantizer.ts";
-import {
-  checkWeights,
-  encodeGroups,
-  encodeRowsChunk,
-  groupLayout,
-  type GroupParams,
-  groupParams,
-  groupStatsChunk,
-  readExtra,
-  stripUndefined,
-  tableMode,
-} from "./rtn.ts";
+import { checkWeights, groupLayout, type GroupParams, tableMode } from "./group_encoding.ts";
+import { encodeGroups, encodeRowsChunk, groupParams, groupStatsChunk } from "./group_encoder.ts";
+import { readExtra, stripUndefined } from "./rtn.ts";
 import { rowStrideWords } from "./packing.ts";
 
 /**

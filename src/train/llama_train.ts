@@ -4,8 +4,8 @@
  * for its gradients) viewed as the runtime's {@linkcode ReferenceWeights}, a forward over a batch
  * of B sequences of T tokens that keeps what the backward needs, and the backward written out by
  * hand. Every product — projections, the LM head, and per head the attention scores Q·Kᵀ, P·V
- * and their gradients — is one BLAS `sgemm` (TypeScript GEMM without BLAS); the rest (RMSNorm,
- * RoPE, causal softmax, SwiGLU, cross-entropy) are plain loops.
+ * and their gradients — is one `sgemm` (OpenBLAS, else WebAssembly SIMD or TypeScript); the rest
+ * (RMSNorm, RoPE, causal softmax, SwiGLU, cross-entropy) are plain loops.
  *
  * The forward is the runtime's (`LlamaModel`, tested against `reference.ts`): pre-norm decoder
  * layers x += o_proj(attention(rope(q), rope(k), v)) and x += down(silu(gate)·up) on RMSNorm'd
@@ -19,9 +19,10 @@ import { fillNormal } from "../core/prng.ts";
 import { sgemm } from "../cpu/matmul.ts";
 import type { LlamaConfig } from "../model/config.ts";
 import type { ReferenceWeights } from "../model/reference.ts";
-import { projectionShape } from "../model/random.ts";
+import { LINEAR_KINDS, projectionShape } from "../model/types.ts";
+import { checkForwardSupports, modelFamily } from "../model/family.ts";
 import { RopeTable } from "../model/rope.ts";
-import { LINEAR_KINDS } from "../model/types.ts";
+import { type TrainWorkspace, trainWorkspace } from "./workspace.ts";
 
 /** Views of `buf` laid out as the model's weights (the LM head shares the embedding if tied). */
 function viewsOf(c: LlamaConfig, buf: Float32Array): ReferenceWeights {
@@ -84,163 +85,6 @@ export function parameterCount(c: LlamaConfig): number {
   return n + c.numLayers * 2 * d;
 }
 
-/** What one layer's forward keeps for the backward. */
-interface LayerCache {
-  x: Float32Array; // input [N, d]
-  n1: Float32Array; // RMSNorm'd input
-  r1: Float32Array; // 1/rms per row
-  q: Float32Array; // roped queries [N, H·hd]
-  k: Float32Array; // roped keys [N, KV·hd]
-  v: Float32Array;
-  p: Float32Array; // attention probabilities [B, H, T, T]
-  att: Float32Array; // attention output [N, H·hd]
-  x2: Float32Array; // after the attention residual
-  n2: Float32Array;
-  r2: Float32Array;
-  g: Float32Array; // gate pre-activation [N, I]
-  u: Float32Array; // up [N, I]
-  h: Float32Array; // silu(g)·u
-}
-
-// The hot loops live in small functions of their own, so V8 optimizes each (inside the long
-// #run they stayed in the baseline tier).
-
-/** Causal softmax of each row of the T×T score block P in place (row t keeps columns ≤ t). */
-function causalSoftmax(P: Float32Array, T: number): void {
-  for (let t = 0; t < T; t++) {
-    const o = t * T;
-    let m = -Infinity;
-    for (let s = 0; s <= t; s++) if (P[o + s]! > m) m = P[o + s]!;
-    let z = 0;
-    for (let s = 0; s <= t; s++) {
-      const e = Math.exp(P[o + s]! - m);
-      P[o + s] = e;
-      z += e;
-    }
-    const inv = 1 / z;
-    for (let s = 0; s <= t; s++) P[o + s] = P[o + s]! * inv;
-    for (let s = t + 1; s < T; s++) P[o + s] = 0;
-  }
-}
-
-/** dS = P ⊙ (dP − Σ_s P·dP) per row, in place in dP (zero above the diagonal). */
-function softmaxBackward(P: Float32Array, dP: Float32Array, T: number): void {
-  for (let t = 0; t < T; t++) {
-    const o = t * T;
-    let dot = 0;
-    for (let u = 0; u <= t; u++) dot += P[o + u]! * dP[o + u]!;
-    for (let u = 0; u <= t; u++) dP[o + u] = P[o + u]! * (dP[o + u]! - dot);
-    for (let u = t + 1; u < T; u++) dP[o + u] = 0;
-  }
-}
-
-/** h = silu(g)·u. */
-function swiglu(g: Float32Array, u: Float32Array, h: Float32Array): void {
-  for (let i = 0; i < h.length; i++) {
-    const z = g[i]!;
-    h[i] = (z / (1 + Math.exp(-z))) * u[i]!;
-  }
-}
-
-/** dg, du of h = silu(g)·u. */
-function swigluBackward(
-  dh: Float32Array,
-  g: Float32Array,
-  u: Float32Array,
-  dg: Float32Array,
-  du: Float32Array,
-): void {
-  for (let i = 0; i < dh.length; i++) {
-    const z = g[i]!, sg = 1 / (1 + Math.exp(-z));
-    du[i] = dh[i]! * z * sg;
-    dg[i] = dh[i]! * u[i]! * sg * (1 + z * (1 - sg));
-  }
-}
-
-/** out = a + b. */
-function add(a: Float32Array, b: Float32Array, out: Float32Array): void {
-  for (let i = 0; i < out.length; i++) out[i] = a[i]! + b[i]!;
-}
-
-/**
- * Σ of the next-token cross-entropies of rows n (position t = n mod T < T − 1) of `logits`
- * `[N, V]`; with `grad`, the rows become dL/dlogits for the mean over `count` positions.
- */
-function crossEntropy(
-  logits: Float32Array,
-  tokens: ArrayLike<number>,
-  N: number,
-  T: number,
-  V: number,
-  count: number,
-  grad: boolean,
-): number {
-  let loss = 0;
-  for (let n = 0; n < N; n++) {
-    const o = n * V;
-    if (n % T === T - 1) {
-      logits.fill(0, o, o + V);
-      continue;
-    }
-    let m = -Infinity;
-    for (let j = 0; j < V; j++) if (logits[o + j]! > m) m = logits[o + j]!;
-    let z = 0;
-    for (let j = 0; j < V; j++) z += Math.exp(logits[o + j]! - m);
-    const target = tokens[n + 1]!;
-    loss += m + Math.log(z) - logits[o + target]!;
-    if (grad) {
-      const inv = 1 / (z * count);
-      for (let j = 0; j < V; j++) logits[o + j] = Math.exp(logits[o + j]! - m) * inv;
-      logits[o + target] = logits[o + target]! - 1 / count;
-    }
-  }
-  return loss;
-}
-
-/** y = x·r·w per row (r = 1/√(mean x² + eps)); returns r. */
-function rmsnormForward(
-  x: Float32Array,
-  w: Float32Array,
-  eps: number,
-  rows: number,
-  d: number,
-  y: Float32Array,
-): Float32Array {
-  const r = new Float32Array(rows);
-  for (let i = 0; i < rows; i++) {
-    let ss = 0;
-    for (let j = 0; j < d; j++) ss += x[i * d + j]! ** 2;
-    const inv = 1 / Math.sqrt(ss / d + eps);
-    r[i] = inv;
-    for (let j = 0; j < d; j++) y[i * d + j] = x[i * d + j]! * inv * w[j]!;
-  }
-  return r;
-}
-
-/** dx += r·(w⊙dy) − x·r³·Σ(w⊙dy⊙x)/d per row; dw += Σ_rows dy⊙x·r. */
-function rmsnormBackward(
-  x: Float32Array,
-  r: Float32Array,
-  w: Float32Array,
-  dy: Float32Array,
-  rows: number,
-  d: number,
-  dx: Float32Array,
-  dw: Float32Array,
-): void {
-  for (let i = 0; i < rows; i++) {
-    const ri = r[i]!;
-    let dot = 0;
-    for (let j = 0; j < d; j++) dot += w[j]! * dy[i * d + j]! * x[i * d + j]!;
-    const c = (ri * ri * ri * dot) / d;
-    for (let j = 0; j < d; j++) {
-      const g = dy[i * d + j]!;
-      dx[i * d + j] = dx[i * d + j]! + ri * w[j]! * g - c * x[i * d + j]!;
-      dw[j] = dw[j]! + g * x[i * d + j]! * ri;
-    }
-  }
-}
-
 /** RoPE on rows of position t (row n = b·T + t): sign +1 rotates, −1 rotates back. */
 function rope(
   x: Float32Array,
@@ -295,10 +139,13 @@ export class LlamaTrainer {
   /** The gradients as model weights (views of `grads`). */
   readonly gradWeights: ReferenceWeights;
   readonly #rope: RopeTable;
+  #train: TrainWorkspace | null = null;
+  #eval: TrainWorkspace | null = null;
 
   /** A trainer starting from `init` (copied). */
   constructor(config: LlamaConfig, init: ReferenceWeights) {
     const c = config;
+    checkForwardSupports(modelFamily(c.architecture), "the trainer");
     if (c.qkvBias || c.oBias || c.mlpBias || c.slidingWindow !== null) {
       throw new QuantlabError(
         "unsupported",
@@ -365,41 +212,63 @@ export class LlamaTrainer {
     return this.#run(tokens, B, T, true);
   }
 
+  /**
+   * Which element-wise kernels the last step ran: `"wasm"` (WebAssembly SIMD) or `"typescript"`
+   * (no WebAssembly SIMD here, or an arena over 4 GiB); null before the first step.
+   */
+  get kernels(): "wasm" | "typescript" | null {
+    return (this.#train ?? this.#eval)?.kernels.kind ?? null;
+  }
+
+  /**
+   * The workspace of a batch shape: one for training and one forward-only are kept, each made
+   * again when the shape changes (so evaluating between steps keeps the training one).
+   */
+  #workspace(B: number, T: number, training: boolean): TrainWorkspace {
+    const ws = training ? this.#train : this.#eval;
+    if (ws !== null && ws.B === B && ws.T === T) return ws;
+    const made = trainWorkspace(this.config, B, T, training);
+    if (training) this.#train = made;
+    else this.#eval = made;
+    return made;
+  }
+
   #run(tokens: ArrayLike<number>, B: number, T: number, backward: boolean): number {
     const c = this.config, w = this.weights;
     const d = c.hiddenSize, H = c.numHeads, KV = c.numKvHeads, hd = c.headDim;
     const I = c.intermediateSize, V = c.vocabSize, N = B * T, eps = c.rmsNormEps;
     const qd = H * hd, kvd = KV * hd, group = H / KV, scale = 1 / Math.sqrt(hd);
-    const lin = (x: Float32Array, W: Float32Array, rows: number, inF: number, outF: number) =>
-      sgemm({
-        transB: true,
-        M: rows,
-        N: outF,
-        K: inF,
-        A: x,
-        B: W,
-        C: new Float32Array(rows * outF),
-      });
+    const ws = this.#workspace(B, T, backward), K = ws.kernels;
+    const cacheOf = (l: number) => ws.caches[l % ws.caches.length]!;
+    // Y = X·Wᵀ (+ Y when accumulating).
+    const lin = (
+      X: Float32Array,
+      W: Float32Array,
+      Y: Float32Array,
+      inF: number,
+      outF: number,
+      beta = 0,
+    ) => sgemm({ transB: true, M: N, N: outF, K: inF, A: X, B: W, C: Y, beta });
+    const norm = (x: Float32Array, weight: Float32Array, y: Float32Array, r: Float32Array) => {
+      ws.wv.set(weight);
+      K.rmsnormFwd(x, ws.wv, y, r, N, d, eps);
+    };
 
     // ---- forward ----
-    let x = new Float32Array(N * d);
+    const x0 = cacheOf(0).x;
     for (let n = 0; n < N; n++) {
-      x.set(w.embed.subarray(tokens[n]! * d, (tokens[n]! + 1) * d), n * d);
+      x0.set(w.embed.subarray(tokens[n]! * d, (tokens[n]! + 1) * d), n * d);
     }
-    const caches: LayerCache[] = [];
-    for (const L of w.layers) {
-      const n1 = new Float32Array(N * d);
-      const r1 = rmsnormForward(x, L.inputNorm, eps, N, d, n1);
-      const q = lin(n1, L.q_proj.weight, N, d, qd);
-      const k = lin(n1, L.k_proj.weight, N, d, kvd);
-      const v = lin(n1, L.v_proj.weight, N, d, kvd);
-      rope(q, N, T, H, hd, this.#rope, 1);
-      rope(k, N, T, KV, hd, this.#rope, 1);
-      const p = new Float32Array(B * H * T * T);
-      const att = new Float32Array(N * qd);
+    for (let li = 0; li < c.numLayers; li++) {
+      const L = w.layers[li]!, s = cacheOf(li);
+      norm(s.x, L.inputNorm, s.n1, s.r1);
+      lin(s.n1, L.q_proj.weight, s.q, d, qd);
+      lin(s.n1, L.k_proj.weight, s.k, d, kvd);
+      lin(s.n1, L.v_proj.weight, s.v, d, kvd);
+      rope(s.q, N, T, H, hd, this.#rope, 1);
+      rope(s.k, N, T, KV, hd, this.#rope, 1);
       for (let b = 0; b < B; b++) {
         for (let h = 0; h < H; h++) {
-          const P = p.subarray((b * H + h) * T * T, (b * H + h + 1) * T * T);
           const kv = Math.floor(h / group);
           sgemm({
             transB: true,
@@ -407,85 +276,103 @@ export class LlamaTrainer {
             N: T,
             K: hd,
             alpha: scale,
-            A: q.subarray(b * T * qd + h * hd),
+            A: s.q.subarray(b * T * qd + h * hd),
             lda: qd,
-            B: k.subarray(b * T * kvd + kv * hd),
+            B: s.k.subarray(b * T * kvd + kv * hd),
             ldb: kvd,
-            C: P,
+            C: s.p.subarray((b * H + h) * T * T, (b * H + h + 1) * T * T),
           });
-          causalSoftmax(P, T);
+        }
+      }
+      K.softmaxCausal(s.p, T, B * H);
+      for (let b = 0; b < B; b++) {
+        for (let h = 0; h < H; h++) {
+          const kv = Math.floor(h / group);
           sgemm({
             M: T,
             N: hd,
             K: T,
-            A: P,
-            B: v.subarray(b * T * kvd + kv * hd),
+            A: s.p.subarray((b * H + h) * T * T, (b * H + h + 1) * T * T),
+            B: s.v.subarray(b * T * kvd + kv * hd),
             ldb: kvd,
-            C: att.subarray(b * T * qd + h * hd),
+            C: s.att.subarray(b * T * qd + h * hd),
             ldc: qd,
           });
         }
       }
-      const y = lin(att, L.o_proj.weight, N, qd, d);
-      const x2 = new Float32Array(N * d);
-      add(x, y, x2);
-      const n2 = new Float32Array(N * d);
-      const r2 = rmsnormForward(x2, L.postNorm, eps, N, d, n2);
-      const g = lin(n2, L.gate_proj.weight, N, d, I);
-      const u = lin(n2, L.up_proj.weight, N, d, I);
-      const hact = new Float32Array(N * I);
-      swiglu(g, u, hact);
-      const m = lin(hact, L.down_proj.weight, N, I, d);
-      const x3 = new Float32Array(N * d);
-      add(x2, m, x3);
-      caches.push({ x, n1, r1, q, k, v, p, att, x2, n2, r2, g, u, h: hact });
-      x = x3;
+      s.x2.set(s.x);
+      lin(s.att, L.o_proj.weight, s.x2, qd, d, 1);
+      norm(s.x2, L.postNorm, s.n2, s.r2);
+      lin(s.n2, L.gate_proj.weight, s.g, d, I);
+      lin(s.n2, L.up_proj.weight, s.u, d, I);
+      K.swigluFwd(s.g, s.u, ws.h, N * I);
+      const out = li + 1 < c.numLayers ? cacheOf(li + 1).x : ws.xL;
+      out.set(s.x2);
+      lin(ws.h, L.down_proj.weight, out, I, d, 1);
     }
-    const xf = new Float32Array(N * d);
-    const rf = rmsnormForward(x, w.norm, eps, N, d, xf);
-    const logits = lin(xf, w.lmHead.weight, N, d, V);
+    norm(ws.xL, w.norm, ws.xf, ws.rf);
+    lin(ws.xf, w.lmHead.weight, ws.logits, d, V);
     // Cross-entropy over positions t < T−1 of each sequence; logits become dL/dlogits.
     const count = B * (T - 1);
-    const loss = crossEntropy(logits, tokens, N, T, V, count, backward) / count;
+    for (let n = 0; n < N; n++) ws.tgt[n] = n % T === T - 1 ? -1 : tokens[n + 1]!;
+    K.xentRows(ws.logits, N, V, ws.tgt, backward ? 1 / count : 0, ws.stats);
+    let sum = 0;
+    for (let n = 0; n < N; n++) sum += ws.stats[2 * n]! + Math.log(ws.stats[2 * n + 1]!);
+    const loss = sum / count;
     if (!backward) return loss;
 
     // ---- backward ----
     const gw = this.gradWeights;
     this.grads.fill(0);
-    const dl = logits;
-    // dW += dYᵀ·X for Y = X·Wᵀ; dX = dY·W.
-    const dW = (
+    // dW += dYᵀ·X for Y = X·Wᵀ; dX = dY·W (+ dX when accumulating).
+    const dW = (dy: Float32Array, X: Float32Array, inF: number, outF: number, G: Float32Array) =>
+      sgemm({ transA: true, M: outF, N: inF, K: N, A: dy, B: X, C: G, beta: 1 });
+    const dX = (
       dy: Float32Array,
-      X: Float32Array,
-      rows: number,
+      W: Float32Array,
+      out: Float32Array,
       inF: number,
       outF: number,
+      beta = 0,
+    ) => sgemm({ M: N, N: inF, K: outF, A: dy, B: W, C: out, beta });
+    // dx += RMSNorm backward of dy; the weight's gradient into G.
+    const normBack = (
+      x: Float32Array,
+      r: Float32Array,
+      weight: Float32Array,
+      dy: Float32Array,
+      dx: Float32Array,
       G: Float32Array,
-    ) => sgemm({ transA: true, M: outF, N: inF, K: rows, A: dy, B: X, C: G, beta: 1 });
-    const dX = (dy: Float32Array, W: Float32Array, rows: number, inF: number, outF: number) =>
-      sgemm({ M: rows, N: inF, K: outF, A: dy, B: W, C: new Float32Array(rows * inF) });
-    dW(dl, xf, N, d, V, gw.lmHead.weight);
-    const dxf = dX(dl, w.lmHead.weight, N, d, V);
-    let dx = new Float32Array(N * d);
-    rmsnormBackward(x, rf, w.norm, dxf, N, d, dx, gw.norm);
+    ) => {
+      ws.wv.set(weight);
+      ws.dwv.fill(0);
+      K.rmsnormBwd(x, r, ws.wv, dy, dx, ws.dwv, N, d);
+      for (let j = 0; j < d; j++) G[j] = G[j]! + ws.dwv[j]!;
+    };
+    dW(ws.logits, ws.xf, d, V, gw.lmHead.weight);
+    dX(ws.logits, w.lmHead.weight, ws.dn, d, V);
+    const dx = ws.dx, dx2 = ws.dx2;
+    dx.fill(0);
+    normBack(ws.xL, ws.rf, w.norm, ws.dn, dx, gw.norm);
     for (let li = c.numLayers - 1; li >= 0; li--) {
-      const L = w.layers[li]!, G = gw.layers[li]!, s = caches[li]!;
-      // MLP: x3 = x2 + down(silu(g)·u).
-      dW(dx, s.h, N, I, d, G.down_proj.weight);
-      const dh = dX(dx, L.down_proj.weight, N, I, d);
-      const dg = new Float32Array(N * I), du = new Float32Array(N * I);
-      swigluBackward(dh, s.g, s.u, dg, du);
-      dW(dg, s.n2, N, d, I, G.gate_proj.weight);
-      dW(du, s.n2, N, d, I, G.up_proj.weight);
-      const dn2 = dX(dg, L.gate_proj.weight, N, d, I);
-      sgemm({ M: N, N: d, K: I, A: du, B: L.up_proj.weight, C: dn2, beta: 1 });
-      const dx2 = dx.slice();
-      rmsnormBackward(s.x2, s.r2, L.postNorm, dn2, N, d, dx2, G.postNorm);
+      const L = w.layers[li]!, G = gw.layers[li]!, s = cacheOf(li);
+      // MLP: x3 = x2 + down(silu(g)·u); h is recomputed, g and u become their gradients.
+      K.swigluFwd(s.g, s.u, ws.h, N * I);
+      dW(dx, ws.h, I, d, G.down_proj.weight);
+      dX(dx, L.down_proj.weight, ws.dh, I, d);
+      K.swigluBwd(ws.dh, s.g, s.u, N * I);
+      dW(s.g, s.n2, d, I, G.gate_proj.weight);
+      dW(s.u, s.n2, d, I, G.up_proj.weight);
+      dX(s.g, L.gate_proj.weight, ws.dn, d, I);
+      dX(s.u, L.up_proj.weight, ws.dn, d, I, 1);
+      dx2.set(dx);
+      normBack(s.x2, s.r2, L.postNorm, ws.dn, dx2, G.postNorm);
       // Attention: x2 = x + o_proj(att).
-      dW(dx2, s.att, N, qd, d, G.o_proj.weight);
-      const datt = dX(dx2, L.o_proj.weight, N, qd, d);
-      const dq = new Float32Array(N * qd), dk = new Float32Array(N * kvd);
-      const dv = new Float32Array(N * kvd), dP = new Float32Array(T * T);
+      dW(dx2, s.att, qd, d, G.o_proj.weight);
+      dX(dx2, L.o_proj.weight, ws.datt, qd, d);
+      ws.dk.fill(0);
+      ws.dv.fill(0);
+      const dP = ws.dP;
       for (let b = 0; b < B; b++) {
         for (let h = 0; h < H; h++) {
           const P = s.p.subarray((b * H + h) * T * T, (b * H + h + 1) * T * T);
@@ -497,7 +384,7 @@ export class LlamaTrainer {
             M: T,
             N: T,
             K: hd,
-            A: datt.subarray(qo),
+            A: ws.datt.subarray(qo),
             lda: qd,
             B: s.v.subarray(ko),
             ldb: kvd,
@@ -509,14 +396,14 @@ export class LlamaTrainer {
             N: hd,
             K: T,
             A: P,
-            B: datt.subarray(qo),
+            B: ws.datt.subarray(qo),
             ldb: qd,
-            C: dv.subarray(ko),
+            C: ws.dv.subarray(ko),
             ldc: kvd,
             beta: 1,
           });
           // dS = P ⊙ (dP − Σ_s P·dP), in place in dP.
-          softmaxBackward(P, dP, T);
+          K.softmaxBwd(P, dP, T, 1);
           // dQ = dS·K·scale; dK += dSᵀ·Q·scale.
           sgemm({
             M: T,
@@ -526,7 +413,7 @@ export class LlamaTrainer {
             A: dP,
             B: s.k.subarray(ko),
             ldb: kvd,
-            C: dq.subarray(qo),
+            C: ws.dq.subarray(qo),
             ldc: qd,
           });
           sgemm({
@@ -538,23 +425,22 @@ export class LlamaTrainer {
             A: dP,
             B: s.q.subarray(qo),
             ldb: qd,
-            C: dk.subarray(ko),
+            C: ws.dk.subarray(ko),
             ldc: kvd,
             beta: 1,
           });
         }
       }
-      rope(dq, N, T, H, hd, this.#rope, -1);
-      rope(dk, N, T, KV, hd, this.#rope, -1);
-      dW(dq, s.n1, N, d, qd, G.q_proj.weight);
-      dW(dk, s.n1, N, d, kvd, G.k_proj.weight);
-      dW(dv, s.n1, N, d, kvd, G.v_proj.weight);
-      const dn1 = dX(dq, L.q_proj.weight, N, d, qd);
-      sgemm({ M: N, N: d, K: kvd, A: dk, B: L.k_proj.weight, C: dn1, beta: 1 });
-      sgemm({ M: N, N: d, K: kvd, A: dv, B: L.v_proj.weight, C: dn1, beta: 1 });
-      const dxin = dx2.slice();
-      rmsnormBackward(s.x, s.r1, L.inputNorm, dn1, N, d, dxin, G.inputNorm);
-      dx = dxin;
+      rope(ws.dq, N, T, H, hd, this.#rope, -1);
+      rope(ws.dk, N, T, KV, hd, this.#rope, -1);
+      dW(ws.dq, s.n1, d, qd, G.q_proj.weight);
+      dW(ws.dk, s.n1, d, kvd, G.k_proj.weight);
+      dW(ws.dv, s.n1, d, kvd, G.v_proj.weight);
+      dX(ws.dq, L.q_proj.weight, ws.dn, d, qd);
+      dX(ws.dk, L.k_proj.weight, ws.dn, d, kvd, 1);
+      dX(ws.dv, L.v_proj.weight, ws.dn, d, kvd, 1);
+      dx.set(dx2);
+      normBack(s.x, s.r1, L.inputNorm, ws.dn, dx, G.inputNorm);
     }
     for (let n = 0; n < N; n++) {
       const t = tokens[n]!;

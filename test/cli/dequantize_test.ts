@@ -4,7 +4,8 @@ import { dequantizeCommand } from "../../src/cli/commands/dequantize.ts";
 import { Tensor } from "../../src/core/tensor.ts";
 import { fillNormal } from "../../src/core/prng.ts";
 import { SafetensorsFile, writeSafetensors } from "../../src/io/safetensors.ts";
-import { quantizeCheckpoint, QuantizedCheckpoint } from "../../src/io/quantized_checkpoint.ts";
+import { QuantizedCheckpoint } from "../../src/io/quantized_checkpoint.ts";
+import { quantizeCheckpoint } from "../../src/jobs/quantize_checkpoint.ts";
 import { dequantize } from "../../src/quant/dequantize.ts";
 
 Deno.test("dequantize writes the f32 reconstruction under the original names", async () => {
@@ -17,7 +18,6 @@ Deno.test("dequantize writes the f32 reconstruction under the original names", a
     });
     await quantizeCheckpoint(`${dir}/w.safetensors`, `${dir}/q.safetensors`, {
       options: { p: 1, bits: 2, hadamard: 64 },
-      quiet: true,
     });
     console.log = () => {};
     const argv = [`${dir}/q.safetensors`, "--out", `${dir}/d.safetensors`, "-q"];

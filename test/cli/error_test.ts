@@ -4,7 +4,7 @@ import { errorCommand } from "../../src/cli/commands/error.ts";
 import { Tensor } from "../../src/core/tensor.ts";
 import { fillNormal } from "../../src/core/prng.ts";
 import { writeSafetensors } from "../../src/io/safetensors.ts";
-import { quantizeCheckpoint } from "../../src/io/quantized_checkpoint.ts";
+import { quantizeCheckpoint } from "../../src/jobs/quantize_checkpoint.ts";
 
 Deno.test("error prints relative MSE and bits/weight per tensor and the total", async () => {
   const dir = await Deno.makeTempDir();
@@ -16,7 +16,6 @@ Deno.test("error prints relative MSE and bits/weight per tensor and the total", 
     });
     await quantizeCheckpoint(`${dir}/w.safetensors`, `${dir}/q.safetensors`, {
       options: { p: 1, bits: 4, hadamard: 256 },
-      quiet: true,
     });
     const lines: string[] = [];
     console.log = (...a: unknown[]) => void lines.push(a.join(" "));

@@ -28,7 +28,6 @@ Deno.test("grids mse re-estimates a shipped grid with a standard error", async (
 Deno.test("grids build writes a grid file and an index", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    Deno.env.set("QUANTLAB_QUIET", "1");
     await run(["build", "--p", "1", "--n", "5", "--out", dir, "--backend", "cpu"]);
     const g = JSON.parse(await Deno.readTextFile(`${dir}/p1_n5.json`));
     assert.equal(g.points.length, 5);

@@ -8,7 +8,7 @@ import type { Command } from "../../src/cli/command.ts";
 import { writeHfFolder } from "../../src/model/loader.ts";
 import { llamaConfig } from "../../src/model/config.ts";
 import { llamaTensors, randomLlamaWeights } from "../../src/model/random.ts";
-import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/model/tiny.ts";
+import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/data/tiny_tokenizer.ts";
 
 /** Runs a command, returning what it printed on stdout (console.log and generate's writer). */
 async function run(cmd: Command, argv: string[]): Promise<string> {

@@ -73,3 +73,13 @@ Deno.test("quantlab demo prints the matrix table and the tiny model's perplexity
   assert.match(r.out, /dense \(f32 compute, bf16 weights\)\s+16\.000\s+[\d.]+ ± [\d.]+/);
   assert.match(r.out, /higgs \(2,256\) h256\s+4\.\d+\s+[\d.]+ ± [\d.]+\s+-?[\d.]+ ± [\d.]+/);
 });
+
+Deno.test("commands that cannot use WebGPU refuse --backend webgpu in one line, exit 2", async () => {
+  const cpuOnly = COMMANDS.filter((c) => c.cpuOnly !== undefined).map((c) => c.name).sort();
+  for (const name of ["dequantize", "error", "train"]) assert.ok(cpuOnly.includes(name), name);
+  for (const name of cpuOnly) {
+    const r = await capture(() => main([name, "--backend", "webgpu"]));
+    assert.equal(r.code, 2, name);
+    assert.match(r.err, new RegExp(`^quantlab ${name}: This command .*; use --backend cpu$`));
+  }
+});

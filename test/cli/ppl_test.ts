@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { pplCommand } from "../../src/cli/commands/ppl.ts";
 import { parseCommandArgs } from "../../src/cli/command.ts";
-import { writeHfFolder } from "../../src/model/loader.ts";
+import { loadModel, loadTokenizer, writeHfFolder } from "../../src/model/loader.ts";
+import { evaluatePerplexity } from "../../src/eval/perplexity.ts";
+import { TINY_RECORD_URL, type TinyEvalRecord } from "../../tools/record_eval.ts";
 import { llamaConfig } from "../../src/model/config.ts";
 import { llamaTensors, randomLlamaWeights } from "../../src/model/random.ts";
-import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/model/tiny.ts";
+import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/data/tiny_tokenizer.ts";
 
 async function run(argv: string[]): Promise<string> {
   const out: string[] = [];
@@ -58,8 +60,16 @@ Deno.test("quantlab ppl reports PPL, NLL, bits/byte and writes resumable JSON", 
     assert.equal(doc.config.ctx, 32);
     assert.equal(doc.result.scoredTokens, doc.config.tokens - 1);
     assert.ok(doc.result.bitsPerByte > 0);
-    // Random weights over 458 ids: perplexity near the vocabulary size, not far off.
-    assert.ok(doc.result.ppl > 50 && doc.result.ppl < 5000, `${doc.result.ppl}`);
+    // The library on the same tokens and windows gives the same perplexity.
+    const tok = await loadTokenizer(model);
+    const lib = await evaluatePerplexity(await loadModel(model), tok.encode(TEXT), {
+      ctx: 32,
+      stride: 16,
+    });
+    assert.ok(
+      Math.abs(doc.result.ppl / lib.ppl - 1) < 1e-9,
+      `CLI perplexity ${doc.result.ppl} vs the library's ${lib.ppl}`,
+    );
     // Only the first token (BOS, no bytes) is never scored: every byte of the text counts.
     assert.equal(doc.result.scoredBytes, TEXT.length);
     // A rerun resumes every window from the log and gives the same numbers.
@@ -103,7 +113,13 @@ Deno.test("quantlab ppl --text brown:SPLIT evaluates the embedded corpus; bad pa
   ]);
   assert.match(printed, /text\s+brown:valid: 600 tokens, ctx 300/);
   const ppl = Number(/perplexity\s+([\d.]+)/.exec(printed)![1]);
-  assert.ok(ppl > 20 && ppl < 400, `tiny model on Brown valid: ${ppl}`);
+  // The recorded value of this case (tools/record_eval.ts), within ±2 %.
+  const rec: TinyEvalRecord = JSON.parse(await Deno.readTextFile(TINY_RECORD_URL));
+  assert.deepEqual([rec.cli.split, rec.cli.tokens, rec.cli.ctx], ["valid", 600, 300]);
+  assert.ok(
+    Math.abs(ppl / rec.cli.ppl - 1) <= 0.02,
+    `Brown valid: ${ppl} vs the recorded ${rec.cli.ppl}`,
+  );
   await assert.rejects(
     () => run([model, "--text", "brown:dev"]),
     /Cannot read text file brown:dev: .*\(or use brown:train\|valid\|test\)/,

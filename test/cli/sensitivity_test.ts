@@ -6,12 +6,13 @@ import { quantizeCommand } from "../../src/cli/commands/quantize.ts";
 import { linearityCommand } from "../../src/cli/commands/linearity.ts";
 import { sensitivityCommand } from "../../src/cli/commands/sensitivity.ts";
 import { QuantlabError } from "../../src/core/errors.ts";
-import { checkpointError, QuantizedCheckpoint } from "../../src/io/quantized_checkpoint.ts";
+import { QuantizedCheckpoint } from "../../src/io/quantized_checkpoint.ts";
+import { checkpointError } from "../../src/jobs/checkpoint_error.ts";
 import { totalError } from "../../src/quant/error_metrics.ts";
 import { llamaConfig } from "../../src/model/config.ts";
 import { writeHfFolder } from "../../src/model/loader.ts";
 import { llamaTensors, randomLlamaWeights } from "../../src/model/random.ts";
-import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/model/tiny.ts";
+import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/data/tiny_tokenizer.ts";
 
 async function run(cmd: Command, argv: string[]): Promise<string> {
   const out: string[] = [];

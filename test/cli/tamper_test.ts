@@ -11,7 +11,7 @@ import { parseDescriptor, QuantizedCheckpoint } from "../../src/io/quantized_che
 import { writeHfFolder } from "../../src/model/loader.ts";
 import { llamaConfig } from "../../src/model/config.ts";
 import { llamaTensors, randomLlamaWeights } from "../../src/model/random.ts";
-import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/model/tiny.ts";
+import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/data/tiny_tokenizer.ts";
 
 async function run(cmd: Command, argv: string[]): Promise<void> {
   const log = console.log, err = console.error, write = generateOutput.write;

@@ -48,3 +48,34 @@ Deno.test("quantlab train runs steps of the tiny Llama and writes a loadable fol
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("quantlab train's shape and recipe flags reach the model and training.json", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await run([
+      ..."--steps 1 --batch 1 --ctx 16 --layers 1 --hidden 32 --heads 4 --kv-heads 2".split(" "),
+      ..."--intermediate 64 --untied --warmup 0 --weight-decay 0 --grad-clip 0.5".split(" "),
+      ..."--eval-every 1 --eval-windows 1 --checkpoint-every 1 --quiet --out".split(" "),
+      dir,
+    ]);
+    const model = await loadModel(dir);
+    const c = model.config;
+    assert.deepEqual(
+      [c.numLayers, c.hiddenSize, c.numHeads, c.numKvHeads, c.intermediateSize],
+      [1, 32, 4, 2, 64],
+    );
+    assert.equal(c.tieWordEmbeddings, false);
+    const cfg = JSON.parse(await Deno.readTextFile(`${dir}/training.json`)).config;
+    assert.deepEqual(
+      [cfg.warmup, cfg.weightDecay, cfg.gradClip, cfg.evalEvery, cfg.evalWindows],
+      [0, 0, 0.5, 1, 1],
+    );
+    await assert.rejects(
+      () => run(["--out", dir, "--hidden", "32", "--heads", "3"]),
+      (e: unknown) =>
+        e instanceof QuantlabError && /--hidden 32 must be an even multiple/.test(e.message),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

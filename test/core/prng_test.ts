@@ -8,7 +8,8 @@ import {
   randU32,
   randUniform,
 } from "../../src/core/prng.ts";
-import { getGpu, loadShader } from "../../src/gpu/device.ts";
+import { loadShader } from "../../src/gpu/device.ts";
+import { gpuTest } from "../gpu/helpers.ts";
 
 Deno.test("hash32() is the lowbias32 hash (known values)", () => {
   // Values from the C function (uint32_t arithmetic) compiled with gcc.
@@ -70,12 +71,7 @@ Deno.test("randomSigns() and randSign() agree and are balanced", () => {
   assert.notDeepEqual([...randomSigns(64, 1)], [...randomSigns(64, 2)]);
 });
 
-Deno.test("the WGSL PRNG yields the same stream as TypeScript", async () => {
-  const gpu = await getGpu();
-  if (!gpu) {
-    console.log("no WebGPU adapter: skipped");
-    return;
-  }
+gpuTest("the WGSL PRNG yields the same stream as TypeScript", async (gpu) => {
   const n = 4096;
   const code = (await loadShader("prng")) + `
     struct Params { seed: u32, n: u32 }

@@ -1,13 +1,23 @@
 import assert from "node:assert/strict";
+import { skipName } from "../skip.ts";
 import { QuantlabError } from "../../src/core/errors.ts";
 import { fillNormal } from "../../src/core/prng.ts";
-import { loadBlas, setBlasThreads } from "../../src/cpu/blas.ts";
+import { loadBlas } from "../../src/cpu/blas.ts";
 import { sgemmReference } from "../../src/cpu/gemm.ts";
-import { forceTypeScriptGemm, matmul, matmulBackend, sgemm } from "../../src/cpu/matmul.ts";
+import {
+  forceGemmBackend,
+  forceTypeScriptGemm,
+  matmul,
+  matmulBackend,
+  sgemm,
+} from "../../src/cpu/matmul.ts";
+import { wasmGemmFallbackNote, wasmGemmVariant } from "../../src/cpu/wasm_gemm.ts";
 import { checkGemm } from "./gemm_helpers.ts";
 
 const blas = loadBlas();
 const noBlas = blas === null;
+/** The backend a process without OpenBLAS selects: WebAssembly SIMD where the engine has it. */
+const fallback = wasmGemmVariant() === null ? "typescript" : "wasm";
 
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
@@ -18,7 +28,11 @@ const SHAPES: [number, number, number][] = [
 ];
 
 Deno.test({
-  name: "BLAS sgemm() matches the reference for every transpose, alpha/beta, stride and view",
+  name: skipName(
+    "BLAS sgemm() matches the reference for every transpose, alpha/beta, stride and view",
+    noBlas,
+    "OpenBLAS (libopenblas0-pthread) is not installed",
+  ),
   ignore: noBlas,
   fn() {
     let seed = 1;
@@ -53,7 +67,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BLAS sgemm() and sgemv() with beta 0 overwrite an output full of NaN",
+  name: skipName(
+    "BLAS sgemm() and sgemv() with beta 0 overwrite an output full of NaN",
+    noBlas,
+    "OpenBLAS (libopenblas0-pthread) is not installed",
+  ),
   ignore: noBlas,
   fn() {
     const C = new Float32Array(6).fill(NaN);
@@ -66,7 +84,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BLAS sgemv() matches the reference with transposes, strides, alpha/beta and views",
+  name: skipName(
+    "BLAS sgemv() matches the reference with transposes, strides, alpha/beta and views",
+    noBlas,
+    "OpenBLAS (libopenblas0-pthread) is not installed",
+  ),
   ignore: noBlas,
   fn() {
     let seed = 300;
@@ -105,7 +127,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BLAS calls reject arrays too short for their sizes before calling the library",
+  name: skipName(
+    "BLAS calls reject arrays too short for their sizes before calling the library",
+    noBlas,
+    "OpenBLAS (libopenblas0-pthread) is not installed",
+  ),
   ignore: noBlas,
   fn() {
     const f = (n: number): Float32Array => new Float32Array(n);
@@ -126,17 +152,37 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BLAS reports its configuration and sets its thread count",
+  name: skipName(
+    "BLAS reports its configuration and sets its thread count",
+    noBlas,
+    "OpenBLAS (libopenblas0-pthread) is not installed",
+  ),
   ignore: noBlas,
-  fn() {
-    const n = blas!.getThreads();
-    if (n === null) return;
-    assert.ok(n >= 1);
-    assert.equal(setBlasThreads(1), true);
-    assert.equal(blas!.getThreads(), 1);
-    setBlasThreads(n);
-    assert.equal(blas!.getThreads(), n);
-    if (blas!.config !== null) assert.match(blas!.config, /\S/);
+  async fn() {
+    // The thread count is process-wide and other files run matmuls in parallel: change it in a
+    // child process, never in this one.
+    const blasUrl = new URL("../../src/cpu/blas.ts", import.meta.url).href;
+    const code = `import { loadBlas, setBlasThreads } from ${JSON.stringify(blasUrl)};
+      const blas = loadBlas()!;
+      const n = blas.getThreads();
+      const set = n === null ? null : setBlasThreads(1);
+      const one = blas.getThreads();
+      if (n !== null) setBlasThreads(n);
+      console.log(JSON.stringify({ n, set, one, back: blas.getThreads(), config: blas.config }));`;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-config", code],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    assert.ok(out.success, "The child process that sets the BLAS thread count failed");
+    const r = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert.equal(blas!.getThreads(), r.n, "this process's thread count is untouched");
+    if (r.n === null) return;
+    assert.ok(r.n >= 1);
+    assert.equal(r.set, true);
+    assert.equal(r.one, 1);
+    assert.equal(r.back, r.n);
+    if (r.config !== null) assert.match(r.config, /\S/);
   },
 });
 
@@ -212,7 +258,7 @@ Deno.test("sgemm() gives the same results through BLAS and the forced TypeScript
   try {
     for (const force of [false, true]) {
       forceTypeScriptGemm(force);
-      assert.equal(matmulBackend(), force || noBlas ? "typescript" : "openblas");
+      assert.equal(matmulBackend(), force ? "typescript" : noBlas ? fallback : "openblas");
       let seed = 700;
       for (const [transA, transB] of [[false, false], [true, true], [false, true]] as const) {
         checkGemm(
@@ -254,7 +300,8 @@ console.log(matmulBackend(), Array.from(y).join(","));`;
     await Deno.writeTextFile(file, script);
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--no-prompt", ...flags, file],
-      env: { NO_COLOR: "1", ...env },
+      // QUANTLAB_BLAS/QUANTLAB_GEMM of this process must not leak into the child.
+      env: { NO_COLOR: "1", QUANTLAB_BLAS: "", QUANTLAB_GEMM: "", ...env },
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -267,21 +314,62 @@ console.log(matmulBackend(), Array.from(y).join(","));`;
   }
 }
 
-Deno.test("without --allow-ffi matmul() falls back to TypeScript with one notice line", async () => {
+Deno.test("without --allow-ffi matmul() falls back to the WebAssembly GEMM with one notice", async () => {
   const { stdout, stderr } = await runScript(["--allow-env"]);
-  assert.equal(stdout, "typescript 3,2,7,6");
+  assert.equal(stdout, `${fallback} 3,2,7,6`);
   assert.equal(
     stderr,
-    "quantlab: OpenBLAS not found (no --allow-ffi permission); using the TypeScript GEMM " +
-      "(~25x slower). Install libopenblas0-pthread.\n",
+    "quantlab: OpenBLAS not found (no --allow-ffi permission); using " +
+      `${wasmGemmFallbackNote()}. Install libopenblas0-pthread.\n`,
+  );
+  assert.match(
+    stderr,
+    fallback === "wasm" ? /WebAssembly SIMD GEMM \(~\d+x slower\)/ : /TypeScript/,
   );
 });
 
-Deno.test("QUANTLAB_BLAS=none turns BLAS off silently; a wrong path falls through", async () => {
+Deno.test("QUANTLAB_BLAS=none hides BLAS silently; a wrong path falls through", async () => {
   const off = await runScript(["--allow-env", "--allow-ffi"], { QUANTLAB_BLAS: "none" });
-  assert.deepEqual(off, { stdout: "typescript 3,2,7,6", stderr: "" });
+  assert.deepEqual(off, { stdout: `${fallback} 3,2,7,6`, stderr: "" });
   const wrong = await runScript(["--allow-env", "--allow-ffi"], {
     QUANTLAB_BLAS: "/nonexistent/libopenblas.so",
   });
-  assert.equal(wrong.stdout, `${noBlas ? "typescript" : "openblas"} 3,2,7,6`);
+  const usual = await runScript(["--allow-env", "--allow-ffi"]);
+  assert.match(usual.stdout, new RegExp(`^(openblas|${fallback}) 3,2,7,6$`));
+  assert.equal(wrong.stdout, usual.stdout);
+});
+
+Deno.test("forceGemmBackend() picks each backend, and all three give the same products", () => {
+  try {
+    for (const batch of [1, 9]) {
+      const want = new Float32Array(batch * 11);
+      const x = fillNormal(new Float32Array(batch * 23), batch);
+      const w = fillNormal(new Float32Array(11 * 23), 2);
+      sgemmReference({ transB: true, M: batch, N: 11, K: 23, A: x, B: w, C: want });
+      for (const b of ["openblas", "wasm", "typescript"] as const) {
+        forceGemmBackend(b);
+        const expected = b === "typescript"
+          ? "typescript"
+          : b === "wasm" || noBlas
+          ? fallback
+          : "openblas";
+        assert.equal(matmulBackend(), expected);
+        const got = matmul(x, w, batch, 23, 11);
+        for (let i = 0; i < want.length; i++) {
+          const ok = Math.abs(got[i]! - want[i]!) <= 1e-5 * (1 + Math.abs(want[i]!));
+          assert.ok(ok, `${b}, batch ${batch}, at ${i}`);
+        }
+      }
+    }
+  } finally {
+    forceGemmBackend(null);
+  }
+});
+
+Deno.test("QUANTLAB_GEMM forces a backend for a whole process", async () => {
+  const flags = ["--allow-env", "--allow-ffi"];
+  const ts = await runScript(flags, { QUANTLAB_BLAS: "none", QUANTLAB_GEMM: "typescript" });
+  assert.deepEqual(ts, { stdout: "typescript 3,2,7,6", stderr: "" });
+  const wasm = await runScript(flags, { QUANTLAB_GEMM: "wasm" });
+  assert.equal(wasm.stdout, `${fallback} 3,2,7,6`);
 });

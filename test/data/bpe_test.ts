@@ -6,7 +6,7 @@ import {
   BROWN_TOKENIZER_URL,
   BROWN_VOCAB_SIZE,
   brownTokenizerJsonText,
-} from "../../src/data/build_tokenizer.ts";
+} from "../../src/data/brown_tokenizer.ts";
 import { loadTokenizer } from "../../src/model/loader.ts";
 import { TextTokenizer } from "../../src/model/tokenizer.ts";
 
@@ -85,7 +85,7 @@ Deno.test("the committed Brown tokenizer is its build's output and compresses he
   assert.equal(
     committed,
     await brownTokenizerJsonText(),
-    "run `deno run -A src/data/build_tokenizer.ts` to rebuild",
+    "run `deno run -A tools/build_tokenizer.ts` to rebuild",
   );
   const tok = await loadTokenizer(BROWN_TOKENIZER_URL.pathname);
   const valid = await loadBrown("valid");

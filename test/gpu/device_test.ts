@@ -1,19 +1,16 @@
 import assert from "node:assert/strict";
 import { getGpu, loadShader } from "../../src/gpu/device.ts";
+import { gpuTest } from "./helpers.ts";
 import { selectBackend } from "../../src/gpu/backend.ts";
 import { QuantlabError } from "../../src/core/errors.ts";
 
-Deno.test("getGpu() reports the adapter and whether it is a software fallback", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return console.log("no WebGPU adapter: skipped");
+gpuTest("getGpu() reports the adapter and whether it is a software fallback", (gpu) => {
   assert.ok(gpu.description.length > 0);
   if (/llvmpipe|lavapipe|swiftshader/i.test(gpu.description)) assert.equal(gpu.isFallback, true);
   assert.ok(gpu.limits.maxStorageBufferBindingSize >= 128 * 2 ** 20);
 });
 
-Deno.test("a WGSL compile error becomes a QuantlabError naming the kernel", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return console.log("no WebGPU adapter: skipped");
+gpuTest("a WGSL compile error becomes a QuantlabError naming the kernel", async (gpu) => {
   const buf = gpu.storage(16);
   await assert.rejects(
     async () => {
@@ -28,9 +25,7 @@ Deno.test("a WGSL compile error becomes a QuantlabError naming the kernel", asyn
   buf.destroy();
 });
 
-Deno.test("a binding mismatch is a gpu QuantlabError naming the kernel", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return console.log("no WebGPU adapter: skipped");
+gpuTest("a binding mismatch is a gpu QuantlabError naming the kernel", async (gpu) => {
   const code = `@group(0) @binding(0) var<storage, read_write> x: array<f32>;
     @group(0) @binding(1) var<storage, read_write> y: array<f32>;
     @compute @workgroup_size(1) fn main() { y[0] = x[0]; }`;
@@ -42,9 +37,7 @@ Deno.test("a binding mismatch is a gpu QuantlabError naming the kernel", async (
   buf.destroy();
 });
 
-Deno.test("pipeline() caches by key and override constants", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return console.log("no WebGPU adapter: skipped");
+gpuTest("pipeline() caches by key and override constants", async (gpu) => {
   const code = `override K: u32 = 1u;
     @group(0) @binding(0) var<storage, read_write> x: array<u32>;
     @compute @workgroup_size(1) fn main() { x[0] = K; }`;
@@ -58,9 +51,7 @@ Deno.test("pipeline() caches by key and override constants", async () => {
   buf.destroy();
 });
 
-Deno.test("time() measures a dispatch and bindingRanges() splits large buffers", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return console.log("no WebGPU adapter: skipped");
+gpuTest("time() measures a dispatch and bindingRanges() splits large buffers", async (gpu) => {
   const code = `@group(0) @binding(0) var<storage, read_write> x: array<f32>;
     @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) {
       if (g.x < arrayLength(&x)) { x[g.x] += 1.0; } }`;

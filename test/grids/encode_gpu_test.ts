@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fillNormal } from "../../src/core/prng.ts";
-import { getGpu } from "../../src/gpu/device.ts";
+import { gpu, gpuCase } from "../gpu/helpers.ts";
 import { encodeNearestReference } from "../../src/grids/encode.ts";
 import {
   encodeNearestDispatch,
@@ -12,11 +12,10 @@ import {
 import { cpuLloydStepper } from "../../src/grids/build.ts";
 import { gpuLloydStepper } from "../../src/grids/lloyd_gpu.ts";
 
-const gpu = await getGpu();
-const opts = { ignore: gpu === null, sanitizeResources: false, sanitizeOps: false };
+const opts = { sanitizeResources: false, sanitizeOps: false };
 
 Deno.test({
-  name: "encodeNearestGpu() returns the CPU codes on random inputs, far points and ties",
+  ...gpuCase("encodeNearestGpu() returns the CPU codes on random inputs, far points and ties"),
   ...opts,
   async fn() {
     const cases: [number, number, number][] = [
@@ -43,7 +42,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "encodeNearestDispatch() flags exact ties for resolveNearTies()",
+  ...gpuCase("encodeNearestDispatch() flags exact ties for resolveNearTies()"),
   ...opts,
   async fn() {
     const grid = { p: 1, n: 3, points: new Float32Array([-1, 0, 1]) };
@@ -61,7 +60,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "gpuLloydStepper() accumulates the CPU stepper's sums and counts",
+  ...gpuCase("gpuLloydStepper() accumulates the CPU stepper's sums and counts"),
   ...opts,
   async fn() {
     for (const [p, n] of [[1, 2], [2, 64], [3, 17]] as [number, number][]) {

@@ -2,16 +2,13 @@ import assert from "node:assert/strict";
 import { QuantlabError } from "../../src/core/errors.ts";
 import { fromF16, toF16 } from "../../src/core/dtype.ts";
 import { fillNormal } from "../../src/core/prng.ts";
-import { getGpu } from "../../src/gpu/device.ts";
+import { gpu, gpuCase } from "../gpu/helpers.ts";
 import type { HadamardOptions } from "../../src/hadamard/common.ts";
 import { fwhtReference } from "../../src/hadamard/reference.ts";
 import { hadamard } from "../../src/hadamard/fwht.ts";
 import { encodeHadamard, hadamardGpu, type HadamardGpuOptions } from "../../src/hadamard/gpu.ts";
 
 // llvmpipe is slow (and compiles each pipeline in ~1 s): shapes stay small, ≲ 1e6 elements in all.
-const gpu = await getGpu();
-const ignore = gpu === null;
-if (ignore) console.log("gpu_test: no WebGPU adapter; WebGPU Hadamard tests skipped");
 
 function maxRelErr(got: Float32Array, want: Float32Array): number {
   assert.equal(got.length, want.length);
@@ -29,8 +26,7 @@ async function cpu(x: Float32Array, rows: number, cols: number, opts: HadamardOp
 }
 
 Deno.test({
-  name: "hadamardGpu() equals the CPU transform on random shapes, randomized and not",
-  ignore,
+  ...gpuCase("hadamardGpu() equals the CPU transform on random shapes, randomized and not"),
   async fn() {
     const cases: [number, number, number, HadamardGpuOptions][] = [
       [1, 2, 2, { blockSize: 2 }],
@@ -58,9 +54,9 @@ Deno.test({
 });
 
 Deno.test({
-  name:
+  ...gpuCase(
     "hadamardGpu() v4, r8, r16 and scalar workgroup kernels equal the reference, every block size",
-  ignore,
+  ),
   async fn() {
     // Block sizes 4 … 4096 cover every split of the vec4 bits into radix-8/4/2 rounds; odd row
     // counts, a partial last tile, padding (copy variant) and signs on either side.
@@ -93,8 +89,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "hadamardGpu() multi-pass, split-binding and 2-D grid paths equal the reference",
-  ignore,
+  ...gpuCase("hadamardGpu() multi-pass, split-binding and 2-D grid paths equal the reference"),
   async fn() {
     const cases: [number, number, HadamardGpuOptions][] = [
       // Blocks of 256 as a workgroup pass of 8 and strided passes of 3 and 2 bits.
@@ -123,8 +118,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "encodeHadamard() chains forward and inverse on the GPU without a readback",
-  ignore,
+  ...gpuCase("encodeHadamard() chains forward and inverse on the GPU without a readback"),
   async fn() {
     const g = gpu!;
     const rows = 4;
@@ -171,8 +165,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "hadamardGpu() with f16 storage matches the CPU transform of the f16-rounded input",
-  ignore,
+  ...gpuCase("hadamardGpu() with f16 storage matches the CPU transform of the f16-rounded input"),
   async fn() {
     if (!gpu!.hasF16) {
       console.log(`gpu_test: ${gpu!.description} has no shader-f16; f16 storage test skipped`);
@@ -198,8 +191,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "hadamardGpu() refuses NaN input and bad block sizes with a QuantlabError",
-  ignore,
+  ...gpuCase("hadamardGpu() refuses NaN input and bad block sizes with a QuantlabError"),
   async fn() {
     const x = new Float32Array(64);
     x[37] = NaN;

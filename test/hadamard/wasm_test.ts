@@ -1,13 +1,9 @@
 import assert from "node:assert/strict";
+import { skipName } from "../skip.ts";
 import { QuantlabError } from "../../src/core/errors.ts";
 import { fillNormal } from "../../src/core/prng.ts";
 import { setPoolSize, sharedF32, shutdownPool } from "../../src/cpu/pool.ts";
-import {
-  assembleFwhtWasm,
-  fwhtWasmBytesSource,
-  WASM_SUB_LOG,
-  wasmPlan,
-} from "../../src/hadamard/build_wasm.ts";
+import { WASM_SUB_LOG, wasmPlan } from "../../tools/gen_hadamard_wasm.ts";
 import type { HadamardOptions } from "../../src/hadamard/common.ts";
 import {
   fwhtBlocksTs,
@@ -59,17 +55,6 @@ const MODES: HadamardOptions[] = [
   { blockSize: 0, seed: 0xffffffff, normalization: "unnormalized", inverse: true },
 ];
 
-Deno.test("fwht_wasm_bytes.ts holds the module that build_wasm.ts assembles", async () => {
-  const committed = await Deno.readTextFile(
-    new URL("../../src/hadamard/fwht_wasm_bytes.ts", import.meta.url),
-  );
-  assert.equal(
-    fwhtWasmBytesSource(await assembleFwhtWasm()),
-    committed,
-    "run `deno run -A src/hadamard/build_wasm.ts` to rebuild",
-  );
-});
-
 Deno.test("wasmPlan() covers every bit of the block exactly once", () => {
   for (let L = 1; L <= 15; L++) {
     const p = wasmPlan(L);
@@ -96,7 +81,11 @@ Deno.test("WebAssembly SIMD runs here and is on by default", () => {
 });
 
 Deno.test({
-  name: "WebAssembly and TypeScript kernels agree bit for bit for every n, shape and mode",
+  name: skipName(
+    "WebAssembly and TypeScript kernels agree bit for bit for every n, shape and mode",
+    !wasm,
+    "this runtime has no WebAssembly",
+  ),
   ignore: !wasm,
   fn() {
     for (let L = 1; L <= 15; L++) {
@@ -129,7 +118,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "The WebAssembly kernels match fwhtReference() within 1e-6 and invert exactly enough",
+  name: skipName(
+    "The WebAssembly kernels match fwhtReference() within 1e-6 and invert exactly enough",
+    !wasm,
+    "this runtime has no WebAssembly",
+  ),
   ignore: !wasm,
   fn() {
     for (let L = 1; L <= 15; L++) {
@@ -151,7 +144,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "fwhtBlocksWasm() stops before the span holding a NaN; fwhtInPlace() names it",
+  name: skipName(
+    "fwhtBlocksWasm() stops before the span holding a NaN; fwhtInPlace() names it",
+    !wasm,
+    "this runtime has no WebAssembly",
+  ),
   ignore: !wasm,
   fn() {
     const cases: [number, number, number, number][] = [[64, 300, 256, 40_000], [
@@ -200,7 +197,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "hadamard() on the pool with the WebAssembly kernels equals the TypeScript kernels",
+  name: skipName(
+    "hadamard() on the pool with the WebAssembly kernels equals the TypeScript kernels",
+    !wasm,
+    "this runtime has no WebAssembly",
+  ),
   ignore: !wasm,
   async fn() {
     setPoolSize(2);

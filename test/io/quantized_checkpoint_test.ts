@@ -3,10 +3,9 @@ import { QuantlabError } from "../../src/core/errors.ts";
 import { Tensor } from "../../src/core/tensor.ts";
 import { fillNormal } from "../../src/core/prng.ts";
 import { fromF16, toBf16, toF16 } from "../../src/core/dtype.ts";
+import { checkpointError, dequantizeCheckpoint } from "../../src/jobs/checkpoint_error.ts";
+import { quantizeCheckpoint } from "../../src/jobs/quantize_checkpoint.ts";
 import {
-  checkpointError,
-  dequantizeCheckpoint,
-  quantizeCheckpoint,
   QuantizedCheckpoint,
   quantizedFromTensors,
   quantizedToTensors,
@@ -229,7 +228,7 @@ Deno.test("quantizeCheckpoint() writes an HF-style folder that loads and decodes
     await Deno.mkdir(src);
     const tensors = await makeModel(src);
     const out = `${dir}/out`;
-    const s = await quantizeCheckpoint(src, out, { options: OPTS, quiet: true });
+    const s = await quantizeCheckpoint(src, out, { options: OPTS });
     assert.equal(s.quantized, 3);
     assert.equal(s.copied, 4);
     const names = [...Deno.readDirSync(out)].map((e) => e.name).sort();
@@ -268,7 +267,7 @@ Deno.test("quantizeCheckpoint() writes an HF-style folder that loads and decodes
       ck.close();
     }
     // dequantize → f32 file under the original names; error table from it.
-    await dequantizeCheckpoint(out, `${dir}/deq.safetensors`, { quiet: true });
+    await dequantizeCheckpoint(out, `${dir}/deq.safetensors`, {});
     const f = await SafetensorsFile.open(`${dir}/deq.safetensors`);
     assert.equal(f.info("model.layers.0.mlp.up_proj.weight").dtype, "F32");
     assert.deepEqual(f.info("model.layers.0.mlp.up_proj.weight").shape, [130, 96]);
@@ -288,12 +287,11 @@ Deno.test("quantizeCheckpoint() resumes a killed run, skipping finished tensors,
     const src = `${dir}/src`;
     await Deno.mkdir(src);
     await makeModel(src);
-    await quantizeCheckpoint(src, `${dir}/ref`, { options: OPTS, quiet: true });
+    await quantizeCheckpoint(src, `${dir}/ref`, { options: OPTS });
     let done = 0;
     await assert.rejects(
       quantizeCheckpoint(src, `${dir}/out`, {
         options: OPTS,
-        quiet: true,
         onTensorDone: () => {
           if (++done === 2) throw new Error("simulated kill");
         },
@@ -303,14 +301,13 @@ Deno.test("quantizeCheckpoint() resumes a killed run, skipping finished tensors,
     assert.ok((await Deno.stat(`${dir}/out/.quantlab-work/progress.jsonl`)).isFile);
     // Other options on the same folder are refused.
     await assert.rejects(
-      quantizeCheckpoint(src, `${dir}/out`, { options: { ...OPTS, bits: 2 }, quiet: true }),
+      quantizeCheckpoint(src, `${dir}/out`, { options: { ...OPTS, bits: 2 } }),
       (e: unknown) =>
         e instanceof QuantlabError && /unfinished run with other options/.test(e.message),
     );
     const seen: string[] = [];
     const s = await quantizeCheckpoint(src, `${dir}/out`, {
       options: OPTS,
-      quiet: true,
       onTensorDone: (n) => void seen.push(n),
     });
     assert.equal(s.resumed, 2);
@@ -325,14 +322,13 @@ Deno.test("quantizeCheckpoint() resumes a killed run, skipping finished tensors,
     await assert.rejects(
       quantizeCheckpoint(src, `${dir}/bad`, {
         options: { ...OPTS, extra: { nope: 1 } },
-        quiet: true,
       }),
       /not a HIGGS option/,
     );
-    const fresh = await quantizeCheckpoint(src, `${dir}/bad`, { options: OPTS, quiet: true });
+    const fresh = await quantizeCheckpoint(src, `${dir}/bad`, { options: OPTS });
     assert.equal(fresh.quantized, 3);
     // A finished folder is recognised: a rerun skips everything.
-    const again = await quantizeCheckpoint(src, `${dir}/out`, { options: OPTS, quiet: true });
+    const again = await quantizeCheckpoint(src, `${dir}/out`, { options: OPTS });
     assert.equal(again.quantized, 0);
     assert.equal(again.resumed, 3);
   });
@@ -348,7 +344,6 @@ Deno.test("quantizeCheckpoint() takes one .safetensors file: every 2-D float ten
     });
     await quantizeCheckpoint(`${dir}/m.safetensors`, `${dir}/q.safetensors`, {
       options: OPTS,
-      quiet: true,
     });
     let ck = await QuantizedCheckpoint.open(`${dir}/q.safetensors`);
     assert.deepEqual(ck.quantizedNames.sort(), ["a", "emb"]);
@@ -357,7 +352,6 @@ Deno.test("quantizeCheckpoint() takes one .safetensors file: every 2-D float ten
     await quantizeCheckpoint(`${dir}/m.safetensors`, `${dir}/q2.safetensors`, {
       options: OPTS,
       tensors: ["a"],
-      quiet: true,
     });
     ck = await QuantizedCheckpoint.open(`${dir}/q2.safetensors`);
     assert.deepEqual(ck.quantizedNames, ["a"]);
@@ -365,7 +359,6 @@ Deno.test("quantizeCheckpoint() takes one .safetensors file: every 2-D float ten
     await assert.rejects(
       quantizeCheckpoint(`${dir}/m.safetensors`, `${dir}/q3.safetensors`, {
         tensors: ["v"],
-        quiet: true,
       }),
       (e: unknown) =>
         e instanceof QuantlabError && /"v" is F32 \[7\]; only 2-D float tensors/.test(e.message),
@@ -373,7 +366,6 @@ Deno.test("quantizeCheckpoint() takes one .safetensors file: every 2-D float ten
     await assert.rejects(
       quantizeCheckpoint(`${dir}/m.safetensors`, `${dir}/q3.safetensors`, {
         tensors: ["nope"],
-        quiet: true,
       }),
       (e: unknown) => e instanceof QuantlabError && e.code === "not-found",
     );
@@ -455,7 +447,10 @@ Deno.test("a tampered or truncated checkpoint is a clear error, never a wrong Ŵ
     const good = await write("good", tensors, descriptor);
     const bytes = await Deno.readFile(good);
     await Deno.writeFile(`${dir}/trunc.safetensors`, bytes.subarray(0, bytes.length - 10));
-    await expectBad(`${dir}/trunc.safetensors`, /./);
+    await expectBad(
+      `${dir}/trunc.safetensors`,
+      /trunc\.safetensors": the tensors need a \d+-byte buffer but the file holds only \d+ bytes after the header; the file is truncated/,
+    );
     // Not a quantized checkpoint at all.
     await writeSafetensors(`${dir}/plain.safetensors`, { w: Tensor.zeros([2]) });
     await expectBad(`${dir}/plain.safetensors`, /not a quantlab quantized checkpoint/);

@@ -277,12 +277,9 @@ Deno.test("fuzz: 12,000 mutated or truncated files parse consistently or throw Q
   const rng = new Rng(0xc0ffee);
   const bases = Array.from({ length: 40 }, () => randomFile(rng));
   const counts = { accepted: 0, badFile: 0, unsupported: 0 };
-  let slowest = 0;
   for (let i = 0; i < 12_000; i++) {
     const bytes = mutate(rng, bases[i % bases.length]!);
-    const t0 = performance.now();
     const r = outcome(bytes);
-    slowest = Math.max(slowest, performance.now() - t0);
     if (r.ok) {
       counts.accepted++;
       checkAccepted(bytes, r.parsed);
@@ -300,7 +297,6 @@ Deno.test("fuzz: 12,000 mutated or truncated files parse consistently or throw Q
   assert.ok(counts.accepted > 500, JSON.stringify(counts));
   assert.ok(counts.badFile > 5000, JSON.stringify(counts));
   assert.ok(counts.unsupported > 20, JSON.stringify(counts));
-  assert.ok(slowest < 500, `slowest parse took ${slowest} ms`);
 });
 
 Deno.test("fuzz: 300 mutated files give the same outcome through SafetensorsFile as in memory", async () => {

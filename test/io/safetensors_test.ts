@@ -392,13 +392,11 @@ Deno.test("reading one tensor reads only the header and that tensor's bytes", as
     await file.write(new Uint8Array(small.buffer));
     file.close();
 
-    const t0 = performance.now();
     using f = await SafetensorsFile.open(path);
     assert.equal(bytesRead, header.bytes.length);
     const t = await f.read("small");
     assert.deepEqual([...t.data], [1, 2, 3, 4]);
-    assert.equal(bytesRead, header.bytes.length + 16);
-    assert.ok(performance.now() - t0 < 2000);
+    assert.equal(bytesRead, header.bytes.length + 16); // the hole was never read
   } finally {
     proto.read = original;
     await Deno.remove(dir, { recursive: true });

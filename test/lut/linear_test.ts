@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { QuantlabError } from "../../src/core/errors.ts";
-import { getGpu } from "../../src/gpu/device.ts";
+import { gpuTest } from "../gpu/helpers.ts";
 import { LutLinear } from "../../src/lut/linear.ts";
 import { UniformPool } from "../../src/model/gpu_ops.ts";
 import { randomQuantized, randomX, referenceProduct, relError } from "./helpers.ts";
@@ -61,9 +61,7 @@ Deno.test("LutLinear rejects a bias of the wrong length and formats it cannot ru
   );
 });
 
-Deno.test("LutLinear.toGpu() encodes the same product for the runtime", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return console.log("no WebGPU adapter: skipped");
+gpuTest("LutLinear.toGpu() encodes the same product for the runtime", async (gpu) => {
   const q = randomQuantized({ rows: 10, cols: 33, bits: 4, group: 16, zeros: true });
   const bias = randomX(10, 8);
   const lin = new LutLinear(q, bias);

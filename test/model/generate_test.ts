@@ -58,6 +58,12 @@ Deno.test("generate() with a seed reproduces its sample", async () => {
   const a = await generate(model, [1, 2], opts);
   const b = await generate(model, [1, 2], opts);
   assert.deepEqual(a.tokens, b.tokens);
+  // Another seed, temperature or top-p draws another sample.
+  const other = async (o: Partial<typeof opts>) =>
+    (await generate(model, [1, 2], { ...opts, ...o })).tokens;
+  assert.notDeepEqual(await other({ seed: 78 }), a.tokens);
+  assert.notDeepEqual(await other({ temperature: 0 }), a.tokens);
+  assert.notDeepEqual(await other({ temperature: 100, topP: 1 }), a.tokens);
   await assert.rejects(() => generate(model, [], opts), /The prompt has no tokens/);
 });
 

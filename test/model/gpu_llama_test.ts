@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { getGpu } from "../../src/gpu/device.ts";
+import { gpu, gpuCase } from "../gpu/helpers.ts";
 import { GpuLlama } from "../../src/model/gpu_llama.ts";
 import { generate } from "../../src/model/generate.ts";
 import { llamaKernels, UniformPool } from "../../src/model/gpu_ops.ts";
@@ -9,13 +9,9 @@ import { llamaConfig } from "../../src/model/config.ts";
 import { randomLlamaWeights } from "../../src/model/random.ts";
 import { assertClose, CONFIGS, maxAbs, tokens } from "./helpers.ts";
 
-const gpu = await getGpu();
-const ignore = gpu === null;
-
 for (const [name, c] of Object.entries(CONFIGS)) {
   Deno.test({
-    name: `GpuLlama equals the CPU model: forward, KV-cache decoding and NLL (${name})`,
-    ignore,
+    ...gpuCase(`GpuLlama equals the CPU model: forward, KV-cache decoding and NLL (${name})`),
     fn: async () => {
       const cpu = LlamaModel.fromWeights(c, randomLlamaWeights(c, 21));
       const model = await GpuLlama.create(cpu, gpu!, { nllChunkRows: 3 }); // several LM-head chunks
@@ -45,8 +41,7 @@ for (const [name, c] of Object.entries(CONFIGS)) {
 }
 
 Deno.test({
-  name: "GpuLlama runs the tiled GEMM path (≥ 5 rows, edges of a 64-tile) like the CPU",
-  ignore,
+  ...gpuCase("GpuLlama runs the tiled GEMM path (≥ 5 rows, edges of a 64-tile) like the CPU"),
   fn: async () => {
     const c = llamaConfig({
       numLayers: 1,
@@ -67,8 +62,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "GpuLlama.setLinear() swaps a projection; a Linear without toGpu runs from weightF32",
-  ignore,
+  ...gpuCase("GpuLlama.setLinear() swaps a projection; a Linear without toGpu runs from weightF32"),
   fn: async () => {
     const c = llamaConfig({ numLayers: 2 });
     const cpu = LlamaModel.fromWeights(c, randomLlamaWeights(c, 23));
@@ -96,8 +90,9 @@ Deno.test({
 });
 
 Deno.test({
-  name: "GpuLlama.greedy() chains argmax decoding on the GPU: same tokens as one forward per token",
-  ignore,
+  ...gpuCase(
+    "GpuLlama.greedy() chains argmax decoding on the GPU: same tokens as one forward per token",
+  ),
   fn: async () => {
     for (const [name, c] of Object.entries(CONFIGS)) {
       const cpu = LlamaModel.fromWeights(c, randomLlamaWeights(c, 31));
@@ -134,8 +129,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "ops_argmax picks the lowest index among equal maxima",
-  ignore,
+  ...gpuCase("ops_argmax picks the lowest index among equal maxima"),
   fn: async () => {
     const k = await llamaKernels(gpu!);
     const pool = new UniformPool(gpu!);

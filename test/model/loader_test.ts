@@ -1,13 +1,8 @@
 import assert from "node:assert/strict";
-import { getGpu } from "../../src/gpu/device.ts";
+import { gpuCase, needGpu } from "../gpu/helpers.ts";
 import { Tensor } from "../../src/core/tensor.ts";
-import {
-  loadCausalLM,
-  loadModel,
-  loadTokenizer,
-  modelHash,
-  writeHfFolder,
-} from "../../src/model/loader.ts";
+import { loadCausalLM, loadModel, loadTokenizer, writeHfFolder } from "../../src/model/loader.ts";
+import { modelHash } from "../../src/io/model_folder.ts";
 import {
   buildLlamaModel,
   type LinearSpec,
@@ -19,7 +14,7 @@ import { LlamaModel } from "../../src/model/llama.ts";
 import { llamaConfig } from "../../src/model/config.ts";
 import { llamaTensors, randomLlamaWeights } from "../../src/model/random.ts";
 import { llamaForwardReference } from "../../src/model/reference.ts";
-import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/model/tiny.ts";
+import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/data/tiny_tokenizer.ts";
 import { assertClose, CONFIGS, tokens } from "./helpers.ts";
 
 const TOKENIZER = byteLevelTokenizerJson();
@@ -170,21 +165,23 @@ Deno.test("modelHash() is stable for a folder and changes with the weights", asy
   });
 });
 
-Deno.test("loadCausalLM() places a folder on the CPU or on WebGPU with equal logits", async () => {
-  const gpu = await getGpu();
-  const c = { ...CONFIGS.qwen2!, vocabSize: VOCAB };
-  await withDir(async (dir) => {
-    await writeHfFolder(dir, c, llamaTensors(c, randomLlamaWeights(c, 35)));
-    const cpu = await loadCausalLM(dir, "cpu");
-    assert.equal(cpu.backend, "cpu");
-    if (!gpu) return;
-    const web = await loadCausalLM(dir, "webgpu");
-    try {
-      assert.equal(web.backend, "webgpu");
-      const ids = tokens(5, c.vocabSize);
-      assertClose(await web.forward(ids), await cpu.forward(ids), 1e-5, "cpu vs webgpu");
-    } finally {
-      web.dispose();
-    }
-  });
+Deno.test({
+  ...gpuCase("loadCausalLM() places a folder on the CPU or on WebGPU with equal logits"),
+  fn: async () => {
+    const c = { ...CONFIGS.qwen2!, vocabSize: VOCAB };
+    await withDir(async (dir) => {
+      await writeHfFolder(dir, c, llamaTensors(c, randomLlamaWeights(c, 35)));
+      const cpu = await loadCausalLM(dir, { kind: "cpu" });
+      assert.equal(cpu.backend, "cpu");
+      const gpu = needGpu();
+      const web = await loadCausalLM(dir, { kind: "webgpu", gpu });
+      try {
+        assert.equal(web.backend, "webgpu");
+        const ids = tokens(5, c.vocabSize);
+        assertClose(await web.forward(ids), await cpu.forward(ids), 1e-5, "cpu vs webgpu");
+      } finally {
+        web.dispose();
+      }
+    });
+  },
 });

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { loadModel, writeHfFolder } from "../../src/model/loader.ts";
 import { llamaConfig } from "../../src/model/config.ts";
 import { llamaTensors, randomLlamaWeights } from "../../src/model/random.ts";
-import { quantizeCheckpoint, QuantizedCheckpoint } from "../../src/io/quantized_checkpoint.ts";
+import { QuantizedCheckpoint } from "../../src/io/quantized_checkpoint.ts";
+import { quantizeCheckpoint } from "../../src/jobs/quantize_checkpoint.ts";
 import { dequantize } from "../../src/quant/dequantize.ts";
 import { LutLinear } from "../../src/lut/linear.ts";
 import { DenseLinear } from "../../src/model/linear.ts";
@@ -33,7 +34,7 @@ for (
     try {
       const c = llamaConfig({ architecture: "Qwen2ForCausalLM", hiddenSize: 64, numHeads: 4 });
       await writeHfFolder(`${dir}/dense`, c, llamaTensors(c, randomLlamaWeights(c, 7)));
-      await quantizeCheckpoint(`${dir}/dense`, `${dir}/q`, { method, options, quiet: true });
+      await quantizeCheckpoint(`${dir}/dense`, `${dir}/q`, { method, options });
       const model = await loadModel(`${dir}/q`);
       // Every projection runs on packed codes; the dense twin uses the dequantized weights.
       const twin = await loadModel(`${dir}/dense`);

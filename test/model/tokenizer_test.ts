@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { StreamDecoder, TextTokenizer } from "../../src/model/tokenizer.ts";
-import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/model/tiny.ts";
+import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/data/tiny_tokenizer.ts";
 
 const tok = TextTokenizer.fromJson(byteLevelTokenizerJson(), tinyTokenizerConfig());
 

@@ -11,10 +11,10 @@ import { bitsPerWeight } from "../../src/quant/format.ts";
 import { dequantize } from "../../src/quant/dequantize.ts";
 import { lutMatmul } from "../../src/lut/cpu.ts";
 import {
-  quantizeCheckpoint,
   QuantizedCheckpoint,
   writeQuantizedSafetensors,
 } from "../../src/io/quantized_checkpoint.ts";
+import { quantizeCheckpoint } from "../../src/jobs/quantize_checkpoint.ts";
 import { writeSafetensors } from "../../src/io/safetensors.ts";
 import { randomX, relError } from "../lut/helpers.ts";
 
@@ -88,12 +88,10 @@ Deno.test("a fixed --hadamard that does not divide the width pads, and the run s
     await writeSafetensors(`${dir}/w.safetensors`, { w });
     const auto = await quantizeCheckpoint(`${dir}/w.safetensors`, `${dir}/a.safetensors`, {
       options: { p: 2, bits: 4 },
-      quiet: true,
     });
     assert.equal(auto.padding, undefined);
     const fixed = await quantizeCheckpoint(`${dir}/w.safetensors`, `${dir}/f.safetensors`, {
       options: { p: 2, bits: 4, hadamard: 1024 },
-      quiet: true,
     });
     assert.equal(fixed.padding?.tensors, 1);
     assert.equal(fixed.padding?.example, "w: width 896 → 1024");

@@ -14,7 +14,7 @@ import { dequantize } from "../../src/quant/dequantize.ts";
 import { decodeRotated } from "../../src/quant/decode.ts";
 import { bitsPerWeight } from "../../src/quant/format.ts";
 import { unpackCodes } from "../../src/quant/packing.ts";
-import { getGpu } from "../../src/gpu/device.ts";
+import { gpuTest } from "../gpu/helpers.ts";
 import { relativeMse } from "../../src/quant/error_metrics.ts";
 import { nf4Quantizer } from "../../src/quant/normal_float.ts";
 import { lloydMax } from "../../src/grids/lloyd_max.ts";
@@ -332,39 +332,40 @@ Deno.test("scales are stored f16-exact and the codes were chosen with the stored
   }
 });
 
-Deno.test("CPU and WebGPU HIGGS give the same codes and scales (tie fraction ≤ 1e-4)", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return console.log("no WebGPU adapter: skipped");
-  for (const [p, bits, h, seed] of [[2, 4, 256, 7], [1, 3, 128, null], [2, 3, 64, 1]] as const) {
-    const rows = 24, cols = 300; // cols not a multiple of h: padding on both backends
-    const w = fillNormal(new Float32Array(rows * cols), 100 + p * 10 + bits);
-    const opts = { p, bits, hadamard: h, seed };
-    const cpu = await higgsQuantizer.quantize(w, rows, cols, opts, { kind: "cpu" }, "w");
-    const gq = await higgsQuantizer.quantize(w, rows, cols, opts, { kind: "webgpu", gpu }, "w");
-    assert.equal(gq.paddedCols, cpu.paddedCols);
-    const cpr = cpu.paddedCols / p;
-    const a = unpackCodes(cpu.codes, rows, cpr, cpu.codeBits);
-    const b = unpackCodes(gq.codes, rows, cpr, gq.codeBits);
-    let diff = 0;
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) diff++;
-    assert.ok(
-      diff / a.length <= 1e-4,
-      `(${p}, ${bits}) h=${h}: ${diff} of ${a.length} codes differ`,
-    );
-    let scaleDiff = 0;
-    for (let i = 0; i < cpu.scales.length; i++) if (cpu.scales[i] !== gq.scales[i]) scaleDiff++;
-    assert.ok(scaleDiff <= 1, `${scaleDiff} scales differ`);
-  }
-  // Row chunks (5 rows of 512 columns per chunk) give the same result as one pass.
-  const w = fillNormal(new Float32Array(23 * 500), 5);
-  const opts = { p: 2, bits: 2, hadamard: 256, seed: 9 };
-  const whole = await higgsQuantizer.quantize(w, 23, 500, opts, { kind: "webgpu", gpu }, "w");
-  const old = setHiggsGpuChunkBytes(5 * 512 * 4);
-  try {
-    const chunked = await higgsQuantizer.quantize(w, 23, 500, opts, { kind: "webgpu", gpu }, "w");
-    assert.deepEqual(chunked.codes, whole.codes);
-    assert.deepEqual(chunked.scales, whole.scales);
-  } finally {
-    setHiggsGpuChunkBytes(old);
-  }
-});
+gpuTest(
+  "CPU and WebGPU HIGGS give the same codes and scales (tie fraction ≤ 1e-4)",
+  async (gpu) => {
+    for (const [p, bits, h, seed] of [[2, 4, 256, 7], [1, 3, 128, null], [2, 3, 64, 1]] as const) {
+      const rows = 24, cols = 300; // cols not a multiple of h: padding on both backends
+      const w = fillNormal(new Float32Array(rows * cols), 100 + p * 10 + bits);
+      const opts = { p, bits, hadamard: h, seed };
+      const cpu = await higgsQuantizer.quantize(w, rows, cols, opts, { kind: "cpu" }, "w");
+      const gq = await higgsQuantizer.quantize(w, rows, cols, opts, { kind: "webgpu", gpu }, "w");
+      assert.equal(gq.paddedCols, cpu.paddedCols);
+      const cpr = cpu.paddedCols / p;
+      const a = unpackCodes(cpu.codes, rows, cpr, cpu.codeBits);
+      const b = unpackCodes(gq.codes, rows, cpr, gq.codeBits);
+      let diff = 0;
+      for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) diff++;
+      assert.ok(
+        diff / a.length <= 1e-4,
+        `(${p}, ${bits}) h=${h}: ${diff} of ${a.length} codes differ`,
+      );
+      let scaleDiff = 0;
+      for (let i = 0; i < cpu.scales.length; i++) if (cpu.scales[i] !== gq.scales[i]) scaleDiff++;
+      assert.ok(scaleDiff <= 1, `${scaleDiff} scales differ`);
+    }
+    // Row chunks (5 rows of 512 columns per chunk) give the same result as one pass.
+    const w = fillNormal(new Float32Array(23 * 500), 5);
+    const opts = { p: 2, bits: 2, hadamard: 256, seed: 9 };
+    const whole = await higgsQuantizer.quantize(w, 23, 500, opts, { kind: "webgpu", gpu }, "w");
+    const old = setHiggsGpuChunkBytes(5 * 512 * 4);
+    try {
+      const chunked = await higgsQuantizer.quantize(w, 23, 500, opts, { kind: "webgpu", gpu }, "w");
+      assert.deepEqual(chunked.codes, whole.codes);
+      assert.deepEqual(chunked.scales, whole.scales);
+    } finally {
+      setHiggsGpuChunkBytes(old);
+    }
+  },
+);

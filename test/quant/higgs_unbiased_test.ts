@@ -7,7 +7,7 @@ import { relativeMse } from "../../src/quant/error_metrics.ts";
 import { higgsQuantizer, resolveHiggsParams } from "../../src/quant/higgs.ts";
 import { unbiasedMse, unbiasRows, unbiasScales } from "../../src/quant/higgs_unbiased.ts";
 import { loadGrid } from "../../src/grids/load.ts";
-import { getGpu } from "../../src/gpu/device.ts";
+import { gpuTest } from "../gpu/helpers.ts";
 import { rtnQuantizer } from "../../src/quant/rtn.ts";
 
 /** Per Hadamard block of each row: ⟨w, ŵ − w⟩ / (‖w‖·‖ŵ − w‖), the error's cosine with W. */
@@ -132,15 +132,16 @@ Deno.test("unbiasScales() on the worker pool equals one pass of unbiasRows() ove
   assert.notDeepEqual(one, q.scales);
 });
 
-Deno.test("unbiased scales on WebGPU-encoded HIGGS equal the CPU's (same codes, same post-pass)", async () => {
-  const gpu = await getGpu();
-  if (!gpu) return console.log("no WebGPU adapter: skipped");
-  const rows = 16, cols = 300;
-  const w = fillNormal(new Float32Array(rows * cols), 31);
-  const opts = { p: 2, gridSize: 64, hadamard: 128, seed: 5, extra: { scaleRule: "unbiased" } };
-  const cpu = await higgsQuantizer.quantize(w, rows, cols, opts, { kind: "cpu" }, "w");
-  const gq = await higgsQuantizer.quantize(w, rows, cols, opts, { kind: "webgpu", gpu }, "w");
-  assert.deepEqual(gq.codes, cpu.codes);
-  assert.deepEqual(gq.scales, cpu.scales);
-  assert.equal(gq.params.scaleRule, "unbiased");
-});
+gpuTest(
+  "unbiased scales on WebGPU-encoded HIGGS equal the CPU's (same codes, same post-pass)",
+  async (gpu) => {
+    const rows = 16, cols = 300;
+    const w = fillNormal(new Float32Array(rows * cols), 31);
+    const opts = { p: 2, gridSize: 64, hadamard: 128, seed: 5, extra: { scaleRule: "unbiased" } };
+    const cpu = await higgsQuantizer.quantize(w, rows, cols, opts, { kind: "cpu" }, "w");
+    const gq = await higgsQuantizer.quantize(w, rows, cols, opts, { kind: "webgpu", gpu }, "w");
+    assert.deepEqual(gq.codes, cpu.codes);
+    assert.deepEqual(gq.scales, cpu.scales);
+    assert.equal(gq.params.scaleRule, "unbiased");
+  },
+);

@@ -16,8 +16,8 @@ import { decodeRotated } from "../../src/quant/decode.ts";
 import { bitsPerWeight, validateQuantized } from "../../src/quant/format.ts";
 import { metaDequantize } from "../../src/quant/meta_quant.ts";
 import { fillNormal } from "../../src/core/prng.ts";
-import { getGpu } from "../../src/gpu/device.ts";
-import { setGpuChunkBytes } from "../../src/quant/rtn.ts";
+import { gpuCase, needGpu } from "../gpu/helpers.ts";
+import { setGpuChunkBytes } from "../../src/quant/group_encoder_gpu.ts";
 import { QuantlabError } from "../../src/core/errors.ts";
 
 function mse(w: Float32Array, d: Float32Array): number {
@@ -31,16 +31,50 @@ const ROWS = 1024;
 const COLS = 4096;
 const GAUSS = fillNormal(new Float32Array(ROWS * COLS), 2024);
 
-Deno.test("NF4 and FP4 tables are bitsandbytes' values", () => {
-  assert.equal(NF4_LEVELS.length, 16);
-  for (let i = 1; i < 16; i++) assert.ok(NF4_LEVELS[i - 1]! < NF4_LEVELS[i]!);
-  assert.equal(NF4_LEVELS[1], Math.fround(-0.6961928009986877));
-  assert.equal(NF4_LEVELS[8], Math.fround(0.07958029955625534));
-  const mags = [...new Set([...FP4_LEVELS].map((v) => Math.round(Math.abs(v) * 12 * 16) / 16))];
-  assert.deepEqual(mags.sort((a, b) => a - b), [0, 0.0625, 2, 3, 4, 6, 8, 12]);
-  // Bit-pattern order: code 2 = 0b010 = 8/12, code 12 = −4/12.
-  assert.equal(FP4_LEVELS[2], Math.fround(8 / 12));
-  assert.equal(FP4_LEVELS[12], Math.fround(-4 / 12));
+// bitsandbytes `functional.get_4bit_type()` (bitsandbytes/functional.py; the NF4 list is also the
+// `nf4_dequantization_lut` of csrc/kernels.cu), copied digit for digit.
+const BNB_NF4 = [
+  -1.0,
+  -0.6961928009986877,
+  -0.5250730514526367,
+  -0.39491748809814453,
+  -0.28444138169288635,
+  -0.18477343022823334,
+  -0.09105003625154495,
+  0.0,
+  0.07958029955625534,
+  0.16093020141124725,
+  0.24611230194568634,
+  0.33791524171829224,
+  0.44070982933044434,
+  0.5626170039176941,
+  0.7229568362236023,
+  1.0,
+];
+// get_4bit_type("fp4") before its `data.div_(data.abs().max())` (the max is 12), bit-pattern order.
+const BNB_FP4 = [
+  0,
+  0.0625,
+  8.0,
+  12.0,
+  4.0,
+  6.0,
+  2.0,
+  3.0,
+  -0,
+  -0.0625,
+  -8.0,
+  -12.0,
+  -4.0,
+  -6.0,
+  -2.0,
+  -3.0,
+];
+
+Deno.test("all 16 NF4 and FP4 levels are bitsandbytes' get_4bit_type() values in f32", () => {
+  assert.deepEqual([...NF4_LEVELS], BNB_NF4.map(Math.fround));
+  // FP4: divided by 12 in f32 as torch does, −0 (code 8) included.
+  assert.deepEqual([...FP4_LEVELS], BNB_FP4.map((v) => Math.fround(v / 12)));
 });
 
 Deno.test("abnormalFloatLevels(64) reproduces the AF4-64 table bitsandbytes ships", () => {
@@ -187,15 +221,12 @@ Deno.test("NF4, AF4 and FP4 decode constant and all-zero groups exactly, never N
 });
 
 Deno.test({
-  name: "normalFloatQuantize() on WebGPU matches the CPU",
+  ...gpuCase("normalFloatQuantize() on WebGPU matches the CPU"),
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn(t) {
-    const gpu = await getGpu();
-    if (!gpu) {
-      await t.step({ name: "no WebGPU adapter", ignore: true, fn() {} });
-      return;
-    }
+  async fn() {
+    const gpu = needGpu();
+    let chunkedRuns = 0; // chunked passes that ran (not refused as unsupported)
     const rows = 32;
     const cols = 192;
     const w = fillNormal(new Float32Array(rows * cols), 4, 0, 0.02);
@@ -211,6 +242,7 @@ Deno.test({
       let b;
       try {
         b = await normalFloatQuantize(w, rows, cols, c, { kind: "webgpu", gpu });
+        if (chunk) chunkedRuns++;
       } catch (e) {
         if (chunk && e instanceof QuantlabError && e.code === "unsupported") continue;
         throw e;
@@ -221,5 +253,6 @@ Deno.test({
       assert.deepEqual(b.codes, a.codes, `${type} ${JSON.stringify(o)}`);
       assert.deepEqual(b.scales, a.scales);
     }
+    assert.ok(chunkedRuns > 0, "No chunked WebGPU pass ran: every one was refused as unsupported");
   },
 });

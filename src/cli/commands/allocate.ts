@@ -18,11 +18,11 @@ import { QuantlabError } from "../../core/errors.ts";
 import { higgsStoredBits } from "../../quant/higgs.ts";
 import { formatTable } from "../table.ts";
 import { HIGGS_GRID_FLAGS } from "../linearity_flags.ts";
-import { writeJsonAtomic } from "../../eval/results.ts";
+import { writeJsonAtomic } from "../../io/atomic.ts";
 import type { QuantOptions } from "../../quant/quantizer.ts";
-import { allocateBits } from "../../experiments/allocation.ts";
-import { higgsGridOptions } from "../../experiments/linearity_configs.ts";
-import { readSensitivityFile } from "../../experiments/sensitivity_job.ts";
+import { allocateBits } from "../../jobs/allocation.ts";
+import { higgsGridOptions } from "../../jobs/linearity_configs.ts";
+import { readSensitivityFile } from "../../jobs/sensitivity.ts";
 
 /** Schema name of allocation plans. */
 export const ALLOCATION_SCHEMA = "quantlab.allocation";
@@ -50,6 +50,7 @@ export const allocateCommand: Command = {
     hadamard: { type: "string", default: "auto", help: HADAMARD_HELP },
     out: { type: "string", short: "o", help: "plan JSON for quantize --plan (written atomically)" },
   },
+  cpuOnly: "allocates bits on the CPU only",
   async run(args) {
     const path = args.positionals[0];
     if (!path || args.positionals.length > 1) {

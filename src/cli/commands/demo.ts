@@ -6,13 +6,11 @@
  * @module
  */
 import type { Command } from "../command.ts";
-import { intFlag, UsageError } from "../command.ts";
+import { commandBackend, intFlag, UsageError } from "../command.ts";
 import { formatTable } from "../table.ts";
-import { DEMO_METHODS, runDemo } from "../../experiments/demo.ts";
-import { choiceFlag } from "../command.ts";
-import { BACKEND_CHOICES, selectBackend } from "../../gpu/backend.ts";
+import { DEMO_METHODS, runDemo } from "../../jobs/demo.ts";
 import { progress } from "../progress.ts";
-import { runTinyPplTable, TINY_METHODS, TINY_MODEL_URL } from "../../experiments/tiny_ppl.ts";
+import { runTinyPplTable, TINY_METHODS, TINY_MODEL_URL } from "../../jobs/tiny_ppl.ts";
 
 /** The `demo` command. */
 export const demoCommand: Command = {
@@ -31,7 +29,7 @@ export const demoCommand: Command = {
     const cols = intFlag(args, "cols", 4096, 64, 65536);
     const seed = intFlag(args, "seed", 1, 0, 2 ** 32 - 1);
     if (cols % 64 !== 0) throw new UsageError(`--cols ${cols} is not valid; use a multiple of 64`);
-    const backend = await selectBackend(choiceFlag(args, "backend", BACKEND_CHOICES));
+    const backend = await commandBackend(demoCommand, args);
     const where = backend.kind === "webgpu" ? `WebGPU (${backend.gpu.description})` : "CPU";
     console.log(`Synthetic N(0,1) weight matrix ${rows}×${cols}, seed ${seed}, on ${where}`);
     const bar = progress("demo", DEMO_METHODS.length);

@@ -5,7 +5,8 @@
  * @module
  */
 import { type Command, UsageError } from "../command.ts";
-import { dequantizeCheckpoint } from "../../io/quantized_checkpoint.ts";
+import { dequantizeCheckpoint } from "../../jobs/checkpoint_error.ts";
+import { progressBars } from "../progress.ts";
 
 /** The `dequantize` command. */
 export const dequantizeCommand: Command = {
@@ -17,6 +18,7 @@ export const dequantizeCommand: Command = {
     tensor: { type: "string", multiple: true, help: "only this tensor (repeatable)" },
     quiet: { type: "boolean", short: "q", help: "no progress bar" },
   },
+  cpuOnly: "decodes on the CPU only",
   async run(args) {
     const input = args.positionals[0];
     if (input === undefined || args.positionals.length > 1) {
@@ -32,7 +34,7 @@ export const dequantizeCommand: Command = {
     }
     const r = await dequantizeCheckpoint(input, out, {
       tensors: (args.values.tensor as string[] | undefined) ?? [],
-      quiet: Boolean(args.values.quiet),
+      progress: progressBars(Boolean(args.values.quiet)),
     });
     console.log(`wrote ${r.tensors} tensors to ${out} in ${r.seconds.toFixed(1)} s`);
   },

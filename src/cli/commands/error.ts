@@ -7,7 +7,7 @@
 import { type Command, UsageError } from "../command.ts";
 import { formatTable } from "../table.ts";
 import { totalError } from "../../quant/error_metrics.ts";
-import { checkpointError } from "../../io/quantized_checkpoint.ts";
+import { checkpointError } from "../../jobs/checkpoint_error.ts";
 
 /** The `error` command. */
 export const errorCommand: Command = {
@@ -18,6 +18,7 @@ export const errorCommand: Command = {
     tensor: { type: "string", multiple: true, help: "only this tensor (repeatable)" },
     json: { type: "boolean", help: "print JSON instead of a table" },
   },
+  cpuOnly: "compares checkpoints on the CPU only",
   async run(args) {
     if (args.positionals.length !== 2) {
       throw new UsageError(

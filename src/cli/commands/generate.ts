@@ -5,8 +5,15 @@
  *
  * @module
  */
-import { choiceFlag, type Command, intFlag, numberFlag, UsageError } from "../command.ts";
-import { BACKEND_CHOICES } from "../../gpu/backend.ts";
+import {
+  choiceFlag,
+  type Command,
+  commandBackend,
+  intFlag,
+  numberFlag,
+  UsageError,
+} from "../command.ts";
+import { LUT_NUMERICS, setLutNumerics } from "../../lut/cpu.ts";
 import { generate } from "../../model/generate.ts";
 import { loadCausalLM, loadTokenizer } from "../../model/loader.ts";
 import { StreamDecoder } from "../../model/tokenizer.ts";
@@ -31,6 +38,7 @@ export const generateCommand: Command = {
     "top-p": { type: "string", default: "1", help: "nucleus sampling mass (0, 1]" },
     seed: { type: "string", default: "0", help: "sampling seed (project PRNG)" },
     "ignore-eos": { type: "boolean", help: "do not stop at end-of-sequence tokens" },
+    kernel: { type: "string", default: "exact", help: "CPU LUT kernels: exact | fast (8-bit)" },
   },
   async run(args) {
     const dir = args.positionals[0];
@@ -39,7 +47,8 @@ export const generateCommand: Command = {
     }
     const prompt = args.values.prompt;
     if (typeof prompt !== "string") throw new UsageError("--prompt is required");
-    const backend = choiceFlag(args, "backend", BACKEND_CHOICES);
+    const backend = await commandBackend(generateCommand, args);
+    setLutNumerics(choiceFlag(args, "kernel", LUT_NUMERICS));
     const maxNewTokens = intFlag(args, "max-tokens", 64, 0, 1 << 20);
     const temperature = numberFlag(args, "temperature", 0, 0, 100);
     const topP = numberFlag(args, "top-p", 1, 1e-9, 1);

@@ -10,9 +10,16 @@
  *
  * @module
  */
-import { type Command, intFlag, numberFlag, type ParsedArgs, UsageError } from "../command.ts";
+import {
+  type Command,
+  commandBackend,
+  intFlag,
+  numberFlag,
+  type ParsedArgs,
+  UsageError,
+} from "../command.ts";
 import { progress } from "../progress.ts";
-import { selectBackend } from "../../gpu/backend.ts";
+import { writeFileAtomic } from "../../io/atomic.ts";
 import { buildGrid, type BuildOptions } from "../../grids/build.ts";
 import { type Grid, gridFileName, gridToJson, HIGGS_TARGETS } from "../../grids/grid.ts";
 import {
@@ -39,12 +46,6 @@ function fmtTarget(p: number, n: number, mse: number): string {
   return `target ${t} (${rel >= 0 ? "+" : ""}${rel.toFixed(3)} %)`;
 }
 
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  await Deno.writeTextFile(tmp, text);
-  await Deno.rename(tmp, path);
-}
-
 async function updateIndex(dir: string, grids: Grid[]): Promise<void> {
   const path = `${dir}/index.json`;
   let list: GridIndexEntry[] = [];
@@ -66,7 +67,7 @@ async function updateIndex(dir: string, grids: Grid[]): Promise<void> {
   }
   list.sort((a, b) => a.p - b.p || a.n - b.n);
   const body = list.map((e) => `    ${JSON.stringify(e)}`).join(",\n");
-  await writeAtomic(
+  await writeFileAtomic(
     path,
     `{\n  "version": 1,\n  "command": "quantlab grids build --all",\n  "grids": [\n${body}\n  ]\n}\n`,
   );
@@ -110,7 +111,7 @@ async function build(args: ParsedArgs): Promise<void> {
     ? args.values.out
     : decodeURIComponent(GRID_ASSETS_URL.pathname).replace(/\/$/, "");
   await Deno.mkdir(dir, { recursive: true });
-  const backend = await selectBackend((args.values.backend as "auto" | "cpu" | "webgpu") ?? "auto");
+  const backend = await commandBackend(gridsCommand, args);
   const bar = progress("grids build", targets.length);
   const built: Grid[] = [];
   for (const [p, n] of targets) {
@@ -128,7 +129,7 @@ async function build(args: ParsedArgs): Promise<void> {
       opts.backendName = "webgpu";
     }
     const g = await buildGrid(p, n, opts);
-    await writeAtomic(`${dir}/${gridFileName(p, n)}`, gridToJson(g));
+    await writeFileAtomic(`${dir}/${gridFileName(p, n)}`, gridToJson(g));
     built.push(g);
     // Keep the index current so an interrupted --all run still leaves a consistent folder.
     await updateIndex(dir, [g]);

@@ -5,11 +5,11 @@
  * @module
  */
 import type { Command } from "../command.ts";
-import { choiceFlag } from "../command.ts";
+import { choiceFlag, commandBackend } from "../command.ts";
 import { getGpu } from "../../gpu/device.ts";
-import { BACKEND_CHOICES, selectBackend } from "../../gpu/backend.ts";
+import { BACKEND_CHOICES } from "../../gpu/backend.ts";
 import { poolSize } from "../../cpu/pool.ts";
-import { blasUnavailableReason, loadBlas } from "../../cpu/blas.ts";
+import { describeMatmulBackend } from "../../cpu/matmul.ts";
 
 /** The `info` command. */
 export const infoCommand: Command = {
@@ -23,12 +23,7 @@ export const infoCommand: Command = {
     const lines: [string, string][] = [
       ["deno", `${Deno.version.deno} (v8 ${Deno.version.v8})`],
       ["cpu threads", String(poolSize())],
-      [
-        "dense matmul",
-        loadBlas()
-          ? `OpenBLAS (${loadBlas()!.path})`
-          : `TypeScript GEMM (${blasUnavailableReason()})`,
-      ],
+      ["dense matmul", describeMatmulBackend()],
       [
         "webgpu adapter",
         gpu
@@ -46,7 +41,7 @@ export const infoCommand: Command = {
         `${(gpu.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB`,
       ]);
     }
-    const backend = await selectBackend(choice);
+    const backend = await commandBackend(infoCommand, args);
     lines.push([`backend (${choice})`, backend.kind]);
     for (const [k, v] of lines) console.log(`${k.padEnd(22)} ${v}`);
   },

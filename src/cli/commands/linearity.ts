@@ -9,29 +9,33 @@
  *
  * @module
  */
-import { choiceFlag, type Command, intFlag, outAndLog, UsageError } from "../command.ts";
+import {
+  choiceFlag,
+  type Command,
+  commandBackend,
+  intFlag,
+  outAndLog,
+  UsageError,
+} from "../command.ts";
 import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
 import { evalWindows } from "../text_source.ts";
 import { HIGGS_GRID_FLAGS, metricText, windowFlags } from "../linearity_flags.ts";
 import { parseGrids } from "./allocate.ts";
-import { loadModel, modelHash } from "../../model/loader.ts";
+import { loadModel } from "../../model/loader.ts";
+import { modelHash } from "../../io/model_folder.ts";
 import { type LinearKind, linearName } from "../../model/types.ts";
-import {
-  appendJsonl,
-  gitCommit,
-  machineInfo,
-  openRunLog,
-  writeJsonAtomic,
-} from "../../eval/results.ts";
-import { checkLinearity, type LinearityRow } from "../../experiments/linearity_check.ts";
+import { gitCommit, machineInfo } from "../../io/results.ts";
+import { appendJsonl, openRunLog } from "../../io/jsonl_log.ts";
+import { writeJsonAtomic } from "../../io/atomic.ts";
+import { checkLinearity, type LinearityRow } from "../../jobs/linearity_check.ts";
 import {
   type BaselineMethod,
   higgsGridOptions,
   linearityConfigs,
-} from "../../experiments/linearity_configs.ts";
-import { summarizeLinearity } from "../../experiments/linearity_summary.ts";
-import { readSensitivityFile } from "../../experiments/sensitivity_job.ts";
+} from "../../jobs/linearity_configs.ts";
+import { summarizeLinearity } from "../../jobs/linearity_summary.ts";
+import { readSensitivityFile } from "../../jobs/sensitivity.ts";
 import type { QuantMethod } from "../../quant/format.ts";
 import type { QuantOptions } from "../../quant/quantizer.ts";
 import { availableMethods } from "../../quant/registry.ts";
@@ -123,6 +127,7 @@ export const linearityCommand: Command = {
     out: { type: "string", short: "o", help: "results JSON (written atomically; enables resume)" },
     quiet: { type: "boolean", help: "no progress bar" },
   },
+  cpuOnly: "runs the model on the CPU (it swaps layers)",
   async run(args) {
     const dir = args.positionals[0];
     if (!dir || args.positionals.length > 1) {
@@ -132,6 +137,7 @@ export const linearityCommand: Command = {
     if (typeof sensPath !== "string") {
       throw new UsageError("--sensitivities s.json is required (from quantlab sensitivity)");
     }
+    await commandBackend(linearityCommand, args);
     const textPath = metricText(args);
     const random = textPath === null;
     const ctx = intFlag(args, "ctx", 256, 2, 1 << 20);

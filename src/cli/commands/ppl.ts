@@ -8,14 +8,22 @@
  *
  * @module
  */
-import { choiceFlag, type Command, intFlag, outAndLog, UsageError } from "../command.ts";
+import {
+  choiceFlag,
+  type Command,
+  commandBackend,
+  intFlag,
+  outAndLog,
+  UsageError,
+} from "../command.ts";
 import { progress } from "../progress.ts";
 import { readTextArg } from "../text_source.ts";
-import { BACKEND_CHOICES } from "../../gpu/backend.ts";
-import { loadCausalLM, loadTokenizer, modelHash } from "../../model/loader.ts";
-import { runPerplexityJob } from "../../eval/ppl_job.ts";
+import { loadCausalLM, loadTokenizer } from "../../model/loader.ts";
+import { modelHash } from "../../io/model_folder.ts";
+import { runPerplexityJob } from "../../jobs/ppl.ts";
+import { LUT_NUMERICS, setLutNumerics } from "../../lut/cpu.ts";
 import { stridedWindows } from "../../eval/perplexity.ts";
-import { sha256 } from "../../eval/results.ts";
+import { sha256 } from "../../io/results.ts";
 
 /** The `ppl` command. */
 export const pplCommand: Command = {
@@ -35,6 +43,7 @@ export const pplCommand: Command = {
     out: { type: "string", short: "o", help: "results JSON (written atomically; enables resume)" },
     log: { type: "string", help: "window log for resuming (default: <out>.windows.jsonl)" },
     quiet: { type: "boolean", help: "no progress bar" },
+    kernel: { type: "string", default: "exact", help: "CPU LUT kernels: exact | fast (8-bit)" },
   },
   async run(args) {
     const dir = args.positionals[0];
@@ -43,7 +52,8 @@ export const pplCommand: Command = {
     }
     const textPath = args.values.text;
     if (typeof textPath !== "string") throw new UsageError("--text FILE is required");
-    const backend = choiceFlag(args, "backend", BACKEND_CHOICES);
+    const backend = await commandBackend(pplCommand, args);
+    setLutNumerics(choiceFlag(args, "kernel", LUT_NUMERICS));
     const ctx = intFlag(args, "ctx", 512, 2, 1 << 20);
     const stride = intFlag(args, "stride", ctx, 1, ctx);
     const maxTokens = args.values["max-tokens"] === undefined

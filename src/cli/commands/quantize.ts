@@ -8,16 +8,17 @@
 import {
   choiceFlag,
   type Command,
+  commandBackend,
   type FlagSpec,
   intFlag,
   numberFlag,
   type ParsedArgs,
   UsageError,
 } from "../command.ts";
-import { BACKEND_CHOICES, selectBackend } from "../../gpu/backend.ts";
 import type { QuantOptions } from "../../quant/quantizer.ts";
 import { availableMethods } from "../../quant/registry.ts";
-import { quantizeCheckpoint } from "../../io/quantized_checkpoint.ts";
+import { quantizeCheckpoint } from "../../jobs/quantize_checkpoint.ts";
+import { progressBars } from "../progress.ts";
 import { QuantlabError } from "../../core/errors.ts";
 import { ALLOCATION_SCHEMA } from "./allocate.ts";
 import { HADAMARD_HELP, hadamardFlagText, parseHadamardFlag } from "../hadamard_flag.ts";
@@ -186,7 +187,7 @@ export const quantizeCommand: Command = {
     const plan = typeof args.values.plan === "string"
       ? await readPlan(args.values.plan, method, options)
       : undefined;
-    const backend = await selectBackend(choiceFlag(args, "backend", BACKEND_CHOICES));
+    const backend = await commandBackend(quantizeCommand, args);
     const tensors = (args.values.tensor as string[] | undefined) ?? [];
     const s = await quantizeCheckpoint(input, out, {
       method,
@@ -195,7 +196,7 @@ export const quantizeCommand: Command = {
       includeLmHead: Boolean(args.values["include-lm-head"]),
       tensors,
       ...(plan ? { perTensor: plan } : {}),
-      quiet: Boolean(args.values.quiet),
+      progress: progressBars(Boolean(args.values.quiet)),
     });
     if (s.padding) {
       const p = s.padding;

@@ -9,15 +9,16 @@
  *
  * @module
  */
-import { type Command, intFlag, outAndLog, UsageError } from "../command.ts";
+import { type Command, commandBackend, intFlag, outAndLog, UsageError } from "../command.ts";
 import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
 import { evalWindows } from "../text_source.ts";
 import { metricText, windowFlags } from "../linearity_flags.ts";
-import { loadModel, modelHash } from "../../model/loader.ts";
+import { loadModel } from "../../model/loader.ts";
+import { modelHash } from "../../io/model_folder.ts";
 import { LINEAR_KINDS } from "../../model/types.ts";
-import { runSensitivityJob } from "../../experiments/sensitivity_job.ts";
-import type { ProjectionRef } from "../../experiments/linearity.ts";
+import { runSensitivityJob } from "../../jobs/sensitivity.ts";
+import type { ProjectionRef } from "../../jobs/linearity.ts";
 
 /** Parses "0-3,7" into layer indices below `layers`. */
 function parseLayers(spec: string, layers: number): number[] {
@@ -75,11 +76,13 @@ export const sensitivityCommand: Command = {
     log: { type: "string", help: "measurement log for resuming (default: <out>.points.jsonl)" },
     quiet: { type: "boolean", help: "no progress bar" },
   },
+  cpuOnly: "runs the model on the CPU (it swaps layers)",
   async run(args) {
     const dir = args.positionals[0];
     if (!dir || args.positionals.length > 1) {
       throw new UsageError("sensitivity needs exactly one MODEL folder; see --help");
     }
+    await commandBackend(sensitivityCommand, args);
     const textPath = metricText(args);
     const random = textPath === null;
     const ctx = intFlag(args, "ctx", 256, 2, 1 << 20);

@@ -1,0 +1,188 @@
+/**
+ * Decode tokens/s on the CPU of a random-weight Llama-3.2-1B-shaped model (d 2048, 16 layers,
+ * 32 heads / 8 KV heads, SwiGLU 8192, vocabulary 32000, tied embeddings), dense f32 against every
+ * projection as a {@linkcode LutLinear} on random packed codes (decode speed does not depend on
+ * the code values): NF4 g64, RTN 4-bit and 2-bit g64 (uniform table, zeros), HIGGS (2,256) and
+ * (2,16) with Hadamard 256, each with the `exact` and the `fast` kernels (and `fast` with a pool
+ * of one thread: on a loaded machine the pool's wake-ups dominate). One run, ratios to the
+ * dense decode of the same run; the model is rebuilt in place (one set of dense weights).
+ *
+ *     ./quantlab deno run -A bench/lut_decode_bench.ts [--tokens 16] [--rounds 3] [--layers 16]
+ *
+ * Decode: a short prefill (8 tokens), then `--tokens` single-token steps; the figure is the
+ * median over `--rounds` rounds of the median step. Resident weight bytes: the kernels' shared
+ * memory (codes, f32 scales and zeros, activation regions) over the checkpoint's packed bytes
+ * (codes, f16 scales and zeros).
+ *
+ * Context only, not measured in this run (issue 21, same machine, 2 threads): llama.cpp F32
+ * decode 12.7–15.3 tok/s, Q4_0 40–54 tok/s.
+ *
+ * @module
+ */
+import { randU32, randUniform } from "../src/core/prng.ts";
+import { poolSize, setPoolSize, shutdownPool } from "../src/cpu/pool.ts";
+import { type LutNumerics, setLutNumerics } from "../src/lut/cpu.ts";
+import { lutInt8Isa } from "../src/lut/cpu_int8.ts";
+import { LutLinear } from "../src/lut/linear.ts";
+import { llamaConfig } from "../src/model/config.ts";
+import type { Linear } from "../src/model/linear.ts";
+import { LlamaModel } from "../src/model/llama.ts";
+import { randomLlamaWeights } from "../src/model/random.ts";
+import { LINEAR_KINDS, type LinearKind } from "../src/model/types.ts";
+import type { QuantizedTensor } from "../src/quant/format.ts";
+import { packCodes } from "../src/quant/packing.ts";
+
+function arg(name: string, dflt: string): string {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 ? Deno.args[i + 1]! : dflt;
+}
+
+const TOKENS = Number(arg("tokens", "16"));
+const ROUNDS = Number(arg("rounds", "3"));
+const config = llamaConfig({
+  hiddenSize: 2048,
+  numLayers: Number(arg("layers", "16")),
+  numHeads: 32,
+  numKvHeads: 8,
+  intermediateSize: 8192,
+  vocabSize: 32000,
+  maxPositionEmbeddings: 4096,
+  tieWordEmbeddings: true,
+});
+
+interface Method {
+  name: string;
+  bits: number;
+  p: number;
+  g: number;
+  zeros?: boolean;
+  h?: number;
+}
+
+const METHODS: Method[] = [
+  { name: "NF4 g64", bits: 4, p: 1, g: 64 },
+  { name: "RTN 4-bit g64", bits: 4, p: 1, g: 64, zeros: true },
+  { name: "RTN 2-bit g64", bits: 2, p: 1, g: 64, zeros: true },
+  { name: "HIGGS (2,256) h256", bits: 8, p: 2, g: 256, h: 256 },
+  { name: "HIGGS (2,16) h256", bits: 4, p: 2, g: 256, h: 256 },
+];
+
+/** Random codes in a method's layout (uniform table for zeros, else a random one). */
+function tensor(rows: number, cols: number, m: Method, seed: number): QuantizedTensor {
+  const cpr = cols / m.p;
+  const codes = new Uint16Array(rows * cpr);
+  for (let i = 0; i < codes.length; i++) codes[i] = randU32(seed, i) >>> (32 - m.bits);
+  const groups = (rows * cols) / m.g;
+  const n = 2 ** m.bits;
+  const q: QuantizedTensor = {
+    method: m.h ? "higgs" : m.zeros ? "rtn" : "nf4",
+    shape: [rows, cols],
+    paddedCols: cols,
+    p: m.p,
+    codeBits: m.bits,
+    codes: packCodes(codes, rows, cpr, m.bits),
+    table: Float32Array.from(
+      { length: n * m.p },
+      (_, i) => m.zeros ? i : randUniform(2, i) * 2 - 1,
+    ),
+    tableDtype: "F16",
+    groupSize: m.g,
+    groupAxis: 1,
+    scales: Float32Array.from({ length: groups }, (_, i) => 0.01 * randUniform(seed + 1, i)),
+    scaleStorage: { kind: "float", dtype: "F16" },
+    rotation: m.h ? { kind: "hadamard", size: m.h, seed: 1 } : { kind: "none" },
+    params: {},
+  };
+  if (m.zeros) {
+    q.zeros = Float32Array.from({ length: groups }, (_, i) => randUniform(seed + 2, i) * (n - 1));
+    q.zeroStorage = { kind: "float", dtype: "F16" };
+  }
+  return q;
+}
+
+const packedBytes = (q: QuantizedTensor): number =>
+  q.codes.byteLength + q.scales.length * 2 + (q.zeros ? q.zeros.length * 2 : 0);
+
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Median ms per decode step (median over rounds of the median step). */
+async function decodeMs(model: LlamaModel): Promise<number> {
+  const prompt = [1, 2, 3, 4, 5, 6, 7, 8];
+  const rounds: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const cache = model.newCache(prompt.length + TOKENS + 1);
+    await model.forward(prompt, { cache, lastOnly: true });
+    const steps: number[] = [];
+    for (let t = 0; t < TOKENS; t++) {
+      const t0 = performance.now();
+      await model.forward([(t * 7919 + 13) % config.vocabSize], { cache, lastOnly: true });
+      steps.push(performance.now() - t0);
+    }
+    rounds.push(median(steps));
+  }
+  return median(rounds);
+}
+
+console.log(
+  `decode, random Llama-3.2-1B shape (${config.numLayers} layers, vocab ${config.vocabSize}, ` +
+    `tied), ${poolSize()} workers, fast kernels: ${lutInt8Isa() ?? "TypeScript"}; ` +
+    `load average ${Deno.loadavg().map((v) => v.toFixed(1)).join(" ")}`,
+);
+const t0 = performance.now();
+const model = LlamaModel.fromWeights(config, randomLlamaWeights(config, 1));
+console.log(`  built the dense model in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+const dense = new Map<string, Linear>();
+for (let l = 0; l < config.numLayers; l++) {
+  for (const k of LINEAR_KINDS) dense.set(`${l}.${k}`, model.getLinear(l, k));
+}
+const denseMs = await decodeMs(model);
+const rows: string[] = [
+  "| weights | kernel | ms/token | tok/s | × dense f32 | resident / packed bytes |",
+  "|---|---|---|---|---|---|",
+  `| dense f32 | – | ${denseMs.toFixed(1)} | ${(1000 / denseMs).toFixed(2)} | 1.00× | – |`,
+];
+for (const m of METHODS) {
+  let resident = 0, packed = 0;
+  // One random tensor per shape (every layer gets its own prepared copy of it).
+  const byShape = new Map<string, QuantizedTensor>();
+  for (let l = 0; l < config.numLayers; l++) {
+    for (const k of LINEAR_KINDS as readonly LinearKind[]) {
+      const d = dense.get(`${l}.${k}`)!;
+      const key = `${d.outFeatures}x${d.inFeatures}`;
+      if (!byShape.has(key)) byShape.set(key, tensor(d.outFeatures, d.inFeatures, m, byShape.size));
+      const q = byShape.get(key)!;
+      const lin = new LutLinear(q, undefined, `${l}.${k}`);
+      packed += packedBytes(q);
+      const buf = lin.q.codes.buffer;
+      resident += buf.byteLength;
+      model.setLinear(l, k, lin);
+    }
+  }
+  const variants: [LutNumerics, number | undefined][] = [
+    ["exact", undefined],
+    ["fast", undefined],
+    ["fast", 1],
+  ];
+  for (const [kernel, threads] of variants) {
+    setLutNumerics(kernel);
+    setPoolSize(threads);
+    const ms = await decodeMs(model);
+    const label = threads === 1 ? `${kernel}, pool of 1` : kernel;
+    rows.push(
+      `| ${m.name} | ${label} | ${ms.toFixed(1)} | ${(1000 / ms).toFixed(2)} | ` +
+        `${(denseMs / ms).toFixed(2)}× | ${(resident / packed).toFixed(3)} |`,
+    );
+    console.log(rows.at(-1));
+  }
+  setLutNumerics("exact");
+  setPoolSize(undefined);
+}
+console.log(rows.join("\n"));
+console.log(
+  "context, not measured in this run (issue 21, this machine, 2 threads): llama.cpp F32 decode " +
+    "12.7–15.3 tok/s, Q4_0 40–54 tok/s",
+);
+shutdownPool();

@@ -1,0 +1,19 @@
+/**
+ * Whole-model work: quantize / dequantize / error of a checkpoint, perplexity runs, sensitivity,
+ * linearity, allocation, the demo tables and training runs. Progress is a callback; results are
+ * written atomically and resumed from JSONL logs.
+ *
+ * @module
+ */
+export * from "./ppl.ts";
+export * from "./quantize_checkpoint.ts";
+export * from "./checkpoint_error.ts";
+export * from "./allocation.ts";
+export * from "./linearity.ts";
+export * from "./linearity_configs.ts";
+export * from "./linearity_check.ts";
+export * from "./linearity_summary.ts";
+export * from "./sensitivity.ts";
+export * from "./train.ts";
+export * from "./tiny_ppl.ts";
+export * from "./demo.ts";

@@ -1,0 +1,293 @@
+/**
+ * The project's tiny Llama, trained on the embedded Brown corpus with the project tokenizer
+ * (`assets/tokenizer/brown_bpe4096`): a resumable job. Batches are B windows of T consecutive
+ * tokens of the train split, window order reshuffled each epoch (seeded). Every `checkpointEvery`
+ * steps the parameters and AdamW state go to `<out>/train_state.bin` (atomically; format in
+ * `train_state.ts`) and each step's loss and gradient norm to `<out>/train_log.jsonl`; a rerun
+ * continues from the checkpoint (a checkpoint of the first trainer, version 1, too: it keeps that
+ * run's recipe, weight decay 0.1 without clipping). The valid split's loss is measured every
+ * `evalEvery` steps and at the end. The recipe is AdamW (β 0.9/0.95, decoupled weight decay on
+ * the matrices), linear warmup then cosine decay to 10 % of the peak, global-norm gradient
+ * clipping. The result is a Hugging Face folder (`config.json`, BF16 `model.safetensors`,
+ * tokenizer files) plus `training.json`, which records every setting.
+ *
+ * @module
+ */
+import { QuantlabError } from "../core/errors.ts";
+import { randU32 } from "../core/prng.ts";
+import { loadBrown } from "../data/brown.ts";
+import { BROWN_TOKENIZER_URL, BROWN_VOCAB_SIZE } from "../data/brown_tokenizer.ts";
+import { writeJsonAtomic } from "../io/atomic.ts";
+import { appendJsonl, readJsonl, terminateLastLine } from "../io/jsonl_log.ts";
+import { gitCommit, machineInfo } from "../io/results.ts";
+import { type LlamaConfig, llamaConfig, TINY_LLAMA_SHAPE } from "../model/config.ts";
+import { loadTokenizer, writeHfFolder } from "../model/loader.ts";
+import { llamaTensors } from "../model/random.ts";
+import { loadBlas } from "../cpu/blas.ts";
+import { AdamW, cosineSchedule } from "../train/adamw.ts";
+import { clipGradNorm } from "../train/grad_clip.ts";
+import { initTrainingWeights, LlamaTrainer } from "../train/llama_train.ts";
+import { readTrainState, writeTrainState } from "../io/train_state.ts";
+
+/** Options of {@linkcode trainTinyLlama}. */
+export interface TrainOptions {
+  /** Output folder. */
+  out: string;
+  /** Optimizer steps (default 1000). */
+  steps?: number;
+  /** Sequences per batch (default 8). */
+  batch?: number;
+  /** Tokens per sequence (default 256). */
+  ctx?: number;
+  /** Peak learning rate (default 3e-3), after `warmup` steps (default 50); cosine to 10 %. */
+  lr?: number;
+  /** Warmup steps. */
+  warmup?: number;
+  /** Seed of the initialization and the batch order (default 1). */
+  seed?: number;
+  /** Steps between checkpoints (default 25). */
+  checkpointEvery?: number;
+  /** Steps between validation losses (default 100). */
+  evalEvery?: number;
+  /** Validation windows (default 32). */
+  evalWindows?: number;
+  /** Decoupled weight decay of the matrices (default 0.1). */
+  weightDecay?: number;
+  /** Global gradient-norm clip (default 1; 0 = none). */
+  gradClip?: number;
+  /** Model shape (default {@linkcode TINY_LLAMA_SHAPE}, tied embeddings). */
+  shape?: Partial<LlamaConfig>;
+  /** Called after every step. */
+  onStep?: (
+    s: { step: number; loss: number; lr: number; gradNorm: number; tokensPerSecond: number },
+  ) => void;
+  /** Called after every validation. */
+  onEval?: (s: { step: number; validLoss: number }) => void;
+}
+
+/** What a finished run reports. */
+export interface TrainResult {
+  /** The model folder. */
+  out: string;
+  /** Steps done in total (this run and earlier ones). */
+  steps: number;
+  /** Steps resumed from a checkpoint. */
+  resumedSteps: number;
+  /** Mean loss of the last 20 steps (from the log; NaN if it holds none). */
+  trainLoss: number;
+  /** Validation loss (nats/token) and perplexity at the end. */
+  validLoss: number;
+  /** exp(validLoss). */
+  validPpl: number;
+}
+
+// Tokenizing the train split takes seconds: once per process.
+const idsCache = new Map<string, Promise<number[]>>();
+function brownIds(split: "train" | "valid"): Promise<number[]> {
+  let p = idsCache.get(split);
+  if (!p) {
+    p = (async () => {
+      const tok = await loadTokenizer(BROWN_TOKENIZER_URL.pathname);
+      return tok.encode(await loadBrown(split), { addSpecialTokens: false });
+    })();
+    idsCache.set(split, p);
+  }
+  return p;
+}
+
+/** Mean loss over `n` windows of T tokens of `ids` (no gradient). */
+function evaluate(t: LlamaTrainer, ids: number[], T: number, n: number): number {
+  const windows = Math.min(n, Math.floor(ids.length / T));
+  let sum = 0;
+  for (let i = 0; i < windows; i += 4) {
+    const b = Math.min(4, windows - i);
+    sum += t.loss(ids.slice(i * T, (i + b) * T), b, T) * b;
+  }
+  return sum / windows;
+}
+
+/**
+ * Trains (or resumes) the tiny Llama on Brown and writes the model folder (see the module doc).
+ *
+ * @example A few steps of a very small model
+ * ```ts
+ * import { trainTinyLlama } from "./train.ts";
+ * const out = await Deno.makeTempDir();
+ * const r = await trainTinyLlama({ out, steps: 2, batch: 1, ctx: 16, evalWindows: 2,
+ *   shape: { hiddenSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 2, intermediateSize: 32 } });
+ * await Deno.remove(out, { recursive: true });
+ * if (!(r.validLoss > 0)) throw new Error();
+ * ```
+ */
+export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
+  const steps = opts.steps ?? 1000, B = opts.batch ?? 8, T = opts.ctx ?? 256;
+  const peak = opts.lr ?? 3e-3, warmup = opts.warmup ?? 50, seed = opts.seed ?? 1;
+  const every = opts.checkpointEvery ?? 25, evalEvery = opts.evalEvery ?? 100;
+  const evalWindows = opts.evalWindows ?? 32;
+  const weightDecay = opts.weightDecay ?? 0.1;
+  let gradClip = opts.gradClip ?? 1;
+  for (const [name, v] of [["steps", steps], ["batch", B], ["ctx", T]] as const) {
+    if (!Number.isInteger(v) || v < 1 || (name === "ctx" && v < 2)) {
+      throw new QuantlabError("bad-argument", `Training ${name} ${v} is not a positive integer`);
+    }
+  }
+  for (const [name, v] of [["weight decay", weightDecay], ["gradient clip", gradClip]] as const) {
+    if (!(v >= 0) || !Number.isFinite(v)) {
+      throw new QuantlabError("bad-argument", `Training ${name} ${v} is not a finite number ≥ 0`);
+    }
+  }
+  const c = llamaConfig({
+    ...TINY_LLAMA_SHAPE,
+    tieWordEmbeddings: true,
+    ...(opts.shape ?? {}),
+    vocabSize: BROWN_VOCAB_SIZE,
+    bosTokenId: BROWN_VOCAB_SIZE - 2,
+    eosTokenIds: [BROWN_VOCAB_SIZE - 1],
+  });
+  const [trainIds, validIds] = await Promise.all([brownIds("train"), brownIds("valid")]);
+  const windows = Math.floor(trainIds.length / T);
+  if (windows < B) {
+    throw new QuantlabError("bad-argument", `The train split holds ${windows} windows of ${T}`);
+  }
+  const trainer = new LlamaTrainer(c, initTrainingWeights(c, seed));
+  // Decay the matrices, not the norms.
+  const mask = new Uint8Array(trainer.params.length).fill(1);
+  const base = trainer.params.byteOffset;
+  const clear = (a: Float32Array) =>
+    mask.fill(0, (a.byteOffset - base) / 4, (a.byteOffset - base) / 4 + a.length);
+  clear(trainer.weights.norm);
+  for (const l of trainer.weights.layers) {
+    clear(l.inputNorm);
+    clear(l.postNorm);
+  }
+  await Deno.mkdir(opts.out, { recursive: true });
+  const statePath = `${opts.out}/train_state.bin`;
+  const logPath = `${opts.out}/train_log.jsonl`;
+  const run = { c, B, T, peak, warmup, seed, steps };
+  let key = JSON.stringify({ version: 2, ...run, weightDecay, gradClip });
+  let version: 1 | 2 = 2;
+  let start = 0;
+  const saved = await readTrainState(statePath, trainer.params.length);
+  const otherRun = (why: string) =>
+    new QuantlabError(
+      "bad-argument",
+      `${statePath} belongs to another training run${why}; delete it or choose another --out`,
+    );
+  if (saved?.version === 1) {
+    // The first trainer's run: weight decay 0.1, no clipping, and its key format.
+    if (saved.key !== JSON.stringify(run)) throw otherRun("");
+    if (weightDecay !== 0.1 || (opts.gradClip ?? 0) !== 0) {
+      throw otherRun(
+        " (a version-1 checkpoint: weight decay 0.1 without gradient clipping; resume it without " +
+          "--weight-decay and --grad-clip)",
+      );
+    }
+    [version, key, gradClip] = [1, saved.key, 0];
+  } else if (saved !== null && saved.key !== key) {
+    throw otherRun("");
+  }
+  const opt = new AdamW(trainer.params.length, { decayMask: mask, weightDecay });
+  if (saved !== null) {
+    trainer.params.set(saved.params);
+    opt.load(saved.m, saved.v, saved.step);
+    start = saved.step;
+  }
+  const save = (step: number) => {
+    const { m, v } = opt.state();
+    return writeTrainState(statePath, { version, step, key, params: trainer.params, m, v });
+  };
+  // Window order: a seeded permutation per epoch.
+  const order = (epoch: number): Uint32Array => {
+    const p = new Uint32Array(windows).map((_, i) => i);
+    for (let i = windows - 1; i > 0; i--) {
+      const j = randU32(seed + 1000 * (epoch + 1), i) % (i + 1);
+      [p[i], p[j]] = [p[j]!, p[i]!];
+    }
+    return p;
+  };
+  let perm = order(Math.floor((start * B) / windows));
+  await terminateLastLine(logPath); // a killed run may have left half a line
+  const t0 = performance.now();
+  const batch = new Int32Array(B * T);
+  for (let step = start; step < steps; step++) {
+    const epoch = Math.floor((step * B) / windows);
+    if (step > start && Math.floor(((step - 1) * B) / windows) !== epoch) perm = order(epoch);
+    for (let b = 0; b < B; b++) {
+      const w = perm[(step * B + b) % windows]!;
+      for (let i = 0; i < T; i++) batch[b * T + i] = trainIds[w * T + i]!;
+    }
+    const ts = performance.now();
+    const loss = trainer.forwardBackward(batch, B, T);
+    const gradNorm = clipGradNorm(trainer.grads, gradClip);
+    const lr = cosineSchedule(step, steps, warmup, peak);
+    opt.step(trainer.params, trainer.grads, lr);
+    const tps = (B * T) / ((performance.now() - ts) / 1000);
+    await appendJsonl(logPath, { step: step + 1, loss, lr, gradNorm, tokensPerSecond: tps });
+    opts.onStep?.({ step: step + 1, loss, lr, gradNorm, tokensPerSecond: tps });
+    if ((step + 1) % evalEvery === 0 && step + 1 < steps) {
+      const validLoss = evaluate(trainer, validIds, T, evalWindows);
+      await appendJsonl(logPath, { step: step + 1, validLoss });
+      opts.onEval?.({ step: step + 1, validLoss });
+    }
+    if ((step + 1) % every === 0 || step + 1 === steps) await save(step + 1);
+  }
+  const validLoss = evaluate(trainer, validIds, T, evalWindows);
+  opts.onEval?.({ step: steps, validLoss });
+  // The train loss of the last 20 steps, from the log (so a resumed run reports it too).
+  const logged = (await readJsonl(logPath)) as { step?: number; loss?: number }[];
+  const last = new Map<number, number>();
+  for (const r of logged) if (typeof r.loss === "number") last.set(r.step!, r.loss);
+  const recent = [...last].filter(([s]) => s > steps - 20).map(([, l]) => l);
+  await writeHfFolder(opts.out, c, llamaTensors(c, trainer.weights, "BF16"), {
+    tokenizer: JSON.parse(await Deno.readTextFile(`${BROWN_TOKENIZER_URL.pathname}tokenizer.json`)),
+    tokenizerConfig: JSON.parse(
+      await Deno.readTextFile(`${BROWN_TOKENIZER_URL.pathname}tokenizer_config.json`),
+    ),
+  });
+  const result: TrainResult = {
+    out: opts.out,
+    steps,
+    resumedSteps: start,
+    trainLoss: recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : NaN,
+    validLoss,
+    validPpl: Math.exp(validLoss),
+  };
+  await writeJsonAtomic(`${opts.out}/training.json`, {
+    schema: "quantlab.training",
+    schemaVersion: 1,
+    createdAt: new Date().toISOString(),
+    git: await gitCommit("."),
+    machine: machineInfo("cpu"),
+    config: {
+      steps,
+      batch: B,
+      ctx: T,
+      lr: peak,
+      warmup,
+      schedule: "linear warmup, cosine to 10 % of lr",
+      seed,
+      optimizer: "AdamW",
+      beta1: 0.9,
+      beta2: 0.95,
+      eps: 1e-8,
+      weightDecay,
+      weightDecayOn: "matrices (embedding, projections, untied LM head), not norms",
+      gradClip,
+      evalEvery,
+      evalWindows,
+      checkpointEvery: every,
+      stateVersion: version,
+      blasThreads: loadBlas()?.getThreads() ?? null,
+      kernels: trainer.kernels,
+    },
+    data: {
+      corpus: "Brown (assets/corpus), train split",
+      trainTokens: trainIds.length,
+      validTokens: validIds.length,
+      tokenizer: "assets/tokenizer/brown_bpe4096",
+    },
+    model: c,
+    result: { ...result, secondsThisRun: (performance.now() - t0) / 1000 },
+  });
+  return result;
+}

@@ -1,0 +1,107 @@
+/**
+ * Writes the records the tests pin the embedded model and the demo to, so that a retrained
+ * `assets/tiny-llama` (or a deliberate change of a quantizer) is re-recorded with one command:
+ *
+ * ```sh
+ * ./quantlab deno run --allow-all tools/record_eval.ts
+ * ```
+ *
+ * - `assets/tiny-llama/eval_record.json`: the tiny model's NLL per window on fixed windows of Brown's
+ *   test split (and on the `quantlab ppl --text brown:valid` case of the CLI test), with the
+ *   perplexity; `test/experiments/tiny_model_test.ts` checks each window within 1e-4 nats per token
+ *   and the perplexity within ±2 %.
+ * - `assets/demo_record.json`: the rows of `runDemo()` on the test's matrix;
+ *   `test/experiments/demo_test.ts` checks each error within ±3 %.
+ *
+ * @module
+ */
+import { loadBrown } from "../src/data/brown.ts";
+import { evaluatePerplexity } from "../src/eval/perplexity.ts";
+import { runDemo } from "../src/jobs/demo.ts";
+import { TINY_MODEL_URL } from "../src/jobs/tiny_ppl.ts";
+import { loadModel, loadTokenizer } from "../src/model/loader.ts";
+
+/** The windows the tiny model is recorded on. */
+export const TINY_EVAL = { split: "test", ctx: 256, windows: 4 } as const;
+/** The CLI test's case: `quantlab ppl --text brown:valid --max-tokens 600 --ctx 300`. */
+export const TINY_CLI_EVAL = { split: "valid", tokens: 600, ctx: 300 } as const;
+/** The demo test's matrix. */
+export const DEMO_EVAL = { rows: 64, cols: 4096, seed: 5 } as const;
+
+/** Where the records live. */
+export const TINY_RECORD_URL: URL = new URL("eval_record.json", TINY_MODEL_URL);
+export const DEMO_RECORD_URL: URL = new URL("../assets/demo_record.json", import.meta.url);
+
+/** One window of the record. */
+export interface WindowRecord {
+  begin: number;
+  end: number;
+  scored: number;
+  /** Mean NLL per scored token (nats). */
+  meanNll: number;
+}
+
+/** The tiny model's record. */
+export interface TinyEvalRecord {
+  schema: "quantlab.tiny-eval";
+  test: typeof TINY_EVAL & { windowsNll: WindowRecord[]; ppl: number };
+  cli: typeof TINY_CLI_EVAL & { ppl: number };
+}
+
+/** The demo's record. */
+export interface DemoRecord {
+  schema: "quantlab.demo-record";
+  matrix: typeof DEMO_EVAL;
+  rows: { label: string; relError: number; bitsPerWeight: number }[];
+}
+
+/** Evaluates the embedded tiny model on the recorded windows. */
+export async function tinyEval(): Promise<TinyEvalRecord> {
+  const dir = TINY_MODEL_URL.pathname;
+  const tok = await loadTokenizer(dir);
+  const model = await loadModel(dir);
+  const testIds = tok.encode(await loadBrown(TINY_EVAL.split)).slice(
+    0,
+    TINY_EVAL.windows * TINY_EVAL.ctx,
+  );
+  const r = await evaluatePerplexity(model, testIds, { ctx: TINY_EVAL.ctx });
+  const validIds = tok.encode(await loadBrown(TINY_CLI_EVAL.split)).slice(0, TINY_CLI_EVAL.tokens);
+  const v = await evaluatePerplexity(model, validIds, { ctx: TINY_CLI_EVAL.ctx });
+  return {
+    schema: "quantlab.tiny-eval",
+    test: {
+      ...TINY_EVAL,
+      windowsNll: r.windows.map((w) => ({
+        begin: w.begin,
+        end: w.end,
+        scored: w.scored,
+        meanNll: w.nll / w.scored,
+      })),
+      ppl: r.ppl,
+    },
+    cli: { ...TINY_CLI_EVAL, ppl: v.ppl },
+  };
+}
+
+/** The demo's rows on the recorded matrix. */
+export async function demoEval(): Promise<DemoRecord> {
+  const rows = await runDemo({ ...DEMO_EVAL });
+  return {
+    schema: "quantlab.demo-record",
+    matrix: DEMO_EVAL,
+    rows: rows.map((r) => ({
+      label: r.label,
+      relError: r.relError,
+      bitsPerWeight: r.bitsPerWeight,
+    })),
+  };
+}
+
+if (import.meta.main) {
+  const tiny = await tinyEval();
+  await Deno.writeTextFile(TINY_RECORD_URL, JSON.stringify(tiny, null, 2) + "\n");
+  console.log(`wrote ${TINY_RECORD_URL.pathname}: test ppl ${tiny.test.ppl.toFixed(4)}`);
+  const demo = await demoEval();
+  await Deno.writeTextFile(DEMO_RECORD_URL, JSON.stringify(demo, null, 2) + "\n");
+  console.log(`wrote ${DEMO_RECORD_URL.pathname}: ${demo.rows.length} rows`);
+}
