@@ -251,6 +251,11 @@ export class QuantizedCheckpoint {
     }
   }
 
+  /** Paths of the safetensors files of the checkpoint. */
+  get files(): string[] {
+    return this.#files.map((f) => f.path);
+  }
+
   /** The descriptor of quantized weight `name`. */
   descriptor(name: string): QuantizedTensorDescriptor {
     const e = this.#quantized.get(name);

@@ -241,13 +241,15 @@ export async function quantizeCheckpoint(
   const srcFiles = [...ck.files];
   const indexed = ck.indexMetadata !== null;
   ck.close();
+  if (inputIsDir && out.endsWith(".safetensors")) {
+    throw new QuantlabError(
+      "bad-argument",
+      `Input ${q(inputPath)} is a folder, so the output is a folder too; --out ${q(out)} names ` +
+        "a .safetensors file: give --out a folder name",
+    );
+  }
   const singleOut = !inputIsDir && out.endsWith(".safetensors");
   const outDir = singleOut ? null : out;
-  if (outDir) {
-    await Deno.mkdir(outDir, { recursive: true }).catch((e) => {
-      throw ioError(e, outDir, "create folder");
-    });
-  }
   const outFiles = srcFiles.map((f) => (singleOut ? out : joinPath(outDir!, baseName(f))));
   if (new Set(outFiles).size !== outFiles.length) {
     throw new QuantlabError(
@@ -310,6 +312,13 @@ export async function quantizeCheckpoint(
       );
     }
   }
+  if (selected.size === 0) {
+    throw new QuantlabError(
+      "bad-file",
+      `${q(inputPath)} holds no tensor to quantize (a 2-D float weight` +
+        (inputIsDir ? ", not an embedding or lm_head" : "") + "); nothing was written",
+    );
+  }
   const fingerprintSource = JSON.stringify({
     version: QUANT_FORMAT_VERSION,
     method,
@@ -322,6 +331,12 @@ export async function quantizeCheckpoint(
   });
   const run = (await sha256Hex(fingerprintSource)).slice(0, 32);
 
+  // Every check on the input has passed: now the output folder and the work folder.
+  if (outDir) {
+    await Deno.mkdir(outDir, { recursive: true }).catch((e) => {
+      throw ioError(e, outDir, "create folder");
+    });
+  }
   // The work folder: run identity, progress log, part files.
   const work = singleOut ? `${out}.quantlab-work` : joinPath(outDir!, ".quantlab-work");
   const runFile = joinPath(work, "run.json");
@@ -538,6 +553,13 @@ export async function quantizeCheckpoint(
         joinPath(outDir, INDEX_FILE),
         JSON.stringify({ metadata: { total_size: totalSize }, weight_map: sorted }, null, 2) + "\n",
       );
+    } else {
+      // An index left by an earlier sharded run would win over the new single file on loading.
+      await Deno.remove(joinPath(outDir, INDEX_FILE)).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) {
+          throw ioError(e, outDir, "remove a stale index in");
+        }
+      });
     }
     if (inputIsDir) {
       let config: Record<string, unknown> = {};
