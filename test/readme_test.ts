@@ -5,9 +5,6 @@ import assert from "node:assert/strict";
 
 const ROOT = new URL("../", import.meta.url);
 const README = new URL("README.md", ROOT);
-// Linked before they exist: docs/architecture.md comes with the architecture change of issue 16.
-// Remove a path from this list once the file is committed.
-const PENDING = new Set(["docs/architecture.md"]);
 
 /** The fenced code blocks of a Markdown text, with their info string. */
 function codeBlocks(md: string): { lang: string; code: string }[] {
@@ -84,7 +81,6 @@ Deno.test("every relative link in README.md and docs/ resolves to a file and hea
         const stat = await Deno.stat(target);
         if (stat.isFile && target.pathname.endsWith(".md")) text = await Deno.readTextFile(target);
       } catch {
-        if (PENDING.has(target.pathname.slice(ROOT.pathname.length))) continue;
         broken.push(`${where} (no such file)`);
         continue;
       }
