@@ -1,5 +1,6 @@
 /**
- * File formats only: safetensors (read, write, stream), sharded and Hugging Face model folders,
+ * File formats only: safetensors (read, write, stream), sharded and Hugging Face model folders
+ * (cache layouts included), checksums,
  * the quantized-checkpoint format, atomic writes, the resumable JSONL log and results provenance.
  *
  * @module
@@ -8,6 +9,8 @@ export * from "./safetensors_format.ts";
 export * from "./safetensors.ts";
 export * from "./sharded.ts";
 export * from "./model_folder.ts";
+export * from "./hf_cache.ts";
+export * from "./checksum.ts";
 export * from "./atomic.ts";
 export * from "./jsonl_log.ts";
 export * from "./results.ts";

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { resolveModelPath } from "./hf_cache.ts";
 import { QuantlabError } from "../core/errors.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { openCheckpoint, writeSharded } from "./sharded.ts";
@@ -94,7 +95,8 @@ async function fileSamples(path: string, bytes: number): Promise<Uint8Array[]> {
  * if (!/^[0-9a-f]{64}$/.test(h)) throw new Error("unexpected");
  * ```
  */
-export async function modelHash(dir: string): Promise<string> {
+export async function modelHash(path: string): Promise<string> {
+  const dir = await resolveModelPath(path);
   const parts: Uint8Array[] = [];
   const enc = new TextEncoder();
   parts.push(enc.encode(await readText(joinPath(dir, "config.json"), "Model config")));

@@ -45,6 +45,7 @@ import { findDuplicateKey } from "./safetensors_json.ts";
 import { isObj, q } from "./paths.ts";
 import {
   parseDescriptor,
+  partsChecksum,
   QUANT_FORMAT_NAME,
   QUANT_FORMAT_VERSION,
   quantizedFromTensors,
@@ -250,6 +251,11 @@ export class QuantizedCheckpoint {
     }
   }
 
+  /** Paths of the safetensors files of the checkpoint. */
+  get files(): string[] {
+    return this.#files.map((f) => f.path);
+  }
+
   /** The descriptor of quantized weight `name`. */
   descriptor(name: string): QuantizedTensorDescriptor {
     const e = this.#quantized.get(name);
@@ -263,8 +269,11 @@ export class QuantizedCheckpoint {
     return e.d;
   }
 
-  /** Reads and validates quantized weight `name`. */
-  async read(name: string): Promise<QuantizedTensor> {
+  /**
+   * Reads and validates quantized weight `name`, checking its checksum when the descriptor has
+   * one (`verify: false` skips that check, for measuring what it costs).
+   */
+  async read(name: string, opts: { verify?: boolean } = {}): Promise<QuantizedTensor> {
     const d = this.descriptor(name);
     const file = this.#quantized.get(name)!.file;
     const got = new Map<string, Tensor>();
@@ -272,7 +281,21 @@ export class QuantizedCheckpoint {
     if (file.has(`${name}.zeros`) && !got.has(`${name}.zeros`)) {
       got.set(`${name}.zeros`, await file.read(`${name}.zeros`));
     }
-    return quantizedFromTensors(name, d, (n) => got.get(n));
+    // Structure first (its errors are the more specific), then the bytes against the checksum.
+    const qt = quantizedFromTensors(name, d, (n) => got.get(n));
+    if (d.checksum !== undefined && (opts.verify ?? true)) {
+      const now = partsChecksum(name, d, got);
+      if (now !== d.checksum) {
+        throw new QuantlabError(
+          "bad-file",
+          `Quantized tensor ${q(name)} in ${q(file.path)}: its bytes (${
+            quantizedTensorNames(name, d).map((n) => n.slice(name.length + 1)).join(", ")
+          }) do not match their checksum (stored ${d.checksum}, now ${now}); the file was ` +
+            "changed after it was written: quantize again or restore it",
+        );
+      }
+    }
+    return qt;
   }
 
   /** Reads a tensor stored as it is. */

@@ -21,6 +21,7 @@ import {
 import { rowStrideWords } from "../quant/packing.ts";
 import { dynamicMap, type Int8Storage, metaDequantize, type MetaMap } from "../quant/meta_quant.ts";
 import { isObj, q } from "./paths.ts";
+import { CHECKSUM_PATTERN, checksumOf } from "./checksum.ts";
 
 /** Version of the checkpoint layout described in this module. */
 export const QUANT_FORMAT_VERSION = 1;
@@ -71,6 +72,12 @@ export interface QuantizedTensorDescriptor {
   params: Record<string, string | number | boolean | null>;
   /** Dtype of the source tensor (informational). */
   sourceDtype?: string;
+  /**
+   * `"xxh64:<16 hex>"` of the stored bytes of the tensor's parts in
+   * {@linkcode quantizedTensorNames} order (codes, table, scales and zeros with any meta tensors);
+   * checked on every read. Absent in checkpoints written before checksums (they load unchecked).
+   */
+  checksum?: string;
 }
 
 /**
@@ -325,7 +332,35 @@ export function quantizedToTensors(
     scales: sc.descriptor,
     ...(zeros ? { zeros } : {}),
   });
+  descriptor.checksum = partsChecksum(name, descriptor, new Map(tensors));
   return { tensors, descriptor };
+}
+
+/**
+ * The checksum of a quantized tensor's stored parts (`parts` maps their names to the tensors), in
+ * {@linkcode quantizedTensorNames} order; a missing part counts as no bytes.
+ *
+ * @example
+ * ```ts
+ * import { partsChecksum, quantizedToTensors } from "./quantized_descriptor.ts";
+ * import { packCodes } from "../quant/packing.ts";
+ * const { tensors, descriptor } = quantizedToTensors("w", {
+ *   method: "rtn", shape: [1, 4], paddedCols: 4, p: 1, codeBits: 2,
+ *   codes: packCodes([0, 1, 2, 3], 1, 4, 2), table: new Float32Array([0, 1, 2, 3]),
+ *   tableDtype: "F32", groupSize: 4, groupAxis: 1, scales: new Float32Array([1]),
+ *   scaleStorage: { kind: "float", dtype: "F16" }, rotation: { kind: "none" }, params: {},
+ * });
+ * if (partsChecksum("w", descriptor, new Map(tensors)) !== descriptor.checksum) throw new Error();
+ * ```
+ */
+export function partsChecksum(
+  name: string,
+  d: QuantizedTensorDescriptor,
+  parts: ReadonlyMap<string, Tensor>,
+): string {
+  return checksumOf(
+    quantizedTensorNames(name, d).map((n) => parts.get(n)?.data ?? new Uint8Array()),
+  );
 }
 
 /** The names of the safetensors tensors that make up quantized weight `name` per its descriptor. */
@@ -440,6 +475,12 @@ export function parseDescriptor(name: string, raw: unknown): QuantizedTensorDesc
   };
   if (raw.zeroStorage !== undefined) d.zeroStorage = storage("zeroStorage");
   if (typeof raw.sourceDtype === "string") d.sourceDtype = raw.sourceDtype;
+  if (raw.checksum !== undefined) {
+    if (typeof raw.checksum !== "string" || !CHECKSUM_PATTERN.test(raw.checksum)) {
+      bad(`field "checksum" is ${JSON.stringify(raw.checksum)}; expected "xxh64:" + 16 hex digits`);
+    }
+    d.checksum = raw.checksum as string;
+  }
   if (d.codeBits > 16) bad(`field "codeBits" is ${d.codeBits}; expected 1 to 16`);
   const along = d.groupAxis === 1 ? d.paddedCols : d.shape[0];
   if (d.paddedCols < d.shape[1] || d.paddedCols % d.p !== 0 || along % d.groupSize !== 0) {

@@ -12,6 +12,7 @@ import { QuantlabError } from "../core/errors.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { ioError, SafetensorsFile, type TensorInfo, writeSafetensors } from "./safetensors.ts";
 import { findDuplicateKey } from "./safetensors_json.ts";
+import { listFolderFiles, resolveModelPath } from "./hf_cache.ts";
 import { joinPath, q } from "./paths.ts";
 import { writeJsonAtomic } from "./atomic.ts";
 
@@ -255,7 +256,9 @@ function isPlainRelative(p: string): boolean {
 /**
  * Opens a checkpoint: a directory (its `model.safetensors.index.json`, else its
  * `model.safetensors`, else its only `*.safetensors.index.json` or only `*.safetensors` file),
- * an index file (`*.index.json`), or any safetensors file. Missing files give `not-found` errors
+ * an index file (`*.index.json`), or any safetensors file. Files may be symlinks (a Hugging Face
+ * cache snapshot folder); a cache repository folder `models--org--name` opens the snapshot its
+ * `refs/main` names (see {@linkcode resolveModelPath}). Missing files give `not-found` errors
  * naming what was looked for; a malformed index or shard gives `bad-file`.
  *
  * @example
@@ -272,7 +275,8 @@ function isPlainRelative(p: string): boolean {
  * if (names.join() !== "w") throw new Error("unexpected");
  * ```
  */
-export async function openCheckpoint(dirOrFile: string): Promise<Checkpoint> {
+export async function openCheckpoint(path: string): Promise<Checkpoint> {
+  const dirOrFile = await resolveModelPath(path);
   let stat: Deno.FileInfo;
   try {
     stat = await Deno.stat(dirOrFile);
@@ -284,12 +288,7 @@ export async function openCheckpoint(dirOrFile: string): Promise<Checkpoint> {
       ? Checkpoint.fromIndex(dirOrFile)
       : Checkpoint.fromFile(dirOrFile);
   }
-  const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(dirOrFile)) if (e.isFile) names.push(e.name);
-  } catch (e) {
-    throw ioError(e, dirOrFile, "list checkpoint folder");
-  }
+  const names = await listFolderFiles(dirOrFile);
   if (names.includes(INDEX_FILE)) return Checkpoint.fromIndex(joinPath(dirOrFile, INDEX_FILE));
   if (names.includes(SINGLE_FILE)) return Checkpoint.fromFile(joinPath(dirOrFile, SINGLE_FILE));
   const indexes = names.filter((n) => n.endsWith(".safetensors.index.json"));

@@ -40,6 +40,11 @@ export interface AllocationLayer {
   size: number;
   /** This layer's t² per option (same order as the options); default: each option's error. */
   errors?: number[];
+  /**
+   * This layer's cost in bits per weight per option (same order), e.g. with its own table and
+   * padding amortized; default: each option's bits.
+   */
+  bits?: number[];
 }
 
 /** Options of {@linkcode allocateBits}. */
@@ -87,6 +92,14 @@ function errorTable(layers: AllocationLayer[], options: AllocationOption[]): num
     if (l.errors && l.errors.length !== options.length) {
       fail(`Layer "${l.name}" gives ${l.errors.length} errors for ${options.length} options`);
     }
+    if (l.bits && l.bits.length !== options.length) {
+      fail(`Layer "${l.name}" gives ${l.bits.length} costs for ${options.length} options`);
+    }
+    for (const b of l.bits ?? []) {
+      if (!(Number.isFinite(b) && b > 0)) {
+        fail(`Layer "${l.name}" costs ${b} bits per weight; use a finite number > 0`);
+      }
+    }
     return options.map((o, j) => {
       const e = l.errors ? l.errors[j]! : o.error;
       if (e === undefined || !(Number.isFinite(e) && e >= 0)) {
@@ -118,11 +131,11 @@ function exactCosts(
   budgetBits: number,
   maxSteps: number,
 ): { costs: number[][]; budget: number } | null {
-  const fr = options.map((o) => fraction(o.bits));
-  if (fr.some((f) => f === null)) return null;
-  const den = fr.reduce((d, f) => Math.max(d, f![1]), 1);
-  // Cost of (l, j) in 1/den bits: size_l · num_j · (den / den_j), all integers.
-  const raw = layers.map((l) => fr.map((f) => l.size * f![0] * (den / f![1])));
+  const fr = layers.map((l) => options.map((o, j) => fraction(l.bits?.[j] ?? o.bits)));
+  if (fr.flat().some((f) => f === null)) return null;
+  const den = fr.flat().reduce((d, f) => Math.max(d, f![1]), 1);
+  // Cost of (l, j) in 1/den bits: size_l · num_lj · (den / den_lj), all integers.
+  const raw = layers.map((l, i) => fr[i]!.map((f) => l.size * f![0] * (den / f![1])));
   if (raw.flat().some((c) => !Number.isSafeInteger(c))) return null;
   const g = raw.flat().reduce((a, c) => gcd(a, c), 0);
   const budget = Math.floor((budgetBits * den) / g + 1e-9);
@@ -163,8 +176,14 @@ export function allocateBits(
   }
   const total = layers.reduce((s, l) => s + l.size, 0);
   const budgetBits = budgetBitsPerWeight * total;
-  const minBits = Math.min(...options.map((o) => o.bits));
-  if (budgetBits < minBits * total * (1 - 1e-12)) {
+  const cost = (l: number, j: number): number => layers[l]!.bits?.[j] ?? options[j]!.bits;
+  const cheapest = layers.reduce(
+    (s, lay, l) => s + lay.size * Math.min(...options.map((_, j) => cost(l, j))),
+    0,
+  );
+  // Shown rounded up, so "use at least" is always enough.
+  const minBits = Math.ceil((cheapest / total) * 1e4 - 1e-6) / 1e4;
+  if (budgetBits < cheapest * (1 - 1e-12)) {
     fail(
       `Bit budget ${budgetBitsPerWeight} per weight is below the cheapest option ` +
         `(${minBits} bits per weight); use at least ${minBits}`,
@@ -179,7 +198,9 @@ export function allocateBits(
   } else {
     // Steps of budgetBits/resolution, every cost rounded up: whatever fits here fits for real.
     const step = budgetBits / resolution;
-    costs = layers.map((l) => options.map((o) => Math.ceil((l.size * o.bits) / step - 1e-9)));
+    costs = layers.map((lay, l) =>
+      options.map((_, j) => Math.ceil((lay.size * cost(l, j)) / step - 1e-9))
+    );
     B = resolution;
   }
 
@@ -221,7 +242,7 @@ export function allocateBits(
     b -= costs[l]![j]!;
   }
   const predictedIncrease = choice.reduce((s, j, l) => s + layers[l]!.alpha * err[l]![j]!, 0);
-  const bits = choice.reduce((s, j, l) => s + layers[l]!.size * options[j]!.bits, 0);
+  const bits = choice.reduce((s, j, l) => s + layers[l]!.size * cost(l, j), 0);
   return { choice, predictedIncrease, bitsPerWeight: bits / total, exact: exact !== null };
 }
 

@@ -13,6 +13,7 @@ import { dequantizeParallel } from "../quant/dequantize.ts";
 import { type TensorError, tensorError } from "../quant/error_metrics.ts";
 import { QuantizedCheckpoint } from "../io/quantized_checkpoint.ts";
 import { q } from "../io/paths.ts";
+import { pathExists } from "../io/atomic.ts";
 import { SafetensorsWriter } from "../io/safetensors.ts";
 import type { TensorSpec } from "../io/safetensors_format.ts";
 import { openCheckpoint } from "../io/sharded.ts";
@@ -50,6 +51,18 @@ export async function dequantizeCheckpoint(
   const t0 = performance.now();
   const ck = await QuantizedCheckpoint.open(quant);
   try {
+    if (await pathExists(out)) {
+      const target = await Deno.realPath(out);
+      for (const f of ck.files) {
+        if ((await Deno.realPath(f)) === target) {
+          throw new QuantlabError(
+            "bad-argument",
+            `--out ${q(out)} is a file of the input checkpoint ${q(quant)}; dequantize would ` +
+              "overwrite what it reads: choose another --out",
+          );
+        }
+      }
+    }
     const want = opts.tensors && opts.tensors.length > 0 ? new Set(opts.tensors) : null;
     for (const n of want ?? []) {
       if (!ck.quantizedNames.includes(n) && !ck.otherNames.includes(n)) {

@@ -41,25 +41,25 @@ export interface DemoRow {
   seconds: number;
 }
 
-/** The methods the demo compares, at about 2, 3 and 4 bits. */
+/** The methods the demo compares, at about 2, 3 and 4 bits (HIGGS with an explicit h = 1024). */
 export const DEMO_METHODS: readonly DemoMethod[] = [
-  { label: "higgs (2,16) h1024", method: "higgs", options: { p: 2, bits: 2 } },
+  { label: "higgs (2,16) h1024", method: "higgs", options: { p: 2, bits: 2, hadamard: 1024 } },
   {
     label: "higgs (2,16) h1024 unbiased",
     method: "higgs",
-    options: { p: 2, bits: 2, extra: { scaleRule: "unbiased" } },
+    options: { p: 2, bits: 2, hadamard: 1024, extra: { scaleRule: "unbiased" } },
   },
   { label: "hqq int2 g64", method: "hqq", options: { bits: 2, groupSize: 64 } },
-  { label: "higgs (2,64) h1024", method: "higgs", options: { p: 2, bits: 3 } },
+  { label: "higgs (2,64) h1024", method: "higgs", options: { p: 2, bits: 3, hadamard: 1024 } },
   {
     label: "higgs (2,64) h1024 unbiased",
     method: "higgs",
-    options: { p: 2, bits: 3, extra: { scaleRule: "unbiased" } },
+    options: { p: 2, bits: 3, hadamard: 1024, extra: { scaleRule: "unbiased" } },
   },
   { label: "hqq int3 g64", method: "hqq", options: { bits: 3, groupSize: 64 } },
   { label: "rtn int3 g64", method: "rtn", options: { bits: 3, groupSize: 64 } },
-  { label: "higgs (2,256) h1024", method: "higgs", options: { p: 2, bits: 4 } },
-  { label: "higgs (1,16) h1024", method: "higgs", options: { p: 1, bits: 4 } },
+  { label: "higgs (2,256) h1024", method: "higgs", options: { p: 2, bits: 4, hadamard: 1024 } },
+  { label: "higgs (1,16) h1024", method: "higgs", options: { p: 1, bits: 4, hadamard: 1024 } },
   { label: "nf4 g64", method: "nf4", options: { groupSize: 64 } },
   { label: "af4 g64", method: "af4", options: { groupSize: 64 } },
   { label: "fp4 g64", method: "fp4", options: { groupSize: 64 } },

@@ -45,6 +45,7 @@ import {
 } from "../io/safetensors.ts";
 import type { TensorSpec } from "../io/safetensors_format.ts";
 import { INDEX_FILE, openCheckpoint } from "../io/sharded.ts";
+import { listFolderFiles, resolveModelPath } from "../io/hf_cache.ts";
 import { baseName, isObj, joinPath, q } from "../io/paths.ts";
 import { copyFileAtomic, pathExists, removeStaleTemps, writeFileAtomic } from "../io/atomic.ts";
 import { appendJsonl, readJsonl, terminateLastLine } from "../io/jsonl_log.ts";
@@ -96,6 +97,12 @@ export interface QuantizeSummary {
   bitsPerWeight: number;
   /** Wall time of this run in seconds. */
   seconds: number;
+  /**
+   * Tensors of this run zero-padded to whole Hadamard blocks or groups (a fixed `--hadamard` that
+   * does not divide their width), one example, and what the padding costs in bits per quantized
+   * weight (codes and scales of the padded columns); absent when nothing was padded.
+   */
+  padding?: { tensors: number; example: string; bitsPerWeight: number };
 }
 
 /**
@@ -212,13 +219,15 @@ async function readLog(path: string): Promise<LogLine[]> {
  * ```
  */
 export async function quantizeCheckpoint(
-  input: string,
+  inputPath: string,
   out: string,
   opts: QuantizeCheckpointOptions = {},
 ): Promise<QuantizeSummary> {
   // Long on purpose: one streaming, resumable pass whose state (run fingerprint, work folder, log,
   // summary) every step shares; read it top to bottom, each step is headed by a comment.
   const t0 = performance.now();
+  // A Hugging Face cache repository folder reads as the snapshot its refs/main names.
+  const input = await resolveModelPath(inputPath);
   const method = opts.method ?? "higgs";
   const quantizer = getQuantizer(method);
   const options = opts.options ?? {};
@@ -232,13 +241,15 @@ export async function quantizeCheckpoint(
   const srcFiles = [...ck.files];
   const indexed = ck.indexMetadata !== null;
   ck.close();
+  if (inputIsDir && out.endsWith(".safetensors")) {
+    throw new QuantlabError(
+      "bad-argument",
+      `Input ${q(inputPath)} is a folder, so the output is a folder too; --out ${q(out)} names ` +
+        "a .safetensors file: give --out a folder name",
+    );
+  }
   const singleOut = !inputIsDir && out.endsWith(".safetensors");
   const outDir = singleOut ? null : out;
-  if (outDir) {
-    await Deno.mkdir(outDir, { recursive: true }).catch((e) => {
-      throw ioError(e, outDir, "create folder");
-    });
-  }
   const outFiles = srcFiles.map((f) => (singleOut ? out : joinPath(outDir!, baseName(f))));
   if (new Set(outFiles).size !== outFiles.length) {
     throw new QuantlabError(
@@ -301,6 +312,13 @@ export async function quantizeCheckpoint(
       );
     }
   }
+  if (selected.size === 0) {
+    throw new QuantlabError(
+      "bad-file",
+      `${q(inputPath)} holds no tensor to quantize (a 2-D float weight` +
+        (inputIsDir ? ", not an embedding or lm_head" : "") + "); nothing was written",
+    );
+  }
   const fingerprintSource = JSON.stringify({
     version: QUANT_FORMAT_VERSION,
     method,
@@ -313,6 +331,12 @@ export async function quantizeCheckpoint(
   });
   const run = (await sha256Hex(fingerprintSource)).slice(0, 32);
 
+  // Every check on the input has passed: now the output folder and the work folder.
+  if (outDir) {
+    await Deno.mkdir(outDir, { recursive: true }).catch((e) => {
+      throw ioError(e, outDir, "create folder");
+    });
+  }
   // The work folder: run identity, progress log, part files.
   const work = singleOut ? `${out}.quantlab-work` : joinPath(outDir!, ".quantlab-work");
   const runFile = joinPath(work, "run.json");
@@ -345,6 +369,7 @@ export async function quantizeCheckpoint(
 
   const totalTensors = selected.size;
   const bar = (opts.progress ?? silentProgress)(`quantize ${method}`, totalTensors);
+  const padding = { tensors: 0, bits: 0, example: undefined as string | undefined };
   const summary: QuantizeSummary = {
     out,
     files: outFiles,
@@ -421,6 +446,17 @@ export async function quantizeCheckpoint(
           opts.backend,
           name,
         );
+        if (qt.paddedCols > cols) {
+          const pad = qt.paddedCols - cols;
+          const scaleBits = qt.scaleStorage?.kind === "float" && qt.scaleStorage.dtype === "F32"
+            ? 32
+            : 16;
+          const bits = rows * pad * (qt.codeBits / qt.p) +
+            (qt.groupAxis === 1 ? (rows * pad / qt.groupSize) * scaleBits : 0);
+          padding.tensors++;
+          padding.bits += bits;
+          padding.example ??= `${name}: width ${cols} → ${qt.paddedCols}`;
+        }
         const { tensors, descriptor } = quantizedToTensors(name, qt, t.dtype);
         await writeSafetensors(
           part,
@@ -517,6 +553,13 @@ export async function quantizeCheckpoint(
         joinPath(outDir, INDEX_FILE),
         JSON.stringify({ metadata: { total_size: totalSize }, weight_map: sorted }, null, 2) + "\n",
       );
+    } else {
+      // An index left by an earlier sharded run would win over the new single file on loading.
+      await Deno.remove(joinPath(outDir, INDEX_FILE)).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) {
+          throw ioError(e, outDir, "remove a stale index in");
+        }
+      });
     }
     if (inputIsDir) {
       let config: Record<string, unknown> = {};
@@ -535,22 +578,39 @@ export async function quantizeCheckpoint(
       config.quantization_config = quantizationConfig(method, options, selected, all, run);
       // The parameters as the quantizer resolved them (defaults filled), from the first tensor.
       if (resolvedParams) {
-        (config.quantization_config as Record<string, unknown>).parameters = resolvedParams;
+        // With auto Hadamard blocks the block (and the default group) vary per tensor; each
+        // tensor's descriptor holds its own.
+        const auto = method === "higgs" && options.hadamard === undefined;
+        (config.quantization_config as Record<string, unknown>).parameters = auto
+          ? {
+            ...(resolvedParams as Record<string, unknown>),
+            hadamard: "auto",
+            ...(options.groupSize === undefined ? { groupSize: "per tensor" } : {}),
+          }
+          : resolvedParams;
       }
       await writeFileAtomic(
         joinPath(outDir, "config.json"),
         JSON.stringify(config, null, 2) + "\n",
       );
-      for await (const e of Deno.readDir(input)) {
-        if (!e.isFile || e.name.startsWith(".")) continue;
-        if (e.name.endsWith(".safetensors") || e.name === "config.json") continue;
-        if (e.name.endsWith(".safetensors.index.json")) continue;
-        await copyFileAtomic(joinPath(input, e.name), joinPath(outDir, e.name));
+      // Symlinked files (a Hugging Face cache snapshot) are copied as content, never as links.
+      for (const name of await listFolderFiles(input)) {
+        if (name.startsWith(".")) continue;
+        if (name.endsWith(".safetensors") || name === "config.json") continue;
+        if (name.endsWith(".safetensors.index.json")) continue;
+        await copyFileAtomic(joinPath(input, name), joinPath(outDir, name));
       }
     }
   }
   await Deno.remove(work, { recursive: true }).catch(() => {});
   summary.bitsPerWeight = summary.quantizedWeights > 0 ? totalBits / summary.quantizedWeights : 0;
+  if (padding.tensors > 0) {
+    summary.padding = {
+      tensors: padding.tensors,
+      example: padding.example ?? "",
+      bitsPerWeight: padding.bits / Math.max(1, summary.quantizedWeights),
+    };
+  }
   summary.seconds = (performance.now() - t0) / 1000;
   return summary;
 }
@@ -579,6 +639,11 @@ function quantizationConfig(
     ["scaleDtype", "scale_dtype"],
   ];
   for (const [k, name] of keys) if (options[k] !== undefined) cfg[name] = options[k];
+  if (method === "higgs" && options.hadamard === undefined) {
+    // Auto: each tensor's block is in its descriptor (rotation.size).
+    cfg.hadamard_size = "auto";
+    if (options.hadamardMax !== undefined) cfg.hadamard_max = options.hadamardMax;
+  }
   if (options.extra && Object.keys(options.extra).length > 0) cfg.extra = options.extra;
   cfg.modules_not_to_convert = all.filter(([n, , s]) => s.length >= 2 && !selected.has(n)).map((
     [n],

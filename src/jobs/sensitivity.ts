@@ -78,6 +78,10 @@ export interface SensitivityRecord extends LayerSensitivity {
   name: string;
   /** Its number of weights. */
   size: number;
+  /** Output features (the weight's rows); absent in files written before it was recorded. */
+  rows?: number;
+  /** Input features (the weight's columns); absent in files written before it was recorded. */
+  cols?: number;
 }
 
 /** The results of a job. */
@@ -170,7 +174,13 @@ export async function runSensitivityJob(
   });
   const projections: SensitivityRecord[] = sens.map((s) => {
     const lin = model.getLinear(s.layer, s.kind);
-    return { ...s, name: linearName(s.layer, s.kind), size: lin.inFeatures * lin.outFeatures };
+    return {
+      ...s,
+      name: linearName(s.layer, s.kind),
+      size: lin.inFeatures * lin.outFeatures,
+      rows: lin.outFeatures,
+      cols: lin.inFeatures,
+    };
   });
   const document: Record<string, unknown> = {
     schema: SENSITIVITY_SCHEMA,

@@ -10,6 +10,7 @@
 import type { Tensor } from "../core/tensor.ts";
 import type { Backend } from "../gpu/backend.ts";
 import { openCheckpoint } from "../io/sharded.ts";
+import { resolveModelPath } from "../io/hf_cache.ts";
 import { joinPath as join } from "../io/paths.ts";
 import {
   readJsonFile,
@@ -42,8 +43,9 @@ import type { CausalLM } from "./types.ts";
  * ```
  */
 export async function loadHfConfig(
-  dir: string,
+  path: string,
 ): Promise<{ config: LlamaConfig; raw: Record<string, unknown> }> {
+  const dir = await resolveModelPath(path);
   const raw = await readJsonFile(join(dir, "config.json"), "Model config");
   const config = parseHfConfig(raw);
   // generation_config.json may list more EOS ids (Llama 3 instruct models do).
@@ -115,7 +117,8 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
  * if (tok.decode(tok.encode("hi"), { skipSpecialTokens: true }) !== "hi") throw new Error();
  * ```
  */
-export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
+export async function loadTokenizer(path: string): Promise<TextTokenizer> {
+  const dir = await resolveModelPath(path);
   const json = await readJsonFile(join(dir, "tokenizer.json"), "Tokenizer file");
   const cfg = await readOptionalJson(join(dir, "tokenizer_config.json"));
   return TextTokenizer.fromJson(json, cfg ?? {});

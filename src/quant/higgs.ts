@@ -77,6 +77,28 @@ export interface HiggsParams {
 /** Valid Hadamard sizes. */
 export const HIGGS_HADAMARD_SIZES: readonly number[] = [64, 128, 256, 512, 1024, 2048, 4096];
 
+/** The largest block `--hadamard auto` picks unless told otherwise. */
+export const HIGGS_AUTO_HADAMARD_MAX = 1024;
+
+/**
+ * The Hadamard block `auto` picks for an input width: the largest valid size ≤ `max` that divides
+ * `cols` (so nothing is padded), or the smallest valid size (64, the least padding) when none
+ * divides it.
+ *
+ * @example
+ * ```ts
+ * import { autoHadamardSize } from "./higgs.ts";
+ * const sizes = [896, 4864, 2304, 3584, 4096].map((c) => autoHadamardSize(c));
+ * if (sizes.join() !== "128,256,256,512,1024") throw new Error(sizes.join());
+ * if (autoHadamardSize(4096, 512) !== 512 || autoHadamardSize(100) !== 64) throw new Error();
+ * ```
+ */
+export function autoHadamardSize(cols: number, max: number = HIGGS_AUTO_HADAMARD_MAX): number {
+  let best = 0;
+  for (const h of HIGGS_HADAMARD_SIZES) if (h <= max && cols % h === 0) best = h;
+  return best || HIGGS_HADAMARD_SIZES[0]!;
+}
+
 function lcm(a: number, b: number): number {
   let x = a;
   let y = b;
@@ -85,7 +107,8 @@ function lcm(a: number, b: number): number {
 }
 
 /**
- * Resolves and validates HIGGS options. Defaults: p = 2, bits = 4 (n = 2^(p·bits)), h = 1024,
+ * Resolves and validates HIGGS options. Defaults: p = 2, bits = 4 (n = 2^(p·bits)), h = auto
+ * (for an input width `cols`, {@linkcode autoHadamardSize}; without `cols`, the maximum 1024),
  * g = h (lcm(h, p) when p does not divide h), seed = null (plain Hadamard), f16 scales, f16 table,
  * RMS scales. `opts.extra.scaleRule` may be "unbiased" (see `higgs_unbiased.ts`); `opts.extra.tableDtype` may be
  * "F32"; `opts.hadamard = 0` disables the rotation. Only `axis: 1` is valid (the rotation runs
@@ -98,7 +121,11 @@ function lcm(a: number, b: number): number {
  * if (p.gridSize !== 256 || p.codeBits !== 8 || p.groupSize !== 1024) throw new Error();
  * ```
  */
-export function resolveHiggsParams(opts: QuantOptions, name = "tensor"): HiggsParams {
+export function resolveHiggsParams(
+  opts: QuantOptions,
+  name = "tensor",
+  cols?: number,
+): HiggsParams {
   const bad = (msg: string): never => {
     throw new QuantlabError("bad-argument", `Cannot quantize "${name}" with HIGGS: ${msg}`);
   };
@@ -122,7 +149,11 @@ export function resolveHiggsParams(opts: QuantOptions, name = "tensor"): HiggsPa
     }
   }
   const codeBits = Math.ceil(Math.log2(n) - 1e-12);
-  const h = opts.hadamard ?? 1024;
+  const max = opts.hadamardMax ?? HIGGS_AUTO_HADAMARD_MAX;
+  if (!HIGGS_HADAMARD_SIZES.includes(max)) {
+    bad(`Hadamard maximum ${max} is not valid; use one of ${HIGGS_HADAMARD_SIZES.join(", ")}`);
+  }
+  const h = opts.hadamard ?? (cols === undefined ? max : autoHadamardSize(cols, max));
   if (h !== 0 && !HIGGS_HADAMARD_SIZES.includes(h)) {
     bad(
       `Hadamard size ${h} is not valid; use one of ${
@@ -200,6 +231,29 @@ export function resolveHiggsParams(opts: QuantOptions, name = "tensor"): HiggsPa
 export function higgsPaddedCols(cols: number, params: HiggsParams): number {
   const unit = Math.max(params.hadamard, params.groupSize);
   return Math.ceil(cols / unit) * unit;
+}
+
+/**
+ * Bits per weight a HIGGS tensor of shape [rows, cols] stores with `opts`, counted exactly as
+ * `bitsPerWeight` of `format.ts` counts the quantized tensor (and `quantlab error` prints it):
+ * codes and scales of the padded row, the table amortized over the tensor. The Hadamard block
+ * and group follow {@linkcode resolveHiggsParams} with this width (so `auto` is per tensor).
+ *
+ * @example
+ * ```ts
+ * import { higgsStoredBits } from "./higgs.ts";
+ * // 4-bit codes + one f16 scale per 128 columns + a 256 × 2 f16 table over 256·896 weights.
+ * const b = higgsStoredBits(256, 896, { p: 2, bits: 4 });
+ * if (b !== 4 + 16 / 128 + (512 * 16) / (256 * 896)) throw new Error(String(b));
+ * ```
+ */
+export function higgsStoredBits(rows: number, cols: number, opts: QuantOptions): number {
+  const params = resolveHiggsParams(opts, "tensor", cols);
+  const padded = higgsPaddedCols(cols, params);
+  const codes = rows * (padded / params.p) * params.codeBits;
+  const scales = rows * (padded / params.groupSize) * (params.scaleDtype === "F32" ? 32 : 16);
+  const table = 2 ** params.codeBits * params.p * (params.tableDtype === "F32" ? 32 : 16);
+  return (codes + scales + table) / (rows * cols);
 }
 
 /**
@@ -764,7 +818,7 @@ export const higgsQuantizer: Quantizer = {
   summary:
     "randomized Hadamard + per-group RMS scale + nearest point of a Gaussian MSE-optimal grid",
   async quantize(w, rows, cols, opts, backend, name = "tensor") {
-    const params = resolveHiggsParams(opts, name);
+    const params = resolveHiggsParams(opts, name, cols);
     checkWeight(w, rows, cols, name);
     const grid = await gridFor(params.p, params.gridSize);
     const q = await higgsQuantize(w, rows, cols, params, grid, backend, name);

@@ -24,8 +24,13 @@ export interface QuantOptions {
   p?: number;
   /** HIGGS: explicit grid size n (overrides bits). */
   gridSize?: number;
-  /** HIGGS: Hadamard block size h. */
+  /**
+   * HIGGS: Hadamard block size h (0 = no rotation). Unset: `auto`, per tensor the largest power
+   * of two ≤ {@linkcode QuantOptions.hadamardMax} that divides the input width.
+   */
   hadamard?: number;
+  /** HIGGS with `hadamard` unset (auto): the largest block it may pick (default 1024). */
+  hadamardMax?: number;
   /** Random-sign seed for the rotation; `null` = plain Hadamard. */
   seed?: number | null;
   /** Stored precision of scales and zeros. */

@@ -7,6 +7,8 @@ import { linearityCommand } from "../../src/cli/commands/linearity.ts";
 import { sensitivityCommand } from "../../src/cli/commands/sensitivity.ts";
 import { QuantlabError } from "../../src/core/errors.ts";
 import { QuantizedCheckpoint } from "../../src/io/quantized_checkpoint.ts";
+import { checkpointError } from "../../src/jobs/checkpoint_error.ts";
+import { totalError } from "../../src/quant/error_metrics.ts";
 import { llamaConfig } from "../../src/model/config.ts";
 import { writeHfFolder } from "../../src/model/loader.ts";
 import { llamaTensors, randomLlamaWeights } from "../../src/model/random.ts";
@@ -82,7 +84,8 @@ Deno.test("sensitivity → allocate → quantize --plan: α per projection, a pl
       for (const [name, t] of Object.entries(pl.tensors) as [string, { gridSize: number }][]) {
         const qt = await ck.read(name);
         assert.equal(2 ** qt.codeBits, t.gridSize, name);
-        assert.equal(qt.rotation.kind === "hadamard" && qt.rotation.size, 1024);
+        // --hadamard auto: the largest power of two ≤ 1024 dividing the width (64 or 128 here).
+        assert.equal(qt.rotation.kind === "hadamard" && qt.rotation.size, qt.shape[1], name);
       }
     } finally {
       ck.close();
@@ -128,8 +131,23 @@ Deno.test("sensitivity → allocate → quantize --plan: α per projection, a pl
     );
     await rejects(
       run(quantizeCommand, [model, "--plan", plan, "--hadamard", "256", "--out", `${dir}/x`]),
-      /assume --hadamard 1024; got --hadamard 256/,
+      /assume --hadamard auto; got --hadamard 256/,
     );
+    await rejects(
+      run(allocateCommand, [sens, "--budget", "3", "--hadamard", "300"]),
+      /--hadamard 300 is not valid; use auto, max=N, one of 64, 128/,
+    );
+    // The plan keeps its budget as quantlab error counts it (codes, scales, padding, table).
+    for (const budget of [2.5, 3, 3.5]) {
+      const pb = `${dir}/plan_${budget}.json`;
+      await run(allocateCommand, [sens, "--budget", String(budget), "--out", pb]);
+      const qb = `${dir}/q_${budget}`;
+      await run(quantizeCommand, [model, "--plan", pb, "--out", qb, "--quiet"]);
+      const measured = totalError(await checkpointError(model, qb)).bitsPerWeight;
+      const promised = JSON.parse(await Deno.readTextFile(pb)).result.bitsPerWeight;
+      assert.ok(measured <= budget, `budget ${budget}: measured ${measured}`);
+      assert.ok(Math.abs(measured - promised) < 1e-9, `promised ${promised}, measured ${measured}`);
+    }
     const bogus = `${dir}/bogus.json`;
     await Deno.writeTextFile(
       bogus,

@@ -4,12 +4,18 @@
  * linearity model the metric grows by Σ α_l·t_l², and after the Hadamard rotation a projection
  * coded with grid (p, n) has t² = the grid's Gaussian MSE, so the choice is a multiple-choice
  * knapsack (`src/experiments/allocation.ts`, exact dynamic programming). Costs count the codes
- * (log₂n / p bits per weight) and one f16 scale per Hadamard block. The plan lists each
+ * and scales of the padded rows and each tensor's lookup table, exactly as `quantize` will store
+ * them (`higgsStoredBits`), so the plan measured by `quantlab error` keeps its budget. The
+ * Hadamard block follows the same `--hadamard` rule as `quantize` (`auto` by default). The plan
+ * lists each
  * projection's grid; `quantlab quantize MODEL --plan plan.json` applies it.
  *
  * @module
  */
-import { choiceFlag, type Command, intFlag, numberFlag, UsageError } from "../command.ts";
+import { choiceFlag, type Command, numberFlag, UsageError } from "../command.ts";
+import { HADAMARD_HELP, parseHadamardFlag } from "../hadamard_flag.ts";
+import { QuantlabError } from "../../core/errors.ts";
+import { higgsStoredBits } from "../../quant/higgs.ts";
 import { formatTable } from "../table.ts";
 import { HIGGS_GRID_FLAGS } from "../linearity_flags.ts";
 import { writeJsonAtomic } from "../../io/atomic.ts";
@@ -37,13 +43,14 @@ export const allocateCommand: Command = {
   name: "allocate",
   summary: "optimal per-projection HIGGS grids under a bit budget (linearity model, exact DP)",
   usage: "quantlab allocate SENS.json --budget BITS [--grids 2:16,2:64,2:256,2:4096] " +
-    "[--hadamard 1024] [--out plan.json]",
+    "[--hadamard auto] [--out plan.json]",
   examples: [
-    "quantlab allocate /tmp/ql-sens.json --budget 3.25 --hadamard 256 -o /tmp/ql-plan.json",
+    "quantlab allocate /tmp/ql-sens.json --budget 3.25 -o /tmp/ql-plan.json",
   ],
   flags: {
     budget: { type: "string", help: "average bits per weight over the measured projections" },
     ...HIGGS_GRID_FLAGS,
+    hadamard: { type: "string", default: "auto", help: HADAMARD_HELP },
     out: { type: "string", short: "o", help: "plan JSON for quantize --plan (written atomically)" },
   },
   cpuOnly: "allocates bits on the CPU only",
@@ -54,23 +61,45 @@ export const allocateCommand: Command = {
     }
     if (args.values.budget === undefined) throw new UsageError("--budget BITS is required");
     const budget = numberFlag(args, "budget", 4, 0.5, 32);
-    const h = intFlag(args, "hadamard", 1024, 64, 32768);
+    const hadamard = parseHadamardFlag(String(args.values.hadamard));
     const out = typeof args.values.out === "string" ? args.values.out : undefined;
     const { document: doc, sha256: fileSha } = await readSensitivityFile(path);
     const projections = doc.result.projections;
     const grids = parseGrids(String(args.values.grids));
     const scaleRule = choiceFlag(args, "scale-rule", ["rms", "unbiased"] as const);
-    const options = await higgsGridOptions(grids, h, scaleRule);
+    const options = await higgsGridOptions(
+      grids,
+      hadamard.hadamard || hadamard.hadamardMax || 1024,
+      scaleRule,
+    );
     // Negative α (noise that happened to help, seen on untrained models with "ppl") would pull
     // bits away for free; they count as 0.
     const negative = projections.filter((s) => s.alpha < 0).length;
-    const layers = projections.map((s) => ({
-      name: s.name,
-      alpha: Math.max(0, s.alpha),
-      size: s.size,
-    }));
-    const a = allocateBits(layers, options, budget);
+    const layers = projections.map((s) => {
+      if (s.rows === undefined || s.cols === undefined) {
+        throw new QuantlabError(
+          "bad-file",
+          `${path} gives no shape (rows, cols) for ${s.name}; it was written by an older ` +
+            "quantlab: rerun quantlab sensitivity (it reuses the measurements in its log)",
+        );
+      }
+      const [rows, cols] = [s.rows, s.cols];
+      return {
+        name: s.name,
+        alpha: Math.max(0, s.alpha),
+        size: s.size,
+        // Exactly what quantize stores: codes and scales of the padded row, the table.
+        bits: options.map((o) =>
+          higgsStoredBits(rows, cols, { p: o.p, gridSize: o.n, ...hadamard })
+        ),
+      };
+    });
     const total = layers.reduce((s, l) => s + l.size, 0);
+    // Each option's cost over the whole model (what it costs used everywhere).
+    options.forEach((o, j) => {
+      o.bits = layers.reduce((s, l) => s + l.size * l.bits[j]!, 0) / total;
+    });
+    const a = allocateBits(layers, options, budget);
     const uniform = options
       .map((o, j) => ({ o, j, delta: layers.reduce((s, l) => s + l.alpha * o.error, 0) }))
       .filter((u) => u.o.bits <= budget + 1e-12)
@@ -121,7 +150,8 @@ export const allocateCommand: Command = {
         sensitivity: { path, sha256: fileSha, metric: doc.result.metric },
         model: doc.model,
         method: "higgs",
-        hadamard: h,
+        hadamard: hadamard.hadamard ?? "auto",
+        ...(hadamard.hadamardMax !== undefined ? { hadamardMax: hadamard.hadamardMax } : {}),
         scaleRule,
         budget,
         options: options.map(({ name, p, n, bits, error }) => ({ name, p, n, bits, error })),

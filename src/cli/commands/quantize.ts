@@ -27,6 +27,7 @@ import { JSON_FLAG, outFlag, QUIET_FLAG } from "../vocabulary.ts";
 import { printJson } from "../json_output.ts";
 import { warn } from "../warn.ts";
 import { ignoredFlagWarnings, userWordsMethodError } from "../method_flags.ts";
+import { HADAMARD_HELP, hadamardFlagText, parseHadamardFlag } from "../hadamard_flag.ts";
 
 /** Flags shared by commands that take quantization options. */
 export const QUANT_FLAGS: Record<string, FlagSpec> = {
@@ -37,10 +38,7 @@ export const QUANT_FLAGS: Record<string, FlagSpec> = {
   },
   p: { type: "string", help: "HIGGS grid dimension (default 2)" },
   n: { type: "string", help: "HIGGS grid size (overrides --bits)" },
-  hadamard: {
-    type: "string",
-    help: "HIGGS Hadamard block 64–4096, 0 = no rotation (default 1024)",
-  },
+  hadamard: { type: "string", help: HADAMARD_HELP },
   group: {
     type: "string",
     help: "weights per scale; 'row' = one per row (default 64; HIGGS: the Hadamard block)",
@@ -78,7 +76,7 @@ export function quantOptionsFromArgs(args: ParsedArgs): QuantOptions {
   if (v.bits !== undefined) o.bits = numberFlag(args, "bits", 4, 0.5, 16);
   if (v.p !== undefined) o.p = intFlag(args, "p", 2, 1, 16);
   if (v.n !== undefined) o.gridSize = intFlag(args, "n", 256, 2, 65536);
-  if (v.hadamard !== undefined) o.hadamard = intFlag(args, "hadamard", 1024, 0, 32768);
+  if (v.hadamard !== undefined) Object.assign(o, parseHadamardFlag(String(v.hadamard)));
   if (v.group !== undefined) {
     o.groupSize = v.group === "row" || v.group === "none"
       ? null
@@ -143,12 +141,26 @@ async function readPlan(
   if (method !== plan.method) {
     throw new UsageError(`The plan is for --method ${plan.method}; got --method ${method}`);
   }
-  if (options.hadamard !== undefined && options.hadamard !== plan.hadamard) {
+  // Plans before `auto` hold a number; later ones "auto" (+ hadamardMax) or a number.
+  const planned = parseHadamardFlag(
+    plan.hadamard === undefined
+      ? "auto"
+      : plan.hadamard === "auto" && plan.hadamardMax !== undefined
+      ? `max=${plan.hadamardMax}`
+      : String(plan.hadamard),
+  );
+  const given = { hadamard: options.hadamard, hadamardMax: options.hadamardMax };
+  const givenAny = given.hadamard !== undefined || given.hadamardMax !== undefined;
+  if (givenAny && hadamardFlagText(given) !== hadamardFlagText(planned)) {
     throw new UsageError(
-      `The plan's costs assume --hadamard ${plan.hadamard}; got --hadamard ${options.hadamard}`,
+      `The plan's costs assume --hadamard ${hadamardFlagText(planned)}; got --hadamard ${
+        hadamardFlagText(given)
+      }`,
     );
   }
-  options.hadamard = plan.hadamard;
+  delete options.hadamard;
+  delete options.hadamardMax;
+  Object.assign(options, planned);
   return plan.tensors as Record<string, QuantOptions>;
 }
 
@@ -239,8 +251,13 @@ export const quantizeCommand: Command = {
     } catch (e) {
       throw userWordsMethodError(e);
     }
-    if (s.quantized + s.resumed === 0) {
-      warn("quantize", `nothing was quantized: ${input} has no 2-D float projection to quantize`);
+    if (s.padding) {
+      const p = s.padding;
+      warn(
+        "quantize",
+        `zero padding of ${p.tensors} tensor(s) to whole Hadamard blocks (e.g. ${p.example}) ` +
+          `costs ${p.bitsPerWeight.toFixed(4)} bits/weight; --hadamard auto pads nothing`,
+      );
     }
     const inBytes = await checkpointBytes(input);
     const report = await inspectCheckpoint(s.out);
