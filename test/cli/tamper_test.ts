@@ -63,7 +63,7 @@ Deno.test("tampered codes, scales or table: ppl, error and generate fail with an
     const commands: [string, Command, string[]][] = [
       ["ppl", pplCommand, [q, "--text", `${dir}/text.txt`, "--ctx", "16", "--backend", "cpu"]],
       ["error", errorCommand, [model, q]],
-      ["generate", generateCommand, [q, "-p", "x", "--max-tokens", "2", "--backend", "cpu"]],
+      ["generate", generateCommand, [q, "--prompt", "x", "--max-tokens", "2", "--backend", "cpu"]],
     ];
     for (const part of ["codes", "scales", "table"]) {
       await Deno.writeFile(file, pristine);
