@@ -8,10 +8,10 @@
  *
  * - `assets/tiny-llama/eval_record.json`: the tiny model's NLL per window on fixed windows of Brown's
  *   test split (and on the `quantlab ppl --text brown:valid` case of the CLI test), with the
- *   perplexity; `test/experiments/tiny_model_test.ts` checks each window within 1e-4 nats per token
+ *   perplexity; `test/jobs/tiny_model_test.ts` checks each window within 1e-4 nats per token
  *   and the perplexity within ±2 %.
  * - `assets/demo_record.json`: the rows of `runDemo()` on the test's matrix;
- *   `test/experiments/demo_test.ts` checks each error within ±3 %.
+ *   `test/jobs/demo_test.ts` checks each error within ±3 %.
  *
  * @module
  */
