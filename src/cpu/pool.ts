@@ -132,8 +132,7 @@ function jobEnded(): void {
 /**
  * Runs `fn(...args, start, end)` from module `module` over `[0, n)` split into contiguous chunks,
  * one per worker; returns the chunks' results in order. Runs on the calling thread when the pool
- * has one worker or when `n < 2 · minChunk`. With `caller`, the calling thread does the first
- * chunk itself while the workers do the others (one thread fewer to wake: a GEMV per token).
+ * has one worker or when `n < 2 · minChunk`.
  *
  * @example
  * ```ts
@@ -149,7 +148,7 @@ export async function parallelFor(
   fn: string,
   n: number,
   args: unknown[],
-  opts: { minChunk?: number; caller?: boolean } = {},
+  opts: { minChunk?: number } = {},
 ): Promise<unknown[]> {
   if (n <= 0) return [];
   const minChunk = Math.max(1, opts.minChunk ?? 1);
@@ -164,8 +163,7 @@ export async function parallelFor(
   }
   const ws = startWorkers();
   const jobs: Promise<unknown>[] = [];
-  const first = opts.caller ? 1 : 0;
-  for (let c = first; c < chunks; c++) {
+  for (let c = 0; c < chunks; c++) {
     const start = Math.floor((n * c) / chunks);
     const end = Math.floor((n * (c + 1)) / chunks);
     const pw = ws[c % ws.length]!;
@@ -177,10 +175,6 @@ export async function parallelFor(
         pw.worker.postMessage({ id, module, fn, args, start, end });
       }).finally(jobEnded),
     );
-  }
-  if (first) {
-    const m = await import(module);
-    jobs.unshift(Promise.resolve(m[fn](...args, 0, Math.floor(n / chunks))));
   }
   return await Promise.all(jobs);
 }

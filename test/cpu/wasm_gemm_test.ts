@@ -11,22 +11,9 @@ import {
   wasmGemmVariant,
 } from "../../src/cpu/wasm_gemm.ts";
 import { gemmWasmModule, KC, MB, MC, NC } from "../../src/cpu/wasm_gemm_kernels.ts";
-import { assembleGemmWasm, gemmBytesSource } from "../../tools/gen_wasm_gemm.ts";
 
 const wasm = wasmGemmVariant() !== null;
 const U = 2 ** -24;
-
-Deno.test("gen/wasm_gemm_bytes.ts holds the modules tools/gen_wasm_gemm.ts assembles", async () => {
-  const committed = await Deno.readTextFile(
-    new URL("../../src/cpu/gen/wasm_gemm_bytes.ts", import.meta.url),
-  );
-  const [relaxed, plain] = await assembleGemmWasm();
-  assert.equal(
-    gemmBytesSource(relaxed, plain),
-    committed,
-    "run `deno run -A tools/gen_wasm_gemm.ts` to rebuild",
-  );
-});
 
 /** A product on strided, offset views, with a sentinel frame around the C window. */
 interface Case {
