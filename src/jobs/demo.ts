@@ -25,6 +25,11 @@ export interface DemoMethod {
   method: string;
   /** Its options. */
   options: QuantOptions;
+  /**
+   * The bit class it competes in (2, 3 or 4 bits per weight, nominal). The first HIGGS method of
+   * each class is that class's reference: the perplexity table pairs every other method with it.
+   */
+  bitClass: 2 | 3 | 4;
 }
 
 /** One row of the demo table. */
@@ -43,28 +48,50 @@ export interface DemoRow {
 
 /** The methods the demo compares, at about 2, 3 and 4 bits (HIGGS with an explicit h = 1024). */
 export const DEMO_METHODS: readonly DemoMethod[] = [
-  { label: "higgs (2,16) h1024", method: "higgs", options: { p: 2, bits: 2, hadamard: 1024 } },
+  {
+    label: "higgs (2,16) h1024",
+    method: "higgs",
+    options: { p: 2, bits: 2, hadamard: 1024 },
+    bitClass: 2,
+  },
   {
     label: "higgs (2,16) h1024 unbiased",
     method: "higgs",
     options: { p: 2, bits: 2, hadamard: 1024, extra: { scaleRule: "unbiased" } },
+    bitClass: 2,
   },
-  { label: "hqq int2 g64", method: "hqq", options: { bits: 2, groupSize: 64 } },
-  { label: "higgs (2,64) h1024", method: "higgs", options: { p: 2, bits: 3, hadamard: 1024 } },
+  { label: "hqq int2 g64", method: "hqq", options: { bits: 2, groupSize: 64 }, bitClass: 2 },
+  {
+    label: "higgs (2,64) h1024",
+    method: "higgs",
+    options: { p: 2, bits: 3, hadamard: 1024 },
+    bitClass: 3,
+  },
   {
     label: "higgs (2,64) h1024 unbiased",
     method: "higgs",
     options: { p: 2, bits: 3, hadamard: 1024, extra: { scaleRule: "unbiased" } },
+    bitClass: 3,
   },
-  { label: "hqq int3 g64", method: "hqq", options: { bits: 3, groupSize: 64 } },
-  { label: "rtn int3 g64", method: "rtn", options: { bits: 3, groupSize: 64 } },
-  { label: "higgs (2,256) h1024", method: "higgs", options: { p: 2, bits: 4, hadamard: 1024 } },
-  { label: "higgs (1,16) h1024", method: "higgs", options: { p: 1, bits: 4, hadamard: 1024 } },
-  { label: "nf4 g64", method: "nf4", options: { groupSize: 64 } },
-  { label: "af4 g64", method: "af4", options: { groupSize: 64 } },
-  { label: "fp4 g64", method: "fp4", options: { groupSize: 64 } },
-  { label: "hqq int4 g64", method: "hqq", options: { bits: 4, groupSize: 64 } },
-  { label: "rtn int4 g64", method: "rtn", options: { bits: 4, groupSize: 64 } },
+  { label: "hqq int3 g64", method: "hqq", options: { bits: 3, groupSize: 64 }, bitClass: 3 },
+  { label: "rtn int3 g64", method: "rtn", options: { bits: 3, groupSize: 64 }, bitClass: 3 },
+  {
+    label: "higgs (2,256) h1024",
+    method: "higgs",
+    options: { p: 2, bits: 4, hadamard: 1024 },
+    bitClass: 4,
+  },
+  {
+    label: "higgs (1,16) h1024",
+    method: "higgs",
+    options: { p: 1, bits: 4, hadamard: 1024 },
+    bitClass: 4,
+  },
+  { label: "nf4 g64", method: "nf4", options: { groupSize: 64 }, bitClass: 4 },
+  { label: "af4 g64", method: "af4", options: { groupSize: 64 }, bitClass: 4 },
+  { label: "fp4 g64", method: "fp4", options: { groupSize: 64 }, bitClass: 4 },
+  { label: "hqq int4 g64", method: "hqq", options: { bits: 4, groupSize: 64 }, bitClass: 4 },
+  { label: "rtn int4 g64", method: "rtn", options: { bits: 4, groupSize: 64 }, bitClass: 4 },
 ];
 
 /**
@@ -75,7 +102,7 @@ export const DEMO_METHODS: readonly DemoMethod[] = [
  * import { runDemo } from "./demo.ts";
  * const rows = await runDemo({
  *   rows: 4, cols: 256, seed: 1,
- *   methods: [{ label: "nf4", method: "nf4", options: { groupSize: 64 } }],
+ *   methods: [{ label: "nf4", method: "nf4", options: { groupSize: 64 }, bitClass: 4 }],
  * });
  * if (!(rows[0]!.relError > 0 && rows[0]!.relError < 0.02)) throw new Error();
  * ```

@@ -1,8 +1,10 @@
 /**
  * The perplexity table on the embedded default: the project's tiny Llama (`assets/tiny-llama`,
  * trained by `quantlab train` on Brown) with every projection quantized by each method, evaluated
- * on the first windows of Brown's test split, against the dense model on the same windows (a
- * paired comparison: ΔPPL with its standard error over windows).
+ * on the first windows of Brown's test split (or all of it), against the dense model on the same
+ * windows (a paired comparison: ΔPPL with its standard error over windows), and against the HIGGS
+ * reference of the method's bit class (the same pairing, with its z: whether the difference
+ * between two methods at equal bits is more than noise).
  *
  * @module
  */
@@ -27,11 +29,7 @@ export const TINY_MODEL_URL: URL = new URL("../../assets/tiny-llama/", import.me
  */
 export const TINY_METHODS: readonly DemoMethod[] = DEMO_METHODS.map((m) =>
   m.method === "higgs"
-    ? {
-      label: m.label.replace("h1024", "h256"),
-      method: m.method,
-      options: { ...m.options, hadamard: 256 },
-    }
+    ? { ...m, label: m.label.replace("h1024", "h256"), options: { ...m.options, hadamard: 256 } }
     : m
 );
 
@@ -49,6 +47,23 @@ export interface TinyPplRow {
   deltaPpl: number | null;
   /** Standard error of that difference, from the paired per-window NLL differences. */
   deltaPplSe: number | null;
+  /** The paired difference to the HIGGS reference of the same bit class (null for dense and
+   * for the references themselves). */
+  vsReference: ReferenceDelta | null;
+  /** NLL sum of each window (nats), in order: what the paired columns were computed from. */
+  windowNll: number[];
+}
+
+/** A method minus its bit class's HIGGS reference, paired window by window. */
+export interface ReferenceDelta {
+  /** The reference's label. */
+  reference: string;
+  /** PPL − reference PPL on the same windows. */
+  deltaPpl: number;
+  /** Its standard error (from the per-window NLL differences). */
+  deltaPplSe: number | null;
+  /** Mean per-window NLL difference over its standard error (> 2: reliably worse). */
+  z: number | null;
 }
 
 /** Options of {@linkcode runTinyPplTable}. */
@@ -57,8 +72,8 @@ export interface TinyPplOptions {
   methods?: readonly DemoMethod[];
   /** Window length in tokens (default 256). */
   ctx?: number;
-  /** Number of windows of the test split (default 16). */
-  windows?: number;
+  /** Number of windows of the test split (default 16), or "all" for the whole split. */
+  windows?: number | "all";
   /** Model folder (default the embedded one). */
   modelDir?: string;
   /** Encoder backend for the quantizers. */
@@ -74,7 +89,8 @@ export interface TinyPplOptions {
  * ```ts
  * import { runTinyPplTable } from "./tiny_ppl.ts";
  * const rows = await runTinyPplTable({
- *   methods: [{ label: "nf4 g64", method: "nf4", options: { groupSize: 64 } }], windows: 2,
+ *   methods: [{ label: "nf4 g64", method: "nf4", options: { groupSize: 64 }, bitClass: 4 }],
+ *   windows: 2,
  * });
  * if (!(rows[1]!.ppl > rows[0]!.ppl * 0.9)) throw new Error();
  * ```
@@ -92,7 +108,7 @@ export async function runTinyPplTable(opts: TinyPplOptions): Promise<TinyPplRow[
   const ctx = opts.ctx ?? 256, count = opts.windows ?? 16;
   const tok = await loadTokenizer(dir);
   const all = tok.encode(await loadBrown("test"));
-  const ids = all.slice(0, Math.min(all.length, ctx * count));
+  const ids = count === "all" ? all : all.slice(0, Math.min(all.length, ctx * count));
   const dense = await loadModel(dir);
   const evaluate = (m: typeof dense) => evaluatePerplexity(m, ids, { ctx });
   const base: PerplexityRun = await evaluate(dense);
@@ -103,8 +119,11 @@ export async function runTinyPplTable(opts: TinyPplOptions): Promise<TinyPplRow[
     pplSe: base.pplSe,
     deltaPpl: null,
     deltaPplSe: null,
+    vsReference: null,
+    windowNll: base.windows.map((w) => w.nll),
   }];
   opts.onRow?.(rows[0]!);
+  const references = new Map<number, { label: string; run: PerplexityRun }>();
   for (const m of opts.methods ?? TINY_METHODS) {
     const model = await loadModel(dir);
     const q = getQuantizer(m.method);
@@ -128,6 +147,8 @@ export async function runTinyPplTable(opts: TinyPplOptions): Promise<TinyPplRow[
     }
     const run = await evaluate(model);
     const cmp = pairedCompare({ windows: base.windows }, { windows: run.windows });
+    const ref = references.get(m.bitClass);
+    if (!ref && m.method === "higgs") references.set(m.bitClass, { label: m.label, run });
     // ΔPPL ≈ PPL·ΔNLL for small differences: its SE from the per-token NLL difference's.
     const row: TinyPplRow = {
       label: m.label,
@@ -136,9 +157,21 @@ export async function runTinyPplTable(opts: TinyPplOptions): Promise<TinyPplRow[
       pplSe: run.pplSe,
       deltaPpl: cmp.deltaPpl,
       deltaPplSe: cmp.deltaMeanNllSe === null ? null : run.ppl * cmp.deltaMeanNllSe,
+      vsReference: ref ? referenceDelta(ref.label, ref.run, run) : null,
+      windowNll: run.windows.map((w) => w.nll),
     };
     rows.push(row);
     opts.onRow?.(row);
   }
   return rows;
+}
+
+function referenceDelta(label: string, ref: PerplexityRun, run: PerplexityRun): ReferenceDelta {
+  const c = pairedCompare({ windows: ref.windows }, { windows: run.windows });
+  return {
+    reference: label,
+    deltaPpl: c.deltaPpl!,
+    deltaPplSe: c.deltaMeanNllSe === null ? null : run.ppl * c.deltaMeanNllSe,
+    z: c.z,
+  };
 }

@@ -41,3 +41,25 @@ Deno.test("the demo's error metric is ‖W−Ŵ‖²/‖W‖²", () => {
   assert.equal(relativeMse(new Float32Array([3, 4]), new Float32Array([3, 0])), 16 / 25);
   assert.equal(relativeMse(new Float32Array([0, 0]), new Float32Array([0, 0])), 0);
 });
+
+Deno.test("the demo's perplexity table pairs each method with its bit class's HIGGS reference", async () => {
+  const { runTinyPplTable } = await import("../../src/jobs/tiny_ppl.ts");
+  const { pairedCompare } = await import("../../src/eval/paired.ts");
+  const rows = await runTinyPplTable({
+    methods: [
+      { label: "rtn int4 g64", method: "rtn", options: { bits: 4, groupSize: 64 }, bitClass: 4 },
+      { label: "higgs", method: "higgs", options: { p: 2, bits: 4, hadamard: 256 }, bitClass: 4 },
+      { label: "nf4 g64", method: "nf4", options: { groupSize: 64 }, bitClass: 4 },
+    ],
+    windows: 3,
+  });
+  assert.deepEqual(rows.map((r) => r.vsReference?.reference ?? null), [null, null, null, "higgs"]);
+  const higgs = rows[2]!, nf4 = rows[3]!;
+  // Paired on the same windows: the difference of the two perplexities, and z recomputed from the
+  // two rows' per-window NLLs (not from the dense model's).
+  assert.ok(Math.abs(nf4.vsReference!.deltaPpl - (nf4.ppl - higgs.ppl)) < 1e-9 * nf4.ppl);
+  const z = pairedCompare(higgs.windowNll, nf4.windowNll).z!;
+  assert.ok(Number.isFinite(z) && z !== 0);
+  assert.equal(nf4.vsReference!.z, z);
+  assert.notEqual(pairedCompare(rows[0]!.windowNll, nf4.windowNll).z, z);
+});

@@ -12,18 +12,26 @@ import { DEMO_METHODS, runDemo } from "../../jobs/demo.ts";
 import { progress } from "../progress.ts";
 import { QUIET_FLAG } from "../vocabulary.ts";
 import { runTinyPplTable, TINY_METHODS, TINY_MODEL_URL } from "../../jobs/tiny_ppl.ts";
+import { readJsonFile } from "../../io/model_folder.ts";
+import { joinPath } from "../../io/paths.ts";
 
 /** The `demo` command. */
 export const demoCommand: Command = {
   name: "demo",
   summary: "every method on a Gaussian matrix (error × bits) and on the tiny Llama (perplexity)",
-  usage: "quantlab demo [--rows N] [--cols N] [--seed K] [--windows 16] [--matrix-only]",
+  usage:
+    "quantlab demo [--rows N] [--cols N] [--seed K] [--windows 16 | --full] [--model DIR] [--matrix-only]",
   examples: ["quantlab demo --rows 16 --cols 256 --matrix-only"],
   flags: {
     rows: { type: "string", default: "1024", help: "rows (output features)" },
     cols: { type: "string", default: "4096", help: "columns (input features)" },
     seed: { type: "string", default: "1", help: "PRNG seed of the matrix" },
     windows: { type: "string", default: "16", help: "Brown test windows (256 tokens) for PPL" },
+    full: { type: "boolean", help: "the whole Brown test split (553 windows; minutes)" },
+    model: {
+      type: "string",
+      help: "model folder for the perplexity table (default the embedded assets/tiny-llama)",
+    },
     "matrix-only": { type: "boolean", help: "skip the tiny-model perplexity table" },
     ...QUIET_FLAG,
   },
@@ -60,13 +68,18 @@ export const demoCommand: Command = {
     );
     if (args.values["matrix-only"]) return;
 
-    const windows = intFlag(args, "windows", 16, 1, 100000);
-    const dir = TINY_MODEL_URL.pathname;
-    const cfg = JSON.parse(await Deno.readTextFile(`${dir}config.json`));
+    const windows = args.values.full ? "all" : intFlag(args, "windows", 16, 1, 100000);
+    const model = typeof args.values.model === "string" ? args.values.model : undefined;
+    const dir = model ?? TINY_MODEL_URL.pathname;
+    const cfg = await readJsonFile(joinPath(dir, "config.json"), "Model config") as Record<
+      string,
+      unknown
+    >;
     console.log(
-      `\nTiny Llama (assets/tiny-llama: d ${cfg.hidden_size}, ${cfg.num_hidden_layers} layers, ` +
-        `vocab ${cfg.vocab_size}, trained on Brown train), perplexity on the first ${windows} ` +
-        "windows of 256 tokens of Brown test; every projection quantized",
+      `\n${model ?? "Tiny Llama (assets/tiny-llama"}: d ${cfg.hidden_size}, ` +
+        `${cfg.num_hidden_layers} layers, vocab ${cfg.vocab_size}), perplexity on ` +
+        (windows === "all" ? "the whole" : `the first ${windows} windows of 256 tokens of`) +
+        " Brown test; every projection quantized",
     );
     const bar2 = progress("demo ppl", TINY_METHODS.length + 1, {
       quiet: Boolean(args.values.quiet),
@@ -74,6 +87,7 @@ export const demoCommand: Command = {
     const table = await runTinyPplTable({
       methods: TINY_METHODS,
       windows,
+      modelDir: dir,
       backend,
       onRow: (r) => bar2.tick(1, r.label),
     });
@@ -81,17 +95,20 @@ export const demoCommand: Command = {
     const pm = (v: number | null, se: number | null, d: number) =>
       v === null ? "" : `${v.toFixed(d)}${se === null ? "" : ` ± ${se.toFixed(d)}`}`;
     console.log(formatTable(
-      ["method", "bits/weight", "perplexity", "Δ vs dense (paired)"],
+      ["method", "bits/weight", "perplexity", "Δ vs dense (paired)", "Δ vs HIGGS same bits", "z"],
       table.map((r) => [
         r.label,
         r.bitsPerWeight.toFixed(3),
         pm(r.ppl, r.pplSe, 2),
         pm(r.deltaPpl, r.deltaPplSe, 2),
+        r.vsReference ? pm(r.vsReference.deltaPpl, r.vsReference.deltaPplSe, 2) : "",
+        r.vsReference?.z == null ? "" : r.vsReference.z.toFixed(1),
       ]),
     ));
     console.log(
-      "± is one standard error over windows; Δ pairs each window with the dense model's, so it " +
-        "is much tighter than the perplexities' own errors.",
+      "± is one standard error over windows; Δ pairs each window with the dense model's (or with " +
+        "the first HIGGS row of the same bit class), so it is much tighter than the perplexities' " +
+        "own errors. z = paired mean difference / its SE: |z| > 2 is a difference beyond noise.",
     );
   },
 };
