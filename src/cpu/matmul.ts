@@ -99,7 +99,8 @@ export function matmulBackend(): GemmBackend {
  * @example
  * ```ts
  * import { describeMatmulBackend } from "./matmul.ts";
- * console.log(`dense matmul: ${describeMatmulBackend()}`);
+ * const line = describeMatmulBackend(); // e.g. "OpenBLAS (libopenblas.so.0)"
+ * if (!/^(OpenBLAS|WebAssembly|TypeScript)/.test(line)) throw new Error(line);
  * ```
  */
 export function describeMatmulBackend(): string {

@@ -69,7 +69,8 @@ function getState(): State | null {
  * @example
  * ```ts
  * import { wasmGemmVariant } from "./wasm_gemm.ts";
- * console.log(`wasm gemm: ${wasmGemmVariant() ?? "unavailable"}`);
+ * const v = wasmGemmVariant(); // Deno 2.9 on x86-64: "relaxed"
+ * if (![null, "relaxed", "plain"].includes(v)) throw new Error(`unexpected ${v}`);
  * ```
  */
 export function wasmGemmVariant(): GemmVariant | null {
@@ -117,7 +118,8 @@ export function setWasmGemmThreads(on: boolean): void {
  * @example
  * ```ts
  * import { wasmGemmHelpersReady } from "./wasm_gemm.ts";
- * console.log(`wasm gemm threads: ${1 + wasmGemmHelpersReady()}`);
+ * const helpers = wasmGemmHelpersReady(); // 0 until the helper threads are up
+ * if (!Number.isInteger(helpers) || helpers < 0) throw new Error(`unexpected ${helpers}`);
  * ```
  */
 export function wasmGemmHelpersReady(): number {

@@ -84,7 +84,7 @@ const modules = new Map<GemmVariant, WebAssembly.Module | null>();
  * ```ts
  * import { gemmWasmModule } from "./wasm_gemm_kernels.ts";
  * const best = gemmWasmModule();
- * console.log(best === null ? "no wasm simd" : best.variant);
+ * if (best !== null && !(best.module instanceof WebAssembly.Module)) throw new Error();
  * ```
  */
 export function gemmWasmModule(

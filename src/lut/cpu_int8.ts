@@ -68,7 +68,8 @@ function compiled(isa: LutInt8Isa): WebAssembly.Module | null {
  * @example
  * ```ts
  * import { lutInt8Isa } from "./cpu_int8.ts";
- * console.log(`fast LUT kernels: ${lutInt8Isa() ?? "TypeScript"}`);
+ * const isa = lutInt8Isa(); // Deno 2.9 on x86-64: "relaxed"
+ * if (![null, "relaxed", "simd"].includes(isa)) throw new Error(`unexpected ${isa}`);
  * ```
  */
 export function lutInt8Isa(): LutInt8Isa | null {
