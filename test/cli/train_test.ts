@@ -44,6 +44,12 @@ Deno.test("quantlab train runs steps of the tiny Llama and writes a loadable fol
       () => run(["--out", dir, "--lr", "5"]),
       (e: unknown) => e instanceof QuantlabError && /--lr/.test(e.message),
     );
+    await assert.rejects(
+      () => run(["--out", dir, "--data", "brown,wiki"]),
+      (e: unknown) =>
+        e instanceof QuantlabError && e.code === "bad-argument" &&
+        /Corpus "wiki" is not embedded \(valid: brown, sotu\)/.test(e.message),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -171,3 +171,39 @@ async function paramCount(path: string): Promise<number> {
   const keyLen = new DataView(buf.buffer).getUint32(8, true);
   return (buf.length - Math.ceil((12 + keyLen) / 4) * 4) / 12;
 }
+
+Deno.test("--data brown,sotu trains on both train splits, logs both valid losses, and keys the resume", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const opts = {
+      ...small(out, 2),
+      evalEvery: 1,
+      data: ["sotu", "brown"] as ("brown" | "sotu")[],
+    };
+    const r = await trainTinyLlama(opts);
+    const log = (await Deno.readTextFile(`${out}/train_log.jsonl`)).trim().split("\n")
+      .map((l) => JSON.parse(l));
+    const evals = log.filter((e) => "validLoss" in e);
+    assert.equal(evals.length, 1, "step 1 (the end's is not logged)");
+    assert.ok(evals[0].validLoss > 0 && evals[0].sotuValidLoss > 0, JSON.stringify(evals[0]));
+    assert.ok(r.validLoss > 0 && r.otherValidLoss.sotu! > 0);
+    const doc = JSON.parse(await Deno.readTextFile(`${out}/training.json`));
+    // Brown-BPE token counts of the train splits (docs/tiny-model.md), Brown's tokens first.
+    assert.deepEqual(doc.data.corpora, ["brown", "sotu"]);
+    assert.deepEqual(doc.data.trainTokensPerCorpus, { brown: 1383967, sotu: 2219723 });
+    assert.equal(doc.data.trainTokens, 3603690);
+    assert.deepEqual(doc.data.otherValidTokens, { sotu: 317994 });
+    // The same folder with Brown alone is another run, and the refusal names the field.
+    await assert.rejects(
+      () => trainTinyLlama({ ...opts, data: ["brown"] }),
+      (e: unknown) =>
+        e instanceof QuantlabError && /another training run \(data differs\)/.test(e.message),
+    );
+    await assert.rejects(
+      () => trainTinyLlama({ ...opts, data: ["brown", "brown"] }),
+      (e: unknown) => e instanceof QuantlabError && /must name each corpus once/.test(e.message),
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});

@@ -19,7 +19,7 @@ import {
 } from "../command.ts";
 import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
-import { evalWindows } from "../text_source.ts";
+import { evalWindows, TEXT_CORPORA } from "../text_source.ts";
 import { HIGGS_GRID_FLAGS, metricText, windowFlags } from "../linearity_flags.ts";
 import { parseGrids } from "./allocate.ts";
 import { loadModel } from "../../model/loader.ts";
@@ -109,7 +109,7 @@ export const linearityCommand: Command = {
   flags: {
     sensitivities: { type: "string", short: "s", help: "results of quantlab sensitivity" },
     ...windowFlags("8", {
-      text: "UTF-8 text (or brown:train|valid|test) for metric ppl; better not the one α used",
+      text: `UTF-8 text (or ${TEXT_CORPORA}) for metric ppl; better not the one α used`,
       random: "metric kl: random tokens (a stream α did not use)",
     }),
     ...HIGGS_GRID_FLAGS,

@@ -17,7 +17,7 @@ import {
   UsageError,
 } from "../command.ts";
 import { progress } from "../progress.ts";
-import { readTextArg } from "../text_source.ts";
+import { readTextArg, TEXT_CORPORA } from "../text_source.ts";
 import { loadCausalLM, loadTokenizer } from "../../model/loader.ts";
 import { modelHash } from "../../io/model_folder.ts";
 import { runPerplexityJob } from "../../jobs/ppl.ts";
@@ -43,7 +43,7 @@ export const pplCommand: Command = {
     text: {
       type: "string",
       short: "t",
-      help: "UTF-8 text file to evaluate, or brown:train|valid|test (embedded corpus)",
+      help: `UTF-8 text file to evaluate, or ${TEXT_CORPORA} (embedded corpora)`,
     },
     ctx: { type: "string", default: "512", help: "window length in tokens" },
     stride: { type: "string", help: "window step in tokens (default: ctx)" },

@@ -12,7 +12,7 @@
 import { type Command, commandBackend, intFlag, outAndLog, UsageError } from "../command.ts";
 import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
-import { evalWindows } from "../text_source.ts";
+import { evalWindows, TEXT_CORPORA } from "../text_source.ts";
 import { metricText, windowFlags } from "../linearity_flags.ts";
 import { loadModel } from "../../model/loader.ts";
 import { modelHash } from "../../io/model_folder.ts";
@@ -61,7 +61,7 @@ export const sensitivityCommand: Command = {
   ],
   flags: {
     ...windowFlags("4", {
-      text: "UTF-8 text (or brown:train|valid|test): the metric is perplexity on it",
+      text: `UTF-8 text (or ${TEXT_CORPORA}): the metric is perplexity on it`,
       random: "data-free: KL from the unperturbed model on random tokens",
     }),
     levels: { type: "string", default: "6,5,4,3,2", help: "noise levels t² = 4^-k, as k list" },

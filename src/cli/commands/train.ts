@@ -1,6 +1,6 @@
 /**
- * `quantlab train --out DIR`: trains a Llama on the embedded Brown corpus
- * (`src/train/train_job.ts`): the tiny Llama's shape by default, any other through the shape
+ * `quantlab train --out DIR`: trains a Llama on the embedded Brown corpus, or with `--data
+ * brown,sotu` on Brown and the State of the Union addresses (`src/jobs/train.ts`): the tiny Llama's shape by default, any other through the shape
  * flags (GQA with `--kv-heads`, untied embeddings with `--untied`); resumable, progress on
  * stderr, a Hugging Face folder and `training.json` (every setting) at the end.
  *
@@ -11,6 +11,7 @@ import { progress } from "../progress.ts";
 import type { LlamaConfig } from "../../model/config.ts";
 import { trainTinyLlama } from "../../jobs/train.ts";
 import { QUIET_FLAG } from "../vocabulary.ts";
+import { CORPORA, corpusName } from "../../data/corpus.ts";
 
 /** The model shape from the shape flags (those not given keep the tiny Llama's). */
 function shapeFlags(args: ParsedArgs): Partial<LlamaConfig> {
@@ -44,12 +45,18 @@ function shapeFlags(args: ParsedArgs): Partial<LlamaConfig> {
 export const trainCommand: Command = {
   name: "train",
   summary: "train the tiny Llama on the embedded Brown corpus (CPU; resumable)",
-  usage: "quantlab train --out DIR [--steps 900] [--batch 8] [--ctx 256] [--lr 3e-3] " +
+  usage:
+    "quantlab train --out DIR [--data brown] [--steps 900] [--batch 8] [--ctx 256] [--lr 3e-3] " +
     "[--warmup 50] [--weight-decay 0.1] [--grad-clip 1] [--seed 1] [--eval-every 100] " +
     "[--layers 4] [--hidden 256] [--heads 4] [--kv-heads 4] [--intermediate 768] [--untied]",
   examples: ["quantlab train -o /tmp/ql-train --steps 2 --batch 1 --ctx 32 --eval-windows 1"],
   flags: {
     out: { type: "string", short: "o", help: "output folder (model, log, checkpoint)" },
+    data: {
+      type: "string",
+      default: "brown",
+      help: `corpora to train on, comma-separated (${CORPORA.join(", ")}); valid loss on brown`,
+    },
     steps: { type: "string", default: "900", help: "optimizer steps" },
     batch: { type: "string", default: "8", help: "sequences per step" },
     ctx: { type: "string", default: "256", help: "tokens per sequence" },
@@ -82,8 +89,10 @@ export const trainCommand: Command = {
     const steps = intFlag(args, "steps", 900, 1, 10_000_000);
     const bar = progress("train", steps, { quiet: Boolean(args.values.quiet) });
     let valid = "";
+    const data = String(args.values.data ?? "brown").split(",").map((d) => corpusName(d.trim()));
     const r = await trainTinyLlama({
       out,
+      data,
       steps,
       batch: intFlag(args, "batch", 8, 1, 4096),
       ctx: intFlag(args, "ctx", 256, 2, 4096),
@@ -102,13 +111,18 @@ export const trainCommand: Command = {
       shape: shapeFlags(args),
       onStep: (s) =>
         bar.tick(1, `loss ${s.loss.toFixed(3)}${valid}, ${s.tokensPerSecond.toFixed(0)} tok/s`),
-      onEval: (s) => void (valid = `, valid ${s.validLoss.toFixed(3)}`),
+      onEval: (s) =>
+        void (valid = `, valid ${s.validLoss.toFixed(3)}` +
+          Object.entries(s.otherValid).map(([d, l]) => ` (${d} ${l.toFixed(3)})`).join("")),
     });
     bar.done();
     console.log(
       `trained ${r.steps} steps` + (r.resumedSteps ? ` (${r.resumedSteps} resumed)` : "") +
         `: train loss ${r.trainLoss.toFixed(3)}, valid loss ${r.validLoss.toFixed(3)} ` +
-        `(perplexity ${r.validPpl.toFixed(2)}) → ${r.out}`,
+        `(perplexity ${r.validPpl.toFixed(2)})` +
+        Object.entries(r.otherValidLoss).map(([d, l]) => `, ${d} valid loss ${l.toFixed(3)}`)
+          .join("") +
+        ` → ${r.out}`,
     );
   },
 };
