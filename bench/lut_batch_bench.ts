@@ -2,7 +2,7 @@
  * The `fast` CPU LUT kernels on a batch of activation rows (prefill, perplexity): the batch
  * kernel (each tile of weight rows decoded once to int8, reused by up to 8 rows) against the same
  * rows one GEMV at a time and against the `exact` path (tiles decoded to f32, then sgemm), on the
- * calling thread, in the same run. Time is the process's CPU time per call (`/proc/self/stat`),
+ * calling thread, in the same run. Time is the process's CPU time per call (`processCpuMs`),
  * which a loaded machine inflates far less than wall time.
  *
  *     ./quantlab deno run -A bench/lut_batch_bench.ts [--batch 64] [--shape 2048x2048]
@@ -16,6 +16,7 @@ import { lutMatmul, prepareLut } from "../src/lut/cpu.ts";
 import { lutInt8Isa } from "../src/lut/cpu_int8.ts";
 import type { QuantizedTensor } from "../src/quant/format.ts";
 import { packCodes } from "../src/quant/packing.ts";
+import { processCpuMs } from "./timing.ts";
 
 function arg(name: string, dflt: string): string {
   const i = Deno.args.indexOf(`--${name}`);
@@ -63,22 +64,16 @@ function tensor(m: (typeof LAYOUTS)[number]): QuantizedTensor {
   return q;
 }
 
-/** CPU milliseconds of this process so far (user + system, 10 ms ticks). */
-function cpuMs(): number {
-  const f = Deno.readTextFileSync("/proc/self/stat").split(") ")[1]!.split(" ");
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
-
 /** CPU ms per call of `fn`, over at least 1.5 s of CPU time after a warm-up call. */
 async function perCall(fn: () => Promise<unknown>): Promise<number> {
   await fn();
-  const c0 = cpuMs();
+  const c0 = processCpuMs();
   let n = 0;
-  while (cpuMs() - c0 < 1500) {
+  while (processCpuMs() - c0 < 1500) {
     await fn();
     n++;
   }
-  return (cpuMs() - c0) / n;
+  return (processCpuMs() - c0) / n;
 }
 
 console.log(

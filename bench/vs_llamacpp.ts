@@ -10,10 +10,13 @@
  *
  *     ./quantlab deno run -A bench/vs_llamacpp.ts [--shape tiny|1b] [--threads 2] [--ctx 256]
  *         [--decode 64] [--rounds 3] [--layers N] [--methods nf4,rtn4,...] [--peers F32,Q4_0,Q2_K]
+ *         [--clock wall|cpu]
  *
  * Prefill: one `--ctx`-token window from an empty cache with logits at every position (quantlab:
  * `nll`, the perplexity path); decode: 8 prompt tokens, then `--decode` single-token steps. Each
- * figure is the median of `--rounds` timed repetitions after one warm-up. The table gives
+ * figure is from `--rounds` timed repetitions after one warm-up: the median wall time, or with
+ * `--clock cpu` (1 thread only) the process's CPU time over all of them, which a loaded machine
+ * inflates far less. The table gives
  * tokens/s and the ratio to the llama.cpp model of the same class (dense → F32, 4-bit → Q4_0,
  * 2-bit → Q2_K) and to quantlab's own dense. The mean NLL of the window is printed for each
  * model: dense quantlab and llama.cpp F32 must agree (the GGUF is the same model).
@@ -26,7 +29,7 @@
 import { parseArgs } from "node:util";
 import { hfFolderToGguf } from "../peers/llamacpp/convert.ts";
 import { llamaCppLibDir } from "../peers/llamacpp/ffi.ts";
-import type { SpeedRequest, SpeedResult } from "../peers/llamacpp/speed.ts";
+import { rate, type SpeedRequest, type SpeedResult } from "../peers/llamacpp/speed.ts";
 import { setBlasThreads } from "../src/cpu/blas.ts";
 import { describeMatmulBackend } from "../src/cpu/matmul.ts";
 import { setPoolSize, shutdownPool } from "../src/cpu/pool.ts";
@@ -98,6 +101,7 @@ const { values: args } = parseArgs({
     layers: { type: "string" },
     methods: { type: "string", default: METHODS.map((m) => m.key).join(",") },
     peers: { type: "string", default: "F32,Q4_0,Q2_K" },
+    clock: { type: "string", default: "wall" },
   },
 });
 
@@ -116,6 +120,13 @@ const threads = posInt("threads", args.threads);
 const ctx = posInt("ctx", args.ctx);
 const decode = posInt("decode", args.decode);
 const rounds = posInt("rounds", args.rounds);
+if (args.clock !== "wall" && args.clock !== "cpu") {
+  fail(`--clock ${args.clock} is not valid; use wall or cpu`);
+}
+if (args.clock === "cpu" && threads !== 1) {
+  fail(`--clock cpu needs --threads 1 (llama.cpp's spinning threads would count), not ${threads}`);
+}
+const clock = args.clock;
 if (args.shape !== "tiny" && args.shape !== "1b") {
   fail(`--shape ${args.shape} is not valid; use tiny or 1b`);
 }
@@ -159,43 +170,33 @@ async function child(argv: string[]): Promise<string> {
   return new TextDecoder().decode(r.stdout);
 }
 
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 /** quantlab's figures for `model` (see the module doc). */
 async function measure(model: LlamaModel): Promise<SpeedResult> {
-  const prefill: number[] = [];
   let nll = 0;
-  for (let r = 0; r <= rounds; r++) {
-    const t0 = performance.now();
+  const prefillTokS = await rate(clock, rounds, ctx, () => {}, async () => {
     const v = await model.nll(window, 1);
-    if (r > 0) prefill.push(performance.now() - t0); // round 0 warms up
     nll = v.reduce((a, b) => a + b, 0) / v.length;
-  }
-  const decodeMs: number[] = [];
-  for (let r = 0; r <= rounds; r++) {
-    const cache = model.newCache(8 + decode);
+  });
+  let cache = model.newCache(8 + decode);
+  const decodeTokS = await rate(clock, rounds, decode, async () => {
+    cache = model.newCache(8 + decode);
     await model.forward(ids.slice(0, 8), { cache, lastOnly: true });
-    const t0 = performance.now();
+  }, async () => {
     for (let t = 0; t < decode; t++) {
       await model.forward([ids[(8 + t) % ids.length]!], { cache, lastOnly: true });
     }
-    if (r > 0) decodeMs.push(performance.now() - t0);
-  }
-  return {
-    prefillTokS: ctx / median(prefill) * 1000,
-    decodeTokS: decode / median(decodeMs) * 1000,
-    nll,
-  };
+  });
+  return { prefillTokS, decodeTokS, nll };
 }
 
 const load = () => Deno.loadavg().map((v) => v.toFixed(1)).join(" ");
 console.log(
   `quantlab vs llama.cpp, random Llama (${args.shape}: d ${config.hiddenSize}, ` +
     `${config.numLayers} layers, vocab ${config.vocabSize}), ${threads} threads, ctx ${ctx}, ` +
-    `${decode} decode steps, median of ${rounds}; ${describeMatmulBackend()}; fast LUT kernels: ` +
+    `${decode} decode steps, ${rounds} rounds, ${
+      clock === "cpu" ? "CPU time" : "median wall time"
+    }; ` +
+    `${describeMatmulBackend()}; fast LUT kernels: ` +
     `${lutInt8Isa() ?? "TypeScript"}; load average ${load()}`,
 );
 
@@ -214,7 +215,7 @@ try {
       await child(["QUANTIZE", `${dir}/F32.gguf`, `${dir}/${p}.gguf`, p, `${threads}`]);
     }
   }
-  const req: SpeedRequest = { ctx, decode, threads, rounds, ids };
+  const req: SpeedRequest = { ctx, decode, threads, rounds, ids, clock };
   for (const p of peers) {
     const r = JSON.parse(await child([`${dir}/${p}.gguf`, JSON.stringify(req)])) as SpeedResult;
     peerResults.set(p, r);

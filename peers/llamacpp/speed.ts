@@ -7,8 +7,10 @@
  * ```
  *
  * - prefill: one window of `ctx` ids from an empty cache, logits at every position (a perplexity
- *   window); tok/s = ctx / the median time over `rounds` (after one warm-up);
- * - decode: 8 prompt ids, then `decode` single-token steps; tok/s = decode / the median total;
+ *   window), `rounds` times after one warm-up;
+ * - decode: 8 prompt ids, then `decode` single-token steps, `rounds` times after one warm-up;
+ * - tok/s from the median wall time, or from the CPU time over all rounds (`clock`, see
+ *   {@linkcode rate});
  * - `nll`: the mean negative log-likelihood of the window's next tokens (to check the model is
  *   the one the caller wrote).
  *
@@ -17,6 +19,7 @@
  *
  * @module
  */
+import { processCpuMs } from "../../bench/timing.ts";
 import { LlamaCpp, llamaCppLibDir, type LlamaFtype } from "./ffi.ts";
 
 /** What the caller asks for. */
@@ -31,6 +34,11 @@ export interface SpeedRequest {
   rounds: number;
   /** Token ids: at least `ctx`, the window; the first 8 are the decode prompt. */
   ids: number[];
+  /**
+   * `wall`: tok/s from the median wall time of the rounds; `cpu`: tokens per second of this
+   * process's CPU time summed over the rounds (meaningful at 1 thread on a loaded machine).
+   */
+  clock: "wall" | "cpu";
 }
 
 /** What the script prints. */
@@ -43,9 +51,33 @@ export interface SpeedResult {
   nll: number;
 }
 
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+/**
+ * Times `rounds` runs of `fn` after one warm-up and returns tokens per second: `tokens` over the
+ * median wall time (`wall`), or all runs' tokens over the process's CPU time (`cpu`: at least
+ * `rounds` runs and 1 s of CPU time). `setup`
+ * runs before each run, untimed on the wall clock (its CPU time is counted: keep it small).
+ */
+export async function rate(
+  clock: "wall" | "cpu",
+  rounds: number,
+  tokens: number,
+  setup: () => unknown,
+  fn: () => unknown,
+): Promise<number> {
+  await setup();
+  await fn();
+  const c0 = processCpuMs();
+  const wall: number[] = [];
+  // On the CPU clock, repeat until ≥ 1 s of CPU time (10 ms ticks: ≤ 1 % granularity).
+  while (wall.length < rounds || (clock === "cpu" && processCpuMs() - c0 < 1000)) {
+    await setup();
+    const t0 = performance.now();
+    await fn();
+    wall.push(performance.now() - t0);
+  }
+  if (clock === "cpu") return wall.length * tokens / (processCpuMs() - c0) * 1000;
+  wall.sort((a, b) => a - b);
+  return tokens / wall[Math.floor(wall.length / 2)]! * 1000;
 }
 
 /** Mean NLL of ids[1..] from row-major logits of ids[0..n−1]. */
@@ -63,7 +95,11 @@ function meanNll(logits: Float32Array, ids: number[], vocab: number): number {
 }
 
 /** Times `req` on the model at `gguf` (see the module doc). */
-export function measure(libDir: string, gguf: string, req: SpeedRequest): SpeedResult {
+export async function measure(
+  libDir: string,
+  gguf: string,
+  req: SpeedRequest,
+): Promise<SpeedResult> {
   const window = req.ids.slice(0, req.ctx);
   const prompt = req.ids.slice(0, 8);
   const llama = LlamaCpp.open(libDir, gguf, {
@@ -71,29 +107,25 @@ export function measure(libDir: string, gguf: string, req: SpeedRequest): SpeedR
     threads: req.threads,
   });
   try {
-    const prefill: number[] = [];
-    for (let r = 0; r <= req.rounds; r++) {
-      llama.clear();
-      const t0 = performance.now();
-      llama.eval(window, 0, true);
-      if (r > 0) prefill.push(performance.now() - t0); // round 0 warms up
-    }
+    const prefillTokS = await rate(
+      req.clock,
+      req.rounds,
+      window.length,
+      () => llama.clear(),
+      () => {
+        llama.eval(window, 0, true);
+      },
+    );
     const nll = meanNll(llama.lastLogits(window.length), window, llama.vocabSize);
-    const decode: number[] = [];
-    for (let r = 0; r <= req.rounds; r++) {
+    const decodeTokS = await rate(req.clock, req.rounds, req.decode, () => {
       llama.clear();
       llama.eval(prompt, 0, false);
-      const t0 = performance.now();
+    }, () => {
       for (let t = 0; t < req.decode; t++) {
         llama.eval([req.ids[(8 + t) % req.ids.length]!], prompt.length + t, false);
       }
-      if (r > 0) decode.push(performance.now() - t0);
-    }
-    return {
-      prefillTokS: window.length / median(prefill) * 1000,
-      decodeTokS: req.decode / median(decode) * 1000,
-      nll,
-    };
+    });
+    return { prefillTokS, decodeTokS, nll };
   } finally {
     llama.close();
   }
@@ -105,7 +137,7 @@ if (import.meta.main) {
   if (a === "QUANTIZE" && b && c && d) {
     LlamaCpp.quantize(lib, b, c, d as LlamaFtype, Number(e ?? 2));
   } else if (a && b) {
-    console.log(JSON.stringify(measure(lib, a, JSON.parse(b) as SpeedRequest)));
+    console.log(JSON.stringify(await measure(lib, a, JSON.parse(b) as SpeedRequest)));
   } else {
     console.error(
       "usage: speed.ts MODEL.gguf REQUEST_JSON | speed.ts QUANTIZE IN OUT TYPE [THREADS]",
