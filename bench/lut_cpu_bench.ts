@@ -46,6 +46,7 @@ const METHODS: Method[] = [
   { name: "RTN 4-bit g64", bits: 4, p: 1, g: 64, zeros: true, uniform: true },
   { name: "HQQ 4-bit g64", bits: 4, p: 1, g: 64, zeros: true, uniform: true },
   { name: "RTN 2-bit g64", bits: 2, p: 1, g: 64, zeros: true, uniform: true },
+  { name: "RTN 3-bit g64", bits: 3, p: 1, g: 64, zeros: true, uniform: true },
   { name: "HIGGS (1,16) g256 h256", bits: 4, p: 1, g: 256, h: 256 },
   { name: "HIGGS (2,16) g256 h256", bits: 4, p: 2, g: 256, h: 256 },
   { name: "HIGGS (2,256) g256 h256", bits: 8, p: 2, g: 256, h: 256 },

@@ -24,13 +24,13 @@ import { poolSize, setPoolSize, shutdownPool } from "../src/cpu/pool.ts";
 import { type LutNumerics, setLutNumerics } from "../src/lut/cpu.ts";
 import { lutInt8Isa } from "../src/lut/cpu_int8.ts";
 import { LutLinear } from "../src/lut/linear.ts";
-import { llamaConfig } from "../src/model/config.ts";
 import type { Linear } from "../src/model/linear.ts";
 import { LlamaModel } from "../src/model/llama.ts";
 import { randomLlamaWeights } from "../src/model/random.ts";
 import { LINEAR_KINDS, type LinearKind } from "../src/model/types.ts";
 import type { QuantizedTensor } from "../src/quant/format.ts";
 import { packCodes } from "../src/quant/packing.ts";
+import { llama1bConfig } from "./shapes.ts";
 
 function arg(name: string, dflt: string): string {
   const i = Deno.args.indexOf(`--${name}`);
@@ -39,16 +39,7 @@ function arg(name: string, dflt: string): string {
 
 const TOKENS = Number(arg("tokens", "16"));
 const ROUNDS = Number(arg("rounds", "3"));
-const config = llamaConfig({
-  hiddenSize: 2048,
-  numLayers: Number(arg("layers", "16")),
-  numHeads: 32,
-  numKvHeads: 8,
-  intermediateSize: 8192,
-  vocabSize: 32000,
-  maxPositionEmbeddings: 4096,
-  tieWordEmbeddings: true,
-});
+const config = llama1bConfig(Number(arg("layers", "16")));
 
 interface Method {
   name: string;

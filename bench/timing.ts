@@ -16,3 +16,13 @@ export async function medianMs(fn: () => unknown, reps: number, warm = 2): Promi
   ts.sort((a, b) => a - b);
   return ts[Math.floor(ts.length / 2)]!;
 }
+
+/**
+ * CPU milliseconds this process has used so far (user + system, from `/proc/self/stat`; Linux,
+ * 10 ms ticks). On a loaded machine a single-threaded run's CPU time is inflated far less than its
+ * wall time.
+ */
+export function processCpuMs(): number {
+  const f = Deno.readTextFileSync("/proc/self/stat").split(") ")[1]!.split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10;
+}

@@ -1,6 +1,6 @@
 /**
- * Generator of the `fast` CPU LUT kernels (`src/lut/gen/lut_int8.ts`): WebAssembly SIMD GEMV on
- * the packed codes with 8-bit activations and 7-bit integer tables, so no weight is ever widened
+ * Generator of the `fast` CPU LUT kernels (`src/lut/gen/lut_int8.ts`): WebAssembly SIMD GEMV and
+ * batched GEMM on the packed codes with 8-bit activations and 7-bit integer tables, so no weight is ever widened
  * to f32. Emits the WAT ({@linkcode generateLutInt8Wat}), assembles it with the project's WABT
  * emitter (`assembleWat` in `src/core/wasm.ts`) and writes the base64 bytes of two builds: one
  * with relaxed SIMD's `i32x4.relaxed_dot_i8x16_i7x16_add_s`, one with plain SIMD
@@ -11,24 +11,31 @@
  * A test regenerates both and compares them with the committed file.
  *
  * The kernels read the checkpoint's own packing (`src/quant/packing.ts`, codes least significant
- * first), unchanged: 16 bytes of codes hold 16 "lanes" k; lane k of stream m is the weight
- * k·S + m of the 16·S-weight chunk, S = weights per byte. The activations are therefore
- * de-interleaved once per call with the same stride S (`src/lut/cpu_int8.ts`), and every stream is
- * one `i8x16.swizzle` of a 16-entry table by 16 code fields followed by an integer dot product
- * with 16 activations. Formats (all groups along the input axis, a multiple of 64 weights):
+ * first), unchanged. Every 64-weight block is four chunks of 16 weights; each chunk becomes one
+ * i8x16 of 7-bit table values in some lane order, followed by an integer dot product with 16
+ * activations de-interleaved once per call into the same order (stride S, `int8Stride`: lane k
+ * of stream m is weight k·S + m of the 16·S-weight chunk). Formats (all groups along the input
+ * axis, a multiple of 64 weights):
  *
  * - `n4`: 4-bit scalar codes (NF4/AF4/FP4, RTN/HQQ 4-bit, HIGGS (1,16)); S = 2: low nibble,
- *   high nibble.
+ *   high nibble, each one `i8x16.swizzle` of the 16-entry table.
  * - `n2`: 2-bit scalar codes (RTN/HQQ 2-bit, HIGGS (1,4)); S = 4: bits 0–1, 2–3, 4–5, 6–7.
  * - `p2n4`: 4-bit pair codes (HIGGS (2,16)); S = 4: (low nibble, coordinate 0), (low, 1),
  *   (high, 0), (high, 1), a table per coordinate.
+ * - `n3`: 3-bit scalar codes (RTN/HQQ 3-bit, HIGGS (1,8)); S = 1: 16 codes straddling 6 bytes,
+ *   two swizzles gather each code's two bytes into i16 lanes, a multiply by 2^(13 − offset) and a
+ *   shift by 13 extract it, a narrow packs the 16 codes, one swizzle looks them up.
+ * - `p2n8`: 8-bit pair codes (HIGGS (2,256)); S = 1: a 256-entry grid is too large for a
+ *   swizzle, so each code's (coordinate 0, 1) byte pair is loaded from a 512-byte table into an
+ *   i16 lane (`v128.load16_lane`): the weights are dequantized to int8 in registers.
+ * - `i8`: rows already decoded to 7-bit bytes (the batch kernels' scratch).
  *
  * Contract of every `<format>(codes, tab, scales, zeros, xq, dx, xg, out, start, end, bpr, gpr,
  * bpg, delta, tmin)`: for rows r in [start, end),
  *
  *     out[r] = Σ_g s[g]·(delta·Σ_blocks dx[b]·Σ_i t7[code_i]·xq_i + (tmin − z[g])·xg[g])
  *
- * with `tab` the 7-bit table(s) (16 bytes per coordinate, values 0…127), `xq` the de-interleaved
+ * with `tab` the 7-bit table in the format's layout (`int8KernelTable`), `xq` the de-interleaved
  * i8 activations, `dx` the f32 scale per 64 weights, `xg` the f32 Σx per group, `bpr` bytes per
  * row of codes, `gpr` groups per row, `bpg` 64-weight blocks per group, and `zeros` 0 when there
  * are none. Every block's dot product is exact in i32 and converted to f32 once per 64 weights;
@@ -36,16 +43,22 @@
  * part runs four groups per step. Rows go in pairs (the activation loads shared), then the odd
  * last row.
  *
+ * `<format>_batch(…, nb, scratch, tile, ldo)` does the same for `nb` activation rows (row b's
+ * regions at b·pc bytes of `xq`, b·pc/64 of `dx`, b·gpr of `xg`, b·ldo of `out`): tiles of `tile`
+ * weight rows are decoded once into `scratch` (`<format>_decode`, the same chunk code) and the
+ * `i8` rows kernel runs on them for every activation row — the same integers and the same f32
+ * operations in the same order, so each output equals the one-row kernel's bit for bit.
+ *
  * @module
  */
 import { assembleWat, wasmBytesSource } from "../src/core/wasm.ts";
 import { type GeneratedFile, writeGenerated } from "./generated.ts";
 
 /** The formats the generator emits a function for. */
-export const LUT_INT8_FORMATS = ["n4", "n2", "p2n4"] as const;
+export const LUT_INT8_FORMATS = ["n4", "n2", "p2n4", "n3", "p2n8"] as const;
 
-/** One of {@linkcode LUT_INT8_FORMATS}. */
-export type LutInt8Format = typeof LUT_INT8_FORMATS[number];
+/** One of {@linkcode LUT_INT8_FORMATS}, or `i8`: rows already decoded to 7-bit bytes (batch). */
+export type LutInt8Format = typeof LUT_INT8_FORMATS[number] | "i8";
 
 /** `acc += dot(x, w)` over 16 i8 × 7-bit pairs, in the chosen instruction set. */
 function dot(acc: string, x: string, w: string, relaxed: boolean): string {
@@ -58,28 +71,82 @@ function dot(acc: string, x: string, w: string, relaxed: boolean): string {
         (i16x8.extmul_high_i8x16_s ${x} (local.get $wv))))))`;
 }
 
-const M15 = "(v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)";
-const M3 = "(v128.const i8x16 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3)";
+const splat8 = (v: number): string => `(v128.const i8x16 ${new Array(16).fill(v).join(" ")})`;
+const M15 = splat8(15);
+const M3 = splat8(3);
 
 function swz(t: string, idx: string): string {
   return `(i8x16.swizzle (local.get ${t}) ${idx})`;
 }
 
-/** Code field m (of 16 lanes) from the 16 code bytes in `v`. */
-function field(format: LutInt8Format, v: string, m: number): { table: string; idx: string } {
-  const V = `(local.get ${v})`;
-  if (format === "n2") {
-    const idx = m === 0
-      ? `(v128.and ${V} ${M3})`
-      : m === 3
-      ? `(i8x16.shr_u ${V} (i32.const 6))`
-      : `(v128.and (i8x16.shr_u ${V} (i32.const ${2 * m})) ${M3})`;
-    return { table: "$t0", idx };
+/** Code bytes per 64 weights. */
+const CODE_BYTES: Record<LutInt8Format, number> = {
+  n4: 32,
+  n2: 16,
+  p2n4: 16,
+  n3: 24,
+  p2n8: 32,
+  i8: 64,
+};
+
+/**
+ * 3-bit codes: byte offsets and multipliers that put code i of 16 (bits 3i…3i+2 from the chunk's
+ * first byte) at the top of i16 lane i mod 8: two swizzles gather each code's two bytes, a
+ * multiply by 2^(13 − 3i mod 8) shifts it up, `shr_u 13` brings it down.
+ */
+function idx3(v: string): string {
+  const pick = (base: number): string => {
+    const b: number[] = [];
+    for (let i = 0; i < 8; i++) b.push(base + (3 * i >> 3), base + (3 * i >> 3) + 1);
+    return `(v128.const i8x16 ${b.join(" ")})`;
+  };
+  const mul = `(v128.const i16x8 ${
+    Array.from({ length: 8 }, (_, i) => 2 ** (13 - (3 * i) % 8)).join(" ")
+  })`;
+  const half = (base: number): string =>
+    `(i16x8.shr_u (i16x8.mul (i8x16.swizzle (local.get ${v}) ${
+      pick(base)
+    }) ${mul}) (i32.const 13))`;
+  return `(i8x16.narrow_i16x8_u ${half(0)} ${half(3)})`;
+}
+
+/**
+ * Chunk j (of 4, 16 weights each) of a 64-weight block of row r, whose codes start at `$c{r}`:
+ * statements to run first, and the i8x16 of 7-bit table values in the chunk's lane order (the
+ * order of the de-interleaved activations at offset 16·j).
+ */
+function chunk(format: LutInt8Format, j: number, r: number): { setup: string; expr: string } {
+  const v = `$v${r}`, V = `(local.get ${v})`, c = `(local.get $c${r})`;
+  const load = (off: number): string => `(local.set ${v} (v128.load offset=${off} ${c}))`;
+  const nibble = (n: number): string =>
+    n === 0 ? `(v128.and ${V} ${M15})` : `(i8x16.shr_u ${V} (i32.const 4))`;
+  switch (format) {
+    case "n4": // stream = nibble j mod 2 of the 16 bytes at 16·⌊j/2⌋
+      return { setup: j % 2 === 0 ? load(16 * (j >> 1)) : "", expr: swz("$t0", nibble(j % 2)) };
+    case "n2": {
+      const idx = j === 0
+        ? `(v128.and ${V} ${M3})`
+        : j === 3
+        ? `(i8x16.shr_u ${V} (i32.const 6))`
+        : `(v128.and (i8x16.shr_u ${V} (i32.const ${2 * j})) ${M3})`;
+      return { setup: j === 0 ? load(0) : "", expr: swz("$t0", idx) };
+    }
+    case "p2n4": // nibble ⌊j/2⌋, coordinate j mod 2 (a table per coordinate)
+      return { setup: j === 0 ? load(0) : "", expr: swz(j % 2 ? "$t1" : "$t0", nibble(j >> 1)) };
+    case "n3": // 16 codes in natural order from the 6 bytes at 6·j
+      return { setup: load(6 * j), expr: swz("$t0", idx3(v)) };
+    case "p2n8": { // 8 pair codes → 8 (coordinate 0, 1) byte pairs of the 512-byte table
+      const lanes = Array.from(
+        { length: 8 },
+        (_, k) =>
+          `(local.set ${v} (v128.load16_lane ${k} (i32.add (local.get $tab) (i32.shl ` +
+          `(i32.load8_u offset=${8 * j + k} ${c}) (i32.const 1))) ${V}))`,
+      );
+      return { setup: lanes.join("\n              "), expr: V };
+    }
+    case "i8":
+      return { setup: "", expr: `(v128.load offset=${16 * j} ${c})` };
   }
-  // n4: stream m = nibble m (S = 2, per 16 bytes); p2n4: nibble ⌊m/2⌋, coordinate m mod 2.
-  const nib = format === "n4" ? m : m >> 1;
-  const idx = nib === 0 ? `(v128.and ${V} ${M15})` : `(i8x16.shr_u ${V} (i32.const 4))`;
-  return { table: format === "p2n4" && m % 2 === 1 ? "$t1" : "$t0", idx };
 }
 
 /**
@@ -88,23 +155,16 @@ function field(format: LutInt8Format, v: string, m: number): { table: string; id
  */
 function blockBody(format: LutInt8Format, relaxed: boolean, R: number): string {
   const parts: string[] = [];
-  const vecs = format === "n4" ? 2 : 1; // code vectors per 64 weights
-  const streams = format === "n4" ? 2 : 4; // 16-lane streams per code vector
-  for (let h = 0; h < vecs; h++) {
-    for (let r = 0; r < R; r++) {
-      parts.push(`(local.set $v${r} (v128.load offset=${16 * h} (local.get $c${r})))`);
-    }
-    for (let m = 0; m < streams; m++) {
-      const xo = 16 * (h * streams + m);
-      parts.push(`(local.set $xv (v128.load offset=${xo} (local.get $xp)))`);
-      for (let r = 0; r < R; r++) {
-        const { table, idx } = field(format, `$v${r}`, m);
-        parts.push(dot(`$i${r}`, "(local.get $xv)", swz(table, idx), relaxed));
-      }
-    }
+  for (let j = 0; j < 4; j++) {
+    const ch = Array.from({ length: R }, (_, r) => chunk(format, j, r));
+    for (const { setup } of ch) if (setup) parts.push(setup);
+    parts.push(`(local.set $xv (v128.load offset=${16 * j} (local.get $xp)))`);
+    ch.forEach(({ expr }, r) => parts.push(dot(`$i${r}`, "(local.get $xv)", expr, relaxed)));
   }
   for (let r = 0; r < R; r++) {
-    parts.push(`(local.set $c${r} (i32.add (local.get $c${r}) (i32.const ${16 * vecs})))`);
+    parts.push(
+      `(local.set $c${r} (i32.add (local.get $c${r}) (i32.const ${CODE_BYTES[format]})))`,
+    );
   }
   return parts.join("\n              ");
 }
@@ -210,24 +270,96 @@ function rowsFunc(format: LutInt8Format, relaxed: boolean, R: number): string {
         (br $rows))))`;
 }
 
-/** The exported entry: pairs of rows, then the odd last row. */
-function kernel(format: LutInt8Format, relaxed: boolean): string {
-  const args = (s: string, e: string): string =>
-    `(local.get $codes) (local.get $tab) (local.get $scales) (local.get $zeros) (local.get $xq)
-      (local.get $dx) (local.get $xg) (local.get $out) ${s} ${e} (local.get $bpr)
-      (local.get $gpr) (local.get $bpg) (local.get $delta) (local.get $tmin)`;
-  return `${rowsFunc(format, relaxed, 1)}
-${rowsFunc(format, relaxed, 2)}
-  (func (export "${format}")
-    (param $codes i32) (param $tab i32) (param $scales i32) (param $zeros i32)
+const PARAMS = `(param $codes i32) (param $tab i32) (param $scales i32) (param $zeros i32)
     (param $xq i32) (param $dx i32) (param $xg i32) (param $out i32) (param $start i32)
     (param $end i32) (param $bpr i32) (param $gpr i32) (param $bpg i32)
-    (param $delta f64) (param $tmin f64)
+    (param $delta f64) (param $tmin f64)`;
+
+/** `$<format>_decode`: rows [start, end) as 7-bit bytes in kernel lane order, `nblk` blocks each. */
+function decodeFunc(format: LutInt8Format): string {
+  const ch = [0, 1, 2, 3].map((j) => chunk(format, j, 0));
+  return `  (func $${format}_decode (param $codes i32) (param $tab i32) (param $dst i32)
+    (param $start i32) (param $end i32) (param $bpr i32) (param $nblk i32)
+    (local $r i32) (local $b i32) (local $c0 i32) (local $v0 v128) (local $t0 v128) (local $t1 v128)
+    (local.set $t0 (v128.load (local.get $tab)))
+    (local.set $t1 (v128.load offset=16 (local.get $tab)))
+    (local.set $r (local.get $start))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $r) (local.get $end)))
+        (local.set $c0 (i32.add (local.get $codes) (i32.mul (local.get $r) (local.get $bpr))))
+        (local.set $b (i32.const 0))
+        (loop $blocks
+          ${
+    ch.map(({ setup, expr }, j) =>
+      `${setup}\n          (v128.store offset=${16 * j} (local.get $dst) ${expr})`
+    ).join("\n          ")
+  }
+          (local.set $c0 (i32.add (local.get $c0) (i32.const ${CODE_BYTES[format]})))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 64)))
+          (local.set $b (i32.add (local.get $b) (i32.const 1)))
+          (br_if $blocks (i32.lt_u (local.get $b) (local.get $nblk))))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rows))))`;
+}
+
+/**
+ * The exported entries: `<format>` (one activation row; pairs of rows, then the odd last row)
+ * and `<format>_batch` (`nb` activation rows: tiles of `tile` rows decoded once to `scratch`,
+ * then the `i8` rows kernel per activation row — the same dots and sums, so the same results).
+ */
+function kernel(format: LutInt8Format): string {
+  const args = (a: string, b: string): string =>
+    `(local.get $codes) (local.get $tab) (local.get $scales) (local.get $zeros) (local.get $xq)
+      (local.get $dx) (local.get $xg) (local.get $out) ${a} ${b} (local.get $bpr)
+      (local.get $gpr) (local.get $bpg) (local.get $delta) (local.get $tmin)`;
+  return `${decodeFunc(format)}
+  (func (export "${format}") ${PARAMS}
     (local $mid i32)
     (local.set $mid (i32.sub (local.get $end)
       (i32.and (i32.sub (local.get $end) (local.get $start)) (i32.const 1))))
     (call $${format}_2 ${args("(local.get $start)", "(local.get $mid)")})
-    (call $${format}_1 ${args("(local.get $mid)", "(local.get $end)")}))`;
+    (call $${format}_1 ${args("(local.get $mid)", "(local.get $end)")}))
+  (func (export "${format}_batch") ${PARAMS}
+    (param $nb i32) (param $scratch i32) (param $tile i32) (param $ldo i32)
+    (local $mid i32) (local $r0 i32) (local $r1 i32) (local $b i32) (local $pc i32) (local $base i32)
+    (local $xqb i32) (local $dxb i32) (local $xgb i32) (local $outb i32)
+    (local.set $pc (i32.shl (i32.mul (local.get $gpr) (local.get $bpg)) (i32.const 6)))
+    (local.set $r0 (local.get $start))
+    (block $done
+      (loop $tiles
+        (br_if $done (i32.ge_u (local.get $r0) (local.get $end)))
+        (local.set $r1 (i32.add (local.get $r0) (local.get $tile)))
+        (if (i32.gt_u (local.get $r1) (local.get $end)) (then (local.set $r1 (local.get $end))))
+        (call $${format}_decode (local.get $codes) (local.get $tab) (local.get $scratch)
+          (local.get $r0) (local.get $r1) (local.get $bpr) (i32.mul (local.get $gpr) (local.get $bpg)))
+        ;; Row r of the tile sits at scratch + (r − r0)·pc (i32 arithmetic wraps).
+        (local.set $base (i32.sub (local.get $scratch) (i32.mul (local.get $r0) (local.get $pc))))
+        (local.set $b (i32.const 0))
+        (loop $batch
+          (local.set $xqb (i32.add (local.get $xq) (i32.mul (local.get $b) (local.get $pc))))
+          (local.set $dxb (i32.add (local.get $dx) (i32.shl (i32.mul (local.get $b)
+            (i32.mul (local.get $gpr) (local.get $bpg))) (i32.const 2))))
+          (local.set $xgb (i32.add (local.get $xg) (i32.shl (i32.mul (local.get $b) (local.get $gpr)) (i32.const 2))))
+          (local.set $outb (i32.add (local.get $out) (i32.shl (i32.mul (local.get $b) (local.get $ldo)) (i32.const 2))))
+          (local.set $mid (i32.sub (local.get $r1) (i32.and (i32.sub (local.get $r1) (local.get $r0)) (i32.const 1))))
+          (call $i8_2 (local.get $base) (local.get $tab) (local.get $scales) (local.get $zeros)
+            (local.get $xqb) (local.get $dxb) (local.get $xgb) (local.get $outb) (local.get $r0)
+            (local.get $mid) (local.get $pc) (local.get $gpr) (local.get $bpg) (local.get $delta)
+            (local.get $tmin))
+          (call $i8_1 (local.get $base) (local.get $tab) (local.get $scales) (local.get $zeros)
+            (local.get $xqb) (local.get $dxb) (local.get $xgb) (local.get $outb) (local.get $mid)
+            (local.get $r1) (local.get $pc) (local.get $gpr) (local.get $bpg) (local.get $delta)
+            (local.get $tmin))
+          (local.set $b (i32.add (local.get $b) (i32.const 1)))
+          (br_if $batch (i32.lt_u (local.get $b) (local.get $nb))))
+        (local.set $r0 (local.get $r1))
+        (br $tiles))))`;
+}
+
+/** The row functions of one format, one and two rows per pass. */
+function rowFuncs(format: LutInt8Format, relaxed: boolean): string {
+  return `${rowsFunc(format, relaxed, 1)}\n${rowsFunc(format, relaxed, 2)}`;
 }
 
 /**
@@ -243,7 +375,8 @@ ${rowsFunc(format, relaxed, 2)}
 export function generateLutInt8Wat(relaxed: boolean): string {
   return `(module
   (import "env" "mem" (memory 1 65536 shared))
-${LUT_INT8_FORMATS.map((f) => kernel(f, relaxed)).join("\n")}
+${rowFuncs("i8", relaxed)}
+${LUT_INT8_FORMATS.map((f) => `${rowFuncs(f, relaxed)}\n${kernel(f)}`).join("\n")}
 )
 `;
 }

@@ -2,7 +2,9 @@
  * A minimal binding of llama.cpp's C API through `Deno.dlopen`, on the prebuilt libraries of npm
  * `@node-llama-cpp/linux-x64@3.21.1` (llama.cpp release v0.4.0, commit 5b4ebc5; installed by
  * `peers/llamacpp/install.sh`): load a GGUF model and get the logits of every position of a
- * window, with an F32 KV cache and flash attention off (the closest to exact math llama.cpp has).
+ * window, with an F32 KV cache and flash attention off (the closest to exact math llama.cpp has);
+ * decode on top of the cache for timing ({@linkcode LlamaCpp.eval}); quantize a GGUF file with
+ * `llama_model_quantize` ({@linkcode LlamaCpp.quantize}).
  *
  * Struct layouts (checked with `peers/llamacpp/layout.c` compiled against that commit's llama.h):
  * `llama_model_params` 80 bytes (n_gpu_layers at 16); `llama_context_params` 160 bytes (n_ctx 0,
@@ -28,6 +30,10 @@ const u64s = (n: number) => ({ struct: new Array(n).fill("u64") }) as const;
 const MODEL_PARAMS = u64s(10); // 80 bytes
 const CONTEXT_PARAMS = u64s(20); // 160 bytes
 const BATCH = u64s(7); // 56 bytes
+// llama_model_quantize_params (nthread at 0, ftype at 4, output and embedding types at 8 and 12,
+// bool flags from 16, then pointers) is under 256 bytes and returned in memory, so a larger
+// buffer is safe.
+const QUANTIZE_PARAMS = u64s(32);
 
 const LLAMA_SYMBOLS = {
   llama_backend_init: { parameters: [], result: "void" },
@@ -42,6 +48,8 @@ const LLAMA_SYMBOLS = {
   llama_decode: { parameters: ["pointer", BATCH], result: "i32" },
   llama_get_logits: { parameters: ["pointer"], result: "pointer" },
   llama_free: { parameters: ["pointer"], result: "void" },
+  llama_model_quantize_default_params: { parameters: [], result: QUANTIZE_PARAMS },
+  llama_model_quantize: { parameters: ["buffer", "buffer", "buffer"], result: "u32" },
   llama_model_free: { parameters: ["pointer"], result: "void" },
 } as const;
 
@@ -53,6 +61,14 @@ const GGML_TYPE_F32 = 0;
 const GGML_TYPE_F16 = 1;
 const FLASH_ATTN_DISABLED = 0;
 const FLASH_ATTN_AUTO = -1;
+
+/** llama.cpp's file types (`enum llama_ftype`) that {@linkcode LlamaCpp.quantize} offers. */
+export const LLAMA_FTYPES = { Q4_0: 2, Q2_K: 10, Q4_K_M: 15 } as const;
+
+/** A name of {@linkcode LLAMA_FTYPES}. */
+export type LlamaFtype = keyof typeof LLAMA_FTYPES;
+
+const LLAMA_FTYPE_MOSTLY_Q8_0 = 7; // the default of llama_model_quantize_default_params
 
 const cstr = (s: string): Uint8Array => new TextEncoder().encode(s + "\0");
 
@@ -133,22 +149,61 @@ export class LlamaCpp {
   }
 
   /**
-   * The logits of every position of `ids` (row-major [ids.length, vocabSize]), decoded from an empty
-   * cache at position 0.
+   * Quantizes the GGUF file `inp` to `type` at `out` with `llama_model_quantize` (llama.cpp's
+   * default per-tensor choices for that type, e.g. Q6_K for the output / tied embedding).
    */
-  logits(ids: readonly number[]): Float32Array {
-    const n = ids.length;
-    if (n === 0 || n > this.#maxTokens) throw new Error(`Window of ${n} tokens is not valid`);
+  static quantize(libDir: string, inp: string, out: string, type: LlamaFtype, threads = 2): void {
+    const ggml = Deno.dlopen(`${libDir}/libggml.v0.4.0.so`, GGML_SYMBOLS);
+    const lib = Deno.dlopen(`${libDir}/libllama.v0.4.0.so`, LLAMA_SYMBOLS);
+    try {
+      ggml.symbols.ggml_backend_load_all_from_path(cstr(libDir));
+      lib.symbols.llama_backend_init();
+      const p = lib.symbols.llama_model_quantize_default_params();
+      const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
+      // v0.4.0's defaults: nthread 0, ftype Q8_0, output / embedding types GGML_TYPE_COUNT (43),
+      // allow_requantize false, quantize_output_tensor true.
+      const seen = [0, 4, 8, 12].map((o) => v.getInt32(o, true)).concat(v.getUint16(16, true));
+      if (seen.join() !== `0,${LLAMA_FTYPE_MOSTLY_Q8_0},43,43,256`) {
+        throw new Error(
+          `llama_model_quantize_params defaults ${seen} are not v0.4.0's ` +
+            `0,${LLAMA_FTYPE_MOSTLY_Q8_0},43,43,256: the layout differs`,
+        );
+      }
+      v.setInt32(0, threads, true);
+      v.setInt32(4, LLAMA_FTYPES[type], true);
+      const rc = lib.symbols.llama_model_quantize(cstr(inp), cstr(out), p);
+      if (rc !== 0) throw new Error(`llama_model_quantize(${inp} → ${type}) returned ${rc}`);
+    } finally {
+      lib.close();
+      ggml.close();
+    }
+  }
+
+  /** Empties the KV cache. */
+  clear(): void {
     const s = this.#lib.symbols;
     s.llama_memory_clear(s.llama_get_memory(this.#ctx), true);
+  }
+
+  /**
+   * Decodes `ids` at positions `pos0, pos0 + 1, …` on top of the KV cache (sequence 0), with
+   * logits for every position (`allLogits`) or the last only; the logits stay in llama.cpp
+   * (see {@linkcode LlamaCpp.lastLogits}).
+   */
+  eval(ids: readonly number[], pos0: number, allLogits: boolean): void {
+    const n = ids.length;
+    if (n === 0 || pos0 + n > this.#maxTokens) {
+      throw new Error(`Window of ${n} tokens at position ${pos0} is not valid`);
+    }
     const token = Int32Array.from(ids);
-    const pos = Int32Array.from({ length: n }, (_, i) => i);
+    const pos = Int32Array.from({ length: n }, (_, i) => pos0 + i);
     const nSeq = new Int32Array(n).fill(1);
     const seq0 = new Int32Array(1); // sequence 0
     const seqPtrs = new BigUint64Array(n).fill(
       BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(seq0))),
     );
-    const out = new Int8Array(n).fill(1); // logits for every position
+    const out = new Int8Array(n).fill(allLogits ? 1 : 0);
+    out[n - 1] = 1;
     const batch = new Uint8Array(56);
     const bv = new DataView(batch.buffer);
     const ptr = (a: BufferSource) =>
@@ -160,15 +215,28 @@ export class LlamaCpp {
     bv.setBigUint64(32, ptr(nSeq), true);
     bv.setBigUint64(40, ptr(seqPtrs), true);
     bv.setBigUint64(48, ptr(out), true);
-    const rc = s.llama_decode(this.#ctx, batch);
+    const rc = this.#lib.symbols.llama_decode(this.#ctx, batch);
     if (rc !== 0) throw new Error(`llama_decode returned ${rc}`);
-    const p = s.llama_get_logits(this.#ctx);
-    if (p === null) throw new Error("llama_get_logits returned NULL");
-    const bytes = n * this.vocabSize * 4;
-    const copy = new Float32Array(new Deno.UnsafePointerView(p).getArrayBuffer(bytes).slice(0));
     // Keep the buffers alive until llama_decode has returned.
     void [token, pos, nSeq, seq0, seqPtrs, out];
-    return copy;
+  }
+
+  /** The logits of the last `n` positions with logits of the latest {@linkcode LlamaCpp.eval}. */
+  lastLogits(n: number): Float32Array {
+    const p = this.#lib.symbols.llama_get_logits(this.#ctx);
+    if (p === null) throw new Error("llama_get_logits returned NULL");
+    const bytes = n * this.vocabSize * 4;
+    return new Float32Array(new Deno.UnsafePointerView(p).getArrayBuffer(bytes).slice(0));
+  }
+
+  /**
+   * The logits of every position of `ids` (row-major [ids.length, vocabSize]), decoded from an empty
+   * cache at position 0.
+   */
+  logits(ids: readonly number[]): Float32Array {
+    this.clear();
+    this.eval(ids, 0, true);
+    return this.lastLogits(ids.length);
   }
 
   /** Frees the context and the model and closes the libraries. */

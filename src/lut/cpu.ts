@@ -19,11 +19,13 @@
  *    `decodeRotated`), then multiplied by `sgemm` — the weight is never materialized whole, and
  *    the O(batch) work runs at GEMM speed.
  *
- * With `numerics: "fast"` ({@linkcode LutNumerics}; default {@linkcode lutNumerics}), 4-bit
- * p = 1/2 and 2-bit p = 1 codes (groups of 64·k along the input) take the integer GEMV kernels
- * instead, one activation row at a time at every batch size (so prefill and decode agree) (`int8_format.ts` for the numerics and their error bound,
- * `cpu_int8.ts` for the WebAssembly, `int8_fallback.ts` for the TypeScript): the activation row
- * is quantized to i8 once, and the calling thread and the workers share the rows.
+ * With `numerics: "fast"` ({@linkcode LutNumerics}; default {@linkcode lutNumerics}), 2/3/4-bit
+ * p = 1 and 4/8-bit p = 2 codes (groups of 64·k along the input) take the integer kernels
+ * instead (`int8_format.ts` for the numerics and their error bound, `cpu_int8.ts` for the
+ * WebAssembly, `int8_fallback.ts` for the TypeScript): each activation row is quantized to i8
+ * once; one row runs the GEMV kernel, several run the batch kernel (up to `INT8_BATCH_ROWS` per
+ * call, each tile of weights decoded once for all of them) with the same results row by row, so
+ * prefill and decode agree; the calling thread and the workers share the weight rows.
  *
  * Construct once with {@linkcode prepareLut} (shares the codes with the workers); the
  * {@linkcode LutLinear} layer in `linear.ts` wraps all of this.
@@ -46,7 +48,7 @@ import {
   int8Table,
   quantizeActivations,
 } from "./int8_format.ts";
-import { lutInt8Rows, lutInt8Steal } from "./cpu_int8.ts";
+import { lutInt8BatchRows, lutInt8Rows, lutInt8Steal } from "./cpu_int8.ts";
 import { rotateActivations, rotationSigns } from "./rotate.ts";
 import { checkLutCall, checkLutSupport } from "./support.ts";
 
@@ -143,10 +145,10 @@ export function prepareLut(q: QuantizedTensor, name = "tensor"): LutCpuTensor {
 /**
  * The numerics of the CPU LUT kernels: `exact` equals dequantize-then-matmul within 1e-6
  * relative (every experiment's default); `fast` uses 8-bit activations and 7-bit tables with
- * integer dot products where a kernel covers the layout (4-bit p = 1 or 2, 2-bit p = 1, groups
+ * integer dot products where a kernel covers the layout (2/3/4-bit p = 1, 4/8-bit p = 2, groups
  * of a multiple of 64 along the input axis; see `int8_format.ts` for its error bound), and
- * `exact` elsewhere. `fast` runs one activation row at a time at every batch size (prefill and
- * decode give the same numbers); `path: "blas"` forces the exact tile + sgemm path.
+ * `exact` elsewhere. Every batch row of `fast` equals the batch-1 result (prefill and decode give
+ * the same numbers); `path: "blas"` forces the exact tile + sgemm path.
  */
 export type LutNumerics = "exact" | "fast";
 
@@ -289,7 +291,7 @@ export async function lutMatmul(
   const meta: LutKernelMeta = { ...t.meta, batch };
   const out = opts.out ?? new Float32Array(batch * rows);
   const path = opts.path ?? "auto";
-  // `fast` runs at every batch size (prefill and decode agree), one activation row at a time.
+  // `fast` runs at every batch size, each row as at batch 1 (prefill and decode agree).
   const fast = (opts.numerics ?? defaultNumerics) === "fast" && t.int8 !== null &&
     path !== "blas";
   const wasmLoop = !fast && t.wasm?.layout.kernel != null && (opts.wasm ?? true) &&
@@ -307,13 +309,21 @@ export async function lutMatmul(
 
   if (fast) {
     const rowWork = Math.max(1, Math.ceil(MIN_WORK_PER_CHUNK / pc));
-    const one = opts.singleThread || poolSize() === 1 || rows < 2 * rowWork;
     const useWasm = (opts.wasm ?? true) && t.wasm?.layout.int8 != null;
+    if (useWasm) {
+      // Up to `batch` activation rows per kernel call: each tile of weights is decoded once.
+      const step = t.wasm!.layout.int8!.batch;
+      for (let b0 = 0; b0 < batch; b0 += step) {
+        const nb = Math.min(step, batch - b0);
+        const single = opts.singleThread || poolSize() === 1 || rows * nb < 2 * rowWork;
+        await int8Path(t, t.wasm!, xp, b0, nb, out, single, rowWork);
+      }
+      return out;
+    }
     for (let b = 0; b < batch; b++) {
       const y = batch === 1 ? out : out.subarray(b * rows, (b + 1) * rows);
       const xr = xp.subarray(b * pc, (b + 1) * pc);
-      if (useWasm) await int8Path(t, t.wasm!, xr, y, one, rowWork);
-      else int8RowsTs(t.q, t.int8!, quantizeActivations(xr, 0, pc, g), y, 0, rows);
+      int8RowsTs(t.q, t.int8!, quantizeActivations(xr, 0, pc, g), y, 0, rows);
     }
     return out;
   }
@@ -403,11 +413,16 @@ function waitFor(ctrl: Int32Array, d: number): void {
   }
 }
 
-/** The `fast` kernel on one activation row: quantize it into the tensor's memory, then rows. */
+/**
+ * The `fast` kernel on activation rows `[b0, b0 + nb)` of `xp` (nb ≤ the layout's batch):
+ * quantize them into the tensor's memory, then the one-row kernel (nb = 1) or the batch kernel.
+ */
 function int8Path(
   t: LutCpuTensor,
   w: LutWasm,
   xp: Float64Array,
+  b0: number,
+  nb: number,
   out: Float32Array,
   single: boolean,
   minChunk: number,
@@ -416,27 +431,35 @@ function int8Path(
     const { pc, g, rows } = t.meta;
     const L = w.layout.int8!;
     const v = w.int8!;
-    const a = quantizeActivations(xp, 0, pc, g);
-    deinterleave(a.q, int8Stride(L.format), v.xq);
-    v.dx.set(a.dx);
-    v.xg.set(a.xg);
+    const nblk = pc / 64, gpr = pc / g;
+    for (let b = 0; b < nb; b++) {
+      const a = quantizeActivations(xp, (b0 + b) * pc, pc, g);
+      deinterleave(a.q, int8Stride(L.format), v.xq.subarray(b * pc, (b + 1) * pc));
+      v.dx.set(a.dx, b * nblk);
+      v.xg.set(a.xg, b * gpr);
+    }
     const { codes, scales, zeros } = w.layout;
     const base = { codes, scales, zeros, out: w.layout.out };
-    if (single) lutInt8Rows(w.memory, base, L, 0, rows);
-    else {
+    if (single) {
+      if (nb === 1) lutInt8Rows(w.memory, base, L, 0, rows);
+      else lutInt8BatchRows(w.memory, base, L, nb, 0, 0, rows);
+    } else {
       // Work stealing: the workers are woken, this thread starts at once, and whatever chunks
       // a late worker has not taken this thread does; it waits only for chunks in progress.
-      const chunkRows = Math.max(2 * Math.ceil(minChunk / 16), 2 * Math.ceil(rows / 64));
+      let chunkRows = Math.max(2 * Math.ceil(minChunk / (16 * nb)), 2 * Math.ceil(rows / 64));
+      if (nb > 1) chunkRows = Math.ceil(chunkRows / L.tile) * L.tile;
       const chunks = Math.ceil(rows / chunkRows);
       const ctrl = v.ctrl;
       Atomics.store(ctrl, 1, 0);
+      Atomics.store(ctrl, 2, 0);
       Atomics.store(ctrl, 0, 0);
-      const args = [w.memory, base, L, rows, chunkRows];
+      const k = nb === 1 ? 0 : nb;
+      const args = [w.memory, base, L, rows, chunkRows, k];
       parallelFor(INT8_KERNELS, "lutInt8Steal", poolSize(), args).catch(() => {});
-      lutInt8Steal(w.memory, base, L, rows, chunkRows);
+      lutInt8Steal(w.memory, base, L, rows, chunkRows, k);
       for (let d = Atomics.load(ctrl, 1); d < chunks; d = Atomics.load(ctrl, 1)) waitFor(ctrl, d);
     }
-    out.set(w.out);
+    out.set(v.out.subarray(0, nb * rows), b0 * rows);
   });
 }
 

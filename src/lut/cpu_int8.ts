@@ -45,6 +45,48 @@ export interface LutInt8Layout {
   delta: number;
   /** Table offset. */
   tmin: number;
+  /** Most activation rows per call of the batch kernel (the regions' capacity). */
+  batch: number;
+  /** Decode scratch: `slots` regions of `tile`·pc bytes, one per thread of a batch call. */
+  scratch: number;
+  /** Scratch regions (threads that find none left sit the call out). */
+  slots: number;
+  /** Weight rows decoded per tile of the batch kernel. */
+  tile: number;
+  /** Output features (the stride between output rows of a batch). */
+  rows: number;
+}
+
+/** Activation rows per call of the batch kernel (`cpu.ts` splits larger batches). */
+export const INT8_BATCH_ROWS = 8;
+
+/** Bytes of decoded weights per tile of the batch kernel (at least 2 rows): stays in L1 with
+ * the activation rows it is reused by. */
+export const INT8_SCRATCH_BYTES = 8192;
+
+/**
+ * The 7-bit table (`Int8Table.t7`, entry c·p + k) in the layout a format's kernel reads: 16 bytes
+ * (n4, n2, n3: entry c at byte c), two 16-byte planes, one per coordinate (p2n4), or the 256
+ * (coordinate 0, 1) byte pairs (p2n8).
+ *
+ * @example
+ * ```ts
+ * import { int8KernelTable } from "./cpu_int8.ts";
+ * const t7 = new Uint8Array(32).map((_, i) => i); // 16 pairs: (0, 1), (2, 3), …
+ * const k = int8KernelTable("p2n4", t7);
+ * if (k[0] !== 0 || k[1] !== 2 || k[16] !== 1 || k.length !== 32) throw new Error();
+ * ```
+ */
+export function int8KernelTable(format: LutInt8Format, t7: Uint8Array): Uint8Array {
+  if (format === "p2n8") return t7.slice();
+  if (format !== "p2n4") {
+    const out = new Uint8Array(16);
+    out.set(t7.subarray(0, 16));
+    return out;
+  }
+  const out = new Uint8Array(32);
+  for (let c = 0; c < 16; c++) for (let k = 0; k < 2; k++) out[k * 16 + c] = t7[c * 2 + k]!;
+  return out;
 }
 
 const modules = new Map<LutInt8Isa, WebAssembly.Module | null>();
@@ -98,7 +140,7 @@ export function setLutInt8Isa(isa: LutInt8Isa | undefined): void {
 }
 
 type Int8Fn = (...args: number[]) => void;
-const instances = new WeakMap<WebAssembly.Memory, Map<string, Int8Fn>>();
+const instances = new WeakMap<WebAssembly.Memory, Map<LutInt8Isa, WebAssembly.Exports>>();
 
 /**
  * Rows `[start, end)` of the `fast` kernel on a tensor's shared memory: the codes at `codes`,
@@ -118,18 +160,7 @@ export function lutInt8Rows(
   start: number,
   end: number,
 ): number {
-  let fns = instances.get(memory);
-  if (!fns) instances.set(memory, fns = new Map());
-  const key = `${L.isa}:${L.format}`;
-  let fn = fns.get(key);
-  if (!fn) {
-    const mod = compiled(L.isa);
-    if (!mod) throw new Error(`The ${L.isa} build of the fast LUT kernels is not available here`);
-    const inst = new WebAssembly.Instance(mod, { env: { mem: memory } });
-    fn = inst.exports[L.format] as Int8Fn;
-    fns.set(key, fn);
-  }
-  fn(
+  kernelFn(memory, L, "")(
     base.codes,
     L.tab,
     base.scales,
@@ -149,9 +180,68 @@ export function lutInt8Rows(
   return end - start;
 }
 
+function kernelFn(memory: WebAssembly.Memory, L: LutInt8Layout, suffix: string): Int8Fn {
+  let byIsa = instances.get(memory);
+  if (!byIsa) instances.set(memory, byIsa = new Map());
+  let exports = byIsa.get(L.isa);
+  if (!exports) {
+    const mod = compiled(L.isa);
+    if (!mod) throw new Error(`The ${L.isa} build of the fast LUT kernels is not available here`);
+    exports = new WebAssembly.Instance(mod, { env: { mem: memory } }).exports;
+    byIsa.set(L.isa, exports);
+  }
+  return exports[`${L.format}${suffix}`] as Int8Fn;
+}
+
+/**
+ * Rows `[start, end)` of the `fast` kernel for `nb` activation rows at once (the regions hold
+ * them at their batch strides): tiles of `L.tile` weight rows are decoded once into scratch
+ * region `slot` and reused by every activation row. Each output equals the one-row kernel's.
+ *
+ * @example
+ * ```ts
+ * import { lutInt8BatchRows } from "./cpu_int8.ts";
+ * if (typeof lutInt8BatchRows !== "function") throw new Error();
+ * ```
+ */
+export function lutInt8BatchRows(
+  memory: WebAssembly.Memory,
+  base: { codes: number; scales: number; zeros: number; out: number },
+  L: LutInt8Layout,
+  nb: number,
+  slot: number,
+  start: number,
+  end: number,
+): number {
+  const pc = L.gpr * L.bpg * 64;
+  kernelFn(memory, L, "_batch")(
+    base.codes,
+    L.tab,
+    base.scales,
+    base.zeros,
+    L.xq,
+    L.dx,
+    L.xg,
+    base.out,
+    start,
+    end,
+    L.bpr,
+    L.gpr,
+    L.bpg,
+    L.delta,
+    L.tmin,
+    nb,
+    L.scratch + slot * L.tile * pc,
+    L.tile,
+    L.rows,
+  );
+  return end - start;
+}
+
 /**
  * Work stealing over chunks of `chunkRows` rows: takes chunk numbers from the shared counter at
- * `L.ctrl` until all `chunks` are taken, runs each, counts it done and wakes the waiter. The
+ * `L.ctrl` until all `chunks` are taken, runs each (the one-row kernel, or the batch kernel for
+ * `nb` > 0 activation rows), counts it done and wakes the waiter. The
  * calling thread and the workers all run this; a worker that starts late finds nothing left, so
  * the call never waits for a thread the OS has not scheduled yet (the range arguments of the pool
  * are ignored).
@@ -168,16 +258,22 @@ export function lutInt8Steal(
   L: LutInt8Layout,
   rows: number,
   chunkRows: number,
+  nb = 0,
   _start = 0,
   _end = 0,
 ): number {
-  const ctrl = new Int32Array(memory.buffer, L.ctrl, 2);
+  const ctrl = new Int32Array(memory.buffer, L.ctrl, 3);
+  // The batch kernel needs a scratch region of its own: a thread that finds none sits out.
+  const slot = nb > 0 ? Atomics.add(ctrl, 2, 1) : 0;
+  if (slot >= L.slots) return 0;
   const chunks = Math.ceil(rows / chunkRows);
   let n = 0;
   for (;;) {
     const c = Atomics.add(ctrl, 0, 1);
     if (c >= chunks) break;
-    lutInt8Rows(memory, base, L, c * chunkRows, Math.min(rows, (c + 1) * chunkRows));
+    const s = c * chunkRows, e = Math.min(rows, (c + 1) * chunkRows);
+    if (nb > 0) lutInt8BatchRows(memory, base, L, nb, slot, s, e);
+    else lutInt8Rows(memory, base, L, s, e);
     n++;
     Atomics.add(ctrl, 1, 1);
     Atomics.notify(ctrl, 1);

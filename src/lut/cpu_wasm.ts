@@ -16,7 +16,14 @@
  */
 import { compileBase64Wasm } from "../core/wasm.ts";
 import { LUT4_WASM_BASE64 } from "./gen/lut_wasm_bytes.ts";
-import { lutInt8Isa, type LutInt8Layout } from "./cpu_int8.ts";
+import { poolSize } from "../cpu/pool.ts";
+import {
+  INT8_BATCH_ROWS,
+  INT8_SCRATCH_BYTES,
+  int8KernelTable,
+  lutInt8Isa,
+  type LutInt8Layout,
+} from "./cpu_int8.ts";
 import { int8Format, int8Table } from "./int8_format.ts";
 
 /** Byte offsets of the regions in the tensor's memory, and the kernel's row geometry. */
@@ -65,8 +72,17 @@ export interface LutWasm {
   x: Float32Array;
   /** The output row. */
   out: Float32Array;
-  /** The `fast` kernel's activation regions, or null. */
-  int8: { xq: Int8Array; dx: Float32Array; xg: Float32Array; ctrl: Int32Array } | null;
+  /**
+   * The `fast` kernel's regions for up to `layout.int8.batch` activation rows (row b at b·pc,
+   * b·pc/64, b·gpr; output row b at b·rows), or null.
+   */
+  int8: {
+    xq: Int8Array;
+    dx: Float32Array;
+    xg: Float32Array;
+    out: Float32Array;
+    ctrl: Int32Array;
+  } | null;
 }
 
 let compiled: WebAssembly.Module | null | undefined;
@@ -196,17 +212,24 @@ export function createLutWasm(
   at = align(at + gpr * 8);
   L.x = at;
   at = align(at + m.pc * 4);
+  // The output region holds a whole batch of rows for the `fast` kernels.
   L.out = at;
-  at = align(at + m.rows * 4);
+  at = align(at + m.rows * 4 * (format && isa ? INT8_BATCH_ROWS : 1));
   let t8 = null;
+  let kernelTab: Uint8Array | null = null;
   if (format && isa) {
     t8 = int8Table(table, m.p);
+    kernelTab = int8KernelTable(format, t8.t7);
+    const rowsPerCall = INT8_BATCH_ROWS;
+    const tile = Math.max(2, Math.floor(INT8_SCRATCH_BYTES / m.pc));
+    const slots = poolSize() + 1;
     const tab = at;
-    const xq = align(tab + 32);
-    const dx = align(xq + m.pc);
-    const xg = align(dx + m.pc / 16);
-    const ctrl = align(xg + gpr * 4);
-    at = ctrl + 64;
+    const xq = align(tab + kernelTab.length);
+    const dx = align(xq + rowsPerCall * m.pc);
+    const xg = align(dx + rowsPerCall * m.pc / 16);
+    const ctrl = align(xg + rowsPerCall * gpr * 4);
+    const scratch = ctrl + 64;
+    at = align(scratch + slots * tile * m.pc);
     L.int8 = {
       format,
       isa,
@@ -220,6 +243,11 @@ export function createLutWasm(
       bpg: m.g / 64,
       delta: t8.delta,
       tmin: t8.tmin,
+      batch: rowsPerCall,
+      scratch,
+      slots,
+      tile,
+      rows: m.rows,
     };
   }
   if (at >= 2 ** 30) return null;
@@ -237,14 +265,15 @@ export function createLutWasm(
     out: new Float32Array(buf, L.out, m.rows),
     int8: L.int8
       ? {
-        xq: new Int8Array(buf, L.int8.xq, m.pc),
-        dx: new Float32Array(buf, L.int8.dx, m.pc / 64),
-        xg: new Float32Array(buf, L.int8.xg, gpr),
+        xq: new Int8Array(buf, L.int8.xq, L.int8.batch * m.pc),
+        dx: new Float32Array(buf, L.int8.dx, L.int8.batch * m.pc / 64),
+        xg: new Float32Array(buf, L.int8.xg, L.int8.batch * gpr),
+        out: new Float32Array(buf, L.out, L.int8.batch * m.rows),
         ctrl: new Int32Array(buf, L.int8.ctrl, 16),
       }
       : null,
   };
-  if (L.int8 && t8) new Uint8Array(buf, L.int8.tab, 32).set(t8.t7);
+  if (L.int8 && kernelTab) new Uint8Array(buf, L.int8.tab, kernelTab.length).set(kernelTab);
   w.codes.set(codes);
   w.scales.set(scales);
   if (zeros) w.zeros!.set(zeros);

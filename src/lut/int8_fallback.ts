@@ -52,7 +52,7 @@ export function int8RowsTs(
         let dot = 0;
         for (let i = b0; i < b0 + INT8_BLOCK; i++) {
           const c = getCode(q.codes, stride, r, Math.floor(i / p), bits);
-          dot += t.t7[(i % p) * 16 + c]! * a.q[i]!;
+          dot += t.t7[c * p + (i % p)]! * a.q[i]!;
         }
         gs += dot * a.dx[b0 / INT8_BLOCK]!;
       }
@@ -107,7 +107,7 @@ export function int8ErrorBound(
       const s = Math.abs(q.scales[r * gpr + gi]!);
       const z = q.zeros ? q.zeros[r * gpr + gi]! : 0;
       const c = getCode(q.codes, stride, r, Math.floor(i / p), bits);
-      const k = (i % p) * 16 + c;
+      const k = c * p + (i % p);
       const t7 = t.t7[k]!;
       const x = xp[off + i]!;
       const xq = a.q[i]! * a.dx[Math.floor(i / INT8_BLOCK)]!;

@@ -22,39 +22,47 @@
  * @module
  */
 
-/** The kernel formats: 4-bit scalar, 2-bit scalar, 4-bit pair codes. */
-export type LutInt8Format = "n4" | "n2" | "p2n4";
+/** The kernel formats: 4-, 2- and 3-bit scalar codes, 4- and 8-bit pair codes. */
+export type LutInt8Format = "n4" | "n2" | "p2n4" | "n3" | "p2n8";
 
 /** Weights per 64-weight block that one activation scale covers. */
 export const INT8_BLOCK = 64;
 
 /**
  * The `fast` kernel format for a layout, or null when none covers it: groups along the input axis
- * of a multiple of 64 weights, and 4-bit (p = 1 or 2) or 2-bit (p = 1) codes.
+ * of a multiple of 64 weights, and 2-, 3- or 4-bit scalar codes (p = 1) or 4- or 8-bit pair codes
+ * (p = 2: HIGGS (2,16), (2,256)).
  *
  * @example
  * ```ts
  * import { int8Format } from "./int8_format.ts";
  * if (int8Format(1, 4, 1, 64) !== "n4" || int8Format(2, 4, 1, 256) !== "p2n4") throw new Error();
- * if (int8Format(1, 3, 1, 64) !== null || int8Format(1, 4, 0, 64) !== null) throw new Error();
+ * if (int8Format(1, 3, 1, 64) !== "n3" || int8Format(2, 8, 1, 256) !== "p2n8") throw new Error();
+ * if (int8Format(1, 5, 1, 64) !== null || int8Format(1, 4, 0, 64) !== null) throw new Error();
  * ```
  */
 export function int8Format(p: number, bits: number, axis: 0 | 1, g: number): LutInt8Format | null {
   if (axis !== 1 || g % INT8_BLOCK !== 0) return null;
   if (p === 1 && bits === 4) return "n4";
   if (p === 1 && bits === 2) return "n2";
+  if (p === 1 && bits === 3) return "n3";
   if (p === 2 && bits === 4) return "p2n4";
+  if (p === 2 && bits === 8) return "p2n8";
   return null;
 }
 
-/** Weights per code byte of a format: the stride of the activations' de-interleave. */
+/**
+ * The stride of the activations' de-interleave for a format (the order in which its kernel
+ * decodes a chunk's weights): weights per code byte where the kernel splits bytes into fields
+ * (n4 2, n2 and p2n4 4), 1 where it decodes 16 weights in their natural order (n3, p2n8).
+ */
 export function int8Stride(f: LutInt8Format): number {
-  return f === "n4" ? 2 : 4;
+  return f === "n4" ? 2 : f === "n2" || f === "p2n4" ? 4 : 1;
 }
 
 /** A table as 7-bit integers: t ≈ tmin + delta·t7. */
 export interface Int8Table {
-  /** 16 entries per coordinate (coordinate 1 at byte 16 for pair codes), values 0…127. */
+  /** Entry c·p + k for code c, coordinate k (the table's own order), values 0…127. */
   t7: Uint8Array;
   /** Step between integer levels. */
   delta: number;
@@ -65,7 +73,7 @@ export interface Int8Table {
 }
 
 /**
- * Quantizes a table of 2^bits × p values (p ≤ 2, bits ≤ 4) to 7-bit integers (see the module
+ * Quantizes a table of 2^bits × p values (p ≤ 2, bits ≤ 8) to 7-bit integers (see the module
  * doc): exact for equally spaced scalar tables, else 128 levels over [min, max].
  *
  * @example
@@ -79,7 +87,7 @@ export interface Int8Table {
  */
 export function int8Table(table: Float32Array, p: number): Int8Table {
   const n = table.length / p;
-  const t7 = new Uint8Array(32);
+  const t7 = new Uint8Array(table.length);
   if (p === 1 && n >= 2) {
     const a = table[0]!, d = table[1]! - table[0]!;
     let uniform = d !== 0;
@@ -100,7 +108,7 @@ export function int8Table(table: Float32Array, p: number): Int8Table {
     for (let k = 0; k < p; k++) {
       const v = table[c * p + k]!;
       const q = Math.round((v - lo) / delta);
-      t7[k * 16 + c] = q;
+      t7[c * p + k] = q;
       if (lo + q * delta !== v) exact = false;
     }
   }

@@ -32,6 +32,18 @@ const SPECS: (RandomSpec & { label: string })[] = [
     group: 256,
     hadamard: { size: 64, seed: 5 },
   },
+  { label: "3-bit g64 zeros (RTN/HQQ)", rows: 29, cols: 190, bits: 3, group: 64, zeros: true },
+  { label: "3-bit channel (HIGGS (1,8)-like)", rows: 7, cols: 320, bits: 3 },
+  {
+    label: "(2,256) g256 Hadamard 128",
+    rows: 17,
+    cols: 250,
+    bits: 8,
+    p: 2,
+    group: 256,
+    hadamard: { size: 128, seed: 3 },
+  },
+  { label: "(2,256) g64 no rotation", rows: 5, cols: 64, bits: 8, p: 2, group: 64 },
   {
     label: "4-bit g64 Hadamard plain",
     rows: 33,
@@ -56,7 +68,7 @@ function bounds(spec: RandomSpec, x: Float32Array, batch: number): Float64Array 
   return out;
 }
 
-Deno.test("the fast kernels cover 4-bit p 1/2 and 2-bit p 1 with groups of 64·k along the input", () => {
+Deno.test("the fast kernels cover 2/3/4-bit p 1 and 4/8-bit p 2 with groups of 64·k along the input", () => {
   for (const spec of SPECS) {
     const q = randomQuantized(spec);
     assert.ok(int8Format(q.p, q.codeBits, q.groupAxis, q.groupSize), spec.label);
@@ -151,6 +163,8 @@ Deno.test("LutLinear keeps one copy of the codes (the kernels') and follows the 
 const METHODS: [string, QuantOptions][] = [
   ["rtn", { bits: 4, groupSize: 64 }],
   ["rtn", { bits: 2, groupSize: 64 }],
+  ["rtn", { bits: 3, groupSize: 64 }],
+  ["hqq", { bits: 3, groupSize: 128 }],
   ["hqq", { bits: 4, groupSize: 64 }],
   ["hqq", { bits: 2, groupSize: 128 }],
   ["nf4", { groupSize: 64 }],
@@ -158,6 +172,8 @@ const METHODS: [string, QuantOptions][] = [
   ["fp4", { groupSize: 64 }],
   ["higgs", { p: 1, gridSize: 16, hadamard: 128, groupSize: 128 }],
   ["higgs", { p: 2, gridSize: 16, hadamard: 128, groupSize: 256 }],
+  ["higgs", { p: 1, gridSize: 8, hadamard: 128, groupSize: 128 }],
+  ["higgs", { p: 2, gridSize: 256, hadamard: 128, groupSize: 256 }],
 ];
 
 Deno.test("kernel fast on every method's quantizer output: within the bound; exact ≤ 1e-6", async () => {
