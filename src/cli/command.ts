@@ -9,6 +9,7 @@
 import { QuantlabError } from "../core/errors.ts";
 import { tokenizeArgs } from "./parse_args.ts";
 import { type Backend, BACKEND_CHOICES, selectBackend } from "../gpu/backend.ts";
+import { type OutputMode, refuseExistingOutputs } from "../io/output_guard.ts";
 
 /** One flag of a command. */
 export interface FlagSpec {
@@ -227,6 +228,70 @@ export function outAndLog(
     ? `${out}${suffix}`
     : undefined;
   return { out, log };
+}
+
+/**
+ * The output mode of `--force` / `--resume` (neither: "new"); both at once is a usage error.
+ *
+ * @example
+ * ```ts
+ * import { outputMode } from "./command.ts";
+ * if (outputMode({ values: { force: true }, positionals: [] }) !== "force") throw new Error();
+ * ```
+ */
+export function outputMode(args: ParsedArgs): OutputMode {
+  const force = Boolean(args.values.force), resume = Boolean(args.values.resume);
+  if (force && resume) {
+    throw new UsageError(
+      "--force and --resume contradict each other: --force starts over, --resume continues; give one",
+    );
+  }
+  return force ? "force" : resume ? "resume" : "new";
+}
+
+/**
+ * Readies a results file `out` and its resume log `log` for a run: without `--force` or
+ * `--resume` both must be absent (exit 2 naming the flags); `--force` removes the log so the run
+ * starts over (the results file is replaced atomically when the run ends); `--resume` keeps the
+ * log, whose header the job checks against the run's settings.
+ *
+ * @example
+ * ```ts
+ * import { prepareResultsOutput } from "./command.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/r.json.log`, "{}\n");
+ * const args = { values: { force: true }, positionals: [] };
+ * await prepareResultsOutput(args, `${dir}/r.json`, `${dir}/r.json.log`);
+ * const left = [...Deno.readDirSync(dir)].length;
+ * await Deno.remove(dir, { recursive: true });
+ * if (left !== 0) throw new Error();
+ * ```
+ */
+export async function prepareResultsOutput(
+  args: ParsedArgs,
+  out: string | undefined,
+  log: string | undefined,
+): Promise<OutputMode> {
+  const mode = outputMode(args);
+  await refuseExistingOutputs(
+    [
+      ...(out ? [{ path: out, what: "--out" }] : []),
+      ...(log ? [{ path: log, what: "the resume log" }] : []),
+    ],
+    mode,
+    { resumable: true },
+  );
+  if (mode === "force" && log) {
+    await Deno.remove(log).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) {
+        throw new QuantlabError(
+          "bad-file",
+          `Cannot remove the log ${log}: ${(e as Error).message}`,
+        );
+      }
+    });
+  }
+  return mode;
 }
 
 const resolved = new WeakMap<ParsedArgs, Promise<Backend>>();

@@ -6,11 +6,19 @@
  *
  * @module
  */
-import { type Command, intFlag, numberFlag, type ParsedArgs, UsageError } from "../command.ts";
+import {
+  type Command,
+  intFlag,
+  numberFlag,
+  outputMode,
+  type ParsedArgs,
+  UsageError,
+} from "../command.ts";
 import { progress } from "../progress.ts";
 import type { LlamaConfig } from "../../model/config.ts";
 import { trainTinyLlama } from "../../jobs/train.ts";
-import { QUIET_FLAG } from "../vocabulary.ts";
+import { outputModeFlags, QUIET_FLAG } from "../vocabulary.ts";
+import { refuseExistingOutputs } from "../../io/output_guard.ts";
 
 /** The model shape from the shape flags (those not given keep the tiny Llama's). */
 function shapeFlags(args: ParsedArgs): Partial<LlamaConfig> {
@@ -44,12 +52,18 @@ function shapeFlags(args: ParsedArgs): Partial<LlamaConfig> {
 export const trainCommand: Command = {
   name: "train",
   summary: "train the tiny Llama on the embedded Brown corpus (CPU; resumable)",
-  usage: "quantlab train --out DIR [--steps 900] [--batch 8] [--ctx 256] [--lr 3e-3] " +
+  usage:
+    "quantlab train --out DIR [--force | --resume] [--steps 900] [--batch 8] [--ctx 256] [--lr 3e-3] " +
     "[--warmup 50] [--weight-decay 0.1] [--grad-clip 1] [--seed 1] [--eval-every 100] " +
     "[--layers 4] [--hidden 256] [--heads 4] [--kv-heads 4] [--intermediate 768] [--untied]",
   examples: ["quantlab train -o /tmp/ql-train --steps 2 --batch 1 --ctx 32 --eval-windows 1"],
   flags: {
-    out: { type: "string", short: "o", help: "output folder (model, log, checkpoint)" },
+    out: {
+      type: "string",
+      short: "o",
+      help: "output folder (model, log, checkpoint); new or empty",
+    },
+    ...outputModeFlags({ resumable: true }),
     steps: { type: "string", default: "900", help: "optimizer steps" },
     batch: { type: "string", default: "8", help: "sequences per step" },
     ctx: { type: "string", default: "256", help: "tokens per sequence" },
@@ -79,11 +93,14 @@ export const trainCommand: Command = {
   async run(args) {
     const out = args.values.out;
     if (typeof out !== "string" || !out) throw new UsageError("--out DIR is required");
+    const mode = outputMode(args);
+    await refuseExistingOutputs([{ path: out, what: "--out" }], mode, { resumable: true });
     const steps = intFlag(args, "steps", 900, 1, 10_000_000);
     const bar = progress("train", steps, { quiet: Boolean(args.values.quiet) });
     let valid = "";
     const r = await trainTinyLlama({
       out,
+      fresh: mode === "force",
       steps,
       batch: intFlag(args, "batch", 8, 1, 4096),
       ctx: intFlag(args, "ctx", 256, 2, 4096),
