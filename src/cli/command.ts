@@ -54,6 +54,13 @@ export interface Command {
    * the CPU only"). `--backend webgpu` is then refused with that line (exit 2).
    */
   cpuOnly?: string;
+  /**
+   * The files and folders the command line names as inputs, each with how to call it (`MODEL`,
+   * `--text`); `main` checks that each exists before running, so a mistyped path is a usage
+   * error (exit 2) rather than a failure halfway. Undefined entries (an absent optional flag) are
+   * skipped.
+   */
+  inputs?(args: ParsedArgs): ({ path: string | undefined; what: string })[];
   /** Runs the command (its backend: {@linkcode commandBackend}). */
   run(args: ParsedArgs): Promise<void>;
 }
@@ -292,6 +299,33 @@ export async function prepareResultsOutput(
     });
   }
   return mode;
+}
+
+/**
+ * Checks that every input path of a command line exists ({@linkcode Command.inputs}); a missing
+ * one is a {@linkcode UsageError} naming it (exit 2).
+ *
+ * @example
+ * ```ts
+ * import { checkInputs } from "./command.ts";
+ * const cmd = { name: "x", summary: "", usage: "", flags: {}, run: async () => {},
+ *   inputs: () => [{ path: "/no/such/model", what: "MODEL" }] };
+ * const msg = await checkInputs(cmd, { values: {}, positionals: [] }).catch((e) => e.message);
+ * if (!msg.startsWith('MODEL "/no/such/model" does not exist')) throw new Error(msg);
+ * ```
+ */
+export async function checkInputs(cmd: Command, args: ParsedArgs): Promise<void> {
+  for (const { path, what } of cmd.inputs?.(args) ?? []) {
+    if (path === undefined) continue;
+    try {
+      await Deno.stat(path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        throw new UsageError(`${what} ${JSON.stringify(path)} does not exist; check the path`);
+      }
+      // Anything else (a permission, a loop of links) is reported by the command itself.
+    }
+  }
 }
 
 const resolved = new WeakMap<ParsedArgs, Promise<Backend>>();

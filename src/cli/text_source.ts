@@ -9,6 +9,7 @@ import { randU32 } from "../core/prng.ts";
 import { loadBrown } from "../data/brown.ts";
 import { sha256 } from "../io/results.ts";
 import { loadTokenizer } from "../model/loader.ts";
+import type { ParsedArgs } from "./command.ts";
 
 /**
  * The bytes of a `--text` argument. Errors: `not-found` / `bad-file` naming the path.
@@ -31,6 +32,22 @@ export async function readTextArg(arg: string): Promise<Uint8Array> {
       `Cannot read text file ${arg}: ${(e as Error).message} (or use brown:train|valid|test)`,
     );
   }
+}
+
+/**
+ * The `--text` argument as an input path for `Command.inputs` (none for `brown:…` or when absent).
+ *
+ * @example
+ * ```ts
+ * import { textInput } from "./text_source.ts";
+ * if (textInput({ values: { text: "brown:test" }, positionals: [] }).path !== undefined) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function textInput(args: ParsedArgs): { path: string | undefined; what: string } {
+  const t = args.values.text;
+  return { path: typeof t === "string" && !t.startsWith("brown:") ? t : undefined, what: "--text" };
 }
 
 /** Token windows for the linearity commands, and the SHA-256 of their text (null: random). */

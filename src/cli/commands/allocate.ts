@@ -57,6 +57,7 @@ export const allocateCommand: Command = {
     ...outputModeFlags({ resumable: false }),
   },
   cpuOnly: "allocates bits on the CPU only",
+  inputs: (args) => [{ path: args.positionals[0], what: "SENS.json" }],
   async run(args) {
     const path = args.positionals[0];
     if (!path || args.positionals.length > 1) {

@@ -22,6 +22,7 @@ export const dequantizeCommand: Command = {
     ...QUIET_FLAG,
   },
   cpuOnly: "decodes on the CPU only",
+  inputs: (args) => [{ path: args.positionals[0], what: "QUANT" }],
   async run(args) {
     const input = args.positionals[0];
     if (input === undefined || args.positionals.length > 1) {

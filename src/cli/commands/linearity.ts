@@ -20,7 +20,7 @@ import {
 } from "../command.ts";
 import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
-import { evalWindows } from "../text_source.ts";
+import { evalWindows, textInput } from "../text_source.ts";
 import { HIGGS_GRID_FLAGS, metricText, windowFlags } from "../linearity_flags.ts";
 import { parseGrids } from "./allocate.ts";
 import { loadModel } from "../../model/loader.ts";
@@ -135,6 +135,11 @@ export const linearityCommand: Command = {
     ...QUIET_FLAG,
   },
   cpuOnly: "runs the model on the CPU (it swaps layers)",
+  inputs: (args) => [
+    { path: args.positionals[0], what: "MODEL" },
+    { path: args.values.sensitivities as string | undefined, what: "--sensitivities" },
+    textInput(args),
+  ],
   async run(args) {
     const dir = args.positionals[0];
     if (!dir || args.positionals.length > 1) {

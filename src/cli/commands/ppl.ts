@@ -18,7 +18,7 @@ import {
   UsageError,
 } from "../command.ts";
 import { progress } from "../progress.ts";
-import { readTextArg } from "../text_source.ts";
+import { readTextArg, textInput } from "../text_source.ts";
 import { loadCausalLM, loadTokenizer } from "../../model/loader.ts";
 import { modelHash } from "../../io/model_folder.ts";
 import { runPerplexityJob } from "../../jobs/ppl.ts";
@@ -57,6 +57,7 @@ export const pplCommand: Command = {
     ...JSON_FLAG,
     kernel: { type: "string", default: "exact", help: "CPU LUT kernels: exact | fast (8-bit)" },
   },
+  inputs: (args) => [{ path: args.positionals[0], what: "MODEL" }, textInput(args)],
   async run(args) {
     const dir = args.positionals[0];
     if (!dir || args.positionals.length > 1) {

@@ -210,6 +210,10 @@ export const quantizeCommand: Command = {
     ...QUIET_FLAG,
     ...JSON_FLAG,
   },
+  inputs: (args) => [
+    { path: args.positionals[0], what: "MODEL" },
+    { path: args.values.plan as string | undefined, what: "--plan" },
+  ],
   async run(args) {
     const input = args.positionals[0];
     if (input === undefined || args.positionals.length > 1) {

@@ -19,7 +19,7 @@ import {
 } from "../command.ts";
 import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
-import { evalWindows } from "../text_source.ts";
+import { evalWindows, textInput } from "../text_source.ts";
 import { metricText, windowFlags } from "../linearity_flags.ts";
 import { loadModel } from "../../model/loader.ts";
 import { modelHash } from "../../io/model_folder.ts";
@@ -90,6 +90,7 @@ export const sensitivityCommand: Command = {
     ...QUIET_FLAG,
   },
   cpuOnly: "runs the model on the CPU (it swaps layers)",
+  inputs: (args) => [{ path: args.positionals[0], what: "MODEL" }, textInput(args)],
   async run(args) {
     const dir = args.positionals[0];
     if (!dir || args.positionals.length > 1) {
