@@ -30,7 +30,8 @@ export const JSON_FLAG: Record<string, FlagSpec> = {
 
 /**
  * `--force` and `--resume`: what to do with an existing `--out` (without either, it must be
- * absent or an empty folder). `--resume` only for commands that can continue a run.
+ * absent or an empty folder). `--resume` only for commands that can continue a run; `force`
+ * words `--force` for a command where it means something else than a replacement at the end.
  *
  * @example
  * ```ts
@@ -38,9 +39,14 @@ export const JSON_FLAG: Record<string, FlagSpec> = {
  * if (!outputModeFlags({ resumable: true }).resume) throw new Error();
  * ```
  */
-export function outputModeFlags(opts: { resumable: boolean }): Record<string, FlagSpec> {
+export function outputModeFlags(
+  opts: { resumable: boolean; force?: string },
+): Record<string, FlagSpec> {
   return {
-    force: { type: "boolean", help: "replace an existing --out (once the new output is complete)" },
+    force: {
+      type: "boolean",
+      help: opts.force ?? "replace an existing --out (once the new output is complete)",
+    },
     ...(opts.resumable
       ? { resume: { type: "boolean", help: "continue an unfinished run with the same settings" } }
       : {}),

@@ -178,8 +178,9 @@ export function resolveHiggsParams(
     );
   }
   if ((opts.axis ?? 1) !== 1) {
+    // An option the caller chose: fixed by changing it (exit 2), not a limit of the input.
     throw new QuantlabError(
-      "unsupported",
+      "bad-argument",
       `Cannot quantize "${name}" with HIGGS along axis ${opts.axis}: the rotation and groups run ` +
         `along the input dimension (axis 1)`,
     );

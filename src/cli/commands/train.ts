@@ -63,7 +63,10 @@ export const trainCommand: Command = {
       short: "o",
       help: "output folder (model, log, checkpoint); new or empty",
     },
-    ...outputModeFlags({ resumable: true }),
+    ...outputModeFlags({
+      resumable: true,
+      force: "start over in an existing --out (its checkpoint and log are discarded)",
+    }),
     steps: { type: "string", default: "900", help: "optimizer steps" },
     batch: { type: "string", default: "8", help: "sequences per step" },
     ctx: { type: "string", default: "256", help: "tokens per sequence" },
