@@ -97,11 +97,9 @@ export const trainCommand: Command = {
     const out = args.values.out;
     if (typeof out !== "string" || !out) throw new UsageError("--out DIR is required");
     const mode = outputMode(args);
-    await refuseExistingOutputs([{ path: out, what: "--out" }], mode, { resumable: true });
     const steps = intFlag(args, "steps", 900, 1, 10_000_000);
-    const bar = progress("train", steps, { quiet: Boolean(args.values.quiet) });
-    let valid = "";
-    const r = await trainTinyLlama({
+    // Every flag is read before the output is checked: a bad value is named first.
+    const settings = {
       out,
       fresh: mode === "force",
       steps,
@@ -120,6 +118,12 @@ export const trainCommand: Command = {
       evalWindows: intFlag(args, "eval-windows", 32, 1, 1_000_000),
       checkpointEvery: intFlag(args, "checkpoint-every", 25, 1, 10_000_000),
       shape: shapeFlags(args),
+    };
+    await refuseExistingOutputs([{ path: out, what: "--out" }], mode, { resumable: true });
+    const bar = progress("train", steps, { quiet: Boolean(args.values.quiet) });
+    let valid = "";
+    const r = await trainTinyLlama({
+      ...settings,
       onStep: (s) =>
         bar.tick(1, `loss ${s.loss.toFixed(3)}${valid}, ${s.tokensPerSecond.toFixed(0)} tok/s`),
       onEval: (s) => void (valid = `, valid ${s.validLoss.toFixed(3)}`),
