@@ -185,6 +185,7 @@ if (import.meta.main) {
     method: values.method,
     options: { bits: Number(values.bits), p: Number(values.p) },
     backend,
+    mode: "force", // a killed earlier run may have left its work folder
     progress: progressBars(false),
   });
   const secs = (performance.now() - t0) / 1000;

@@ -9,6 +9,7 @@
 import { QuantlabError } from "../core/errors.ts";
 import { tokenizeArgs } from "./parse_args.ts";
 import { type Backend, BACKEND_CHOICES, selectBackend } from "../gpu/backend.ts";
+import { type OutputMode, refuseExistingOutputs } from "../io/output_guard.ts";
 
 /** One flag of a command. */
 export interface FlagSpec {
@@ -53,6 +54,13 @@ export interface Command {
    * the CPU only"). `--backend webgpu` is then refused with that line (exit 2).
    */
   cpuOnly?: string;
+  /**
+   * The files and folders the command line names as inputs, each with how to call it (`MODEL`,
+   * `--text`); `main` checks that each exists before running, so a mistyped path is a usage
+   * error (exit 2) rather than a failure halfway. Undefined entries (an absent optional flag) are
+   * skipped.
+   */
+  inputs?(args: ParsedArgs): ({ path: string | undefined; what: string })[];
   /** Runs the command (its backend: {@linkcode commandBackend}). */
   run(args: ParsedArgs): Promise<void>;
 }
@@ -227,6 +235,97 @@ export function outAndLog(
     ? `${out}${suffix}`
     : undefined;
   return { out, log };
+}
+
+/**
+ * The output mode of `--force` / `--resume` (neither: "new"); both at once is a usage error.
+ *
+ * @example
+ * ```ts
+ * import { outputMode } from "./command.ts";
+ * if (outputMode({ values: { force: true }, positionals: [] }) !== "force") throw new Error();
+ * ```
+ */
+export function outputMode(args: ParsedArgs): OutputMode {
+  const force = Boolean(args.values.force), resume = Boolean(args.values.resume);
+  if (force && resume) {
+    throw new UsageError(
+      "--force and --resume contradict each other: --force starts over, --resume continues; give one",
+    );
+  }
+  return force ? "force" : resume ? "resume" : "new";
+}
+
+/**
+ * Readies a results file `out` and its resume log `log` for a run: without `--force` or
+ * `--resume` both must be absent (exit 2 naming the flags); `--force` removes the log so the run
+ * starts over (the results file is replaced atomically when the run ends); `--resume` keeps the
+ * log, whose header the job checks against the run's settings.
+ *
+ * @example
+ * ```ts
+ * import { prepareResultsOutput } from "./command.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/r.json.log`, "{}\n");
+ * const args = { values: { force: true }, positionals: [] };
+ * await prepareResultsOutput(args, `${dir}/r.json`, `${dir}/r.json.log`);
+ * const left = [...Deno.readDirSync(dir)].length;
+ * await Deno.remove(dir, { recursive: true });
+ * if (left !== 0) throw new Error();
+ * ```
+ */
+export async function prepareResultsOutput(
+  args: ParsedArgs,
+  out: string | undefined,
+  log: string | undefined,
+): Promise<OutputMode> {
+  const mode = outputMode(args);
+  await refuseExistingOutputs(
+    [
+      ...(out ? [{ path: out, what: "--out" }] : []),
+      ...(log ? [{ path: log, what: "the resume log" }] : []),
+    ],
+    mode,
+    { resumable: true },
+  );
+  if (mode === "force" && log) {
+    await Deno.remove(log).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) {
+        throw new QuantlabError(
+          "bad-file",
+          `Cannot remove the log ${log}: ${(e as Error).message}`,
+        );
+      }
+    });
+  }
+  return mode;
+}
+
+/**
+ * Checks that every input path of a command line exists ({@linkcode Command.inputs}); a missing
+ * one is a {@linkcode UsageError} naming it (exit 2).
+ *
+ * @example
+ * ```ts
+ * import { checkInputs } from "./command.ts";
+ * const cmd = { name: "x", summary: "", usage: "", flags: {}, run: async () => {},
+ *   inputs: () => [{ path: "/no/such/model", what: "MODEL" }] };
+ * const msg = await checkInputs(cmd, { values: {}, positionals: [] }).catch((e) => e.message);
+ * if (!msg.startsWith('MODEL "/no/such/model" does not exist')) throw new Error(msg);
+ * ```
+ */
+export async function checkInputs(cmd: Command, args: ParsedArgs): Promise<void> {
+  for (const { path, what } of cmd.inputs?.(args) ?? []) {
+    if (path === undefined) continue;
+    try {
+      await Deno.stat(path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        throw new UsageError(`${what} ${JSON.stringify(path)} does not exist; check the path`);
+      }
+      // Anything else (a permission, a loop of links) is reported by the command itself.
+    }
+  }
 }
 
 const resolved = new WeakMap<ParsedArgs, Promise<Backend>>();

@@ -1,10 +1,20 @@
 /**
- * The `quantlab` command line: `quantlab <command> [options]`. Bad arguments print one line and
- * exit 2; other failures print one line and exit 1 (`--debug` adds the stack trace).
+ * The `quantlab` command line: `quantlab <command> [options]`. What the user fixes by changing
+ * the command — a bad flag or value, an input path that does not exist (`Command.inputs`, checked
+ * before the command runs), an unsupported option, an existing `--out` — prints one line and exits
+ * 2 (a `UsageError` or a `bad-argument` QuantlabError); bad file contents and internal failures
+ * print one line and exit 1. `--debug` adds the stack trace.
  *
  * @module
  */
-import { type Command, commandBackend, helpText, parseCommandArgs, UsageError } from "./command.ts";
+import {
+  checkInputs,
+  type Command,
+  commandBackend,
+  helpText,
+  parseCommandArgs,
+  UsageError,
+} from "./command.ts";
 import { didYouMean } from "./suggest.ts";
 import { versionText } from "./version.ts";
 import { errorLine } from "./error_words.ts";
@@ -113,13 +123,15 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     checkSubcommand(cmd, args.positionals);
+    await checkInputs(cmd, args);
     await commandBackend(cmd, args);
     await cmd.run(args);
     return 0;
   } catch (e) {
     const bad = e instanceof UsageError ||
       (e instanceof QuantlabError && e.code === "bad-argument");
-    const msg = errorLine(e);
+    // One line, always: a message that spans lines is joined.
+    const msg = errorLine(e).replace(/\s*\n\s*/g, " ");
     console.error(`quantlab${cmd ? ` ${cmd.name}` : ""}: ${msg}`);
     if (debug && e instanceof Error && e.stack) console.error(e.stack);
     return bad ? 2 : 1;

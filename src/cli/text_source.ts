@@ -10,6 +10,7 @@ import { randU32 } from "../core/prng.ts";
 import { CORPORA, type CorpusName, type CorpusSplit, loadCorpus } from "../data/corpus.ts";
 import { sha256 } from "../io/results.ts";
 import { loadTokenizer } from "../model/loader.ts";
+import type { ParsedArgs } from "./command.ts";
 
 /** How help pages name the embedded splits a `--text` argument may be. */
 export const TEXT_CORPORA = `{${CORPORA.join("|")}}:{train|valid|test}`;
@@ -25,8 +26,8 @@ export const TEXT_CORPORA = `{${CORPORA.join("|")}}:{train|valid|test}`;
  * ```
  */
 export async function readTextArg(arg: string): Promise<Uint8Array> {
-  const m = /^([a-z]+):(train|valid|test)$/.exec(arg);
-  if (m && (CORPORA as readonly string[]).includes(m[1]!)) {
+  const m = embeddedSplit(arg);
+  if (m) {
     return new TextEncoder().encode(
       await loadCorpus(m[1] as CorpusName, m[2] as CorpusSplit),
     );
@@ -39,6 +40,29 @@ export async function readTextArg(arg: string): Promise<Uint8Array> {
       `Cannot read text file ${arg}: ${(e as Error).message} (or use ${TEXT_CORPORA})`,
     );
   }
+}
+
+/**
+ * The `--text` argument as an input path for `Command.inputs` (none for an embedded split such as
+ * `brown:test` or `sotu:valid`, or when absent).
+ *
+ * @example
+ * ```ts
+ * import { textInput } from "./text_source.ts";
+ * if (textInput({ values: { text: "brown:test" }, positionals: [] }).path !== undefined) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function textInput(args: ParsedArgs): { path: string | undefined; what: string } {
+  const t = args.values.text;
+  return { path: typeof t === "string" && !embeddedSplit(t) ? t : undefined, what: "--text" };
+}
+
+/** `CORPUS:SPLIT` of an embedded corpus, parsed; null for anything else (a file path). */
+function embeddedSplit(arg: string): RegExpExecArray | null {
+  const m = /^([a-z]+):(train|valid|test)$/.exec(arg);
+  return m && (CORPORA as readonly string[]).includes(m[1]!) ? m : null;
 }
 
 /** Token windows for the linearity commands, and the SHA-256 of their text (null: random). */

@@ -29,6 +29,31 @@ export const JSON_FLAG: Record<string, FlagSpec> = {
 };
 
 /**
+ * `--force` and `--resume`: what to do with an existing `--out` (without either, it must be
+ * absent or an empty folder). `--resume` only for commands that can continue a run; `force`
+ * words `--force` for a command where it means something else than a replacement at the end.
+ *
+ * @example
+ * ```ts
+ * import { outputModeFlags } from "./vocabulary.ts";
+ * if (!outputModeFlags({ resumable: true }).resume) throw new Error();
+ * ```
+ */
+export function outputModeFlags(
+  opts: { resumable: boolean; force?: string },
+): Record<string, FlagSpec> {
+  return {
+    force: {
+      type: "boolean",
+      help: opts.force ?? "replace an existing --out (once the new output is complete)",
+    },
+    ...(opts.resumable
+      ? { resume: { type: "boolean", help: "continue an unfinished run with the same settings" } }
+      : {}),
+  };
+}
+
+/**
  * `-o/--out` with a command's own description.
  *
  * @example

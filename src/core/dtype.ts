@@ -395,3 +395,50 @@ export function toSharedF32(t: Tensor): Float32Array {
   }
   return out;
 }
+
+/**
+ * The index of the first NaN or ±Infinity among the little-endian `dtype` values stored in
+ * `bytes` (F16, BF16, F32, F64; an all-ones exponent marks both), or -1 when every value is finite
+ * or the dtype is not a float. `bytes` must hold whole values and start on a value boundary.
+ *
+ * @example
+ * ```ts
+ * import { firstNonFinite } from "./dtype.ts";
+ * const bf16 = new Uint8Array(new Uint16Array([0x3f80, 0x7fc0]).buffer); // 1, NaN
+ * if (firstNonFinite(bf16, "BF16") !== 1) throw new Error();
+ * if (firstNonFinite(new Uint8Array(new Float32Array([1, 2]).buffer), "F32") !== -1) throw new Error();
+ * ```
+ */
+export function firstNonFinite(bytes: Uint8Array, dtype: DType): number {
+  const o = bytes.byteOffset, b = bytes.buffer;
+  switch (dtype) {
+    case "BF16":
+    case "F16": {
+      const mask = dtype === "BF16" ? 0x7f80 : 0x7c00;
+      const u = o % 2 === 0
+        ? new Uint16Array(b, o, bytes.length >> 1)
+        : new Uint16Array(bytes.slice().buffer, 0, bytes.length >> 1);
+      for (let i = 0; i < u.length; i++) if ((u[i]! & mask) === mask) return i;
+      return -1;
+    }
+    case "F32": {
+      const u = o % 4 === 0
+        ? new Uint32Array(b, o, bytes.length >> 2)
+        : new Uint32Array(bytes.slice().buffer, 0, bytes.length >> 2);
+      for (let i = 0; i < u.length; i++) if ((u[i]! & 0x7f800000) === 0x7f800000) return i;
+      return -1;
+    }
+    case "F64": {
+      const u = o % 4 === 0
+        ? new Uint32Array(b, o, bytes.length >> 2)
+        : new Uint32Array(bytes.slice().buffer, 0, bytes.length >> 2);
+      // The high word of each little-endian f64 holds its exponent.
+      for (let i = 1; i < u.length; i += 2) {
+        if ((u[i]! & 0x7ff00000) === 0x7ff00000) return (i - 1) >> 1;
+      }
+      return -1;
+    }
+    default:
+      return -1;
+  }
+}

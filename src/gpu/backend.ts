@@ -38,7 +38,11 @@ export async function selectBackend(choice: BackendChoice): Promise<Backend> {
   const gpu = await getGpu();
   if (choice === "webgpu") {
     if (!gpu) {
-      throw new QuantlabError("unsupported", "Backend webgpu was asked for but no adapter exists");
+      // The user asked for it: fixed by changing --backend (exit 2).
+      throw new QuantlabError(
+        "bad-argument",
+        "Backend webgpu was asked for but no adapter exists; use --backend cpu or auto",
+      );
     }
     return { kind: "webgpu", gpu };
   }

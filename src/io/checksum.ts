@@ -33,3 +33,31 @@ export function checksumOf(arrays: readonly ArrayBufferView[]): string {
   for (const a of arrays) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   return `${CHECKSUM_ALGORITHM}:${h.digest().toString(16).padStart(16, "0")}`;
 }
+
+/** An XXH64 being computed over bytes fed in order ({@linkcode checksumStream}). */
+export interface ChecksumStream {
+  /** Adds the next bytes. */
+  update(bytes: Uint8Array): void;
+  /** The checksum of everything added, as {@linkcode checksumOf} writes it. */
+  digest(): string;
+}
+
+/**
+ * An XXH64 fed piece by piece: the same value as {@linkcode checksumOf} over the concatenation.
+ *
+ * @example
+ * ```ts
+ * import { checksumOf, checksumStream } from "./checksum.ts";
+ * const s = checksumStream();
+ * s.update(new Uint8Array([1, 2]));
+ * s.update(new Uint8Array([3]));
+ * if (s.digest() !== checksumOf([new Uint8Array([1, 2, 3])])) throw new Error();
+ * ```
+ */
+export function checksumStream(): ChecksumStream {
+  const h = api.create64();
+  return {
+    update: (bytes) => void h.update(bytes),
+    digest: () => `${CHECKSUM_ALGORITHM}:${h.digest().toString(16).padStart(16, "0")}`,
+  };
+}

@@ -7,6 +7,7 @@
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
+import { describeKeyDifferences } from "./run_key.ts";
 
 /**
  * Appends one JSON record as a line to `path` (created if missing); `sync` waits until the line
@@ -112,25 +113,31 @@ export async function terminateLastLine(path: string): Promise<void> {
 
 /**
  * Opens the JSONL log of a resumable run: a new log gets a header line `{kind: "header", schema,
- * schemaVersion, key}`; an existing one must start with the same schema version and a key whose
- * every field (compared as JSON) equals `key`, else a `bad-argument` error says so. Returns the
- * records after the header (a half-written last line from a killed run is dropped and the file
- * ends in a newline again).
+ * schemaVersion, key}`; an existing one must start with the same schema, schema version and a key
+ * equal to `key` field for field (both ways: a field only one of them has differs too), else a
+ * `bad-argument` error names each field that differs with both values. Returns the records after
+ * the header (a half-written last line from a killed run is dropped and the file ends in a
+ * newline again). `what` names the run in errors (default: the log's path).
  *
  * @example
  * ```ts
  * import { openRunLog } from "./jsonl_log.ts";
  * const dir = await Deno.makeTempDir();
- * const head = { schema: "demo", schemaVersion: 1, key: { a: 1 } };
+ * const head = { schema: "demo", schemaVersion: 1, key: { a: 1, b: 2 } };
  * await openRunLog(`${dir}/log.jsonl`, head);
  * const again = await openRunLog(`${dir}/log.jsonl`, head);
+ * const msg = await openRunLog(`${dir}/log.jsonl`, { ...head, key: { a: 1, b: 3 } })
+ *   .catch((e) => e.message);
  * await Deno.remove(dir, { recursive: true });
- * if (again.length !== 0) throw new Error();
+ * if (again.length !== 0 || !msg.includes("b was 2, now 3") || msg.includes("a was")) {
+ *   throw new Error(msg);
+ * }
  * ```
  */
 export async function openRunLog(
   path: string,
   header: { schema: string; schemaVersion: number; key: object },
+  what = `The run logged in ${JSON.stringify(path)}`,
 ): Promise<Record<string, unknown>[]> {
   const records = (await readJsonl(path)) as Record<string, unknown>[];
   await terminateLastLine(path);
@@ -139,16 +146,23 @@ export async function openRunLog(
     await appendJsonl(path, { kind: "header", ...header });
     return [];
   }
-  const got = first.key as Record<string, unknown> | undefined;
-  const same = first.kind === "header" && first.schemaVersion === header.schemaVersion &&
-    typeof got === "object" && got !== null &&
-    Object.entries(header.key).every(([k, v]) => JSON.stringify(got[k]) === JSON.stringify(v));
-  if (!same) {
+  const advice = "; add --force to start over, or choose another --out";
+  if (first.kind !== "header" || first.schema !== header.schema) {
     throw new QuantlabError(
       "bad-argument",
-      `Log ${path} belongs to another run (${Object.keys(header.key).join(", ")} differ); ` +
-        "delete it or choose another output path",
+      `${what} is not a ${header.schema} run (its first line is not its header)${advice}`,
     );
+  }
+  if (first.schemaVersion !== header.schemaVersion) {
+    throw new QuantlabError(
+      "bad-argument",
+      `${what} was logged in version ${JSON.stringify(first.schemaVersion)} of its format; this ` +
+        `build writes version ${header.schemaVersion} and cannot continue it${advice}`,
+    );
+  }
+  const differences = describeKeyDifferences(first.key, header.key);
+  if (differences) {
+    throw new QuantlabError("bad-argument", `${what} used other settings: ${differences}${advice}`);
   }
   return records.slice(1);
 }

@@ -1,6 +1,7 @@
 /**
  * File formats only: safetensors (read, write, stream), sharded and Hugging Face model folders
- * (cache layouts included), checksums,
+ * (cache layouts included), checksums and whole-file content hashes, safe outputs (`--force`,
+ * `--resume`, the work folder beside an output), run keys,
  * the quantized-checkpoint format, atomic writes, the resumable JSONL log and results provenance.
  *
  * @module
@@ -11,6 +12,9 @@ export * from "./sharded.ts";
 export * from "./model_folder.ts";
 export * from "./hf_cache.ts";
 export * from "./checksum.ts";
+export * from "./content_hash.ts";
+export * from "./output_guard.ts";
+export * from "./run_key.ts";
 export * from "./atomic.ts";
 export * from "./jsonl_log.ts";
 export * from "./results.ts";

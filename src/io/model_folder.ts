@@ -11,7 +11,8 @@ import { QuantlabError } from "../core/errors.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { openCheckpoint, writeSharded } from "./sharded.ts";
 import { writeSafetensors } from "./safetensors.ts";
-import { joinPath } from "./paths.ts";
+import { baseName, joinPath } from "./paths.ts";
+import { hashSafetensorsFile } from "./content_hash.ts";
 
 /** The text of `path`; `what` names the file in errors (`not-found`, `bad-file`). */
 export async function readText(path: string, what: string): Promise<string> {
@@ -53,36 +54,15 @@ async function sha256Hex(data: Uint8Array): Promise<string> {
   return [...new Uint8Array(h)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function fileSamples(path: string, bytes: number): Promise<Uint8Array[]> {
-  const f = await Deno.open(path, { read: true });
-  try {
-    const size = (await f.stat()).size;
-    const read = async (at: number, n: number): Promise<Uint8Array> => {
-      const buf = new Uint8Array(n);
-      await f.seek(at, Deno.SeekMode.Start);
-      let got = 0;
-      while (got < n) {
-        const r = await f.read(buf.subarray(got));
-        if (r === null) break;
-        got += r;
-      }
-      return buf.subarray(0, got);
-    };
-    const first = await read(0, Math.min(bytes, size));
-    const last = size > bytes
-      ? await read(size - Math.min(bytes, size - bytes), bytes)
-      : new Uint8Array();
-    return [new TextEncoder().encode(`${size}\n`), first, last];
-  } finally {
-    f.close();
-  }
-}
+/** Files besides the weights that change what a model computes from text. */
+const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json"];
 
 /**
- * A SHA-256 identifying a model folder for results files: `config.json`, the tensor index
- * (name, dtype, shape of every tensor) and content samples (size, first and last MiB of every
- * safetensors file), so different weights with the same shapes hash differently without reading
- * whole checkpoints.
+ * A SHA-256 identifying a model folder for results files and resume keys: `config.json`, the
+ * tokenizer files, the tensor index (name, dtype, shape of every tensor) and the size and XXH64 of
+ * every safetensors file's whole content (`content_hash.ts`), so any change to the weights —
+ * anywhere in a file, its size kept or not — changes the hash. Reads every byte of the
+ * checkpoint once (speed: docs/performance.md).
  *
  * @example
  * ```ts
@@ -97,9 +77,14 @@ async function fileSamples(path: string, bytes: number): Promise<Uint8Array[]> {
  */
 export async function modelHash(path: string): Promise<string> {
   const dir = await resolveModelPath(path);
-  const parts: Uint8Array[] = [];
-  const enc = new TextEncoder();
-  parts.push(enc.encode(await readText(joinPath(dir, "config.json"), "Model config")));
+  const parts: string[] = [await readText(joinPath(dir, "config.json"), "Model config")];
+  for (const name of TOKENIZER_FILES) {
+    const text = await readText(joinPath(dir, name), name).catch((e) => {
+      if (e instanceof QuantlabError && e.code === "not-found") return null;
+      throw e;
+    });
+    parts.push(text === null ? `${name}: none` : text);
+  }
   const ckpt = await openCheckpoint(dir);
   try {
     const index: string[] = [];
@@ -107,19 +92,15 @@ export async function modelHash(path: string): Promise<string> {
       const info = await ckpt.info(name);
       index.push(`${name}\t${info.dtype}\t${info.shape.join("x")}`);
     }
-    parts.push(enc.encode(index.join("\n")));
-    for (const file of ckpt.files) parts.push(...await fileSamples(file, 1 << 20));
+    parts.push(index.join("\n"));
+    for (const file of ckpt.files) {
+      const h = await hashSafetensorsFile(file);
+      parts.push(`${baseName(file)}\t${h.bytes}\t${h.xxh64}`);
+    }
   } finally {
     ckpt.close();
   }
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const all = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    all.set(p, o);
-    o += p.length;
-  }
-  return await sha256Hex(all);
+  return await sha256Hex(new TextEncoder().encode(parts.join("\n\u0000\n")));
 }
 
 /** Options of {@linkcode writeModelFolder}. */

@@ -25,14 +25,10 @@
  * copies of the other files of the source folder (tokenizer, generation config, …).
  *
  * ## Streaming and resuming
- * `quantizeCheckpoint` (`src/jobs/quantize_checkpoint.ts`) holds one tensor at a time. Every quantized tensor is first
- * written atomically to its own part file in a work folder (`OUT/.quantlab-work/`, or
- * `OUT.quantlab-work/` for a single output file) and recorded in `progress.jsonl`; when a source
- * file's tensors are all done, its output file is assembled by streaming the parts and the
- * unquantized tensors into one safetensors file (atomic rename), and its parts are removed. A
- * killed run therefore resumes at tensor granularity for quantization (finished tensors are
- * skipped) and at file granularity for assembly (a finished output file, recognised by the run
- * fingerprint in its metadata, is skipped). Resuming with other options is refused.
+ * `quantizeCheckpoint` (`src/jobs/quantize_checkpoint.ts`) holds one tensor at a time, writes
+ * each quantized tensor to a part file in a work folder beside the output (`OUT.quantlab-work/`),
+ * assembles the output there and renames it into place when it is complete; a killed run resumes
+ * (`--resume`) at tensor granularity. Every output file's metadata carries the run id.
  *
  * @module
  */

@@ -14,6 +14,7 @@ import { type TensorError, tensorError } from "../quant/error_metrics.ts";
 import { QuantizedCheckpoint } from "../io/quantized_checkpoint.ts";
 import { q } from "../io/paths.ts";
 import { pathExists } from "../io/atomic.ts";
+import { refuseExistingOutputs } from "../io/output_guard.ts";
 import { SafetensorsWriter } from "../io/safetensors.ts";
 import type { TensorSpec } from "../io/safetensors_format.ts";
 import { openCheckpoint } from "../io/sharded.ts";
@@ -46,7 +47,12 @@ import { openCheckpoint } from "../io/sharded.ts";
 export async function dequantizeCheckpoint(
   quant: string,
   out: string,
-  opts: { tensors?: readonly string[]; progress?: ProgressFactory } = {},
+  opts: {
+    tensors?: readonly string[];
+    progress?: ProgressFactory;
+    /** "new" (default): `out` must not exist; "force": replace it (atomically, when done). */
+    mode?: "new" | "force";
+  } = {},
 ): Promise<{ tensors: number; seconds: number }> {
   const t0 = performance.now();
   const ck = await QuantizedCheckpoint.open(quant);
@@ -62,7 +68,16 @@ export async function dequantizeCheckpoint(
           );
         }
       }
+      if ((await Deno.stat(out)).isDirectory) {
+        throw new QuantlabError(
+          "bad-argument",
+          `--out ${q(out)} is a folder; dequantize writes one .safetensors file: give a file path`,
+        );
+      }
     }
+    await refuseExistingOutputs([{ path: out, what: "--out" }], opts.mode ?? "new", {
+      resumable: false,
+    });
     const want = opts.tensors && opts.tensors.length > 0 ? new Set(opts.tensors) : null;
     for (const n of want ?? []) {
       if (!ck.quantizedNames.includes(n) && !ck.otherNames.includes(n)) {

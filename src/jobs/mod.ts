@@ -7,6 +7,7 @@
  */
 export * from "./ppl.ts";
 export * from "./quantize_checkpoint.ts";
+export * from "./quantize_run.ts";
 export * from "./checkpoint_error.ts";
 export * from "./allocation.ts";
 export * from "./linearity.ts";

@@ -36,6 +36,10 @@ export interface PerplexityRunKey {
   stride: number;
   /** Tokens evaluated (after --max-tokens). */
   tokens: number;
+  /** Where the model runs ("cpu", "webgpu"): results differ in the last digits between them. */
+  backend?: string;
+  /** CPU LUT kernels ("exact" | "fast"): "fast" changes the NLL. */
+  kernel?: string;
 }
 
 /** Options of {@linkcode runPerplexityJob}. */

@@ -3,15 +3,29 @@
  * safetensors file in, a portable quantized checkpoint (format: `src/io/quantized_checkpoint.ts`)
  * out, streaming tensor by tensor and resuming an interrupted run.
  *
+ * ## Checks first, then the work folder, then one rename
+ * Everything that can fail on the input runs before anything is written: the output must be
+ * absent or empty (unless `mode` is "force" or "resume") and never the input; the folder's
+ * `config.json` and other JSON files must parse; the chosen tensors must be 2-D floats whose
+ * shapes the method accepts (`Quantizer.checkShape`); every input file is read once, whole, for
+ * its content hash, and the chosen tensors are checked for NaN/±Inf in that pass
+ * (`quantize_inputs.ts`). The run key — settings with defaults, tensors, input hashes
+ * (`quantize_run.ts`) — heads the progress log of the work folder `OUT.quantlab-work/`, beside
+ * the output.
+ *
  * ## Streaming and resuming
  * {@linkcode quantizeCheckpoint} holds one tensor at a time. Every quantized tensor is first
- * written atomically to its own part file in a work folder (`OUT/.quantlab-work/`, or
- * `OUT.quantlab-work/` for a single output file) and recorded in `progress.jsonl`; when a source
- * file's tensors are all done, its output file is assembled by streaming the parts and the
- * unquantized tensors into one safetensors file (atomic rename), and its parts are removed. A
- * killed run therefore resumes at tensor granularity for quantization (finished tensors are
- * skipped) and at file granularity for assembly (a finished output file, recognised by the run
- * fingerprint in its metadata, is skipped). Resuming with other options is refused.
+ * written atomically to its own part file in the work folder and recorded in `progress.jsonl`;
+ * when a source file's tensors are all done, its output file is assembled in the work folder
+ * (`out/`, or `out.safetensors` for a single output file) by streaming the parts and the
+ * unquantized tensors into one safetensors file, and its parts are removed. At the end the index,
+ * `config.json` and copied files join it and the finished output is renamed to `OUT` (an old
+ * output is renamed aside first and removed after: `io/output_guard.ts`). A failed or killed run
+ * therefore never leaves anything at `OUT`; with `mode: "resume"` it continues at tensor
+ * granularity for quantization (finished tensors are skipped) and at file granularity for
+ * assembly (a finished output file, recognised by the run id in its metadata, is skipped).
+ * Resuming with other settings or changed inputs is refused, naming what differs. A failure that
+ * would recur on resume (bad options, shapes or values) removes the work folder.
  *
  * @module
  */
@@ -28,7 +42,6 @@ import type { QuantOptions } from "../quant/quantizer.ts";
 import { getQuantizer } from "../quant/registry.ts";
 import type { Backend } from "../gpu/backend.ts";
 import {
-  type FileMeta,
   fileMetadata,
   parseFileMeta,
   QUANT_FORMAT_NAME,
@@ -45,11 +58,26 @@ import {
 } from "../io/safetensors.ts";
 import type { TensorSpec } from "../io/safetensors_format.ts";
 import { INDEX_FILE, openCheckpoint } from "../io/sharded.ts";
-import { listFolderFiles, resolveModelPath } from "../io/hf_cache.ts";
-import { baseName, isObj, joinPath, q } from "../io/paths.ts";
+import { resolveModelPath } from "../io/hf_cache.ts";
+import { baseName, joinPath, q } from "../io/paths.ts";
 import { copyFileAtomic, pathExists, removeStaleTemps, writeFileAtomic } from "../io/atomic.ts";
-import { appendJsonl, readJsonl, terminateLastLine } from "../io/jsonl_log.ts";
+import { appendJsonl } from "../io/jsonl_log.ts";
+import {
+  type OutputMode,
+  publishOutput,
+  refuseExistingOutputs,
+  refuseOutputOverInput,
+  workFolderOf,
+} from "../io/output_guard.ts";
 import { toSharedF32 } from "../core/dtype.ts";
+import {
+  mergeOptions,
+  openRunWork,
+  quantizeRunKey,
+  runIdOf,
+  type RunWork,
+} from "./quantize_run.ts";
+import { checkShapes, hashInputs, readFolderExtras } from "./quantize_inputs.ts";
 
 const FLOAT_DTYPES: readonly DType[] = ["F32", "F16", "BF16", "F64"];
 
@@ -73,6 +101,12 @@ export interface QuantizeCheckpointOptions {
   tensors?: readonly string[];
   /** Progress reporting (default none). */
   progress?: ProgressFactory;
+  /**
+   * What to do with an existing `out` (default "new": it must be absent or an empty folder;
+   * "force": replace it once the new output is complete; "resume": continue the unfinished run
+   * in its work folder, whose settings and inputs must be the same).
+   */
+  mode?: OutputMode;
   /** Called after each tensor is quantized and durable (tests use it to simulate a kill). */
   onTensorDone?: (name: string) => void | Promise<void>;
 }
@@ -162,33 +196,10 @@ export function selectTensors(
   return out;
 }
 
-async function sha256Hex(text: string): Promise<string> {
-  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/**
- * What a checkpoint folder keeps dense: its model family's embedding and LM-head names when its
- * `config.json` names a supported architecture, else those of every common layout.
- */
-async function denseTensorsOf(dir: string): Promise<ModelFamily["denseByDefault"]> {
-  let json: unknown;
-  try {
-    json = JSON.parse(await Deno.readTextFile(joinPath(dir, "config.json")));
-  } catch {
-    json = undefined; // no or bad config.json: the run reports a bad one when it copies it
-  }
-  const arch = isObj(json) ? architectureOf(json) : undefined;
+/** What a checkpoint folder keeps dense: its model family's names, else every common layout's. */
+function denseTensorsOf(config: Record<string, unknown>): ModelFamily["denseByDefault"] {
+  const arch = architectureOf(config);
   return arch ? modelFamily(arch).denseByDefault : GENERIC_DENSE_TENSORS;
-}
-
-/** One line of the progress log. */
-type LogLine = { tensor: string; part: string } | { file: string };
-
-/** The records of the progress log (after ending a line a killed run cut short). */
-async function readLog(path: string): Promise<LogLine[]> {
-  await terminateLastLine(path);
-  return (await readJsonl(path)) as LogLine[];
 }
 
 /**
@@ -223,9 +234,10 @@ export async function quantizeCheckpoint(
   out: string,
   opts: QuantizeCheckpointOptions = {},
 ): Promise<QuantizeSummary> {
-  // Long on purpose: one streaming, resumable pass whose state (run fingerprint, work folder, log,
+  // Long on purpose: one streaming, resumable pass whose state (run key, work folder, log,
   // summary) every step shares; read it top to bottom, each step is headed by a comment.
   const t0 = performance.now();
+  const mode = opts.mode ?? "new";
   // A Hugging Face cache repository folder reads as the snapshot its refs/main names.
   const input = await resolveModelPath(inputPath);
   const method = opts.method ?? "higgs";
@@ -249,25 +261,23 @@ export async function quantizeCheckpoint(
     );
   }
   const singleOut = !inputIsDir && out.endsWith(".safetensors");
-  const outDir = singleOut ? null : out;
-  const outFiles = srcFiles.map((f) => (singleOut ? out : joinPath(outDir!, baseName(f))));
+  const outFiles = srcFiles.map((f) => (singleOut ? out : joinPath(out, baseName(f))));
   if (new Set(outFiles).size !== outFiles.length) {
     throw new QuantlabError(
       "bad-argument",
       `Source files of ${q(input)} share a file name; cannot map them to ${q(out)}`,
     );
   }
-  for (let i = 0; i < srcFiles.length; i++) {
-    const [a, b] = [await Deno.realPath(srcFiles[i]!), outFiles[i]!];
-    if (await pathExists(b) && (await Deno.realPath(b)) === a) {
-      throw new QuantlabError(
-        "bad-argument",
-        `Output ${q(b)} would overwrite its own source; choose another --out`,
-      );
-    }
-  }
+  // The output: never the input or a folder holding it; absent or empty unless force / resume.
+  await refuseOutputOverInput(out, [input, ...srcFiles]);
+  const workDir = workFolderOf(out);
+  await refuseExistingOutputs(
+    [{ path: out, what: "--out" }, { path: workDir, what: "the work folder of an unfinished run" }],
+    mode,
+    { resumable: true },
+  );
 
-  // Headers of every source file: what to quantize, and the run's fingerprint.
+  // Headers of every source file: what to quantize.
   const headers: {
     path: string;
     names: string[];
@@ -283,13 +293,15 @@ export async function quantizeCheckpoint(
     headers.push({ path, names: f.names(), infos });
     f.close();
   }
+  // A folder's config and the JSON files it will copy are checked before any work.
+  const extras = inputIsDir ? await readFolderExtras(input) : null;
   const all: [string, DType, readonly number[]][] = [];
   for (const h of headers) for (const [n, i] of h.infos) all.push([n, i.dtype, i.shape]);
   const selected = selectTensors(all, {
     folder: inputIsDir,
     includeLmHead: opts.includeLmHead,
     tensors: opts.tensors,
-    dense: inputIsDir ? await denseTensorsOf(input) : undefined,
+    dense: extras ? denseTensorsOf(extras.config) : undefined,
   });
   const allNames = new Set(all.map(([n]) => n));
   for (const n of selected) {
@@ -319,56 +331,18 @@ export async function quantizeCheckpoint(
         (inputIsDir ? ", not an embedding or lm_head" : "") + "); nothing was written",
     );
   }
-  const fingerprintSource = JSON.stringify({
-    version: QUANT_FORMAT_VERSION,
-    method,
-    options: { ...options, extra: options.extra ?? {} },
-    ...(Object.keys(perTensor).length ? { perTensor } : {}),
-    selected: [...selected].sort(),
-    files: await Promise.all(
-      srcFiles.map(async (f) => [baseName(f), (await Deno.stat(f)).size]),
-    ),
-  });
-  const run = (await sha256Hex(fingerprintSource)).slice(0, 32);
-
-  // Every check on the input has passed: now the output folder and the work folder.
-  if (outDir) {
-    await Deno.mkdir(outDir, { recursive: true }).catch((e) => {
-      throw ioError(e, outDir, "create folder");
-    });
-  }
-  // The work folder: run identity, progress log, part files.
-  const work = singleOut ? `${out}.quantlab-work` : joinPath(outDir!, ".quantlab-work");
-  const runFile = joinPath(work, "run.json");
-  const logFile = joinPath(work, "progress.jsonl");
-  await Deno.mkdir(joinPath(work, "parts"), { recursive: true }).catch((e) => {
-    throw ioError(e, work, "create folder");
-  });
-  const runText = JSON.stringify({ run, input, method, options }, null, 2) + "\n";
-  if (await pathExists(runFile)) {
-    const prev = JSON.parse(await Deno.readTextFile(runFile).catch(() => "{}"));
-    if (prev.run !== run) {
-      // A run that quantized nothing (e.g. stopped by a bad option) may be replaced; its output
-      // files carry its own fingerprint, so they are rebuilt.
-      if ((await readLog(logFile)).some((l) => "tensor" in l)) {
-        throw new QuantlabError(
-          "bad-argument",
-          `${q(out)} holds an unfinished run with other options or inputs; delete ${q(work)} ` +
-            `(and the output) or choose another --out`,
-        );
-      }
-      await writeFileAtomic(logFile, "");
-      await writeFileAtomic(runFile, runText);
-    }
-  } else {
-    await writeFileAtomic(runFile, runText);
-  }
-  const log = await readLog(logFile);
-  const doneParts = new Map<string, string>();
-  for (const l of log) if ("tensor" in l) doneParts.set(l.tensor, l.part);
+  // Every chosen tensor's shape against the method, then every input byte: hashed for the run
+  // key, the chosen tensors checked for NaN/Inf on the way. The key's settings also validate the
+  // options. Nothing has been written so far.
+  const chosenInfos = new Map<string, { dtype: DType; shape: readonly number[] }>();
+  for (const h of headers) for (const [n, i] of h.infos) if (selected.has(n)) chosenInfos.set(n, i);
+  checkShapes(quantizer, options, perTensor, chosenInfos);
+  const namesOf = new Map(headers.map((h) => [h.path, h.names]));
+  const inputs = await hashInputs(srcFiles, selected, (f) => namesOf.get(f)!, opts.progress);
+  const key = quantizeRunKey(quantizer, options, perTensor, selected, inputs);
+  const run = await runIdOf(key);
 
   const totalTensors = selected.size;
-  const bar = (opts.progress ?? silentProgress)(`quantize ${method}`, totalTensors);
   const padding = { tensors: 0, bits: 0, example: undefined as string | undefined };
   const summary: QuantizeSummary = {
     out,
@@ -388,231 +362,278 @@ export async function quantizeCheckpoint(
     totalBits += sizes * 8;
     summary.quantizedWeights += d.shape[0] * d.shape[1];
   };
+  const finish = (): QuantizeSummary => {
+    summary.bitsPerWeight = summary.quantizedWeights > 0 ? totalBits / summary.quantizedWeights : 0;
+    if (padding.tensors > 0) {
+      summary.padding = {
+        tensors: padding.tensors,
+        example: padding.example ?? "",
+        bitsPerWeight: padding.bits / Math.max(1, summary.quantizedWeights),
+      };
+    }
+    summary.seconds = (performance.now() - t0) / 1000;
+    return summary;
+  };
 
-  for (let fi = 0; fi < headers.length; fi++) {
-    const h = headers[fi]!;
-    const outFile = outFiles[fi]!;
-    for (const [, i] of h.infos) summary.totalWeights += numel(i.shape);
-    const mine = h.names.filter((n) => selected.has(n));
-    await removeStaleTemps(outFile);
-    // A finished output file (same run) is skipped whole.
-    if (await pathExists(outFile)) {
-      let meta: FileMeta | null = null;
-      try {
-        const f = await SafetensorsFile.open(outFile);
-        meta = parseFileMeta(outFile, f.metadata);
-        if (meta?.run === run) {
-          for (const [name, d] of meta.tensors) {
-            let bytes = 0;
-            for (const n of quantizedTensorNames(name, d)) bytes += f.info(n).byteLength;
-            countBits(d, bytes);
-          }
-        }
-        f.close();
-      } catch {
-        meta = null;
+  // --resume of a run that already finished: its output files carry this run's id.
+  if (mode === "resume" && !(await pathExists(workDir)) && await pathExists(out)) {
+    for (let fi = 0; fi < headers.length; fi++) {
+      const done = await finishedFile(outFiles[fi]!, run);
+      if (!done) {
+        throw new QuantlabError(
+          "bad-argument",
+          `--out ${q(out)} holds no unfinished run to resume, and what it holds was not made by ` +
+            "this run (other settings or inputs); add --force instead of --resume to replace it",
+        );
       }
-      if (meta?.run === run) {
+      const h = headers[fi]!;
+      for (const [, i] of h.infos) summary.totalWeights += numel(i.shape);
+      for (const { descriptor, bytes } of done) countBits(descriptor, bytes);
+      const mine = h.names.filter((n) => selected.has(n)).length;
+      summary.resumed += mine;
+      summary.copied += h.names.length - mine;
+    }
+    return finish();
+  }
+
+  // The work folder beside the output: progress log (its header is the run key), part files,
+  // and the output being assembled.
+  const work = await openRunWork(out, singleOut, key, mode);
+  const stagedFiles = srcFiles.map((f) =>
+    singleOut ? work.staged : joinPath(work.staged, baseName(f))
+  );
+  const bar = (opts.progress ?? silentProgress)(`quantize ${method}`, totalTensors);
+  try {
+    for (let fi = 0; fi < headers.length; fi++) {
+      const h = headers[fi]!;
+      const outFile = stagedFiles[fi]!;
+      for (const [, i] of h.infos) summary.totalWeights += numel(i.shape);
+      const mine = h.names.filter((n) => selected.has(n));
+      await removeStaleTemps(outFile);
+      // A finished output file (same run) is skipped whole.
+      const done = await finishedFile(outFile, run);
+      if (done) {
+        for (const { descriptor, bytes } of done) countBits(descriptor, bytes);
         summary.resumed += mine.length;
         summary.copied += h.names.length - mine.length;
         bar.tick(mine.length, `${baseName(outFile)} done earlier`);
         continue;
       }
-    }
-    // 1. Quantize each selected tensor of this file into its own part file.
-    const src = await SafetensorsFile.open(h.path);
-    try {
-      const partOf = new Map<string, string>();
-      for (let ti = 0; ti < h.names.length; ti++) {
-        const name = h.names[ti]!;
-        if (!selected.has(name)) continue;
-        const part = joinPath(work, `parts/${fi}-${ti}.safetensors`);
-        partOf.set(name, part);
-        if (doneParts.get(name) === baseName(part) && await pathExists(part)) {
-          summary.resumed++;
-          bar.tick(1, `${name} (done earlier)`);
-          continue;
-        }
-        const t = await src.read(name);
-        const [rows, cols] = [t.shape[0]!, t.shape[1]!];
-        const w = toSharedF32(t);
-        const own = opts.perTensor?.[name];
-        const qt = await quantizer.quantize(
-          w,
-          rows,
-          cols,
-          // Per-tensor options win; their method-specific `extra` adds to the run's.
-          own ? { ...options, ...own, extra: { ...options.extra, ...own.extra } } : options,
-          opts.backend,
-          name,
-        );
-        if (qt.paddedCols > cols) {
-          const pad = qt.paddedCols - cols;
-          const scaleBits = qt.scaleStorage?.kind === "float" && qt.scaleStorage.dtype === "F32"
-            ? 32
-            : 16;
-          const bits = rows * pad * (qt.codeBits / qt.p) +
-            (qt.groupAxis === 1 ? (rows * pad / qt.groupSize) * scaleBits : 0);
-          padding.tensors++;
-          padding.bits += bits;
-          padding.example ??= `${name}: width ${cols} → ${qt.paddedCols}`;
-        }
-        const { tensors, descriptor } = quantizedToTensors(name, qt, t.dtype);
-        await writeSafetensors(
-          part,
-          new Map(tensors),
-          fileMetadata(run, new Map([[name, descriptor]])),
-        );
-        await appendJsonl(logFile, { tensor: name, part: baseName(part) }, { sync: true });
-        summary.quantized++;
-        bar.tick(1, name);
-        await opts.onTensorDone?.(name);
-      }
-      // 2. Assemble the output file: parts and plain tensors, in source order, streamed.
-      const specs: TensorSpec[] = [];
-      const descriptors = new Map<string, QuantizedTensorDescriptor>();
-      const plan:
-        ({ kind: "part"; part: string; names: string[] } | { kind: "plain"; name: string })[] = [];
-      for (const name of h.names) {
-        const part = partOf.get(name);
-        if (part === undefined) {
-          const i = h.infos.get(name)!;
-          specs.push({ name, dtype: i.dtype, shape: i.shape });
-          plan.push({ kind: "plain", name });
-          summary.copied++;
-          continue;
-        }
-        const pf = await SafetensorsFile.open(part);
-        try {
-          const meta = parseFileMeta(part, pf.metadata);
-          const d = meta?.tensors.get(name);
-          if (!meta || meta.run !== run || !d) {
-            throw new QuantlabError(
-              "bad-file",
-              `Part file ${q(part)} does not hold ${q(name)} of this run`,
-            );
-          }
-          descriptors.set(name, d);
-          const names = quantizedTensorNames(name, d);
-          let bytes = 0;
-          for (const n of names) {
-            const i = pf.info(n);
-            specs.push({ name: n, dtype: i.dtype, shape: i.shape });
-            bytes += i.byteLength;
-          }
-          countBits(d, bytes);
-          plan.push({ kind: "part", part, names });
-        } finally {
-          pf.close();
-        }
-      }
-      const writer = await SafetensorsWriter.create(outFile, specs, fileMetadata(run, descriptors));
+      // 1. Quantize each selected tensor of this file into its own part file.
+      const src = await SafetensorsFile.open(h.path);
       try {
-        for (const step of plan) {
-          if (step.kind === "plain") {
-            await writer.write(step.name, await src.read(step.name));
+        const partOf = new Map<string, string>();
+        for (let ti = 0; ti < h.names.length; ti++) {
+          const name = h.names[ti]!;
+          if (!selected.has(name)) continue;
+          const part = joinPath(work.partsDir, `${fi}-${ti}.safetensors`);
+          partOf.set(name, part);
+          if (work.doneParts.get(name) === baseName(part) && await pathExists(part)) {
+            summary.resumed++;
+            bar.tick(1, `${name} (done earlier)`);
             continue;
           }
-          const pf = await SafetensorsFile.open(step.part);
+          const t = await src.read(name);
+          const [rows, cols] = [t.shape[0]!, t.shape[1]!];
+          const w = toSharedF32(t);
+          const qt = await quantizer.quantize(
+            w,
+            rows,
+            cols,
+            mergeOptions(options, perTensor[name]),
+            opts.backend,
+            name,
+          );
+          if (qt.paddedCols > cols) {
+            const pad = qt.paddedCols - cols;
+            const scaleBits = qt.scaleStorage?.kind === "float" && qt.scaleStorage.dtype === "F32"
+              ? 32
+              : 16;
+            const bits = rows * pad * (qt.codeBits / qt.p) +
+              (qt.groupAxis === 1 ? (rows * pad / qt.groupSize) * scaleBits : 0);
+            padding.tensors++;
+            padding.bits += bits;
+            padding.example ??= `${name}: width ${cols} → ${qt.paddedCols}`;
+          }
+          const { tensors, descriptor } = quantizedToTensors(name, qt, t.dtype);
+          await writeSafetensors(
+            part,
+            new Map(tensors),
+            fileMetadata(run, new Map([[name, descriptor]])),
+          );
+          await appendJsonl(work.logFile, { tensor: name, part: baseName(part) }, { sync: true });
+          summary.quantized++;
+          bar.tick(1, name);
+          await opts.onTensorDone?.(name);
+        }
+        // 2. Assemble the output file: parts and plain tensors, in source order, streamed.
+        const specs: TensorSpec[] = [];
+        const descriptors = new Map<string, QuantizedTensorDescriptor>();
+        const plan:
+          ({ kind: "part"; part: string; names: string[] } | { kind: "plain"; name: string })[] =
+            [];
+        for (const name of h.names) {
+          const part = partOf.get(name);
+          if (part === undefined) {
+            const i = h.infos.get(name)!;
+            specs.push({ name, dtype: i.dtype, shape: i.shape });
+            plan.push({ kind: "plain", name });
+            summary.copied++;
+            continue;
+          }
+          const pf = await SafetensorsFile.open(part);
           try {
-            for (const n of step.names) await writer.write(n, await pf.read(n));
+            const meta = parseFileMeta(part, pf.metadata);
+            const d = meta?.tensors.get(name);
+            if (!meta || meta.run !== run || !d) {
+              throw new QuantlabError(
+                "bad-file",
+                `Part file ${q(part)} does not hold ${q(name)} of this run`,
+              );
+            }
+            descriptors.set(name, d);
+            const names = quantizedTensorNames(name, d);
+            let bytes = 0;
+            for (const n of names) {
+              const i = pf.info(n);
+              specs.push({ name: n, dtype: i.dtype, shape: i.shape });
+              bytes += i.byteLength;
+            }
+            countBits(d, bytes);
+            plan.push({ kind: "part", part, names });
           } finally {
             pf.close();
           }
         }
-        await writer.close();
-      } catch (e) {
-        await writer.abort();
-        throw e;
-      }
-      await appendJsonl(logFile, { file: baseName(outFile) }, { sync: true });
-      for (const part of partOf.values()) await Deno.remove(part).catch(() => {});
-    } finally {
-      src.close();
-    }
-  }
-  bar.done();
-
-  // Index, config and the other files of the folder.
-  if (outDir) {
-    if (indexed) {
-      const weightMap: Record<string, string> = {};
-      let totalSize = 0;
-      for (const f of outFiles) {
-        const sf = await SafetensorsFile.open(f);
-        for (const n of sf.names()) {
-          weightMap[n] = baseName(f);
-          totalSize += sf.info(n).byteLength;
-        }
-        sf.close();
-      }
-      const sorted = Object.fromEntries(
-        Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-      );
-      await writeFileAtomic(
-        joinPath(outDir, INDEX_FILE),
-        JSON.stringify({ metadata: { total_size: totalSize }, weight_map: sorted }, null, 2) + "\n",
-      );
-    } else {
-      // An index left by an earlier sharded run would win over the new single file on loading.
-      await Deno.remove(joinPath(outDir, INDEX_FILE)).catch((e) => {
-        if (!(e instanceof Deno.errors.NotFound)) {
-          throw ioError(e, outDir, "remove a stale index in");
-        }
-      });
-    }
-    if (inputIsDir) {
-      let config: Record<string, unknown> = {};
-      const cfgPath = joinPath(input, "config.json");
-      if (await pathExists(cfgPath)) {
+        const writer = await SafetensorsWriter.create(
+          outFile,
+          specs,
+          fileMetadata(run, descriptors),
+        );
         try {
-          const parsed = JSON.parse(await Deno.readTextFile(cfgPath));
-          if (isObj(parsed)) config = parsed;
-        } catch (e) {
-          throw new QuantlabError(
-            "bad-file",
-            `${q(cfgPath)} is not valid JSON: ${(e as Error).message}`,
-          );
-        }
-      }
-      config.quantization_config = quantizationConfig(method, options, selected, all, run);
-      // The parameters as the quantizer resolved them (defaults filled), from the first tensor.
-      if (resolvedParams) {
-        // With auto Hadamard blocks the block (and the default group) vary per tensor; each
-        // tensor's descriptor holds its own.
-        const auto = method === "higgs" && options.hadamard === undefined;
-        (config.quantization_config as Record<string, unknown>).parameters = auto
-          ? {
-            ...(resolvedParams as Record<string, unknown>),
-            hadamard: "auto",
-            ...(options.groupSize === undefined ? { groupSize: "per tensor" } : {}),
+          for (const step of plan) {
+            if (step.kind === "plain") {
+              await writer.write(step.name, await src.read(step.name));
+              continue;
+            }
+            const pf = await SafetensorsFile.open(step.part);
+            try {
+              for (const n of step.names) await writer.write(n, await pf.read(n));
+            } finally {
+              pf.close();
+            }
           }
-          : resolvedParams;
-      }
-      await writeFileAtomic(
-        joinPath(outDir, "config.json"),
-        JSON.stringify(config, null, 2) + "\n",
-      );
-      // Symlinked files (a Hugging Face cache snapshot) are copied as content, never as links.
-      for (const name of await listFolderFiles(input)) {
-        if (name.startsWith(".")) continue;
-        if (name.endsWith(".safetensors") || name === "config.json") continue;
-        if (name.endsWith(".safetensors.index.json")) continue;
-        await copyFileAtomic(joinPath(input, name), joinPath(outDir, name));
+          await writer.close();
+        } catch (e) {
+          await writer.abort();
+          throw e;
+        }
+        await appendJsonl(work.logFile, { file: baseName(outFile) }, { sync: true });
+        for (const part of partOf.values()) await Deno.remove(part).catch(() => {});
+      } finally {
+        src.close();
       }
     }
+    bar.done();
+
+    // Index, config and the other files of the folder, beside the assembled output files.
+    if (!singleOut) {
+      const dir = work.staged;
+      if (indexed) {
+        const weightMap: Record<string, string> = {};
+        let totalSize = 0;
+        for (const f of stagedFiles) {
+          const sf = await SafetensorsFile.open(f);
+          for (const n of sf.names()) {
+            weightMap[n] = baseName(f);
+            totalSize += sf.info(n).byteLength;
+          }
+          sf.close();
+        }
+        const sorted = Object.fromEntries(
+          Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        );
+        await writeFileAtomic(
+          joinPath(dir, INDEX_FILE),
+          JSON.stringify({ metadata: { total_size: totalSize }, weight_map: sorted }, null, 2) +
+            "\n",
+        );
+      }
+      if (extras) {
+        const config = { ...extras.config };
+        config.quantization_config = quantizationConfig(method, options, selected, all, run);
+        // The parameters as the quantizer resolved them (defaults filled), from the first tensor.
+        if (resolvedParams) {
+          // With auto Hadamard blocks the block (and the default group) vary per tensor; each
+          // tensor's descriptor holds its own.
+          const auto = method === "higgs" && options.hadamard === undefined;
+          (config.quantization_config as Record<string, unknown>).parameters = auto
+            ? {
+              ...(resolvedParams as Record<string, unknown>),
+              hadamard: "auto",
+              ...(options.groupSize === undefined ? { groupSize: "per tensor" } : {}),
+            }
+            : resolvedParams;
+        }
+        await writeFileAtomic(
+          joinPath(dir, "config.json"),
+          JSON.stringify(config, null, 2) + "\n",
+        );
+        // Symlinked files (a Hugging Face cache snapshot) are copied as content, never as links.
+        for (const name of extras.copy) {
+          await copyFileAtomic(joinPath(input, name), joinPath(dir, name));
+        }
+      }
+    }
+    // 3. Into place: the finished output replaces what --out held (if anything) in one rename.
+    await publishOutput(work.staged, out);
+  } catch (e) {
+    await abandonWork(work, e, summary.quantized);
+    throw e;
   }
-  await Deno.remove(work, { recursive: true }).catch(() => {});
-  summary.bitsPerWeight = summary.quantizedWeights > 0 ? totalBits / summary.quantizedWeights : 0;
-  if (padding.tensors > 0) {
-    summary.padding = {
-      tensors: padding.tensors,
-      example: padding.example ?? "",
-      bitsPerWeight: padding.bits / Math.max(1, summary.quantizedWeights),
-    };
+  await Deno.remove(work.dir, { recursive: true }).catch(() => {});
+  return finish();
+}
+
+/** The quantized tensors of a finished output file of run `run`, or null (missing, another run). */
+async function finishedFile(
+  path: string,
+  run: string,
+): Promise<{ descriptor: QuantizedTensorDescriptor; bytes: number }[] | null> {
+  if (!(await pathExists(path))) return null;
+  try {
+    const f = await SafetensorsFile.open(path);
+    try {
+      const meta = parseFileMeta(path, f.metadata);
+      if (meta?.run !== run) return null;
+      const out: { descriptor: QuantizedTensorDescriptor; bytes: number }[] = [];
+      for (const [name, d] of meta.tensors) {
+        let bytes = 0;
+        for (const n of quantizedTensorNames(name, d)) bytes += f.info(n).byteLength;
+        out.push({ descriptor: d, bytes });
+      }
+      return out;
+    } finally {
+      f.close();
+    }
+  } catch {
+    return null;
   }
-  summary.seconds = (performance.now() - t0) / 1000;
-  return summary;
+}
+
+/** Failures that recur with the same settings and input: resuming them cannot help. */
+const DETERMINISTIC = new Set(["bad-argument", "bad-shape", "bad-value", "unsupported"]);
+
+/**
+ * After a failed run: the work folder is kept for `--resume` when it holds finished tensors and
+ * the failure may not recur (an I/O error, a lost GPU, a kill); otherwise it is removed, so a
+ * run that fails on its settings or input leaves nothing behind.
+ */
+async function abandonWork(work: RunWork, e: unknown, quantizedNow: number): Promise<void> {
+  const recurs = e instanceof QuantlabError && DETERMINISTIC.has(e.code);
+  if (recurs || work.doneParts.size + quantizedNow === 0) {
+    await Deno.remove(work.dir, { recursive: true }).catch(() => {});
+  }
 }
 
 function quantizationConfig(

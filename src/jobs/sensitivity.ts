@@ -23,12 +23,17 @@ import {
 
 /** Schema name of sensitivity results files. */
 export const SENSITIVITY_SCHEMA = "quantlab.sensitivity";
-/** Schema version of sensitivity results files (and their logs). */
+/** Schema version of sensitivity results files. */
 export const SENSITIVITY_SCHEMA_VERSION = 1;
+/**
+ * Version of the measurement log's header: 2 keys every setting, defaults included (version 1
+ * left draws, antithetic and noiseBlock out at their defaults, so a changed one resumed silently).
+ */
+export const SENSITIVITY_LOG_VERSION = 2;
 
 /** What identifies a run; a log is resumed only when every field matches. */
 export interface SensitivityRunKey {
-  /** Hash of the model folder. */
+  /** Hash of the model folder (`modelHash`: every byte of the weights). */
   modelHash: string;
   /** `"ppl"` or `"kl"`. */
   metric: LinearityMetric;
@@ -42,12 +47,12 @@ export interface SensitivityRunKey {
   levels: number[];
   /** Noise seed (and, for "kl", the seed of the random tokens). */
   seed: number;
-  /** Noise draws per level (absent means 1, as in runs made before draws existed). */
-  draws?: number;
-  /** Antithetic noise pairs (absent means false). */
-  antithetic?: boolean;
-  /** Columns per noise block (absent or 0: isotropic noise). */
-  noiseBlock?: number;
+  /** Noise draws per level. */
+  draws: number;
+  /** Antithetic noise pairs. */
+  antithetic: boolean;
+  /** Columns per noise block (0: isotropic noise). */
+  noiseBlock: number;
 }
 
 /** Options of {@linkcode runSensitivityJob}. */
@@ -107,7 +112,7 @@ export interface SensitivityJobResult {
  * const c = llamaConfig({ hiddenSize: 32, numLayers: 1, vocabSize: 64, intermediateSize: 64 });
  * const model = LlamaModel.fromWeights(c, randomLlamaWeights(c, 1));
  * const key = { modelHash: "m", metric: "kl" as const, textSha256: null, ctx: 6, windows: 1,
- *   levels: [1 / 256, 1 / 64], seed: 0 };
+ *   levels: [1 / 256, 1 / 64], seed: 0, draws: 1, antithetic: false, noiseBlock: 0 };
  * const r = await runSensitivityJob({ model, windows: [[1, 5, 9, 13, 2, 7]], key,
  *   projections: [{ layer: 0, kind: "o_proj" }] });
  * if (r.projections[0]!.name !== "model.layers.0.self_attn.o_proj") throw new Error();
@@ -127,7 +132,7 @@ export async function runSensitivityJob(
   if (opts.logPath) {
     const records = await openRunLog(opts.logPath, {
       schema: SENSITIVITY_SCHEMA,
-      schemaVersion: SENSITIVITY_SCHEMA_VERSION,
+      schemaVersion: SENSITIVITY_LOG_VERSION,
       key,
     });
     for (const p of records) {
@@ -150,9 +155,9 @@ export async function runSensitivityJob(
     windows: opts.windows,
     levels: key.levels,
     seed: key.seed,
-    draws: key.draws ?? 1,
-    antithetic: key.antithetic ?? false,
-    noiseBlock: key.noiseBlock ?? 0,
+    draws: key.draws,
+    antithetic: key.antithetic,
+    noiseBlock: key.noiseBlock,
     ...(opts.projections ? { projections: opts.projections } : {}),
     done,
     onPoint: async (p, i, total) => {

@@ -20,7 +20,7 @@ import { QuantlabError } from "../core/errors.ts";
 import { randU32 } from "../core/prng.ts";
 import { CORPORA, type CorpusName, loadCorpus } from "../data/corpus.ts";
 import { BROWN_TOKENIZER_URL, BROWN_VOCAB_SIZE } from "../data/brown_tokenizer.ts";
-import { writeJsonAtomic } from "../io/atomic.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { appendJsonl, readJsonl, terminateLastLine } from "../io/jsonl_log.ts";
 import { gitCommit, machineInfo } from "../io/results.ts";
 import { type LlamaConfig, llamaConfig, TINY_LLAMA_SHAPE } from "../model/config.ts";
@@ -62,6 +62,8 @@ export interface TrainOptions {
   data?: CorpusName[];
   /** Model shape (default {@linkcode TINY_LLAMA_SHAPE}, tied embeddings). */
   shape?: Partial<LlamaConfig>;
+  /** Start over, ignoring a checkpoint and log in `out` (the CLI's `--force`); default: resume. */
+  fresh?: boolean;
   /** Called after every step. */
   onStep?: (
     s: { step: number; loss: number; lr: number; gradNorm: number; tokensPerSecond: number },
@@ -213,7 +215,8 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
   });
   let version: 1 | 2 = 2;
   let start = 0;
-  const saved = await readTrainState(statePath, trainer.params.length);
+  const saved = opts.fresh ? null : await readTrainState(statePath, trainer.params.length);
+  if (opts.fresh) await writeFileAtomic(logPath, ""); // the old run's steps are not this one's
   const otherRun = (why: string) =>
     new QuantlabError(
       "bad-argument",

@@ -178,8 +178,9 @@ export function resolveHiggsParams(
     );
   }
   if ((opts.axis ?? 1) !== 1) {
+    // An option the caller chose: fixed by changing it (exit 2), not a limit of the input.
     throw new QuantlabError(
-      "unsupported",
+      "bad-argument",
       `Cannot quantize "${name}" with HIGGS along axis ${opts.axis}: the rotation and groups run ` +
         `along the input dimension (axis 1)`,
     );
@@ -817,6 +818,20 @@ export const higgsQuantizer: Quantizer = {
   method: "higgs",
   summary:
     "randomized Hadamard + per-group RMS scale + nearest point of a Gaussian MSE-optimal grid",
+  settings(opts) {
+    const r = resolveHiggsParams(opts);
+    const auto = opts.hadamard === undefined;
+    return {
+      ...r,
+      // Auto: the block (and the default group) follow each tensor's width and the maximum.
+      hadamard: auto ? "auto" : r.hadamard,
+      hadamardMax: opts.hadamardMax ?? HIGGS_AUTO_HADAMARD_MAX,
+      groupSize: auto && opts.groupSize === undefined ? "per tensor" : r.groupSize,
+    };
+  },
+  checkShape(_rows, cols, opts, name = "tensor") {
+    resolveHiggsParams(opts, name, cols);
+  },
   async quantize(w, rows, cols, opts, backend, name = "tensor") {
     const params = resolveHiggsParams(opts, name, cols);
     checkWeight(w, rows, cols, name);

@@ -656,6 +656,11 @@ export function hqqConfigFromOptions(opts: QuantOptions): HqqConfig {
 export const hqqQuantizer: Quantizer = {
   method: "hqq",
   summary: "HQQ: min–max affine groups, zero optimized by half-quadratic splitting (lp, p < 1)",
+  settings: (opts) => ({ ...hqqConfigFromOptions(opts) }),
+  checkShape(rows, cols, opts, name) {
+    const c = hqqConfigFromOptions(opts);
+    groupLayout(rows, cols, c.groupSize, c.axis, name);
+  },
   async quantize(w, rows, cols, opts, backend, name) {
     return (await hqqQuantize(w, rows, cols, hqqConfigFromOptions(opts), backend, name)).tensor;
   },

@@ -516,6 +516,11 @@ function makeQuantizer(type: NormalFloatType, summary: string): Quantizer {
   return {
     method: type,
     summary,
+    settings: (opts) => ({ ...configFromOptions(type, opts) }),
+    checkShape(rows, cols, opts, name) {
+      const c = configFromOptions(type, opts);
+      normalFloatLevels(c, groupLayout(rows, cols, c.groupSize, c.axis, name).g);
+    },
     async quantize(w, rows, cols, opts, backend, name) {
       return await normalFloatQuantize(w, rows, cols, configFromOptions(type, opts), backend, name);
     },

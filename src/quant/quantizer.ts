@@ -58,4 +58,17 @@ export interface Quantizer {
     backend?: Backend,
     name?: string,
   ): Promise<QuantizedTensor>;
+  /**
+   * Every setting that changes this method's output for `opts`, defaults filled in (what a
+   * resumed run is checked against, so a run with an explicit default and one without agree,
+   * and a changed default cannot resume silently). Throws what `quantize` throws for invalid
+   * options. Optional: without it a run keys on `opts` as given.
+   */
+  settings?(opts: QuantOptions): Record<string, unknown>;
+  /**
+   * Throws what `quantize` would throw for the shape of a [rows, cols] weight named `name` with
+   * `opts` (group size against the width, rotation, …) without quantizing, so a whole-checkpoint
+   * run checks every tensor before it quantizes the first. Optional.
+   */
+  checkShape?(rows: number, cols: number, opts: QuantOptions, name?: string): void;
 }

@@ -298,6 +298,11 @@ export function rtnConfigFromOptions(opts: QuantOptions): RtnConfig {
 export const rtnQuantizer: Quantizer = {
   method: "rtn",
   summary: "round-to-nearest int1–int8, symmetric or min–max, per group, optional clip search",
+  settings: (opts) => ({ ...rtnConfigFromOptions(opts) }),
+  checkShape(rows, cols, opts, name) {
+    const c = rtnConfigFromOptions(opts);
+    groupLayout(rows, cols, c.groupSize, c.axis, name);
+  },
   async quantize(w, rows, cols, opts, backend, name) {
     return await rtnQuantize(w, rows, cols, rtnConfigFromOptions(opts), backend, name);
   },

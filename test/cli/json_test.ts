@@ -189,7 +189,8 @@ Deno.test("info MODEL prints architecture, parameters by kind, dtypes, context, 
   assert.match(r.out, /tokenizer\s+BPE, 4096 tokens/);
   assert.match(r.out, /quantization\s+none/);
   assert.match(r.out, /model\.layers\.0\.mlp\.up_proj\.weight\s+768x256\s+BF16\s+16\s+projection/);
+  // A path that does not exist is fixed by changing the command: exit 2.
   const bad = await runCli(["info", "/nonexistent/model"]);
-  assert.equal(bad.code, 1);
+  assert.equal(bad.code, 2);
   assert.equal(bad.err.split("\n").length, 1);
 });

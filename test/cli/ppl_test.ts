@@ -72,8 +72,9 @@ Deno.test("quantlab ppl reports PPL, NLL, bits/byte and writes resumable JSON", 
     );
     // Only the first token (BOS, no bytes) is never scored: every byte of the text counts.
     assert.equal(doc.result.scoredBytes, TEXT.length);
-    // A rerun resumes every window from the log and gives the same numbers.
-    const again = await run(argv);
+    // A rerun needs --resume (or --force); it resumes every window and gives the same numbers.
+    await assert.rejects(() => run(argv), /already exists; add --force .* or --resume/);
+    const again = await run([...argv, "--resume"]);
     assert.match(again, /windows resumed from/);
     const doc2 = JSON.parse(await Deno.readTextFile(out));
     assert.equal(doc2.result.ppl, doc.result.ppl);

@@ -55,7 +55,7 @@ Deno.test("a folder input with --out X.safetensors is a usage error (exit 2), no
   }
 });
 
-Deno.test("a stale index in --out never wins over the new single file", async () => {
+Deno.test("--force replaces an old sharded output whole: its index never wins over the new file", async () => {
   const dir = await Deno.makeTempDir();
   try {
     await Deno.mkdir(`${dir}/m`);
@@ -65,14 +65,24 @@ Deno.test("a stale index in --out never wins over the new single file", async ()
       `${dir}/q/${INDEX_FILE}`,
       JSON.stringify({ weight_map: { "layers.0.w": "old-00001-of-00001.safetensors" } }),
     );
-    const r = await cli(["quantize", `${dir}/m`, "--out", `${dir}/q`, "-q", "--backend", "cpu"]);
+    const argv = ["quantize", `${dir}/m`, "--out", `${dir}/q`, "-q", "--backend", "cpu"];
+    const refused = await cli(argv);
+    assert.equal(refused.code, 2);
+    assert.equal(refused.err.length, 1);
+    assert.match(refused.err[0]!, /--out ".*\/q" already exists .*--force.*--resume/);
+    const r = await cli([...argv, "--force"]);
     assert.equal(r.code, 0, r.err.join("\n"));
+    assert.deepEqual([...Deno.readDirSync(`${dir}/q`)].map((e) => e.name).sort(), [
+      "config.json",
+      "model.safetensors",
+    ]);
     const ck = await openCheckpoint(`${dir}/q`);
     try {
       assert.ok(ck.files[0]!.endsWith("/model.safetensors"), ck.files.join());
     } finally {
       ck.close();
     }
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["m", "q"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -59,8 +59,14 @@ Deno.test("sensitivity → allocate → quantize --plan: α per projection, a pl
       assert.equal(p.points.length, 5);
     }
     assert.match(doc.model.hash, /^[0-9a-f]{64}$/);
-    // A rerun resumes every measurement from the log and gives the same α.
-    const again = await run(sensitivityCommand, argv);
+    // A rerun needs --resume; it resumes every measurement from the log and gives the same α.
+    await rejects(run(sensitivityCommand, argv), /already exists; add --force .* or --resume/);
+    // A setting at its default is in the key too: changing it is refused, naming only it.
+    await rejects(
+      run(sensitivityCommand, [...argv, "--resume", "--noise-block", "64"]),
+      /used other settings: noiseBlock was 0, now 64; add --force/,
+    );
+    const again = await run(sensitivityCommand, [...argv, "--resume"]);
     assert.match(again, /70 measurements resumed/);
     const doc2 = JSON.parse(await Deno.readTextFile(sens));
     assert.deepEqual(
@@ -315,7 +321,7 @@ Deno.test("sensitivity --draws --antithetic pairs ±ε; linearity checks Σ α·
       assert.equal(r.t2.length, 14);
       assert.ok(r.measured > 0 && r.predicted > 0, r.label);
     }
-    const again = await run(linearityCommand, argv);
+    const again = await run(linearityCommand, [...argv, "--resume"]);
     assert.equal(JSON.parse(await Deno.readTextFile(out)).result.resumedRows, 23);
     assert.equal(again, printed.replace(/\n?results\s+.*$/, "") + `\nresults      ${out}`);
     await rejects(

@@ -36,6 +36,14 @@ Deno.test("quantlab train runs steps of the tiny Llama and writes a loadable fol
     );
     const model = await loadModel(dir);
     assert.equal(model.config.hiddenSize, 256);
+    // The folder now holds a run: a rerun needs --resume (continue) or --force (start over).
+    const same = ["--out", dir, "--steps", "2", "--batch", "1", "--ctx", "16", "--quiet"];
+    await assert.rejects(
+      () => run(same),
+      (e: unknown) =>
+        e instanceof QuantlabError && /not empty; add --force .* or --resume/.test(e.message),
+    );
+    assert.match(await run([...same, "--resume"]), /^trained 2 steps \(2 resumed\)/);
     await assert.rejects(
       () => run(["--steps", "2"]),
       (e: unknown) => e instanceof QuantlabError && /--out DIR is required/.test(e.message),

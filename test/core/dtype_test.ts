@@ -4,6 +4,7 @@ import {
   f16BitsToF32,
   f32ToBf16Bits,
   f32ToF16Bits,
+  firstNonFinite,
   fromBf16,
   fromF16,
   roundToF16,
@@ -405,4 +406,31 @@ Deno.test("tensorFromF32() rejects non-integers and out-of-range values for inte
       `${v} as ${d}`,
     );
   }
+});
+
+Deno.test("firstNonFinite() flags exactly the NaN and ±Inf patterns of every 16-bit value, f32 and f64", () => {
+  const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  for (const [dtype, widen] of [["BF16", bf16BitsToF32], ["F16", f16BitsToF32]] as const) {
+    let flagged = 0;
+    for (let h = 0; h < 65536; h++) {
+      const got = firstNonFinite(bytesOf(new Uint16Array([0x3c00, h])), dtype);
+      assert.equal(got, Number.isFinite(widen(h)) ? -1 : 1, `${dtype} 0x${h.toString(16)}`);
+      if (got === 1) flagged++;
+    }
+    // Exponent all ones: 2 signs × 2^mantissa bits patterns (7 for bf16, 10 for f16).
+    assert.equal(flagged, dtype === "BF16" ? 2 * 128 : 2 * 1024);
+  }
+  const f32 = new Float32Array([1, -0, 3.4e38, 1e-45, -2, NaN, Infinity]);
+  assert.equal(firstNonFinite(bytesOf(f32), "F32"), 5);
+  assert.equal(firstNonFinite(bytesOf(f32.subarray(0, 5)), "F32"), -1);
+  assert.equal(firstNonFinite(bytesOf(new Float32Array([0, -Infinity])), "F32"), 1);
+  const f64 = new Float64Array([1, 1.7e308, -Infinity, NaN]);
+  assert.equal(firstNonFinite(bytesOf(f64), "F64"), 2);
+  assert.equal(firstNonFinite(bytesOf(f64.subarray(0, 2)), "F64"), -1);
+  // Bytes that do not start on a value boundary of their buffer are copied, not misread.
+  const odd = new Uint8Array(9);
+  odd.set(bytesOf(new Float32Array([1, NaN])), 1);
+  assert.equal(firstNonFinite(odd.subarray(1), "F32"), 1);
+  // Integers have no NaN.
+  assert.equal(firstNonFinite(new Uint8Array([255, 255, 255, 255]), "I32"), -1);
 });

@@ -282,7 +282,7 @@ Deno.test("quantizeCheckpoint() writes an HF-style folder that loads and decodes
   });
 });
 
-Deno.test("quantizeCheckpoint() resumes a killed run, skipping finished tensors, with identical output", async () => {
+Deno.test("quantizeCheckpoint() resumes a killed run (mode resume), skipping finished tensors, with identical output", async () => {
   await withTemp(async (dir) => {
     const src = `${dir}/src`;
     await Deno.mkdir(src);
@@ -298,16 +298,26 @@ Deno.test("quantizeCheckpoint() resumes a killed run, skipping finished tensors,
       }),
       /simulated kill/,
     );
-    assert.ok((await Deno.stat(`${dir}/out/.quantlab-work/progress.jsonl`)).isFile);
-    // Other options on the same folder are refused.
+    // The work folder lies beside the output; nothing is at the output itself.
+    assert.ok((await Deno.stat(`${dir}/out.quantlab-work/progress.jsonl`)).isFile);
+    await assert.rejects(Deno.stat(`${dir}/out`), Deno.errors.NotFound);
+    // Without --resume (or --force) the unfinished run is refused.
     await assert.rejects(
-      quantizeCheckpoint(src, `${dir}/out`, { options: { ...OPTS, bits: 2 } }),
+      quantizeCheckpoint(src, `${dir}/out`, { options: OPTS }),
+      /already exists.*--force.*--resume/,
+    );
+    // Resuming with other options is refused, naming only what differs, with both values.
+    await assert.rejects(
+      quantizeCheckpoint(src, `${dir}/out`, { options: { ...OPTS, bits: 2 }, mode: "resume" }),
       (e: unknown) =>
-        e instanceof QuantlabError && /unfinished run with other options/.test(e.message),
+        e instanceof QuantlabError && e.code === "bad-argument" &&
+        e.message.includes("settings.gridSize was 8, now 4") &&
+        e.message.includes("settings.bits was 3, now 2") && !e.message.includes("hadamard"),
     );
     const seen: string[] = [];
     const s = await quantizeCheckpoint(src, `${dir}/out`, {
       options: OPTS,
+      mode: "resume",
       onTensorDone: (n) => void seen.push(n),
     });
     assert.equal(s.resumed, 2);
@@ -318,19 +328,17 @@ Deno.test("quantizeCheckpoint() resumes a killed run, skipping finished tensors,
       const b = await Deno.readFile(`${dir}/out/${e.name}`);
       assert.deepEqual(b, a, e.name);
     }
-    // A run stopped before finishing anything (a bad option) does not block other options.
-    await assert.rejects(
-      quantizeCheckpoint(src, `${dir}/bad`, {
-        options: { ...OPTS, extra: { nope: 1 } },
-      }),
-      /not a HIGGS option/,
-    );
-    const fresh = await quantizeCheckpoint(src, `${dir}/bad`, { options: OPTS });
-    assert.equal(fresh.quantized, 3);
-    // A finished folder is recognised: a rerun skips everything.
-    const again = await quantizeCheckpoint(src, `${dir}/out`, { options: OPTS });
+    await assert.rejects(Deno.stat(`${dir}/out.quantlab-work`), Deno.errors.NotFound);
+    // A finished output is recognised: resuming it does nothing.
+    const again = await quantizeCheckpoint(src, `${dir}/out`, { options: OPTS, mode: "resume" });
     assert.equal(again.quantized, 0);
     assert.equal(again.resumed, 3);
+    // A bad option fails before anything is written.
+    await assert.rejects(
+      quantizeCheckpoint(src, `${dir}/bad`, { options: { ...OPTS, extra: { nope: 1 } } }),
+      /not a HIGGS option/,
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["out", "ref", "src"]);
   });
 });
 

@@ -111,7 +111,7 @@ Deno.test("resolveHiggsParams() errors name the value and what would be valid", 
   assert.throws(
     () => resolveHiggsParams({ axis: 0 }),
     (e: unknown) =>
-      e instanceof QuantlabError && e.code === "unsupported" && /axis 0/.test(e.message),
+      e instanceof QuantlabError && e.code === "bad-argument" && /axis 0/.test(e.message),
   );
 });
 

@@ -12,7 +12,9 @@
  *
  * @module
  */
-import { choiceFlag, type Command, numberFlag, UsageError } from "../command.ts";
+import { choiceFlag, type Command, numberFlag, outputMode, UsageError } from "../command.ts";
+import { outputModeFlags } from "../vocabulary.ts";
+import { refuseExistingOutputs } from "../../io/output_guard.ts";
 import { HADAMARD_HELP, parseHadamardFlag } from "../hadamard_flag.ts";
 import { QuantlabError } from "../../core/errors.ts";
 import { higgsStoredBits } from "../../quant/higgs.ts";
@@ -43,7 +45,7 @@ export const allocateCommand: Command = {
   name: "allocate",
   summary: "optimal per-projection HIGGS grids under a bit budget (linearity model, exact DP)",
   usage: "quantlab allocate SENS.json --budget BITS [--grids 2:16,2:64,2:256,2:4096] " +
-    "[--hadamard auto] [--out plan.json]",
+    "[--hadamard auto] [--out plan.json [--force]]",
   examples: [
     "quantlab allocate /tmp/ql-sens.json --budget 3.25 -o /tmp/ql-plan.json",
   ],
@@ -52,8 +54,10 @@ export const allocateCommand: Command = {
     ...HIGGS_GRID_FLAGS,
     hadamard: { type: "string", default: "auto", help: HADAMARD_HELP },
     out: { type: "string", short: "o", help: "plan JSON for quantize --plan (written atomically)" },
+    ...outputModeFlags({ resumable: false }),
   },
   cpuOnly: "allocates bits on the CPU only",
+  inputs: (args) => [{ path: args.positionals[0], what: "SENS.json" }],
   async run(args) {
     const path = args.positionals[0];
     if (!path || args.positionals.length > 1) {
@@ -63,6 +67,11 @@ export const allocateCommand: Command = {
     const budget = numberFlag(args, "budget", 4, 0.5, 32);
     const hadamard = parseHadamardFlag(String(args.values.hadamard));
     const out = typeof args.values.out === "string" ? args.values.out : undefined;
+    if (out) {
+      await refuseExistingOutputs([{ path: out, what: "--out" }], outputMode(args), {
+        resumable: false,
+      });
+    }
     const { document: doc, sha256: fileSha } = await readSensitivityFile(path);
     const projections = doc.result.projections;
     const grids = parseGrids(String(args.values.grids));

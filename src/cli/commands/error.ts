@@ -28,6 +28,10 @@ export const errorCommand: Command = {
     ...JSON_FLAG,
   },
   cpuOnly: "compares checkpoints on the CPU only",
+  inputs: (args) => [
+    { path: args.positionals[0], what: "ORIG" },
+    { path: args.positionals[1], what: "QUANT" },
+  ],
   async run(args) {
     if (args.positionals.length !== 2) {
       throw new UsageError(

@@ -74,6 +74,7 @@ export const generateCommand: Command = {
     ...QUIET_FLAG,
     ...JSON_FLAG,
   },
+  inputs: (args) => [{ path: args.positionals[0], what: "MODEL" }],
   async run(args) {
     const dir = args.positionals[0];
     if (!dir || args.positionals.length > 1) {

@@ -30,6 +30,7 @@ export const infoCommand: Command = {
     tensors: { type: "boolean", help: "MODEL: one row per tensor (shape, method, bits, Hadamard)" },
     ...JSON_FLAG,
   },
+  inputs: (args) => [{ path: args.positionals[0], what: "MODEL" }],
   async run(args) {
     if (args.positionals.length > 1) {
       throw new UsageError(`Expected at most one MODEL; got ${args.positionals.length}`);

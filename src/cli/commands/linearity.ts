@@ -15,11 +15,12 @@ import {
   commandBackend,
   intFlag,
   outAndLog,
+  prepareResultsOutput,
   UsageError,
 } from "../command.ts";
 import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
-import { evalWindows, TEXT_CORPORA } from "../text_source.ts";
+import { evalWindows, TEXT_CORPORA, textInput } from "../text_source.ts";
 import { HIGGS_GRID_FLAGS, metricText, windowFlags } from "../linearity_flags.ts";
 import { parseGrids } from "./allocate.ts";
 import { loadModel } from "../../model/loader.ts";
@@ -39,7 +40,7 @@ import { readSensitivityFile } from "../../jobs/sensitivity.ts";
 import type { QuantMethod } from "../../quant/format.ts";
 import type { QuantOptions } from "../../quant/quantizer.ts";
 import { availableMethods } from "../../quant/registry.ts";
-import { QUIET_FLAG } from "../vocabulary.ts";
+import { outputModeFlags, QUIET_FLAG } from "../vocabulary.ts";
 import { warnCtx } from "../warn.ts";
 
 /** Schema name of linearity-check results files. */
@@ -102,7 +103,7 @@ export const linearityCommand: Command = {
     "[--ctx 256] [--windows 8] [--grids 2:16,2:64,2:256,2:4096] [--hadamard 1024] " +
     "[--scale-rule rms|unbiased] " +
     "[--mixes 8] [--budgets 2.5,3,3.5] [--baseline method:key=value,…] [--single p:n] " +
-    "[--seed 0] [--out r.json]",
+    "[--seed 0] [--out r.json [--force | --resume]]",
   examples: [
     "quantlab linearity assets/tiny-llama -s /tmp/ql-sens.json --random --ctx 32 --windows 1 --mixes 1 --budgets 3 --hadamard 256",
   ],
@@ -130,9 +131,15 @@ export const linearityCommand: Command = {
     },
     seed: { type: "string", default: "0", help: "seed of the mixes and of the random tokens" },
     out: { type: "string", short: "o", help: "results JSON (written atomically; enables resume)" },
+    ...outputModeFlags({ resumable: true }),
     ...QUIET_FLAG,
   },
   cpuOnly: "runs the model on the CPU (it swaps layers)",
+  inputs: (args) => [
+    { path: args.positionals[0], what: "MODEL" },
+    { path: args.values.sensitivities as string | undefined, what: "--sensitivities" },
+    textInput(args),
+  ],
   async run(args) {
     const dir = args.positionals[0];
     if (!dir || args.positionals.length > 1) {
@@ -158,6 +165,7 @@ export const linearityCommand: Command = {
       (Array.isArray(rawBaselines) ? rawBaselines : rawBaselines ? [String(rawBaselines)] : [])
         .map(parseBaseline);
     const { out, log } = outAndLog(args, ".rows.jsonl");
+    await prepareResultsOutput(args, out, log);
     const quiet = Boolean(args.values.quiet);
     if ((h & (h - 1)) !== 0) {
       throw new UsageError(`--hadamard ${h} is not valid; use a power of two in 64…32768`);

@@ -14,17 +14,18 @@ import {
   commandBackend,
   intFlag,
   outAndLog,
+  prepareResultsOutput,
   UsageError,
 } from "../command.ts";
 import { progress } from "../progress.ts";
-import { readTextArg, TEXT_CORPORA } from "../text_source.ts";
+import { readTextArg, TEXT_CORPORA, textInput } from "../text_source.ts";
 import { loadCausalLM, loadTokenizer } from "../../model/loader.ts";
 import { modelHash } from "../../io/model_folder.ts";
 import { runPerplexityJob } from "../../jobs/ppl.ts";
 import { LUT_NUMERICS, setLutNumerics } from "../../lut/cpu.ts";
 import { stridedWindows } from "../../eval/perplexity.ts";
 import { sha256 } from "../../io/results.ts";
-import { JSON_FLAG, outFlag, QUIET_FLAG } from "../vocabulary.ts";
+import { JSON_FLAG, outFlag, outputModeFlags, QUIET_FLAG } from "../vocabulary.ts";
 import { printJson } from "../json_output.ts";
 import { warn, warnCtx } from "../warn.ts";
 import { plural, textWarnings } from "../text_check.ts";
@@ -34,7 +35,7 @@ export const pplCommand: Command = {
   name: "ppl",
   summary: "perplexity of a Llama-family model folder on a text file (HF strided windows)",
   usage: "quantlab ppl MODEL --text FILE [--ctx 512] [--stride 512] [--windows N | " +
-    "--max-tokens N] [--out results.json] [--json]",
+    "--max-tokens N] [--out results.json [--force | --resume]] [--json]",
   examples: [
     "quantlab ppl assets/tiny-llama --text brown:test --windows 2 --ctx 128",
     "quantlab ppl /tmp/ql-higgs -t brown:test --windows 2 --ctx 128 --json",
@@ -51,10 +52,12 @@ export const pplCommand: Command = {
     "max-tokens": { type: "string", help: "evaluate only the first N tokens (default: all)" },
     ...outFlag("results JSON (written atomically; enables resume)"),
     log: { type: "string", help: "window log for resuming (default: <out>.windows.jsonl)" },
+    ...outputModeFlags({ resumable: true }),
     ...QUIET_FLAG,
     ...JSON_FLAG,
     kernel: { type: "string", default: "exact", help: "CPU LUT kernels: exact | fast (8-bit)" },
   },
+  inputs: (args) => [{ path: args.positionals[0], what: "MODEL" }, textInput(args)],
   async run(args) {
     const dir = args.positionals[0];
     if (!dir || args.positionals.length > 1) {
@@ -75,6 +78,7 @@ export const pplCommand: Command = {
       maxTokens = maxTokens === null ? need : Math.min(maxTokens, need);
     }
     const { out, log } = outAndLog(args, ".windows.jsonl");
+    await prepareResultsOutput(args, out, log);
     const quiet = Boolean(args.values.quiet);
 
     const bytes = await readTextArg(textPath);
@@ -91,7 +95,8 @@ export const pplCommand: Command = {
       );
     }
     const bos = tok.describeSpecials();
-    const hash = await modelHash(dir);
+    // Hashing reads every byte of the weights: only for a run that writes or resumes.
+    const hash = out || log ? await modelHash(dir) : "not computed (no --out)";
     const model = await loadCausalLM(dir, backend);
     try {
       const c = model.config;
@@ -103,7 +108,15 @@ export const pplCommand: Command = {
       const r = await runPerplexityJob({
         model,
         ids,
-        key: { modelHash: hash, textSha256: await sha256(bytes), ctx, stride, tokens: ids.length },
+        key: {
+          modelHash: hash,
+          textSha256: await sha256(bytes),
+          ctx,
+          stride,
+          tokens: ids.length,
+          backend: model.backend,
+          kernel: String(args.values.kernel),
+        },
         ...(log ? { logPath: log } : {}),
         ...(out ? { outPath: out } : {}),
         bytesOf: (t) =>

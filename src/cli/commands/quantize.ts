@@ -12,6 +12,7 @@ import {
   type FlagSpec,
   intFlag,
   numberFlag,
+  outputMode,
   type ParsedArgs,
   UsageError,
 } from "../command.ts";
@@ -23,7 +24,7 @@ import { QuantlabError } from "../../core/errors.ts";
 import { inspectCheckpoint } from "../../io/inspect.ts";
 import { openCheckpoint } from "../../io/sharded.ts";
 import { ALLOCATION_SCHEMA } from "./allocate.ts";
-import { JSON_FLAG, outFlag, QUIET_FLAG } from "../vocabulary.ts";
+import { JSON_FLAG, outFlag, outputModeFlags, QUIET_FLAG } from "../vocabulary.ts";
 import { printJson } from "../json_output.ts";
 import { warn } from "../warn.ts";
 import { ignoredFlagWarnings, userWordsMethodError } from "../method_flags.ts";
@@ -192,9 +193,8 @@ const mib = (b: number): string => `${(b / 2 ** 20).toFixed(2)} MiB`;
 export const quantizeCommand: Command = {
   name: "quantize",
   summary: "quantize a checkpoint folder or .safetensors file (HIGGS, HQQ, NF4, RTN, …)",
-  usage:
-    "quantlab quantize MODEL_DIR|FILE.safetensors --out OUT [--method higgs --bits 4 --p 2 …] " +
-    "[--plan plan.json]",
+  usage: "quantlab quantize MODEL_DIR|FILE.safetensors --out OUT [--force | --resume] " +
+    "[--method higgs --bits 4 --p 2 …] [--plan plan.json]",
   examples: [
     "quantlab quantize assets/tiny-llama -o /tmp/ql-higgs --method higgs --bits 4 --p 2 --hadamard 256",
     "quantlab quantize assets/tiny-llama -o /tmp/ql-nf4 --method nf4",
@@ -202,13 +202,18 @@ export const quantizeCommand: Command = {
   ],
   flags: {
     ...QUANT_FLAGS,
-    ...outFlag("output folder (or FILE.safetensors for a file input)"),
+    ...outFlag("output folder (or FILE.safetensors for a file input); must be new or empty"),
+    ...outputModeFlags({ resumable: true }),
     tensor: { type: "string", multiple: true, help: "quantize only this tensor (repeatable)" },
     plan: { type: "string", help: "per-tensor HIGGS grids from quantlab allocate (plan JSON)" },
     "include-lm-head": { type: "boolean", help: "quantize lm_head too" },
     ...QUIET_FLAG,
     ...JSON_FLAG,
   },
+  inputs: (args) => [
+    { path: args.positionals[0], what: "MODEL" },
+    { path: args.values.plan as string | undefined, what: "--plan" },
+  ],
   async run(args) {
     const input = args.positionals[0];
     if (input === undefined || args.positionals.length > 1) {
@@ -220,6 +225,7 @@ export const quantizeCommand: Command = {
     if (typeof out !== "string" || out === "") {
       throw new UsageError("--out is required: the output folder or file");
     }
+    const mode = outputMode(args);
     const method = choiceFlag(args, "method", availableMethods());
     const options = quantOptionsFromArgs(args);
     const plan = typeof args.values.plan === "string"
@@ -245,6 +251,7 @@ export const quantizeCommand: Command = {
         backend,
         includeLmHead,
         tensors,
+        mode,
         ...(plan ? { perTensor: plan } : {}),
         progress: progressBars(Boolean(args.values.quiet)),
       });

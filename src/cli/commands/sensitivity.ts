@@ -9,17 +9,24 @@
  *
  * @module
  */
-import { type Command, commandBackend, intFlag, outAndLog, UsageError } from "../command.ts";
+import {
+  type Command,
+  commandBackend,
+  intFlag,
+  outAndLog,
+  prepareResultsOutput,
+  UsageError,
+} from "../command.ts";
 import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
-import { evalWindows, TEXT_CORPORA } from "../text_source.ts";
+import { evalWindows, TEXT_CORPORA, textInput } from "../text_source.ts";
 import { metricText, windowFlags } from "../linearity_flags.ts";
 import { loadModel } from "../../model/loader.ts";
 import { modelHash } from "../../io/model_folder.ts";
 import { LINEAR_KINDS } from "../../model/types.ts";
 import { runSensitivityJob } from "../../jobs/sensitivity.ts";
 import type { ProjectionRef } from "../../jobs/linearity.ts";
-import { QUIET_FLAG } from "../vocabulary.ts";
+import { outputModeFlags, QUIET_FLAG } from "../vocabulary.ts";
 import { warnCtx } from "../warn.ts";
 
 /** Parses "0-3,7" into layer indices below `layers`. */
@@ -55,7 +62,7 @@ export const sensitivityCommand: Command = {
   name: "sensitivity",
   summary: "per-projection sensitivities α of the linearity model (noise injection; PPL or KL)",
   usage: "quantlab sensitivity MODEL (--text FILE | --random) [--ctx 256] [--windows 4] " +
-    "[--levels 6,5,4,3,2] [--draws 1 [--antithetic]] [--noise-block 0] [--layers 0-3] [--seed 0] [--out sens.json]",
+    "[--levels 6,5,4,3,2] [--draws 1 [--antithetic]] [--noise-block 0] [--layers 0-3] [--seed 0] [--out sens.json [--force | --resume]]",
   examples: [
     "quantlab sensitivity assets/tiny-llama --random --ctx 32 --windows 1 --levels 4 --layers 0 -o /tmp/ql-sens.json",
   ],
@@ -79,9 +86,11 @@ export const sensitivityCommand: Command = {
     },
     out: { type: "string", short: "o", help: "results JSON (written atomically; enables resume)" },
     log: { type: "string", help: "measurement log for resuming (default: <out>.points.jsonl)" },
+    ...outputModeFlags({ resumable: true }),
     ...QUIET_FLAG,
   },
   cpuOnly: "runs the model on the CPU (it swaps layers)",
+  inputs: (args) => [{ path: args.positionals[0], what: "MODEL" }, textInput(args)],
   async run(args) {
     const dir = args.positionals[0];
     if (!dir || args.positionals.length > 1) {
@@ -101,6 +110,7 @@ export const sensitivityCommand: Command = {
       throw new UsageError(`--antithetic needs an even --draws (pairs ±ε); got --draws ${draws}`);
     }
     const { out, log } = outAndLog(args, ".points.jsonl");
+    await prepareResultsOutput(args, out, log);
     const quiet = Boolean(args.values.quiet);
 
     const model = await loadModel(dir);
@@ -127,17 +137,17 @@ export const sensitivityCommand: Command = {
       model,
       windows,
       key: {
-        modelHash: await modelHash(dir),
+        // Hashing reads every byte of the weights: only for a run that writes or resumes.
+        modelHash: out || log ? await modelHash(dir) : "not computed (no --out)",
         metric,
         textSha256,
         ctx,
         windows: count,
         levels,
         seed,
-        // Only in the key when used, so logs of earlier one-draw runs still resume.
-        ...(draws > 1 ? { draws } : {}),
-        ...(antithetic ? { antithetic } : {}),
-        ...(noiseBlock ? { noiseBlock } : {}),
+        draws,
+        antithetic,
+        noiseBlock,
       },
       projections,
       ...(log ? { logPath: log } : {}),

@@ -6,11 +6,19 @@
  *
  * @module
  */
-import { type Command, intFlag, numberFlag, type ParsedArgs, UsageError } from "../command.ts";
+import {
+  type Command,
+  intFlag,
+  numberFlag,
+  outputMode,
+  type ParsedArgs,
+  UsageError,
+} from "../command.ts";
 import { progress } from "../progress.ts";
 import type { LlamaConfig } from "../../model/config.ts";
 import { trainTinyLlama } from "../../jobs/train.ts";
-import { QUIET_FLAG } from "../vocabulary.ts";
+import { outputModeFlags, QUIET_FLAG } from "../vocabulary.ts";
+import { refuseExistingOutputs } from "../../io/output_guard.ts";
 import { CORPORA, corpusName } from "../../data/corpus.ts";
 
 /** The model shape from the shape flags (those not given keep the tiny Llama's). */
@@ -45,13 +53,21 @@ function shapeFlags(args: ParsedArgs): Partial<LlamaConfig> {
 export const trainCommand: Command = {
   name: "train",
   summary: "train the tiny Llama on the embedded Brown corpus (CPU; resumable)",
-  usage:
-    "quantlab train --out DIR [--data brown] [--steps 900] [--batch 8] [--ctx 256] [--lr 3e-3] " +
+  usage: "quantlab train --out DIR [--force | --resume] [--data brown] [--steps 900] [--batch 8] " +
+    "[--ctx 256] [--lr 3e-3] " +
     "[--warmup 50] [--weight-decay 0.1] [--grad-clip 1] [--seed 1] [--eval-every 100] " +
     "[--layers 4] [--hidden 256] [--heads 4] [--kv-heads 4] [--intermediate 768] [--untied]",
   examples: ["quantlab train -o /tmp/ql-train --steps 2 --batch 1 --ctx 32 --eval-windows 1"],
   flags: {
-    out: { type: "string", short: "o", help: "output folder (model, log, checkpoint)" },
+    out: {
+      type: "string",
+      short: "o",
+      help: "output folder (model, log, checkpoint); new or empty",
+    },
+    ...outputModeFlags({
+      resumable: true,
+      force: "start over in an existing --out (its checkpoint and log are discarded)",
+    }),
     data: {
       type: "string",
       default: "brown",
@@ -86,13 +102,13 @@ export const trainCommand: Command = {
   async run(args) {
     const out = args.values.out;
     if (typeof out !== "string" || !out) throw new UsageError("--out DIR is required");
+    const mode = outputMode(args);
     const steps = intFlag(args, "steps", 900, 1, 10_000_000);
-    const bar = progress("train", steps, { quiet: Boolean(args.values.quiet) });
-    let valid = "";
-    const data = String(args.values.data ?? "brown").split(",").map((d) => corpusName(d.trim()));
-    const r = await trainTinyLlama({
+    // Every flag is read before the output is checked: a bad value is named first.
+    const settings = {
       out,
-      data,
+      fresh: mode === "force",
+      data: String(args.values.data ?? "brown").split(",").map((d) => corpusName(d.trim())),
       steps,
       batch: intFlag(args, "batch", 8, 1, 4096),
       ctx: intFlag(args, "ctx", 256, 2, 4096),
@@ -109,6 +125,12 @@ export const trainCommand: Command = {
       evalWindows: intFlag(args, "eval-windows", 32, 1, 1_000_000),
       checkpointEvery: intFlag(args, "checkpoint-every", 25, 1, 10_000_000),
       shape: shapeFlags(args),
+    };
+    await refuseExistingOutputs([{ path: out, what: "--out" }], mode, { resumable: true });
+    const bar = progress("train", steps, { quiet: Boolean(args.values.quiet) });
+    let valid = "";
+    const r = await trainTinyLlama({
+      ...settings,
       onStep: (s) =>
         bar.tick(1, `loss ${s.loss.toFixed(3)}${valid}, ${s.tokensPerSecond.toFixed(0)} tok/s`),
       onEval: (s) =>
