@@ -1,0 +1,35 @@
+/**
+ * `quantlab merge OUT`: joins the shards of a `sensitivity`, `linearity` (or `quantize`) run
+ * started with `--shard I/N` (or `--shard-from-env`) into the output a single run writes, after
+ * checking that every shard is there, finished and made with the same settings
+ * (`src/jobs/merge.ts`).
+ *
+ * @module
+ */
+import { type Command, UsageError } from "../command.ts";
+import { mergeShards } from "../../jobs/merge.ts";
+import { QUIET_FLAG } from "../vocabulary.ts";
+
+/** The `merge` command. */
+export const mergeCommand: Command = {
+  name: "merge",
+  summary: "join the shards of a run made with --shard I/N into its single-run output",
+  usage: "quantlab merge OUT",
+  examples: ["quantlab merge /tmp/ql-sens-sharded.json"],
+  flags: { ...QUIET_FLAG },
+  cpuOnly: "reads and writes files only",
+  async run(args) {
+    const out = args.positionals[0];
+    if (out === undefined || args.positionals.length > 1) {
+      throw new UsageError(
+        `Expected one OUT (the --out of the sharded run); got ${args.positionals.length}`,
+      );
+    }
+    const m = await mergeShards(out);
+    const what = m.kind === "sensitivity" ? "measurements" : "assignments";
+    console.log(
+      `merged       ${m.shards} ${m.kind} shards (${m.units} ${what}) → ${m.out} in ` +
+        `${m.seconds.toFixed(2)} s`,
+    );
+  },
+};
