@@ -1,13 +1,16 @@
 /**
  * `quantlab merge OUT`: joins the shards of a run started with `--shard I/N` into the output a
- * single run writes. Which run it was is read from OUT's shard files: a `sensitivity` or
- * `linearity` results path with `OUT.shard-I-of-N.json` files beside it.
+ * single run writes. Which run it was is read from OUT's shard files: a `quantize` output with
+ * shard folders in its work folder (`quantize_merge.ts`), or a `sensitivity` or `linearity`
+ * results path with `OUT.shard-I-of-N.json` files beside it (`result_shards.ts`).
  *
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
 import { readJsonl } from "../io/jsonl_log.ts";
 import { q } from "../io/paths.ts";
+import type { ProgressFactory } from "../core/progress.ts";
+import { findQuantizeShards, mergeQuantizeShards, type QuantizeMerge } from "./quantize_merge.ts";
 import { LINEARITY_SCHEMA, LINEARITY_SHARD_SCHEMA, mergeLinearityShards } from "./linearity_run.ts";
 import { findResultShards } from "./result_shards.ts";
 import { SENSITIVITY_SCHEMA, SENSITIVITY_SHARD_SCHEMA } from "./sensitivity.ts";
@@ -16,7 +19,7 @@ import { mergeSensitivityShards } from "./sensitivity_shards.ts";
 /** What {@linkcode mergeShards} did. */
 export interface MergeSummary {
   /** Which command's run was merged. */
-  kind: "sensitivity" | "linearity";
+  kind: "quantize" | "sensitivity" | "linearity";
   /** The output written. */
   out: string;
   /** Shards joined. */
@@ -25,6 +28,8 @@ export interface MergeSummary {
   units: number;
   /** Wall time of the merge in seconds. */
   seconds: number;
+  /** For a quantize run: what its merge did (tensor bytes each shard read, the summary). */
+  quantize?: QuantizeMerge;
 }
 
 /** The schema of a shard file or log (null when unreadable). */
@@ -52,15 +57,23 @@ async function schemaOf(path: string): Promise<string | null> {
  * if (!/Nothing to merge/.test(err)) throw new Error(err);
  * ```
  */
-export async function mergeShards(out: string): Promise<MergeSummary> {
+export async function mergeShards(
+  out: string,
+  opts: { progress?: ProgressFactory } = {},
+): Promise<MergeSummary> {
   const t0 = performance.now();
+  if (await findQuantizeShards(out)) {
+    const m = await mergeQuantizeShards(out, opts);
+    const seconds = (performance.now() - t0) / 1000;
+    return { kind: "quantize", out, shards: m.shards, units: m.tensors, seconds, quantize: m };
+  }
   const found = await findResultShards(out);
   const any = [...found.done.values(), ...found.logs.values()][0];
   if (any === undefined) {
     throw new QuantlabError(
       "bad-file",
-      `Nothing to merge at ${q(out)}: no shard files beside it (${out}.shard-I-of-N.json, ` +
-        "from sensitivity or linearity --shard I/N --out " + out + ")",
+      `Nothing to merge at ${q(out)}: no shard files (from quantize, sensitivity or linearity ` +
+        `--shard I/N --out ${out})`,
     );
   }
   const schema = await schemaOf(any);

@@ -50,6 +50,8 @@ import { baseName, isObj, joinPath, q } from "../io/paths.ts";
 import { copyFileAtomic, pathExists, removeStaleTemps, writeFileAtomic } from "../io/atomic.ts";
 import { appendJsonl, readJsonl, terminateLastLine } from "../io/jsonl_log.ts";
 import { toSharedF32 } from "../core/dtype.ts";
+import type { Shard } from "./shard_plan.ts";
+import { shardTensors, shardWorkFolder, writeShardManifest } from "./quantize_shard.ts";
 
 const FLOAT_DTYPES: readonly DType[] = ["F32", "F16", "BF16", "F64"];
 
@@ -75,6 +77,11 @@ export interface QuantizeCheckpointOptions {
   progress?: ProgressFactory;
   /** Called after each tensor is quantized and durable (tests use it to simulate a kill). */
   onTensorDone?: (name: string) => void | Promise<void>;
+  /**
+   * Quantize only this shard's tensors into its own work folder and write its manifest; the
+   * output files are left to `quantlab merge` (`quantize_shard.ts`, `quantize_merge.ts`).
+   */
+  shard?: Shard;
 }
 
 /** What {@linkcode quantizeCheckpoint} did. */
@@ -97,6 +104,8 @@ export interface QuantizeSummary {
   bitsPerWeight: number;
   /** Wall time of this run in seconds. */
   seconds: number;
+  /** Tensor bytes read from the source checkpoint (a shard reads only the tensors it owns). */
+  sourceBytesRead: number;
   /**
    * Tensors of this run zero-padded to whole Hadamard blocks or groups (a fixed `--hadamard` that
    * does not divide their width), one example, and what the padding costs in bits per quantized
@@ -180,6 +189,19 @@ async function denseTensorsOf(dir: string): Promise<ModelFamily["denseByDefault"
   }
   const arch = isObj(json) ? architectureOf(json) : undefined;
   return arch ? modelFamily(arch).denseByDefault : GENERIC_DENSE_TENSORS;
+}
+
+/**
+ * The work folder of a run writing `out` (`singleOut`: `out` is one .safetensors file).
+ *
+ * @example
+ * ```ts
+ * import { quantizeWorkFolder } from "./quantize_checkpoint.ts";
+ * if (quantizeWorkFolder("q", false) !== "q/.quantlab-work") throw new Error();
+ * ```
+ */
+export function quantizeWorkFolder(out: string, singleOut: boolean): string {
+  return singleOut ? `${out}.quantlab-work` : joinPath(out, ".quantlab-work");
 }
 
 /** One line of the progress log. */
@@ -338,7 +360,9 @@ export async function quantizeCheckpoint(
     });
   }
   // The work folder: run identity, progress log, part files.
-  const work = singleOut ? `${out}.quantlab-work` : joinPath(outDir!, ".quantlab-work");
+  const runWork = quantizeWorkFolder(out, singleOut);
+  const owned = opts.shard ? shardTensors(selected, headers, opts.shard) : null;
+  const work = opts.shard ? shardWorkFolder(runWork, opts.shard) : runWork;
   const runFile = joinPath(work, "run.json");
   const logFile = joinPath(work, "progress.jsonl");
   await Deno.mkdir(joinPath(work, "parts"), { recursive: true }).catch((e) => {
@@ -367,7 +391,7 @@ export async function quantizeCheckpoint(
   const doneParts = new Map<string, string>();
   for (const l of log) if ("tensor" in l) doneParts.set(l.tensor, l.part);
 
-  const totalTensors = selected.size;
+  const totalTensors = (owned ?? selected).size;
   const bar = (opts.progress ?? silentProgress)(`quantize ${method}`, totalTensors);
   const padding = { tensors: 0, bits: 0, example: undefined as string | undefined };
   const summary: QuantizeSummary = {
@@ -380,6 +404,7 @@ export async function quantizeCheckpoint(
     totalWeights: 0,
     bitsPerWeight: 0,
     seconds: 0,
+    sourceBytesRead: 0,
   };
   let totalBits = 0;
   let resolvedParams: QuantizedTensorDescriptor["params"] | null = null;
@@ -425,7 +450,7 @@ export async function quantizeCheckpoint(
       const partOf = new Map<string, string>();
       for (let ti = 0; ti < h.names.length; ti++) {
         const name = h.names[ti]!;
-        if (!selected.has(name)) continue;
+        if (!selected.has(name) || (owned && !owned.has(name))) continue;
         const part = joinPath(work, `parts/${fi}-${ti}.safetensors`);
         partOf.set(name, part);
         if (doneParts.get(name) === baseName(part) && await pathExists(part)) {
@@ -468,6 +493,7 @@ export async function quantizeCheckpoint(
         bar.tick(1, name);
         await opts.onTensorDone?.(name);
       }
+      if (owned) continue; // a shard leaves the output files to the merge
       // 2. Assemble the output file: parts and plain tensors, in source order, streamed.
       const specs: TensorSpec[] = [];
       const descriptors = new Map<string, QuantizedTensorDescriptor>();
@@ -528,10 +554,32 @@ export async function quantizeCheckpoint(
       await appendJsonl(logFile, { file: baseName(outFile) }, { sync: true });
       for (const part of partOf.values()) await Deno.remove(part).catch(() => {});
     } finally {
+      summary.sourceBytesRead += src.bytesRead;
       src.close();
     }
   }
   bar.done();
+  if (opts.shard) {
+    summary.seconds = (performance.now() - t0) / 1000;
+    await writeShardManifest(runWork, logFile, {
+      shard: opts.shard,
+      run,
+      input: await Deno.realPath(input),
+      settings: {
+        method,
+        options,
+        ...(opts.perTensor ? { perTensor: opts.perTensor } : {}),
+        includeLmHead: opts.includeLmHead ?? false,
+        tensors: opts.tensors ?? [],
+      },
+      selected: selected.size,
+      sourceBytesRead: summary.sourceBytesRead,
+      quantized: summary.quantized,
+      resumed: summary.resumed,
+      seconds: summary.seconds,
+    });
+    return summary;
+  }
 
   // Index, config and the other files of the folder.
   if (outDir) {

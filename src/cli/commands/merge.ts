@@ -9,6 +9,7 @@
 import { type Command, UsageError } from "../command.ts";
 import { mergeShards } from "../../jobs/merge.ts";
 import { QUIET_FLAG } from "../vocabulary.ts";
+import { progressBars } from "../progress.ts";
 
 /** The `merge` command. */
 export const mergeCommand: Command = {
@@ -25,11 +26,22 @@ export const mergeCommand: Command = {
         `Expected one OUT (the --out of the sharded run); got ${args.positionals.length}`,
       );
     }
-    const m = await mergeShards(out);
-    const what = m.kind === "sensitivity" ? "measurements" : "assignments";
+    const m = await mergeShards(out, { progress: progressBars(Boolean(args.values.quiet)) });
+    const what = m.kind === "quantize"
+      ? "tensors"
+      : m.kind === "sensitivity"
+      ? "measurements"
+      : "assignments";
     console.log(
       `merged       ${m.shards} ${m.kind} shards (${m.units} ${what}) → ${m.out} in ` +
         `${m.seconds.toFixed(2)} s`,
     );
+    if (m.quantize) {
+      const mib = (b: number) => (b / 2 ** 20).toFixed(2);
+      console.log(
+        `read         ${m.quantize.sourceBytesRead.map(mib).join(" + ")} MiB of source tensors ` +
+          `by the shards; ${m.quantize.summary.copied} tensors copied by the merge`,
+      );
+    }
   },
 };
