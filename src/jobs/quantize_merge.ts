@@ -28,11 +28,12 @@ import {
 import { parseShardTag, type Shard, shardLabel } from "./shard_plan.ts";
 
 /** The shards found in a quantize run's work folder. */
-interface FoundShards {
+export interface FoundShards {
   /** The run's work folder. */
   work: string;
-  /** Shard folders and manifests, by shard label. */
+  /** Shard work folders, by shard label (`I/N`). */
   folders: Map<string, Shard>;
+  /** Shard manifests (finished shards), by shard label. */
   manifests: Map<string, Shard>;
   /** The shard counts seen. */
   counts: Set<number>;
@@ -40,6 +41,12 @@ interface FoundShards {
 
 /**
  * The shard folders and manifests of the quantize run writing `out`, or null when it has none.
+ *
+ * @example
+ * ```ts
+ * import { findQuantizeShards } from "./quantize_merge.ts";
+ * if ((await findQuantizeShards("/no/such/q")) !== null) throw new Error();
+ * ```
  */
 export async function findQuantizeShards(out: string): Promise<FoundShards | null> {
   const work = quantizeWorkFolder(out, out.endsWith(".safetensors"));
