@@ -75,7 +75,7 @@ export function llamaShapes(params: number): { shapes: Shape[]; config: Record<s
 const numelOf = (s: Shape): number => s.shape.reduce((a, b) => a * b, 1);
 
 /** Writes the synthetic checkpoint: shards of ≤ `shardBytes`, an index, config.json. */
-async function generate(dir: string, params: number, shardBytes = 1 << 30): Promise<void> {
+export async function generate(dir: string, params: number, shardBytes = 1 << 30): Promise<void> {
   const { shapes, config } = llamaShapes(params);
   const shards: Shape[][] = [[]];
   let bytes = 0;

@@ -9,7 +9,7 @@
 import { QuantlabError } from "../core/errors.ts";
 import { tokenizeArgs } from "./parse_args.ts";
 import { type Backend, BACKEND_CHOICES, selectBackend } from "../gpu/backend.ts";
-import { type OutputMode, refuseExistingOutputs } from "../io/output_guard.ts";
+import { type OutputMode, type OutputPath, refuseExistingOutputs } from "../io/output_guard.ts";
 
 /** One flag of a command. */
 export interface FlagSpec {
@@ -260,7 +260,8 @@ export function outputMode(args: ParsedArgs): OutputMode {
  * Readies a results file `out` and its resume log `log` for a run: without `--force` or
  * `--resume` both must be absent (exit 2 naming the flags); `--force` removes the log so the run
  * starts over (the results file is replaced atomically when the run ends); `--resume` keeps the
- * log, whose header the job checks against the run's settings.
+ * log, whose header the job checks against the run's settings. `own` are further files of this
+ * run (a shard's results file, beside a shared `out`): refused like the log, removed by `--force`.
  *
  * @example
  * ```ts
@@ -278,22 +279,22 @@ export async function prepareResultsOutput(
   args: ParsedArgs,
   out: string | undefined,
   log: string | undefined,
+  own: readonly OutputPath[] = [],
 ): Promise<OutputMode> {
   const mode = outputMode(args);
+  const startOver = [...(log ? [{ path: log, what: "the resume log" }] : []), ...own];
   await refuseExistingOutputs(
-    [
-      ...(out ? [{ path: out, what: "--out" }] : []),
-      ...(log ? [{ path: log, what: "the resume log" }] : []),
-    ],
+    [...(out ? [{ path: out, what: "--out" }] : []), ...startOver],
     mode,
     { resumable: true },
   );
-  if (mode === "force" && log) {
-    await Deno.remove(log).catch((e) => {
+  if (mode !== "force") return mode;
+  for (const { path, what } of startOver) {
+    await Deno.remove(path).catch((e) => {
       if (!(e instanceof Deno.errors.NotFound)) {
         throw new QuantlabError(
           "bad-file",
-          `Cannot remove the log ${log}: ${(e as Error).message}`,
+          `Cannot remove ${what} ${path}: ${(e as Error).message}`,
         );
       }
     });

@@ -31,6 +31,7 @@ import { sensitivityCommand } from "./commands/sensitivity.ts";
 import { allocateCommand } from "./commands/allocate.ts";
 import { linearityCommand } from "./commands/linearity.ts";
 import { trainCommand } from "./commands/train.ts";
+import { mergeCommand } from "./commands/merge.ts";
 
 /** Every registered command, in the order `quantlab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -45,6 +46,7 @@ export const COMMANDS: readonly Command[] = [
   sensitivityCommand,
   allocateCommand,
   linearityCommand,
+  mergeCommand,
   trainCommand,
 ];
 

@@ -119,6 +119,7 @@ export class SafetensorsFile {
   readonly header: SafetensorsHeader;
   #file: Deno.FsFile | null;
   #queue: Promise<unknown> = Promise.resolve();
+  #bytesRead = 0;
 
   private constructor(path: string, file: Deno.FsFile, header: SafetensorsHeader) {
     this.path = path;
@@ -176,6 +177,14 @@ export class SafetensorsFile {
     return [...this.header.tensors.keys()];
   }
 
+  /**
+   * Tensor bytes read so far through {@linkcode SafetensorsFile.readBytes} (the header not
+   * counted): what a run that should touch only some tensors (a shard) actually read.
+   */
+  get bytesRead(): number {
+    return this.#bytesRead;
+  }
+
   /** True when the file holds a tensor called `name`. */
   has(name: string): boolean {
     return this.header.tensors.has(name);
@@ -221,6 +230,7 @@ export class SafetensorsFile {
       } catch (e) {
         throw ioError(e, this.path, "read safetensors file");
       }
+      this.#bytesRead += buf.length;
       return buf;
     });
     this.#queue = run.catch(() => {});

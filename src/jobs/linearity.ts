@@ -89,6 +89,12 @@ export interface SensitivityOptions {
   projections?: ProjectionRef[];
   /** Measurements already made (e.g. read back from a log): reused, not remeasured. */
   done?: SensitivityPoint[];
+  /**
+   * Measure only the units this returns true for (a shard of the run; unit = projection index ×
+   * levels × draws + draw × levels + level index, the order of a whole run); the others are
+   * left out of the points, so the fits are partial. Default: every unit.
+   */
+  owns?: (unit: number) => boolean;
   /** Called after each new measurement (to log it, show progress). */
   onPoint?: (p: SensitivityPoint, index: number, total: number) => void | Promise<void>;
 }
@@ -227,6 +233,25 @@ function pairMeans(points: SensitivityPoint[]): { x: number; y: number }[] {
   }));
 }
 
+/**
+ * α and R² of one projection's points: the slope through the origin of delta on the realized t²,
+ * over antithetic pair means where paired (what {@linkcode estimateSensitivities} reports; the
+ * merge of a sharded run refits the points its shards measured with it).
+ *
+ * @example
+ * ```ts
+ * import { fitSensitivity } from "./linearity.ts";
+ * const p = (t2: number, delta: number) =>
+ *   ({ layer: 0, kind: "q_proj" as const, t2, realizedT2: t2, seed: 1, delta });
+ * if (fitSensitivity([p(0.01, 0.02), p(0.04, 0.08)]).alpha !== 2) throw new Error();
+ * ```
+ */
+export function fitSensitivity(points: SensitivityPoint[]): { alpha: number; r2: number } {
+  const pairs = pairMeans(points);
+  const { slope, r2 } = fitThroughOrigin(pairs.map((p) => p.x), pairs.map((p) => p.y));
+  return { alpha: slope, r2 };
+}
+
 function checkOptions(model: LlamaModel, opts: SensitivityOptions): ProjectionRef[] {
   if (opts.metric !== "ppl" && opts.metric !== "kl") {
     throw new QuantlabError("bad-argument", `Metric "${opts.metric}" is not valid; use ppl or kl`);
@@ -341,13 +366,17 @@ export async function estimateSensitivities(
     `${r.layer}|${r.kind}|${t2}|${s}|${sign}`;
   for (const p of opts.done ?? []) done.set(keyOf(p, p.t2, p.seed, p.sign ?? 1), p);
   const draws = opts.draws ?? 1;
-  const total = refs.length * levels.length * draws;
+  const perRef = levels.length * draws;
+  const owns = opts.owns ?? (() => true);
+  let total = 0;
+  for (let u = 0; u < refs.length * perRef; u++) if (owns(u)) total++;
   let index = 0;
   const out: LayerSensitivity[] = [];
-  for (const ref of refs) {
+  for (const [r, ref] of refs.entries()) {
     const original: Linear = model.getLinear(ref.layer, ref.kind);
     const points: SensitivityPoint[] = [];
-    for (let j = 0; j < levels.length * draws; j++) {
+    for (let j = 0; j < perRef; j++) {
+      if (!owns(r * perRef + j)) continue;
       const li = j % levels.length, draw = Math.floor(j / levels.length);
       const t2 = levels[li]!;
       // Antithetic pairs share a seed: draws 2k and 2k + 1 add and subtract the same noise.
@@ -395,9 +424,8 @@ export async function estimateSensitivities(
       points.push(point);
       await opts.onPoint?.(point, index++, total);
     }
-    const pairs = pairMeans(points);
-    const { slope, r2 } = fitThroughOrigin(pairs.map((p) => p.x), pairs.map((p) => p.y));
-    out.push({ ...ref, alpha: slope, r2, points });
+    const { alpha, r2 } = fitSensitivity(points);
+    out.push({ ...ref, alpha, r2, points });
   }
   return out;
 }

@@ -91,6 +91,11 @@ export interface LinearityCheckOptions {
   baselines?: BaselineMethod[];
   /** Rows already measured (from a log): reused by label. */
   done?: LinearityRow[];
+  /**
+   * Measure only the units this returns true for (a shard of the run; unit = the index in
+   * configs, then baselines); the others are left out of the rows. Default: every unit.
+   */
+  owns?: (unit: number) => boolean;
   /** Encoder backend. */
   backend?: Backend;
   /** Called after each new row. */
@@ -235,7 +240,9 @@ export async function checkLinearity(
 
   const done = new Map((opts.done ?? []).map((r) => [r.label, r]));
   const baselines = opts.baselines ?? [];
-  const total = configs.length + baselines.length;
+  const owns = opts.owns ?? (() => true);
+  let total = 0;
+  for (let u = 0; u < configs.length + baselines.length; u++) if (owns(u)) total++;
   // Quantizes every projection by `pick(i)`, measures the model, restores nothing (the caller
   // does, once, at the end).
   const measure = async (
@@ -296,6 +303,7 @@ export async function checkLinearity(
   const rows: LinearityRow[] = [];
   try {
     for (let c = 0; c < configs.length; c++) {
+      if (!owns(c)) continue;
       const cfg = configs[c]!;
       const prev = done.get(cfg.label);
       if (prev) {
@@ -309,9 +317,10 @@ export async function checkLinearity(
         (i) => cfg.choice[i] === DENSE ? "dense" : options[cfg.choice[i]!]!.name,
       );
       rows.push(row);
-      await opts.onRow?.(row, c, total);
+      await opts.onRow?.(row, rows.length - 1, total);
     }
     for (let k = 0; k < baselines.length; k++) {
+      if (!owns(configs.length + k)) continue;
       const b = baselines[k]!, label = `uniform ${b.label}`;
       const prev = done.get(label);
       if (prev) {
@@ -342,7 +351,7 @@ export async function checkLinearity(
         () => b.label,
       );
       rows.push(row);
-      await opts.onRow?.(row, configs.length + k, total);
+      await opts.onRow?.(row, rows.length - 1, total);
     }
   } finally {
     projections.forEach((p, i) => model.setLinear(p.layer, p.kind, originals[i]!));

@@ -1,7 +1,8 @@
 /**
  * Whole-model work: quantize / dequantize / error of a checkpoint, perplexity runs, sensitivity,
- * linearity, allocation, the demo tables and training runs. Progress is a callback; results are
- * written atomically and resumed from JSONL logs.
+ * linearity, allocation, the demo tables and training runs, and sharded runs merged exactly
+ * (`shard_plan.ts`, `merge.ts`). Progress is a callback; results are written atomically and
+ * resumed from JSONL logs.
  *
  * @module
  */
@@ -18,3 +19,10 @@ export * from "./sensitivity.ts";
 export * from "./train.ts";
 export * from "./tiny_ppl.ts";
 export * from "./demo.ts";
+export * from "./shard_plan.ts";
+export * from "./merge.ts";
+export * from "./quantize_merge.ts";
+export * from "./quantize_shard.ts";
+export * from "./result_shards.ts";
+export * from "./sensitivity_shards.ts";
+export * from "./linearity_run.ts";

@@ -27,6 +27,15 @@
  * Resuming with other settings or changed inputs is refused, naming what differs. A failure that
  * would recur on resume (bad options, shapes or values) removes the work folder.
  *
+ * ## Shards
+ * With `shard` (`quantize --shard I/N`) the same checks run and the same run key is made — every
+ * input byte hashed, so all shards and the merge share one run id — but only the tensors the shard
+ * owns are read and quantized, into its own folder inside the work folder
+ * (`OUT.quantlab-work/shard-I-of-N/`, resumable like a whole run's); no output file is assembled.
+ * When every owned tensor is done the shard writes its manifest beside that folder
+ * (`quantize_shard.ts`); `quantlab merge OUT` (`quantize_merge.ts`) moves the parts into the work
+ * folder and finishes the run with this job, which assembles and renames the output as above.
+ *
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
@@ -78,6 +87,13 @@ import {
   type RunWork,
 } from "./quantize_run.ts";
 import { checkShapes, hashInputs, readFolderExtras } from "./quantize_inputs.ts";
+import { type Shard, shardLabel } from "./shard_plan.ts";
+import {
+  shardManifestPath,
+  shardTensors,
+  shardWorkFolder,
+  writeShardManifest,
+} from "./quantize_shard.ts";
 
 const FLOAT_DTYPES: readonly DType[] = ["F32", "F16", "BF16", "F64"];
 
@@ -109,6 +125,13 @@ export interface QuantizeCheckpointOptions {
   mode?: OutputMode;
   /** Called after each tensor is quantized and durable (tests use it to simulate a kill). */
   onTensorDone?: (name: string) => void | Promise<void>;
+  /**
+   * Quantize only this shard's tensors into its own folder in the work folder and write its
+   * manifest; the output files are left to `quantlab merge` (`quantize_shard.ts`,
+   * `quantize_merge.ts`). `mode` then applies to `out` and to this shard's own files: "force"
+   * starts the shard over, "resume" continues it.
+   */
+  shard?: Shard;
 }
 
 /** What {@linkcode quantizeCheckpoint} did. */
@@ -131,6 +154,11 @@ export interface QuantizeSummary {
   bitsPerWeight: number;
   /** Wall time of this run in seconds. */
   seconds: number;
+  /**
+   * Tensor bytes read from the source to quantize (a shard reads only the tensors it owns; the
+   * pass that hashes the input for the run key is not counted).
+   */
+  sourceBytesRead: number;
   /**
    * Tensors of this run zero-padded to whole Hadamard blocks or groups (a fixed `--hadamard` that
    * does not divide their width), one example, and what the padding costs in bits per quantized
@@ -269,10 +297,22 @@ export async function quantizeCheckpoint(
     );
   }
   // The output: never the input or a folder holding it; absent or empty unless force / resume.
+  // A shard checks its own files in the work folder, which the other shards share.
   await refuseOutputOverInput(out, [input, ...srcFiles]);
   const workDir = workFolderOf(out);
+  const shard = opts.shard;
+  const shardDir = shard ? shardWorkFolder(workDir, shard) : undefined;
+  const manifest = shard ? shardManifestPath(workDir, shard) : undefined;
   await refuseExistingOutputs(
-    [{ path: out, what: "--out" }, { path: workDir, what: "the work folder of an unfinished run" }],
+    [
+      { path: out, what: "--out" },
+      ...(shard
+        ? [
+          { path: shardDir!, what: `the work folder of shard ${shardLabel(shard)}` },
+          { path: manifest!, what: `the manifest of shard ${shardLabel(shard)}` },
+        ]
+        : [{ path: workDir, what: "the work folder of an unfinished run" }]),
+    ],
     mode,
     { resumable: true },
   );
@@ -341,8 +381,10 @@ export async function quantizeCheckpoint(
   const inputs = await hashInputs(srcFiles, selected, (f) => namesOf.get(f)!, opts.progress);
   const key = quantizeRunKey(quantizer, options, perTensor, selected, inputs);
   const run = await runIdOf(key);
+  // A shard quantizes the tensors it owns; a whole run every selected one.
+  const owned = shard ? shardTensors(selected, headers, shard) : selected;
 
-  const totalTensors = selected.size;
+  const totalTensors = owned.size;
   const padding = { tensors: 0, bits: 0, example: undefined as string | undefined };
   const summary: QuantizeSummary = {
     out,
@@ -354,6 +396,7 @@ export async function quantizeCheckpoint(
     totalWeights: 0,
     bitsPerWeight: 0,
     seconds: 0,
+    sourceBytesRead: 0,
   };
   let totalBits = 0;
   let resolvedParams: QuantizedTensorDescriptor["params"] | null = null;
@@ -389,16 +432,21 @@ export async function quantizeCheckpoint(
       const h = headers[fi]!;
       for (const [, i] of h.infos) summary.totalWeights += numel(i.shape);
       for (const { descriptor, bytes } of done) countBits(descriptor, bytes);
-      const mine = h.names.filter((n) => selected.has(n)).length;
+      const mine = h.names.filter((n) => owned.has(n)).length;
       summary.resumed += mine;
-      summary.copied += h.names.length - mine;
+      summary.copied += h.names.length - h.names.filter((n) => selected.has(n)).length;
     }
     return finish();
   }
 
   // The work folder beside the output: progress log (its header is the run key), part files,
   // and the output being assembled.
-  const work = await openRunWork(out, singleOut, key, mode);
+  if (mode === "force" && manifest) {
+    await Deno.remove(manifest).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw ioError(e, manifest, "remove");
+    });
+  }
+  const work = await openRunWork(out, singleOut, key, mode, shardDir);
   const stagedFiles = srcFiles.map((f) =>
     singleOut ? work.staged : joinPath(work.staged, baseName(f))
   );
@@ -408,10 +456,10 @@ export async function quantizeCheckpoint(
       const h = headers[fi]!;
       const outFile = stagedFiles[fi]!;
       for (const [, i] of h.infos) summary.totalWeights += numel(i.shape);
-      const mine = h.names.filter((n) => selected.has(n));
-      await removeStaleTemps(outFile);
-      // A finished output file (same run) is skipped whole.
-      const done = await finishedFile(outFile, run);
+      const mine = h.names.filter((n) => owned.has(n));
+      // A finished output file (same run) is skipped whole (a shard assembles none).
+      if (!shard) await removeStaleTemps(outFile);
+      const done = shard ? null : await finishedFile(outFile, run);
       if (done) {
         for (const { descriptor, bytes } of done) countBits(descriptor, bytes);
         summary.resumed += mine.length;
@@ -425,7 +473,7 @@ export async function quantizeCheckpoint(
         const partOf = new Map<string, string>();
         for (let ti = 0; ti < h.names.length; ti++) {
           const name = h.names[ti]!;
-          if (!selected.has(name)) continue;
+          if (!owned.has(name)) continue;
           const part = joinPath(work.partsDir, `${fi}-${ti}.safetensors`);
           partOf.set(name, part);
           if (work.doneParts.get(name) === baseName(part) && await pathExists(part)) {
@@ -466,6 +514,7 @@ export async function quantizeCheckpoint(
           bar.tick(1, name);
           await opts.onTensorDone?.(name);
         }
+        if (shard) continue; // the merge assembles the output files
         // 2. Assemble the output file: parts and plain tensors, in source order, streamed.
         const specs: TensorSpec[] = [];
         const descriptors = new Map<string, QuantizedTensorDescriptor>();
@@ -531,10 +580,34 @@ export async function quantizeCheckpoint(
         await appendJsonl(work.logFile, { file: baseName(outFile) }, { sync: true });
         for (const part of partOf.values()) await Deno.remove(part).catch(() => {});
       } finally {
+        summary.sourceBytesRead += src.bytesRead;
         src.close();
       }
     }
     bar.done();
+    if (shard) {
+      // Done: the manifest (beside the shard's folder) says so; the merge does the rest.
+      summary.seconds = (performance.now() - t0) / 1000;
+      await writeShardManifest(workDir, work.logFile, {
+        shard,
+        run,
+        key,
+        input: await Deno.realPath(input),
+        settings: {
+          method,
+          options,
+          ...(opts.perTensor ? { perTensor: opts.perTensor } : {}),
+          includeLmHead: opts.includeLmHead ?? false,
+          tensors: opts.tensors ?? [],
+        },
+        selected: selected.size,
+        sourceBytesRead: summary.sourceBytesRead,
+        quantized: summary.quantized,
+        resumed: summary.resumed,
+        seconds: summary.seconds,
+      });
+      return finish();
+    }
 
     // Index, config and the other files of the folder, beside the assembled output files.
     if (!singleOut) {

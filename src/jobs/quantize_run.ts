@@ -138,15 +138,17 @@ export interface RunWork {
 /**
  * Opens (mode `"resume"`) or creates the work folder of a run: `"force"` first removes an old
  * one; an existing one must hold a run with the same key, else a `bad-argument` error names the
- * fields that differ.
+ * fields that differ. A shard of a sharded run (`quantize_shard.ts`) passes its own folder inside
+ * the run's as `shardDir`: it holds the shard's log and parts, and nothing is assembled there.
  */
 export async function openRunWork(
   out: string,
   singleOut: boolean,
   key: QuantizeRunKey,
   mode: OutputMode,
+  shardDir?: string,
 ): Promise<RunWork> {
-  const dir = workFolderOf(out);
+  const dir = shardDir ?? workFolderOf(out);
   if (mode === "force") {
     await Deno.remove(dir, { recursive: true }).catch((e) => {
       if (!(e instanceof Deno.errors.NotFound)) throw ioError(e, dir, "remove the old work folder");
@@ -154,7 +156,7 @@ export async function openRunWork(
   }
   const partsDir = joinPath(dir, "parts");
   const staged = joinPath(dir, singleOut ? "out.safetensors" : "out");
-  for (const d of singleOut ? [partsDir] : [partsDir, staged]) {
+  for (const d of singleOut || shardDir ? [partsDir] : [partsDir, staged]) {
     await Deno.mkdir(d, { recursive: true }).catch((e) => {
       throw ioError(e, d, "create folder");
     });

@@ -13,6 +13,8 @@ import { linearName } from "../model/types.ts";
 import { gitCommit, machineInfo, sha256 } from "../io/results.ts";
 import { appendJsonl, openRunLog } from "../io/jsonl_log.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
+import { roundRobinOwner, type Shard } from "./shard_plan.ts";
+import { shardResultPath } from "./result_shards.ts";
 import {
   estimateSensitivities,
   type LayerSensitivity,
@@ -30,6 +32,8 @@ export const SENSITIVITY_SCHEMA_VERSION = 1;
  * left draws, antithetic and noiseBlock out at their defaults, so a changed one resumed silently).
  */
 export const SENSITIVITY_LOG_VERSION = 2;
+/** Schema name of the file a finished shard writes (`quantlab merge` reads it). */
+export const SENSITIVITY_SHARD_SCHEMA = "quantlab.sensitivity.shard";
 
 /** What identifies a run; a log is resumed only when every field matches. */
 export interface SensitivityRunKey {
@@ -69,6 +73,12 @@ export interface SensitivityJobOptions {
   logPath?: string;
   /** Results JSON path; not written when omitted. */
   outPath?: string;
+  /**
+   * Measure only this shard's points (round-robin over the whole run's (projection, level,
+   * draw) order) and write them, when done, to the shard file of `outPath`
+   * (`result_shards.ts`) instead of the results: `quantlab merge` joins the shards.
+   */
+  shard?: Shard;
   /** Recorded under "config". */
   config?: Record<string, unknown>;
   /** Recorded under "model" (the hash is added). */
@@ -150,6 +160,7 @@ export async function runSensitivityJob(
     }
   }
   const t0 = performance.now();
+  const shard = opts.shard;
   const sens = await estimateSensitivities(model, {
     metric: key.metric,
     windows: opts.windows,
@@ -160,6 +171,7 @@ export async function runSensitivityJob(
     noiseBlock: key.noiseBlock,
     ...(opts.projections ? { projections: opts.projections } : {}),
     done,
+    ...(shard ? { owns: (u: number) => roundRobinOwner(u, shard.count) === shard.index } : {}),
     onPoint: async (p, i, total) => {
       // "kind" names the record type in the log; the projection's kind goes as "projection".
       if (opts.logPath) {
@@ -187,23 +199,57 @@ export async function runSensitivityJob(
       cols: lin.inFeatures,
     };
   });
-  const document: Record<string, unknown> = {
+  const seconds = (performance.now() - t0) / 1000;
+  const head = {
+    config: { ...key, ...(opts.config ?? {}) },
+    model: { hash: key.modelHash, ...(opts.modelInfo ?? {}) },
+  };
+  const document = shard
+    ? {
+      schema: SENSITIVITY_SHARD_SCHEMA,
+      schemaVersion: SENSITIVITY_SCHEMA_VERSION,
+      shard,
+      key,
+      units: sens.length * key.levels.length * key.draws,
+      seconds,
+      resumed: done.length,
+      ...head,
+      // Points only: α and R² need every shard's points (the merge fits them).
+      projections: projections.map(({ alpha: _a, r2: _r, ...rest }) => rest),
+    }
+    : await sensitivityDocument({ ...head, projections, seconds, resumedPoints: done.length });
+  if (opts.outPath) {
+    await writeJsonAtomic(shard ? shardResultPath(opts.outPath, shard) : opts.outPath, document);
+  }
+  return { projections, resumedPoints: done.length, document };
+}
+
+/**
+ * The results document of a sensitivity run (whole, or merged from shards): schema, provenance,
+ * the run's config and model, and per projection its fit and points.
+ */
+export async function sensitivityDocument(parts: {
+  config: Record<string, unknown>;
+  model: Record<string, unknown>;
+  projections: SensitivityRecord[];
+  seconds: number;
+  resumedPoints: number;
+}): Promise<Record<string, unknown>> {
+  return {
     schema: SENSITIVITY_SCHEMA,
     schemaVersion: SENSITIVITY_SCHEMA_VERSION,
     createdAt: new Date().toISOString(),
     git: await gitCommit("."),
     machine: machineInfo("cpu"),
-    config: { ...key, ...(opts.config ?? {}) },
-    model: { hash: key.modelHash, ...(opts.modelInfo ?? {}) },
+    config: parts.config,
+    model: parts.model,
     result: {
-      metric: key.metric,
-      seconds: (performance.now() - t0) / 1000,
-      resumedPoints: done.length,
-      projections,
+      metric: parts.config.metric,
+      seconds: parts.seconds,
+      resumedPoints: parts.resumedPoints,
+      projections: parts.projections,
     },
   };
-  if (opts.outPath) await writeJsonAtomic(opts.outPath, document);
-  return { projections, resumedPoints: done.length, document };
 }
 
 /** A sensitivity results file as read back. */

@@ -25,27 +25,23 @@ import { HIGGS_GRID_FLAGS, metricText, windowFlags } from "../linearity_flags.ts
 import { parseGrids } from "./allocate.ts";
 import { loadModel } from "../../model/loader.ts";
 import { modelHash } from "../../io/model_folder.ts";
-import { type LinearKind, linearName } from "../../model/types.ts";
-import { gitCommit, machineInfo } from "../../io/results.ts";
-import { appendJsonl, openRunLog } from "../../io/jsonl_log.ts";
-import { writeJsonAtomic } from "../../io/atomic.ts";
-import { checkLinearity, type LinearityRow } from "../../jobs/linearity_check.ts";
+import type { LinearKind } from "../../model/types.ts";
 import {
   type BaselineMethod,
   higgsGridOptions,
   linearityConfigs,
 } from "../../jobs/linearity_configs.ts";
 import { summarizeLinearity } from "../../jobs/linearity_summary.ts";
+import { runLinearityJob } from "../../jobs/linearity_run.ts";
+import { shardLogPath, shardResultPath } from "../../jobs/result_shards.ts";
+import { ownedUnits, shardLabel } from "../../jobs/shard_plan.ts";
 import { readSensitivityFile } from "../../jobs/sensitivity.ts";
 import type { QuantMethod } from "../../quant/format.ts";
 import type { QuantOptions } from "../../quant/quantizer.ts";
 import { availableMethods } from "../../quant/registry.ts";
 import { outputModeFlags, QUIET_FLAG } from "../vocabulary.ts";
 import { warnCtx } from "../warn.ts";
-
-/** Schema name of linearity-check results files. */
-export const LINEARITY_SCHEMA = "quantlab.linearity";
-const SCHEMA_VERSION = 1;
+import { SHARD_FLAGS, shardFromArgs } from "../shard_flags.ts";
 
 /** Parses "2.5,3,3.5" into budgets. */
 function parseBudgets(spec: string): number[] {
@@ -103,7 +99,7 @@ export const linearityCommand: Command = {
     "[--ctx 256] [--windows 8] [--grids 2:16,2:64,2:256,2:4096] [--hadamard 1024] " +
     "[--scale-rule rms|unbiased] " +
     "[--mixes 8] [--budgets 2.5,3,3.5] [--baseline method:key=value,…] [--single p:n] " +
-    "[--seed 0] [--out r.json [--force | --resume]]",
+    "[--seed 0] [--out r.json [--force | --resume] [--shard I/N]]",
   examples: [
     "quantlab linearity assets/tiny-llama -s /tmp/ql-sens.json --random --ctx 32 --windows 1 --mixes 1 --budgets 3 --hadamard 256",
   ],
@@ -132,6 +128,7 @@ export const linearityCommand: Command = {
     seed: { type: "string", default: "0", help: "seed of the mixes and of the random tokens" },
     out: { type: "string", short: "o", help: "results JSON (written atomically; enables resume)" },
     ...outputModeFlags({ resumable: true }),
+    ...SHARD_FLAGS,
     ...QUIET_FLAG,
   },
   cpuOnly: "runs the model on the CPU (it swaps layers)",
@@ -144,6 +141,12 @@ export const linearityCommand: Command = {
     const dir = args.positionals[0];
     if (!dir || args.positionals.length > 1) {
       throw new UsageError("linearity needs exactly one MODEL folder; see --help");
+    }
+    const shard = shardFromArgs(args);
+    if (shard && typeof args.values.out !== "string") {
+      throw new UsageError(
+        `--shard ${shardLabel(shard)} needs --out r.json: the shard's files go beside it`,
+      );
     }
     const sensPath = args.values.sensitivities;
     if (typeof sensPath !== "string") {
@@ -164,8 +167,20 @@ export const linearityCommand: Command = {
     const baselines =
       (Array.isArray(rawBaselines) ? rawBaselines : rawBaselines ? [String(rawBaselines)] : [])
         .map(parseBaseline);
-    const { out, log } = outAndLog(args, ".rows.jsonl");
-    await prepareResultsOutput(args, out, log);
+    const { out, log: wholeLog } = outAndLog(args, ".rows.jsonl");
+    // A shard's log and results file beside --out are its own; --out is the merge's.
+    const log = shard ? shardLogPath(out!, shard, ".rows.jsonl") : wholeLog;
+    await prepareResultsOutput(
+      args,
+      out,
+      log,
+      shard
+        ? [{
+          path: shardResultPath(out!, shard),
+          what: `the results of shard ${shardLabel(shard)}`,
+        }]
+        : [],
+    );
     const quiet = Boolean(args.values.quiet);
     if ((h & (h - 1)) !== 0) {
       throw new UsageError(`--hadamard ${h} is not valid; use a power of two in 64…32768`);
@@ -240,20 +255,11 @@ export const linearityCommand: Command = {
       seed,
       ...(single !== undefined ? { single: grids[single] } : {}),
     };
-    const done: LinearityRow[] = [];
-    if (log) {
-      const records = await openRunLog(log, {
-        schema: LINEARITY_SCHEMA,
-        schemaVersion: SCHEMA_VERSION,
-        key,
-      });
-      for (const r of records) if (r.kind === "row") done.push(r.row as LinearityRow);
-    }
     const total = configs.length + baselines.length;
-    const bar = progress("linearity", total, { quiet });
-    bar.tick(Math.min(done.length, total));
-    const t0 = performance.now();
-    const r = await checkLinearity(model, {
+    const mine = shard ? ownedUnits(total, shard).length : total;
+    const bar = progress("linearity", mine, { quiet });
+    const r = await runLinearityJob({
+      model,
       metric,
       windows,
       projections,
@@ -262,13 +268,30 @@ export const linearityCommand: Command = {
       scaleRule,
       configs,
       baselines,
-      done,
-      onRow: async (row) => {
-        if (log) await appendJsonl(log, { kind: "row", row });
-        bar.tick(1);
+      key,
+      ...(log ? { logPath: log } : {}),
+      ...(out ? { outPath: out } : {}),
+      ...(shard ? { shard } : {}),
+      config: { modelPath: dir, sensitivitiesPath: sensPath, textPath: textPath ?? null },
+      modelInfo: {
+        hash,
+        architecture: c.architecture,
+        numLayers: c.numLayers,
+        hiddenSize: c.hiddenSize,
       },
+      onResumed: (n) => bar.tick(Math.min(n, mine)),
+      onRow: () => bar.tick(1),
     });
     bar.done();
+    if (shard) {
+      console.log(
+        `shard        ${shardLabel(shard)}: ${r.rows.length} of ${total} assignments` +
+          (r.resumedRows ? ` (${r.resumedRows} resumed from ${log})` : "") +
+          ` → ${shardResultPath(out!, shard)}`,
+      );
+      console.log(`next         quantlab merge ${out} (once all ${shard.count} shards are done)`);
+      return;
+    }
 
     const unit = metric === "kl" ? "KL (nats/token)" : "ΔPPL";
     const fmt = (v: number) => v.toPrecision(4);
@@ -346,32 +369,6 @@ export const linearityCommand: Command = {
         ];
       }),
     ));
-    if (out) {
-      await writeJsonAtomic(out, {
-        schema: LINEARITY_SCHEMA,
-        schemaVersion: SCHEMA_VERSION,
-        createdAt: new Date().toISOString(),
-        git: await gitCommit("."),
-        machine: machineInfo("cpu"),
-        config: { ...key, modelPath: dir, sensitivitiesPath: sensPath, textPath: textPath ?? null },
-        model: {
-          hash,
-          architecture: c.architecture,
-          numLayers: c.numLayers,
-          hiddenSize: c.hiddenSize,
-        },
-        options,
-        projections: projections.map((p) => ({ name: linearName(p.layer, p.kind), ...p })),
-        result: {
-          metric,
-          base: r.base,
-          seconds: (performance.now() - t0) / 1000,
-          resumedRows: done.length,
-          summary: s,
-          rows: r.rows,
-        },
-      });
-      console.log(`results      ${out}`);
-    }
+    if (out) console.log(`results      ${out}`);
   },
 };

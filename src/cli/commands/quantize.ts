@@ -29,6 +29,8 @@ import { printJson } from "../json_output.ts";
 import { warn } from "../warn.ts";
 import { ignoredFlagWarnings, userWordsMethodError } from "../method_flags.ts";
 import { HADAMARD_HELP, hadamardFlagText, parseHadamardFlag } from "../hadamard_flag.ts";
+import { refuseWithShard, SHARD_FLAGS, shardFromArgs } from "../shard_flags.ts";
+import { printQuantizeShard } from "../shard_report.ts";
 
 /** Flags shared by commands that take quantization options. */
 export const QUANT_FLAGS: Record<string, FlagSpec> = {
@@ -194,7 +196,7 @@ export const quantizeCommand: Command = {
   name: "quantize",
   summary: "quantize a checkpoint folder or .safetensors file (HIGGS, HQQ, NF4, RTN, …)",
   usage: "quantlab quantize MODEL_DIR|FILE.safetensors --out OUT [--force | --resume] " +
-    "[--method higgs --bits 4 --p 2 …] [--plan plan.json]",
+    "[--method higgs --bits 4 --p 2 …] [--plan plan.json] [--shard I/N]",
   examples: [
     "quantlab quantize assets/tiny-llama -o /tmp/ql-higgs --method higgs --bits 4 --p 2 --hadamard 256",
     "quantlab quantize assets/tiny-llama -o /tmp/ql-nf4 --method nf4",
@@ -207,6 +209,7 @@ export const quantizeCommand: Command = {
     tensor: { type: "string", multiple: true, help: "quantize only this tensor (repeatable)" },
     plan: { type: "string", help: "per-tensor HIGGS grids from quantlab allocate (plan JSON)" },
     "include-lm-head": { type: "boolean", help: "quantize lm_head too" },
+    ...SHARD_FLAGS,
     ...QUIET_FLAG,
     ...JSON_FLAG,
   },
@@ -226,6 +229,10 @@ export const quantizeCommand: Command = {
       throw new UsageError("--out is required: the output folder or file");
     }
     const mode = outputMode(args);
+    const shard = shardFromArgs(args);
+    if (shard) {
+      refuseWithShard(args, "json", "a shard prints one line; quantlab merge OUT finishes");
+    }
     const method = choiceFlag(args, "method", availableMethods());
     const options = quantOptionsFromArgs(args);
     const plan = typeof args.values.plan === "string"
@@ -253,6 +260,7 @@ export const quantizeCommand: Command = {
         tensors,
         mode,
         ...(plan ? { perTensor: plan } : {}),
+        ...(shard ? { shard } : {}),
         progress: progressBars(Boolean(args.values.quiet)),
       });
     } catch (e) {
@@ -266,6 +274,7 @@ export const quantizeCommand: Command = {
           `costs ${p.bitsPerWeight.toFixed(4)} bits/weight; --hadamard auto pads nothing`,
       );
     }
+    if (shard) return printQuantizeShard(s, shard);
     const inBytes = await checkpointBytes(input);
     const report = await inspectCheckpoint(s.out);
     const bits = report.quantizedSummary?.bits ??

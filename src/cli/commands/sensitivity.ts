@@ -28,6 +28,9 @@ import { runSensitivityJob } from "../../jobs/sensitivity.ts";
 import type { ProjectionRef } from "../../jobs/linearity.ts";
 import { outputModeFlags, QUIET_FLAG } from "../vocabulary.ts";
 import { warnCtx } from "../warn.ts";
+import { refuseWithShard, SHARD_FLAGS, shardFromArgs } from "../shard_flags.ts";
+import { shardLogPath, shardResultPath } from "../../jobs/result_shards.ts";
+import { ownedUnits, shardLabel } from "../../jobs/shard_plan.ts";
 
 /** Parses "0-3,7" into layer indices below `layers`. */
 function parseLayers(spec: string, layers: number): number[] {
@@ -62,9 +65,11 @@ export const sensitivityCommand: Command = {
   name: "sensitivity",
   summary: "per-projection sensitivities α of the linearity model (noise injection; PPL or KL)",
   usage: "quantlab sensitivity MODEL (--text FILE | --random) [--ctx 256] [--windows 4] " +
-    "[--levels 6,5,4,3,2] [--draws 1 [--antithetic]] [--noise-block 0] [--layers 0-3] [--seed 0] [--out sens.json [--force | --resume]]",
+    "[--levels 6,5,4,3,2] [--draws 1 [--antithetic]] [--noise-block 0] [--layers 0-3] [--seed 0] [--out sens.json [--force | --resume] [--shard I/N]]",
   examples: [
     "quantlab sensitivity assets/tiny-llama --random --ctx 32 --windows 1 --levels 4 --layers 0 -o /tmp/ql-sens.json",
+    "quantlab sensitivity assets/tiny-llama --random --ctx 32 --windows 1 --levels 4 --layers 0 -o /tmp/ql-sens-sharded.json --shard 1/2",
+    "quantlab sensitivity assets/tiny-llama --random --ctx 32 --windows 1 --levels 4 --layers 0 -o /tmp/ql-sens-sharded.json --shard 2/2",
   ],
   flags: {
     ...windowFlags("4", {
@@ -87,6 +92,7 @@ export const sensitivityCommand: Command = {
     out: { type: "string", short: "o", help: "results JSON (written atomically; enables resume)" },
     log: { type: "string", help: "measurement log for resuming (default: <out>.points.jsonl)" },
     ...outputModeFlags({ resumable: true }),
+    ...SHARD_FLAGS,
     ...QUIET_FLAG,
   },
   cpuOnly: "runs the model on the CPU (it swaps layers)",
@@ -95,6 +101,15 @@ export const sensitivityCommand: Command = {
     const dir = args.positionals[0];
     if (!dir || args.positionals.length > 1) {
       throw new UsageError("sensitivity needs exactly one MODEL folder; see --help");
+    }
+    const shard = shardFromArgs(args);
+    if (shard) {
+      if (typeof args.values.out !== "string") {
+        throw new UsageError(
+          `--shard ${shardLabel(shard)} needs --out sens.json: the shard's files go beside it`,
+        );
+      }
+      refuseWithShard(args, "log", "each shard logs to <out>.shard-I-of-N.points.jsonl");
     }
     await commandBackend(sensitivityCommand, args);
     const textPath = metricText(args);
@@ -109,8 +124,20 @@ export const sensitivityCommand: Command = {
     if (antithetic && draws % 2 !== 0) {
       throw new UsageError(`--antithetic needs an even --draws (pairs ±ε); got --draws ${draws}`);
     }
-    const { out, log } = outAndLog(args, ".points.jsonl");
-    await prepareResultsOutput(args, out, log);
+    const { out, log: wholeLog } = outAndLog(args, ".points.jsonl");
+    // A shard's log and results file beside --out are its own; --out is the merge's.
+    const log = shard ? shardLogPath(out!, shard, ".points.jsonl") : wholeLog;
+    await prepareResultsOutput(
+      args,
+      out,
+      log,
+      shard
+        ? [{
+          path: shardResultPath(out!, shard),
+          what: `the results of shard ${shardLabel(shard)}`,
+        }]
+        : [],
+    );
     const quiet = Boolean(args.values.quiet);
 
     const model = await loadModel(dir);
@@ -131,7 +158,9 @@ export const sensitivityCommand: Command = {
       seed + 1,
     );
     const metric = random ? "kl" as const : "ppl" as const;
-    const bar = progress("sensitivity", projections.length * levels.length * draws, { quiet });
+    const units = projections.length * levels.length * draws;
+    const mine = shard ? ownedUnits(units, shard).length : units;
+    const bar = progress("sensitivity", mine, { quiet });
     let last = 0;
     const r = await runSensitivityJob({
       model,
@@ -152,6 +181,7 @@ export const sensitivityCommand: Command = {
       projections,
       ...(log ? { logPath: log } : {}),
       ...(out ? { outPath: out } : {}),
+      ...(shard ? { shard } : {}),
       config: { modelPath: dir, textPath: random ? null : textPath, layers },
       modelInfo: {
         architecture: c.architecture,
@@ -165,6 +195,15 @@ export const sensitivityCommand: Command = {
       },
     });
     bar.done();
+    if (shard) {
+      console.log(
+        `shard        ${shardLabel(shard)}: ${mine} of ${units} measurements` +
+          (r.resumedPoints ? ` (${r.resumedPoints} resumed from ${log})` : "") +
+          ` → ${shardResultPath(out!, shard)}`,
+      );
+      console.log(`next         quantlab merge ${out} (once all ${shard.count} shards are done)`);
+      return;
+    }
     const unit = metric === "kl" ? "ΔKL (nats/token)" : "ΔPPL";
     console.log(`model        ${dir} (${c.architecture}, ${layers.length} layers measured)`);
     console.log(
