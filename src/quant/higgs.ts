@@ -35,7 +35,8 @@ import { randSign } from "../core/prng.ts";
 import { parallelFor, poolSize, sharedF32, sharedU32, toShared } from "../cpu/pool.ts";
 import type { Backend } from "../gpu/backend.ts";
 import { fwhtBlocks } from "../hadamard/fwht.ts";
-import { type EncodePlan, encodePlan, encodeRange } from "../grids/encode.ts";
+import { encodeRange } from "../grids/encode.ts";
+import { type EncodePlan, encodePlan } from "../grids/encode_plan.ts";
 import type { GridPoints } from "../grids/grid.ts";
 import { loadGrid } from "../grids/load.ts";
 import type { QuantizedTensor } from "./format.ts";
@@ -197,7 +198,7 @@ export type Overflow = [number, number, number] | null;
  * @example
  * ```ts
  * import { higgsEncodeRows } from "./higgs.ts";
- * import { encodePlan } from "../grids/encode.ts";
+ * import { encodePlan } from "../grids/encode_plan.ts";
  * const plan = encodePlan({ p: 1, n: 2, points: new Float32Array([-1, 1]) });
  * const w = new Float32Array([3, -3, 3, -3]);
  * const codes = new Uint32Array(1);
