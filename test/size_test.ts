@@ -25,7 +25,6 @@ const PENDING_FILES: Readonly<Record<string, string>> = {
   "src/jobs/quantize_checkpoint.ts": "to split (issue 16)",
   "src/model/gpu_llama.ts": "to split (issue 16)",
   "src/model/llama.ts": "to split (issue 16)",
-  "src/quant/hqq.ts": "to split (issue 16)",
 };
 
 /** Functions (`path name`) allowed over {@linkcode MAX_FUNCTION_LINES} for now, with why. */

@@ -16,6 +16,8 @@ export * from "./group_encoder.ts";
 export * from "./group_encoder_gpu.ts";
 export * from "./rtn.ts";
 export * from "./normal_float.ts";
+export { HQQ_BITS, type HqqConfig, hqqConfig, hqqLevels, type HqqTrace } from "./hqq_config.ts";
+export * from "./hqq_reference.ts";
 export * from "./hqq.ts";
 export * from "./higgs_params.ts";
 export { checkWeight, higgsTable, higgsTensor, roundScale } from "./higgs_tensor.ts";
