@@ -22,7 +22,6 @@ const PENDING_FILES: Readonly<Record<string, string>> = {
   "src/lut/cpu_kernels.ts": "hand-unrolled LUT loops, to become generated (issue 16)",
   "src/io/quantized_descriptor.ts": "to split (issue 16)",
   "src/jobs/quantize_checkpoint.ts": "to split (issue 16)",
-  "src/model/gpu_llama.ts": "to split (issue 16)",
   "src/model/llama.ts": "to split (issue 16)",
 };
 

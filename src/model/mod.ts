@@ -19,6 +19,7 @@ export * from "./kv_positions.ts";
 export * from "./llama.ts";
 export * from "./build.ts";
 export * from "./gpu_ops.ts";
+export * from "./kv_cache_gpu.ts";
 export * from "./gpu_llama.ts";
 export * from "./tokenizer.ts";
 export * from "./generate.ts";
