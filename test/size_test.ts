@@ -32,7 +32,6 @@ const PENDING_FUNCTIONS: Readonly<Record<string, string>> = {
   "src/jobs/quantize_checkpoint.ts quantizeCheckpoint": "to split (issue 16)",
   "src/jobs/train.ts trainTinyLlama": "to split (issue 16)",
   "src/lut/gpu.ts encode": "to split (issue 16)",
-  "src/train/llama_train.ts #run": "to split (issue 16)",
 };
 
 function sourceFiles(dir: string): string[] {
