@@ -21,7 +21,6 @@ const LONG_REASON = /^\/\/\s*long:\s*\S/;
 const PENDING_FILES: Readonly<Record<string, string>> = {
   "src/lut/cpu_kernels.ts": "hand-unrolled LUT loops, to become generated (issue 16)",
   "src/jobs/quantize_checkpoint.ts": "to split (issue 16)",
-  "src/model/llama.ts": "to split (issue 16)",
 };
 
 /** Functions (`path name`) allowed over {@linkcode MAX_FUNCTION_LINES} for now, with why. */

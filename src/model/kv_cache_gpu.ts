@@ -1,7 +1,7 @@
 // This module is browser compatible.
 /**
  * The KV cache of the WebGPU forward (`gpu_llama.ts`): keys and values of every layer in GPU
- * buffers, allocated for the whole capacity up front (the CPU one is `KVCache` in `llama.ts`).
+ * buffers, allocated for the whole capacity up front (the CPU one is `kv_cache.ts`).
  *
  * @module
  */

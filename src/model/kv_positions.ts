@@ -1,6 +1,6 @@
 // This module is browser compatible.
 /**
- * The position count of a KV cache, shared by the CPU cache (`llama.ts`) and the WebGPU one
+ * The position count of a KV cache, shared by the CPU cache (`kv_cache.ts`) and the WebGPU one
  * (`kv_cache_gpu.ts`): how many positions are filled, forgetting them, keeping a prefix.
  *
  * @module

@@ -16,6 +16,7 @@ export * from "./ops_wasm.ts";
 export * from "./reference.ts";
 export * from "./random.ts";
 export * from "./kv_positions.ts";
+export * from "./kv_cache.ts";
 export * from "./llama.ts";
 export * from "./build.ts";
 export * from "./gpu_ops.ts";
