@@ -17,19 +17,23 @@ const MAX_FUNCTION_LINES = 150;
 /** The comment that lets one function run longer: `// long: <reason>`. */
 const LONG_REASON = /^\/\/\s*long:\s*\S/;
 
-/** Files allowed over {@linkcode MAX_FILE_LINES} for now, with why. Remove an entry when its reason goes. */
+/**
+ * Files allowed over {@linkcode MAX_FILE_LINES} for now, with why. An entry that is no longer over
+ * the limit fails the test below, so the list only shrinks.
+ */
 const PENDING_FILES: Readonly<Record<string, string>> = {
   "src/lut/cpu_kernels.ts": "hand-unrolled LUT loops, to become generated (issue 16)",
-  "src/jobs/quantize_checkpoint.ts": "to split (issue 16)",
+  "src/jobs/quantize_checkpoint.ts": "being rewritten on the safe-outputs and gptq-job branches",
 };
 
 /** Functions (`path name`) allowed over {@linkcode MAX_FUNCTION_LINES} for now, with why. */
 const PENDING_FUNCTIONS: Readonly<Record<string, string>> = {
-  "src/cli/commands/linearity.ts run": "to split (issue 16)",
-  "src/jobs/linearity_check.ts checkLinearity": "to split (issue 16)",
-  "src/jobs/quantize_checkpoint.ts quantizeCheckpoint": "to split (issue 16)",
-  "src/jobs/train.ts trainTinyLlama": "to split (issue 16)",
-  "src/lut/gpu.ts encode": "to split (issue 16)",
+  "src/cli/commands/linearity.ts run":
+    "edited on the safe-outputs, shards and sotu-corpus branches",
+  "src/jobs/linearity_check.ts checkLinearity": "edited on the shards branch",
+  "src/jobs/quantize_checkpoint.ts quantizeCheckpoint": "as its file (see PENDING_FILES)",
+  "src/jobs/train.ts trainTinyLlama": "edited on the safe-outputs branch",
+  "src/lut/gpu.ts encode": "src/lut/ is being reworked (issue 16, LUT kernels)",
 };
 
 function sourceFiles(dir: string): string[] {
@@ -109,6 +113,23 @@ Deno.test(`no hand-written src/ file is over ${MAX_FILE_LINES} lines`, () => {
 Deno.test(`no src/ function is over ${MAX_FUNCTION_LINES} lines without a "// long:" reason`, () => {
   const bad = FILES.flatMap((f) => longFunctions(f, Deno.readTextFileSync(join(ROOT, f))));
   assert.deepEqual(bad, [], "split these functions, or say why not in a // long: comment");
+});
+
+Deno.test("every pending exception is still over its limit (remove the ones that are not)", () => {
+  const stale = Object.keys(PENDING_FILES)
+    .filter((f) => lineCount(Deno.readTextFileSync(join(ROOT, f))) <= MAX_FILE_LINES);
+  for (const key of Object.keys(PENDING_FUNCTIONS)) {
+    const path = key.split(" ")[0]!;
+    const found = longFunctions(
+      path,
+      Deno.readTextFileSync(join(ROOT, path)),
+      MAX_FUNCTION_LINES,
+      {},
+    )
+      .some((l) => `${l.split(":")[0]} ${l.split(" ")[1]}` === key);
+    if (!found) stale.push(key);
+  }
+  assert.deepEqual(stale, []);
 });
 
 Deno.test("the function-length check counts header to closing brace and honours // long:", () => {
