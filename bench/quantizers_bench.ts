@@ -2,7 +2,8 @@
 // matrix, goal ≤ 3 s on 2 cores at relative error 0.00758), NF4 and RTN throughput (M weights/s),
 // each next to the copy bandwidth of the same matrix measured in the same run (every quantizer
 // reads the weights at least twice: statistics, then codes).
-import { hqqConfig, hqqQuantize } from "../src/quant/hqq.ts";
+import { hqqQuantize } from "../src/quant/hqq.ts";
+import { hqqConfig } from "../src/quant/hqq_config.ts";
 import { normalFloatConfig, normalFloatQuantize } from "../src/quant/normal_float.ts";
 import { rtnConfig, rtnQuantize } from "../src/quant/rtn.ts";
 import { decodeRotated } from "../src/quant/decode.ts";

@@ -6,10 +6,11 @@
  * ./quantlab deno run --allow-all tools/record_eval.ts
  * ```
  *
- * - `assets/tiny-llama/eval_record.json`: the tiny model's NLL per window on fixed windows of Brown's
- *   test split (and on the `quantlab ppl --text brown:valid` case of the CLI test), with the
- *   perplexity; `test/jobs/tiny_model_test.ts` checks each window within 1e-4 nats per token
- *   and the perplexity within ±2 %.
+ * - `assets/<model>/eval_record.json` for every embedded model (`EMBEDDED_MODELS`): its NLL per
+ *   window on fixed windows of Brown's test split (and, for the default, on the `quantlab ppl
+ *   --text brown:valid` case of the CLI test), with the perplexity;
+ *   `test/jobs/embedded_models_test.ts` checks each window within 1e-4 nats per token and the
+ *   perplexity within ±2 %.
  * - `assets/demo_record.json`: the rows of `runDemo()` on the test's matrix;
  *   `test/jobs/demo_test.ts` checks each error within ±3 %.
  *
@@ -18,7 +19,7 @@
 import { loadBrown } from "../src/data/brown.ts";
 import { evaluatePerplexity } from "../src/eval/perplexity.ts";
 import { runDemo } from "../src/jobs/demo.ts";
-import { TINY_MODEL_URL } from "../src/jobs/tiny_ppl.ts";
+import { EMBEDDED_MODELS, type EmbeddedModel, TINY_LLAMA } from "../src/jobs/embedded_models.ts";
 import { loadModel, loadTokenizer } from "../src/model/loader.ts";
 
 /** The windows the tiny model is recorded on. */
@@ -28,8 +29,10 @@ export const TINY_CLI_EVAL = { split: "valid", tokens: 600, ctx: 300 } as const;
 /** The demo test's matrix. */
 export const DEMO_EVAL = { rows: 64, cols: 4096, seed: 5 } as const;
 
-/** Where the records live. */
-export const TINY_RECORD_URL: URL = new URL("eval_record.json", TINY_MODEL_URL);
+/** Where a model's record lives. */
+export const recordUrl = (m: EmbeddedModel): URL => new URL("eval_record.json", m.url);
+/** The default model's record. */
+export const TINY_RECORD_URL: URL = recordUrl(TINY_LLAMA);
 export const DEMO_RECORD_URL: URL = new URL("../assets/demo_record.json", import.meta.url);
 
 /** One window of the record. */
@@ -55,9 +58,9 @@ export interface DemoRecord {
   rows: { label: string; relError: number; bitsPerWeight: number }[];
 }
 
-/** Evaluates the embedded tiny model on the recorded windows. */
-export async function tinyEval(): Promise<TinyEvalRecord> {
-  const dir = TINY_MODEL_URL.pathname;
+/** Evaluates an embedded model (default: the tiny one) on the recorded windows. */
+export async function tinyEval(m: EmbeddedModel = TINY_LLAMA): Promise<TinyEvalRecord> {
+  const dir = m.url.pathname;
   const tok = await loadTokenizer(dir);
   const model = await loadModel(dir);
   const testIds = tok.encode(await loadBrown(TINY_EVAL.split)).slice(
@@ -98,9 +101,11 @@ export async function demoEval(): Promise<DemoRecord> {
 }
 
 if (import.meta.main) {
-  const tiny = await tinyEval();
-  await Deno.writeTextFile(TINY_RECORD_URL, JSON.stringify(tiny, null, 2) + "\n");
-  console.log(`wrote ${TINY_RECORD_URL.pathname}: test ppl ${tiny.test.ppl.toFixed(4)}`);
+  for (const m of EMBEDDED_MODELS) {
+    const rec = await tinyEval(m);
+    await Deno.writeTextFile(recordUrl(m), JSON.stringify(rec, null, 2) + "\n");
+    console.log(`wrote ${recordUrl(m).pathname}: test ppl ${rec.test.ppl.toFixed(4)}`);
+  }
   const demo = await demoEval();
   await Deno.writeTextFile(DEMO_RECORD_URL, JSON.stringify(demo, null, 2) + "\n");
   console.log(`wrote ${DEMO_RECORD_URL.pathname}: ${demo.rows.length} rows`);

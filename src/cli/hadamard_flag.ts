@@ -7,7 +7,7 @@
  * @module
  */
 import { UsageError } from "./command.ts";
-import { HIGGS_HADAMARD_SIZES } from "../quant/higgs.ts";
+import { HIGGS_HADAMARD_SIZES } from "../quant/higgs_params.ts";
 
 /** The Hadamard part of `QuantOptions`: both unset means auto with the default maximum. */
 export interface HadamardChoice {

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { type GemmArgs, type GemvArgs, resolveGemmArgs, resolveGemvArgs } from "./gemm.ts";
+import { type GemmArgs, type GemvArgs, resolveGemmArgs, resolveGemvArgs } from "./gemm_args.ts";
 import { wasmGemmFallbackNote } from "./wasm_gemm.ts";
 
 /** A loaded CBLAS library. All matrices are row-major. */

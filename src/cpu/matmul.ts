@@ -17,7 +17,8 @@
 import { QuantlabError } from "../core/errors.ts";
 import { blasUnavailableReason, loadBlas } from "./blas.ts";
 import { poolSize } from "./pool.ts";
-import { type GemmArgs, gemmBlocked, gemv, sgemmTs } from "./gemm.ts";
+import { gemmBlocked, gemv, sgemmTs } from "./gemm.ts";
+import type { GemmArgs } from "./gemm_args.ts";
 import { sgemmWasm, sgemvWasm, wasmGemmFallbackNote, wasmGemmVariant } from "./wasm_gemm.ts";
 
 /** The dense GEMM paths, fastest first. */

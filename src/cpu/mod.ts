@@ -5,6 +5,7 @@
  * @module
  */
 export * from "./pool.ts";
+export * from "./gemm_args.ts";
 export * from "./gemm.ts";
 export * from "./blas.ts";
 export * from "./matmul.ts";

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { type GemmArgs, type GemvArgs, resolveGemmArgs, resolveGemvArgs } from "./gemm.ts";
+import { type GemmArgs, type GemvArgs, resolveGemmArgs, resolveGemvArgs } from "./gemm_args.ts";
 import {
   type GemmJob,
   type GemmKernels,

@@ -29,7 +29,7 @@
 import { QuantlabError } from "../core/errors.ts";
 import { fillNormal, randUniform } from "../core/prng.ts";
 import { parallelFor } from "../cpu/pool.ts";
-import { encodePlan } from "./encode.ts";
+import { encodePlan } from "./encode_plan.ts";
 import { checkGridShape, type Grid, GRID_FORMAT_VERSION, sortPoints } from "./grid.ts";
 import { gaussianMse1d, lloydMax } from "./lloyd_max.ts";
 import { estimateMse, lloydSlot, sharedNormals } from "./parallel.ts";

@@ -8,6 +8,8 @@
 export * from "./normal.ts";
 export * from "./lloyd_max.ts";
 export * from "./grid.ts";
+export * from "./encode_plan.ts";
+export { exactSumSign } from "./encode_exact.ts";
 export * from "./encode.ts";
 export * from "./parallel.ts";
 export * from "./encode_gpu.ts";

@@ -11,7 +11,8 @@
  */
 import { fillNormal } from "../core/prng.ts";
 import { parallelFor, toShared } from "../cpu/pool.ts";
-import { encodeNearest, type EncodePlan, encodePlan, encodeRange } from "./encode.ts";
+import { encodeNearest, encodeRange } from "./encode.ts";
+import { type EncodePlan, encodePlan } from "./encode_plan.ts";
 import type { GridPoints } from "./grid.ts";
 
 const ENCODE_URL = new URL("./encode.ts", import.meta.url).href;
@@ -104,7 +105,7 @@ export function lloydSlot(p: number, n: number): number {
  *
  * @example
  * ```ts
- * import { encodePlan } from "./encode.ts";
+ * import { encodePlan } from "./encode_plan.ts";
  * import { lloydChunks, lloydSlot } from "./parallel.ts";
  * const plan = encodePlan({ p: 1, n: 2, points: new Float32Array([-1, 1]) });
  * const parts = new Float64Array(lloydSlot(1, 2));
@@ -160,7 +161,7 @@ export function lloydChunks(
  *
  * @example
  * ```ts
- * import { encodePlan } from "./encode.ts";
+ * import { encodePlan } from "./encode_plan.ts";
  * import { mseChunks } from "./parallel.ts";
  * const plan = encodePlan({ p: 1, n: 2, points: new Float32Array([-0.8, 0.8]) });
  * const parts = new Float64Array(2);

@@ -186,6 +186,8 @@ function checkBuffer(buf: GPUBuffer, bytes: number, name: string): void {
  * }
  * ```
  */
+// long: picks the kernel variant, builds its pipelines and encodes the passes in one place, so
+// the choice and the dispatch it implies stay side by side.
 export async function encodeHadamard(
   gpu: Gpu,
   src: GPUBuffer,
@@ -194,8 +196,6 @@ export async function encodeHadamard(
   cols: number,
   opts: HadamardGpuOptions,
 ): Promise<Dispatch[]> {
-  // Long on purpose: picks the kernel variant, builds its pipelines and encodes the passes in one
-  // place, so the choice and the dispatch it implies stay side by side.
   const p = planHadamard(rows, cols, opts);
   const storage = opts.storage ?? "f32";
   if (storage !== "f32" && storage !== "f16") {

@@ -19,4 +19,5 @@ export * from "./atomic.ts";
 export * from "./jsonl_log.ts";
 export * from "./results.ts";
 export * from "./quantized_descriptor.ts";
+export * from "./quantized_tensors.ts";
 export * from "./quantized_checkpoint.ts";

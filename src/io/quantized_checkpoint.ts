@@ -41,16 +41,15 @@ import { findDuplicateKey } from "./safetensors_json.ts";
 import { isObj, q } from "./paths.ts";
 import {
   parseDescriptor,
-  partsChecksum,
   QUANT_FORMAT_NAME,
   QUANT_FORMAT_VERSION,
-  quantizedFromTensors,
   type QuantizedTensorDescriptor,
   quantizedTensorNames,
-  quantizedToTensors,
 } from "./quantized_descriptor.ts";
+import { partsChecksum, quantizedFromTensors, quantizedToTensors } from "./quantized_tensors.ts";
 
 export * from "./quantized_descriptor.ts";
+export * from "./quantized_tensors.ts";
 
 /** The parsed `quantlab` metadata entry of one file. */
 export interface FileMeta {

@@ -17,6 +17,7 @@ export * from "./linearity_check.ts";
 export * from "./linearity_summary.ts";
 export * from "./sensitivity.ts";
 export * from "./train.ts";
+export * from "./embedded_models.ts";
 export * from "./tiny_ppl.ts";
 export * from "./demo.ts";
 export * from "./shard_plan.ts";

@@ -19,9 +19,10 @@ import { LINEAR_KINDS, linearName } from "../model/types.ts";
 import { bitsPerWeight } from "../quant/format.ts";
 import { getQuantizer } from "../quant/registry.ts";
 import { DEMO_METHODS, type DemoMethod } from "./demo.ts";
+import { TINY_LLAMA } from "./embedded_models.ts";
 
-/** The embedded tiny model's folder. */
-export const TINY_MODEL_URL: URL = new URL("../../assets/tiny-llama/", import.meta.url);
+/** The embedded default model's folder. */
+export const TINY_MODEL_URL: URL = TINY_LLAMA.url;
 
 /**
  * The demo's methods for the tiny model: as `DEMO_METHODS`, but HIGGS rotates blocks of 256 (its

@@ -1,7 +1,7 @@
 // This module is browser compatible.
 /**
- * The position count of a KV cache, shared by the CPU cache (`llama.ts`) and the WebGPU one
- * (`gpu_llama.ts`): how many positions are filled, forgetting them, keeping a prefix.
+ * The position count of a KV cache, shared by the CPU cache (`kv_cache.ts`) and the WebGPU one
+ * (`kv_cache_gpu.ts`): how many positions are filled, forgetting them, keeping a prefix.
  *
  * @module
  */

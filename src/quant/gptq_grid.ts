@@ -22,7 +22,8 @@
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
-import { type EncodePlan, encodePlan, encodeRange } from "../grids/encode.ts";
+import { encodeRange } from "../grids/encode.ts";
+import { type EncodePlan, encodePlan } from "../grids/encode_plan.ts";
 import type { QuantizedTensor } from "./format.ts";
 import {
   affineMode,

@@ -29,340 +29,35 @@
  *
  * @module
  */
-import { assertFinite, QuantlabError } from "../core/errors.ts";
+import { QuantlabError } from "../core/errors.ts";
 import { f16BitsToF32, f32ToF16Bits } from "../core/dtype.ts";
 import { randSign } from "../core/prng.ts";
 import { parallelFor, poolSize, sharedF32, sharedU32, toShared } from "../cpu/pool.ts";
 import type { Backend } from "../gpu/backend.ts";
 import { fwhtBlocks } from "../hadamard/fwht.ts";
-import { type EncodePlan, encodePlan, encodeRange } from "../grids/encode.ts";
+import { encodeRange } from "../grids/encode.ts";
+import { type EncodePlan, encodePlan } from "../grids/encode_plan.ts";
 import type { GridPoints } from "../grids/grid.ts";
 import { loadGrid } from "../grids/load.ts";
-import { encodeNearestDispatch, uploadGrid } from "../grids/encode_gpu.ts";
-import { encodeHadamard } from "../hadamard/gpu.ts";
-import { type Gpu, loadShader } from "../gpu/device.ts";
 import type { QuantizedTensor } from "./format.ts";
 import { packCodes, rowStrideWords } from "./packing.ts";
+import { higgsQuantizeGpu } from "./higgs_gpu.ts";
+import {
+  HIGGS_AUTO_HADAMARD_MAX,
+  higgsPaddedCols,
+  type HiggsParams,
+  resolveHiggsParams,
+} from "./higgs_params.ts";
+import {
+  checkWeight,
+  higgsTable,
+  higgsTensor,
+  packRows,
+  roundScale,
+  scaleOverflow,
+} from "./higgs_tensor.ts";
 import { unbiasScales } from "./higgs_unbiased.ts";
-import type { Quantizer, QuantOptions } from "./quantizer.ts";
-
-/** Resolved HIGGS parameters (what a checkpoint records). */
-export interface HiggsParams {
-  /** Grid dimension: weights per code. */
-  p: number;
-  /** Grid size n (number of points). */
-  gridSize: number;
-  /** Bits per code word: ⌈log2 n⌉. */
-  codeBits: number;
-  /** Bits per coordinate log2(n)/p (e.g. 4 for (2,256), 2.5 for (2,32)). */
-  bits: number;
-  /** Hadamard block size h (power of two, 64–4096); 0 = no rotation. */
-  hadamard: number;
-  /** Weights per scale (divides h). */
-  groupSize: number;
-  /** Random-sign seed (u32), or null for the plain Hadamard. */
-  seed: number | null;
-  /** Stored precision of the scales. */
-  scaleDtype: "F16" | "F32";
-  /** Stored precision of the grid table (the search uses the rounded grid). */
-  tableDtype: "F16" | "F32";
-  /**
-   * How each group's scale is set: `"rms"` (the group's RMS, the paper's and HF's rule) or
-   * `"unbiased"` (‖x‖²/⟨x, d⟩, so the error has no component along the weights; see
-   * `higgs_unbiased.ts`).
-   */
-  scaleRule: "rms" | "unbiased";
-}
-
-/** Valid Hadamard sizes. */
-export const HIGGS_HADAMARD_SIZES: readonly number[] = [64, 128, 256, 512, 1024, 2048, 4096];
-
-/** The largest block `--hadamard auto` picks unless told otherwise. */
-export const HIGGS_AUTO_HADAMARD_MAX = 1024;
-
-/**
- * The Hadamard block `auto` picks for an input width: the largest valid size ≤ `max` that divides
- * `cols` (so nothing is padded), or the smallest valid size (64, the least padding) when none
- * divides it.
- *
- * @example
- * ```ts
- * import { autoHadamardSize } from "./higgs.ts";
- * const sizes = [896, 4864, 2304, 3584, 4096].map((c) => autoHadamardSize(c));
- * if (sizes.join() !== "128,256,256,512,1024") throw new Error(sizes.join());
- * if (autoHadamardSize(4096, 512) !== 512 || autoHadamardSize(100) !== 64) throw new Error();
- * ```
- */
-export function autoHadamardSize(cols: number, max: number = HIGGS_AUTO_HADAMARD_MAX): number {
-  let best = 0;
-  for (const h of HIGGS_HADAMARD_SIZES) if (h <= max && cols % h === 0) best = h;
-  return best || HIGGS_HADAMARD_SIZES[0]!;
-}
-
-function lcm(a: number, b: number): number {
-  let x = a;
-  let y = b;
-  while (y) [x, y] = [y, x % y];
-  return (a / x) * b;
-}
-
-/**
- * Resolves and validates HIGGS options. Defaults: p = 2, bits = 4 (n = 2^(p·bits)), h = auto
- * (for an input width `cols`, {@linkcode autoHadamardSize}; without `cols`, the maximum 1024),
- * g = h (lcm(h, p) when p does not divide h), seed = null (plain Hadamard), f16 scales, f16 table,
- * RMS scales. `opts.extra.scaleRule` may be "unbiased" (see `higgs_unbiased.ts`); `opts.extra.tableDtype` may be
- * "F32"; `opts.hadamard = 0` disables the rotation. Only `axis: 1` is valid (the rotation runs
- * along the input dimension).
- *
- * @example
- * ```ts
- * import { resolveHiggsParams } from "./higgs.ts";
- * const p = resolveHiggsParams({ bits: 4, p: 2 });
- * if (p.gridSize !== 256 || p.codeBits !== 8 || p.groupSize !== 1024) throw new Error();
- * ```
- */
-export function resolveHiggsParams(
-  opts: QuantOptions,
-  name = "tensor",
-  cols?: number,
-): HiggsParams {
-  const bad = (msg: string): never => {
-    throw new QuantlabError("bad-argument", `Cannot quantize "${name}" with HIGGS: ${msg}`);
-  };
-  const p = opts.p ?? 2;
-  if (!Number.isInteger(p) || p < 1 || p > 16) bad(`p = ${p} is not valid; use an integer 1 to 16`);
-  let n: number;
-  if (opts.gridSize !== undefined) {
-    n = opts.gridSize;
-    if (!Number.isInteger(n) || n < 2 || n > 65536) {
-      bad(`grid size ${n} is not valid; use an integer from 2 to 65536`);
-    }
-  } else {
-    const bits = opts.bits ?? 4;
-    const total = p * bits;
-    n = 2 ** total;
-    if (!(bits > 0) || !Number.isInteger(n) || n < 2 || n > 65536) {
-      bad(
-        `bits = ${bits} with p = ${p} gives a grid of 2^${total} points; use bits with p·bits an ` +
-          `integer from 1 to 16, or give the grid size n`,
-      );
-    }
-  }
-  const codeBits = Math.ceil(Math.log2(n) - 1e-12);
-  const max = opts.hadamardMax ?? HIGGS_AUTO_HADAMARD_MAX;
-  if (!HIGGS_HADAMARD_SIZES.includes(max)) {
-    bad(`Hadamard maximum ${max} is not valid; use one of ${HIGGS_HADAMARD_SIZES.join(", ")}`);
-  }
-  const h = opts.hadamard ?? (cols === undefined ? max : autoHadamardSize(cols, max));
-  if (h !== 0 && !HIGGS_HADAMARD_SIZES.includes(h)) {
-    bad(
-      `Hadamard size ${h} is not valid; use one of ${
-        HIGGS_HADAMARD_SIZES.join(", ")
-      } (or 0 for none)`,
-    );
-  }
-  // Groups hold whole p-tuples (g % p = 0) and nest with the rotation blocks (g | h or h | g), so
-  // a padded row is a whole number of both. When p does not divide h (p = 3, 5, …) the default
-  // group spans p blocks: g = lcm(h, p) = p·h for odd p.
-  const gOpt = opts.groupSize ?? null;
-  const gDefault = lcm(h || 1024, p);
-  const g = gOpt === null ? gDefault : gOpt;
-  if (!Number.isInteger(g) || g < 1) bad(`group size ${g} is not valid; use a positive integer`);
-  if (g % p !== 0) bad(`group size ${g} is not a multiple of p = ${p}`);
-  if (h !== 0 && h % g !== 0 && g % h !== 0) {
-    bad(
-      `group size ${g} neither divides nor is a multiple of the Hadamard size ${h}; use a ` +
-        `divisor of ${h} (${
-          h % p === 0 ? `e.g. ${h}, ${h / 2}` : `a multiple of p = ${p}`
-        }) or a multiple of ${h}`,
-    );
-  }
-  if ((opts.axis ?? 1) !== 1) {
-    // An option the caller chose: fixed by changing it (exit 2), not a limit of the input.
-    throw new QuantlabError(
-      "bad-argument",
-      `Cannot quantize "${name}" with HIGGS along axis ${opts.axis}: the rotation and groups run ` +
-        `along the input dimension (axis 1)`,
-    );
-  }
-  const seed = opts.seed ?? null;
-  if (seed !== null && (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)) {
-    bad(`seed ${seed} is not valid; use an integer from 0 to 4294967295`);
-  }
-  const scaleDtype = opts.scaleDtype ?? "F16";
-  if (scaleDtype !== "F16" && scaleDtype !== "F32") {
-    bad(`scale dtype ${scaleDtype} is not valid; use F16 or F32`);
-  }
-  for (const k of Object.keys(opts.extra ?? {})) {
-    if (k !== "tableDtype" && k !== "scaleRule") {
-      bad(`option "${k}" is not a HIGGS option; HIGGS takes tableDtype and scaleRule`);
-    }
-  }
-  const scaleRule = opts.extra?.scaleRule ?? "rms";
-  if (scaleRule !== "rms" && scaleRule !== "unbiased") {
-    bad(`scale rule ${scaleRule} is not valid; use rms or unbiased`);
-  }
-  const tableDtype = opts.extra?.tableDtype ?? "F16";
-  if (tableDtype !== "F16" && tableDtype !== "F32") {
-    bad(`table dtype ${tableDtype} is not valid; use F16 or F32`);
-  }
-  return {
-    p,
-    gridSize: n,
-    codeBits,
-    bits: Math.log2(n) / p,
-    hadamard: h,
-    groupSize: g,
-    seed,
-    scaleDtype,
-    tableDtype: tableDtype as "F16" | "F32",
-    scaleRule: scaleRule as "rms" | "unbiased",
-  };
-}
-
-/**
- * Columns after padding: a multiple of max(h, g).
- *
- * @example
- * ```ts
- * import { higgsPaddedCols, resolveHiggsParams } from "./higgs.ts";
- * if (higgsPaddedCols(1000, resolveHiggsParams({ hadamard: 256 })) !== 1024) throw new Error();
- * ```
- */
-export function higgsPaddedCols(cols: number, params: HiggsParams): number {
-  const unit = Math.max(params.hadamard, params.groupSize);
-  return Math.ceil(cols / unit) * unit;
-}
-
-/**
- * Bits per weight a HIGGS tensor of shape [rows, cols] stores with `opts`, counted exactly as
- * `bitsPerWeight` of `format.ts` counts the quantized tensor (and `quantlab error` prints it):
- * codes and scales of the padded row, the table amortized over the tensor. The Hadamard block
- * and group follow {@linkcode resolveHiggsParams} with this width (so `auto` is per tensor).
- *
- * @example
- * ```ts
- * import { higgsStoredBits } from "./higgs.ts";
- * // 4-bit codes + one f16 scale per 128 columns + a 256 × 2 f16 table over 256·896 weights.
- * const b = higgsStoredBits(256, 896, { p: 2, bits: 4 });
- * if (b !== 4 + 16 / 128 + (512 * 16) / (256 * 896)) throw new Error(String(b));
- * ```
- */
-export function higgsStoredBits(rows: number, cols: number, opts: QuantOptions): number {
-  const params = resolveHiggsParams(opts, "tensor", cols);
-  const padded = higgsPaddedCols(cols, params);
-  const codes = rows * (padded / params.p) * params.codeBits;
-  const scales = rows * (padded / params.groupSize) * (params.scaleDtype === "F32" ? 32 : 16);
-  const table = 2 ** params.codeBits * params.p * (params.tableDtype === "F32" ? 32 : 16);
-  return (codes + scales + table) / (rows * cols);
-}
-
-/**
- * Rounds a scale to its stored precision (f16 round-to-nearest-even, or f32).
- *
- * @example
- * ```ts
- * import { roundScale } from "./higgs.ts";
- * if (roundScale(1 + 2 ** -12, "F16") !== 1) throw new Error();
- * ```
- */
-export function roundScale(s: number, dtype: "F16" | "F32"): number {
-  return dtype === "F16" ? f16BitsToF32(f32ToF16Bits(s)) : Math.fround(s);
-}
-
-/**
- * The decoding table: the grid points (n·p values) rounded to `tableDtype`, padded with zeros to
- * 2^codeBits points when n is not a power of two (padding points are never chosen).
- *
- * @example
- * ```ts
- * import { higgsTable, resolveHiggsParams } from "./higgs.ts";
- * const t = higgsTable(new Float32Array([-1.1, 0.3, 1]), resolveHiggsParams({ p: 1, gridSize: 3 }));
- * if (t.length !== 4 || t[3] !== 0) throw new Error();
- * ```
- */
-export function higgsTable(points: Float32Array, params: HiggsParams): Float32Array {
-  const { p, gridSize: n, codeBits, tableDtype } = params;
-  if (points.length !== n * p) {
-    throw new QuantlabError(
-      "bad-shape",
-      `Grid (${p}, ${n}) needs ${n * p} values but holds ${points.length}`,
-    );
-  }
-  const out = new Float32Array(2 ** codeBits * p);
-  for (let i = 0; i < n * p; i++) {
-    out[i] = tableDtype === "F16" ? f16BitsToF32(f32ToF16Bits(points[i]!)) : points[i]!;
-  }
-  return out;
-}
-
-/** Checks the input of a quantizer: shape and finiteness (errors name the tensor). */
-export function checkWeight(w: Float32Array, rows: number, cols: number, name: string): void {
-  for (const [k, v] of [["rows", rows], ["cols", cols]] as const) {
-    if (!Number.isSafeInteger(v) || v < 1) {
-      throw new QuantlabError(
-        "bad-shape",
-        `Tensor "${name}": ${k} is ${v}; expected a positive integer`,
-      );
-    }
-  }
-  if (w.length !== rows * cols) {
-    throw new QuantlabError(
-      "bad-shape",
-      `Tensor "${name}" holds ${w.length} values; shape [${rows}, ${cols}] needs ${rows * cols}`,
-    );
-  }
-  assertFinite(w, name);
-}
-
-function scaleOverflow(name: string, s: number, row: number, group: number): never {
-  throw new QuantlabError(
-    "bad-value",
-    `Tensor "${name}": the scale ${s} of row ${row}, group ${group} does not fit in f16 ` +
-      `(max 65504); use --scale-dtype F32`,
-  );
-}
-
-/** Builds the QuantizedTensor record around computed codes and scales. */
-export function higgsTensor(
-  rows: number,
-  cols: number,
-  params: HiggsParams,
-  codes: Uint32Array,
-  scales: Float32Array,
-  table: Float32Array,
-): QuantizedTensor {
-  const paddedCols = higgsPaddedCols(cols, params);
-  return {
-    method: "higgs",
-    shape: [rows, cols],
-    paddedCols,
-    p: params.p,
-    codeBits: params.codeBits,
-    codes,
-    table,
-    tableDtype: params.tableDtype,
-    groupSize: params.groupSize,
-    groupAxis: 1,
-    scales,
-    scaleStorage: { kind: "float", dtype: params.scaleDtype },
-    rotation: params.hadamard
-      ? { kind: "hadamard", size: params.hadamard, seed: params.seed }
-      : { kind: "none" },
-    params: {
-      bits: params.bits,
-      p: params.p,
-      n: params.gridSize,
-      hadamard: params.hadamard,
-      groupSize: params.groupSize,
-      seed: params.seed,
-      scaleDtype: params.scaleDtype,
-      tableDtype: params.tableDtype,
-      // Recorded only when not the default, so earlier checkpoints read back identically.
-      ...(params.scaleRule === "unbiased" ? { scaleRule: params.scaleRule } : {}),
-    },
-  };
-}
+import type { Quantizer } from "./quantizer.ts";
 
 /**
  * The specification of HIGGS in plain TypeScript (slow: an O(h²) Hadamard straight from its
@@ -371,7 +66,8 @@ export function higgsTensor(
  *
  * @example
  * ```ts
- * import { higgsQuantizeReference, resolveHiggsParams } from "./higgs.ts";
+ * import { higgsQuantizeReference } from "./higgs.ts";
+ * import { resolveHiggsParams } from "./higgs_params.ts";
  * import { decodeRotated } from "./decode.ts";
  * const params = resolveHiggsParams({ p: 1, bits: 1, hadamard: 64 });
  * const w = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i));
@@ -507,7 +203,7 @@ export type Overflow = [number, number, number] | null;
  * @example
  * ```ts
  * import { higgsEncodeRows } from "./higgs.ts";
- * import { encodePlan } from "../grids/encode.ts";
+ * import { encodePlan } from "../grids/encode_plan.ts";
  * const plan = encodePlan({ p: 1, n: 2, points: new Float32Array([-1, 1]) });
  * const w = new Float32Array([3, -3, 3, -3]);
  * const codes = new Uint32Array(1);
@@ -571,41 +267,6 @@ export function higgsEncodeRows(
   return null;
 }
 
-/** Packs `rows × cpr` codes into `out` from word `at`, rows `stride` words apart (packing.ts layout). */
-function packRows(
-  src: Uint16Array,
-  rows: number,
-  cpr: number,
-  bits: number,
-  out: Uint32Array,
-  at: number,
-  stride: number,
-): void {
-  for (let r = 0; r < rows; r++) {
-    const base = at + r * stride;
-    out.fill(0, base, base + stride);
-    const s0 = r * cpr;
-    if (32 % bits === 0) {
-      const per = 32 / bits;
-      for (let j = 0, wi = base; j < cpr; j += per, wi++) {
-        let word = 0;
-        const lim = Math.min(per, cpr - j);
-        for (let k = 0; k < lim; k++) word |= src[s0 + j + k]! << (k * bits);
-        out[wi] = word >>> 0;
-      }
-    } else {
-      for (let j = 0; j < cpr; j++) {
-        const c = src[s0 + j]!;
-        const bit = j * bits;
-        const wi = base + (bit >>> 5);
-        const sh = bit & 31;
-        out[wi] = (out[wi]! | (c << sh)) >>> 0;
-        if (sh + bits > 32) out[wi + 1] = (out[wi + 1]! | (c >>> (32 - sh))) >>> 0;
-      }
-    }
-  }
-}
-
 /**
  * Quantizes W [rows, cols] with HIGGS against `grid` (its n·p points, unrounded) on the given
  * backend (default: CPU worker pool). Same codes as {@linkcode higgsQuantizeReference} up to exact
@@ -614,7 +275,8 @@ function packRows(
  *
  * @example
  * ```ts
- * import { higgsQuantize, resolveHiggsParams } from "./higgs.ts";
+ * import { higgsQuantize } from "./higgs.ts";
+ * import { resolveHiggsParams } from "./higgs_params.ts";
  * const params = resolveHiggsParams({ p: 1, bits: 1, hadamard: 64 });
  * const w = Float32Array.from({ length: 2 * 64 }, (_, i) => Math.sin(i));
  * const q = await higgsQuantize(w, 2, 64, params, { p: 1, n: 2, points: new Float32Array([-0.8, 0.8]) });
@@ -669,131 +331,6 @@ export async function higgsQuantize(
   );
   for (const r of results as Overflow[]) if (r) scaleOverflow(name, r[2], r[0], r[1]);
   return higgsTensor(rows, cols, params, codes, scales, table);
-}
-
-/** Workgroup counts for `count` workgroups, 2-D past the per-dimension limit. */
-function grid2d(gpu: Gpu, count: number): [number, number] {
-  const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
-  const x = Math.max(1, Math.min(count, maxDim));
-  return [x, Math.max(1, Math.ceil(count / x))];
-}
-
-let gpuChunkBytes = 1 << 28;
-
-/**
- * Sets the largest chunk of rotated values (bytes) the WebGPU encoder keeps on the GPU at once
- * (default 256 MiB, never more than one storage binding); returns the previous value. For tests
- * of the chunked path and for small GPUs.
- *
- * @example
- * ```ts
- * import { setHiggsGpuChunkBytes } from "./higgs.ts";
- * const old = setHiggsGpuChunkBytes(1 << 20);
- * if (setHiggsGpuChunkBytes(old) !== 1 << 20) throw new Error("returns the previous size");
- * ```
- */
-export function setHiggsGpuChunkBytes(bytes: number): number {
-  if (!Number.isSafeInteger(bytes) || bytes < 4) {
-    throw new QuantlabError("bad-argument", `GPU chunk size ${bytes} is not valid; use bytes ≥ 4`);
-  }
-  const old = gpuChunkBytes;
-  gpuChunkBytes = bytes;
-  return old;
-}
-
-/**
- * The WebGPU encoder: the rotation (randomized orthonormal FWHT, `src/hadamard/gpu.ts`), the
- * per-group sums of squares and the normalization (`shaders/higgs_scale.wgsl`) and the exact
- * nearest-point search (`shaders/grid_encode.wgsl`) run on the GPU, in row chunks that fit one
- * storage binding. Between the two submissions of a chunk the host turns the sums into stored
- * scales exactly as the CPU path does (√(Σ/g) rounded to the storage precision, multiplier
- * f32(1/s)), so both backends normalize with the same numbers. Codes equal the CPU path's except
- * where the GPU's f32 rotation or sum puts a value on the other side of a rounding or cell
- * boundary (measured in the tests: a tie fraction ≤ 1e-4).
- */
-async function higgsQuantizeGpu(
-  w: Float32Array,
-  rows: number,
-  cols: number,
-  params: HiggsParams,
-  table: Float32Array,
-  gpu: Gpu,
-  name: string,
-): Promise<QuantizedTensor> {
-  const pc = higgsPaddedCols(cols, params);
-  const { p, codeBits, groupSize: g, hadamard: h } = params;
-  const stride = rowStrideWords(pc / p, codeBits);
-  const gpr = pc / g;
-  const scales = new Float32Array(rows * gpr);
-  const codes = new Uint32Array(rows * stride);
-  const code = await loadShader("higgs_scale");
-  const sumsPipe = gpu.pipeline("higgs_scale", code, { MODE: 0 });
-  const normPipe = gpu.pipeline("higgs_scale", code, { MODE: 1 });
-  const grid = uploadGrid(gpu, {
-    p,
-    n: params.gridSize,
-    points: table.slice(0, params.gridSize * p),
-  });
-  // Rows per chunk: one storage binding (and at most `gpuChunkBytes`) of f32 values.
-  const maxBytes = Math.min(
-    gpu.limits.maxStorageBufferBindingSize,
-    gpu.limits.maxBufferSize,
-    gpuChunkBytes,
-  );
-  const chunk = Math.max(1, Math.min(rows, Math.floor(maxBytes / (pc * 4))));
-  const padded = new Float32Array(chunk * pc);
-  const codes16 = new Uint16Array((chunk * pc) / p);
-  const x = gpu.storage(chunk * pc * 4, `higgs ${name}`);
-  const aux = gpu.storage(chunk * gpr * 4, "higgs scales");
-  const out = gpu.storage(((chunk * pc) / p) * 4, "higgs codes");
-  try {
-    for (let r0 = 0; r0 < rows; r0 += chunk) {
-      const rc = Math.min(chunk, rows - r0);
-      const groups = rc * gpr;
-      const m = (rc * pc) / p;
-      padded.fill(0);
-      for (let r = 0; r < rc; r++) {
-        padded.set(w.subarray((r0 + r) * cols, (r0 + r + 1) * cols), r * pc);
-      }
-      gpu.write(x, padded.subarray(0, rc * pc));
-      const rot = h
-        ? await encodeHadamard(gpu, x, x, rc, pc, { blockSize: h, seed: params.seed })
-        : [];
-      const [gx, gy] = grid2d(gpu, groups);
-      const sums = gpu.uniform(new Uint32Array([groups, g, gx, 0]));
-      await gpu.runMany(`higgs rotate+sums "${name}"`, [
-        ...rot,
-        { pipeline: sumsPipe, buffers: [sums, x, aux], workgroups: [gx, gy] },
-      ], { wait: false });
-      const ss = new Float32Array(await gpu.read(aux, groups * 4));
-      const inv = new Float32Array(groups);
-      for (let i = 0; i < groups; i++) {
-        const raw = Math.sqrt(ss[i]! / g);
-        const s = roundScale(raw, params.scaleDtype);
-        if (!Number.isFinite(s)) scaleOverflow(name, raw, r0 + Math.floor(i / gpr), i % gpr);
-        scales[r0 * gpr + i] = s;
-        inv[i] = s > 0 ? Math.fround(1 / s) : 0;
-      }
-      gpu.write(aux, inv);
-      const [nx, ny] = grid2d(gpu, Math.ceil((rc * pc) / 64));
-      const norm = gpu.uniform(new Uint32Array([rc * pc, g, nx, 0]));
-      await gpu.runMany(`higgs normalize+encode "${name}"`, [
-        { pipeline: normPipe, buffers: [norm, x, aux], workgroups: [nx, ny] },
-        await encodeNearestDispatch(gpu, grid, x, out, m),
-      ], { wait: false });
-      const c32 = new Uint32Array(await gpu.read(out, m * 4));
-      for (let i = 0; i < m; i++) codes16[i] = c32[i]!;
-      packRows(codes16, rc, pc / p, codeBits, codes, r0 * stride, stride);
-      sums.destroy();
-      norm.destroy();
-    }
-    return higgsTensor(rows, cols, params, codes, scales, table);
-  } finally {
-    x.destroy();
-    aux.destroy();
-    out.destroy();
-    grid.buffer.destroy();
-  }
 }
 
 /** The grid of (p, n) from `assets/grids/` (never recomputed). */

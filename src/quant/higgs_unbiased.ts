@@ -45,7 +45,8 @@ export function unbiasedMse(t2: number): number {
  * @example
  * ```ts
  * import { unbiasScales } from "./higgs_unbiased.ts";
- * import { higgsQuantize, resolveHiggsParams } from "./higgs.ts";
+ * import { higgsQuantize } from "./higgs.ts";
+ * import { resolveHiggsParams } from "./higgs_params.ts";
  * import { dequantize } from "./dequantize.ts";
  * const params = resolveHiggsParams({ p: 1, bits: 1, hadamard: 64 });
  * const w = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i * 1.3));

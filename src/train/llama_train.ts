@@ -22,6 +22,7 @@ import type { ReferenceWeights } from "../model/reference.ts";
 import { LINEAR_KINDS, projectionShape } from "../model/types.ts";
 import { checkForwardSupports, modelFamily } from "../model/family.ts";
 import { RopeTable } from "../model/rope.ts";
+import { attentionBackward, type AttentionDims, attentionForward } from "./attention_train.ts";
 import { type TrainWorkspace, trainWorkspace } from "./workspace.ts";
 
 /** Views of `buf` laid out as the model's weights (the LM head shares the embedding if tied). */
@@ -238,6 +239,7 @@ export class LlamaTrainer {
     const d = c.hiddenSize, H = c.numHeads, KV = c.numKvHeads, hd = c.headDim;
     const I = c.intermediateSize, V = c.vocabSize, N = B * T, eps = c.rmsNormEps;
     const qd = H * hd, kvd = KV * hd, group = H / KV, scale = 1 / Math.sqrt(hd);
+    const attn: AttentionDims = { B, T, H, group, hd, qd, kvd, scale };
     const ws = this.#workspace(B, T, backward), K = ws.kernels;
     const cacheOf = (l: number) => ws.caches[l % ws.caches.length]!;
     // Y = X·Wᵀ (+ Y when accumulating).
@@ -267,39 +269,7 @@ export class LlamaTrainer {
       lin(s.n1, L.v_proj.weight, s.v, d, kvd);
       rope(s.q, N, T, H, hd, this.#rope, 1);
       rope(s.k, N, T, KV, hd, this.#rope, 1);
-      for (let b = 0; b < B; b++) {
-        for (let h = 0; h < H; h++) {
-          const kv = Math.floor(h / group);
-          sgemm({
-            transB: true,
-            M: T,
-            N: T,
-            K: hd,
-            alpha: scale,
-            A: s.q.subarray(b * T * qd + h * hd),
-            lda: qd,
-            B: s.k.subarray(b * T * kvd + kv * hd),
-            ldb: kvd,
-            C: s.p.subarray((b * H + h) * T * T, (b * H + h + 1) * T * T),
-          });
-        }
-      }
-      K.softmaxCausal(s.p, T, B * H);
-      for (let b = 0; b < B; b++) {
-        for (let h = 0; h < H; h++) {
-          const kv = Math.floor(h / group);
-          sgemm({
-            M: T,
-            N: hd,
-            K: T,
-            A: s.p.subarray((b * H + h) * T * T, (b * H + h + 1) * T * T),
-            B: s.v.subarray(b * T * kvd + kv * hd),
-            ldb: kvd,
-            C: s.att.subarray(b * T * qd + h * hd),
-            ldc: qd,
-          });
-        }
-      }
+      attentionForward(s, K, attn);
       s.x2.set(s.x);
       lin(s.att, L.o_proj.weight, s.x2, qd, d, 1);
       norm(s.x2, L.postNorm, s.n2, s.r2);
@@ -370,67 +340,7 @@ export class LlamaTrainer {
       // Attention: x2 = x + o_proj(att).
       dW(dx2, s.att, qd, d, G.o_proj.weight);
       dX(dx2, L.o_proj.weight, ws.datt, qd, d);
-      ws.dk.fill(0);
-      ws.dv.fill(0);
-      const dP = ws.dP;
-      for (let b = 0; b < B; b++) {
-        for (let h = 0; h < H; h++) {
-          const P = s.p.subarray((b * H + h) * T * T, (b * H + h + 1) * T * T);
-          const kv = Math.floor(h / group);
-          const qo = b * T * qd + h * hd, ko = b * T * kvd + kv * hd;
-          // dP = dO·Vᵀ; dV += Pᵀ·dO.
-          sgemm({
-            transB: true,
-            M: T,
-            N: T,
-            K: hd,
-            A: ws.datt.subarray(qo),
-            lda: qd,
-            B: s.v.subarray(ko),
-            ldb: kvd,
-            C: dP,
-          });
-          sgemm({
-            transA: true,
-            M: T,
-            N: hd,
-            K: T,
-            A: P,
-            B: ws.datt.subarray(qo),
-            ldb: qd,
-            C: ws.dv.subarray(ko),
-            ldc: kvd,
-            beta: 1,
-          });
-          // dS = P ⊙ (dP − Σ_s P·dP), in place in dP.
-          K.softmaxBwd(P, dP, T, 1);
-          // dQ = dS·K·scale; dK += dSᵀ·Q·scale.
-          sgemm({
-            M: T,
-            N: hd,
-            K: T,
-            alpha: scale,
-            A: dP,
-            B: s.k.subarray(ko),
-            ldb: kvd,
-            C: ws.dq.subarray(qo),
-            ldc: qd,
-          });
-          sgemm({
-            transA: true,
-            M: T,
-            N: hd,
-            K: T,
-            alpha: scale,
-            A: dP,
-            B: s.q.subarray(qo),
-            ldb: qd,
-            C: ws.dk.subarray(ko),
-            ldc: kvd,
-            beta: 1,
-          });
-        }
-      }
+      attentionBackward(s, ws, attn);
       rope(ws.dq, N, T, H, hd, this.#rope, -1);
       rope(ws.dk, N, T, KV, hd, this.#rope, -1);
       dW(ws.dq, s.n1, d, qd, G.q_proj.weight);

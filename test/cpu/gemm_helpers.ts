@@ -2,7 +2,8 @@
 // sgemmReference on strided, offset views, with sentinels around the C window.
 import assert from "node:assert/strict";
 import { fillNormal } from "../../src/core/prng.ts";
-import { type GemmArgs, sgemmReference } from "../../src/cpu/gemm.ts";
+import { sgemmReference } from "../../src/cpu/gemm.ts";
+import type { GemmArgs } from "../../src/cpu/gemm_args.ts";
 
 /** A GEMM case: shapes, transposes, scalars, padding and view offsets. */
 export interface Case {

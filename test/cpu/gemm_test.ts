@@ -1,14 +1,8 @@
 import assert from "node:assert/strict";
 import { QuantlabError } from "../../src/core/errors.ts";
 import { fillNormal } from "../../src/core/prng.ts";
-import {
-  gemmBlocked,
-  gemmReference,
-  gemv,
-  resolveGemmArgs,
-  sgemmReference,
-  sgemmTs,
-} from "../../src/cpu/gemm.ts";
+import { gemmBlocked, gemmReference, gemv, sgemmReference, sgemmTs } from "../../src/cpu/gemm.ts";
+import { resolveGemmArgs } from "../../src/cpu/gemm_args.ts";
 import { checkGemm } from "./gemm_helpers.ts";
 
 Deno.test("gemmReference() computes a 2×3·3×2 product and its transposed-B form", () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { fillNormal, randUniform } from "../../src/core/prng.ts";
-import { type GemmArgs, sgemmReference } from "../../src/cpu/gemm.ts";
+import { sgemmReference } from "../../src/cpu/gemm.ts";
+import type { GemmArgs } from "../../src/cpu/gemm_args.ts";
 import { setPoolSize } from "../../src/cpu/pool.ts";
 import {
   setWasmGemmThreads,

@@ -6,11 +6,10 @@ import {
   encodeNearest,
   encodeNearestReference,
   encodeOneExact,
-  encodePlan,
   encodeRange,
-  exactSumSign,
-  type PlanKind,
 } from "../../src/grids/encode.ts";
+import { exactSumSign } from "../../src/grids/encode_exact.ts";
+import { encodePlan, type PlanKind } from "../../src/grids/encode_plan.ts";
 import { encodeNearestParallel } from "../../src/grids/parallel.ts";
 import { lloydMax } from "../../src/grids/lloyd_max.ts";
 import { sortPoints } from "../../src/grids/grid.ts";

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { fillNormal } from "../../src/core/prng.ts";
 import { Tensor } from "../../src/core/tensor.ts";
+import { higgsQuantizer } from "../../src/quant/higgs.ts";
 import {
   autoHadamardSize,
-  higgsQuantizer,
   higgsStoredBits,
   resolveHiggsParams,
-} from "../../src/quant/higgs.ts";
+} from "../../src/quant/higgs_params.ts";
 import { bitsPerWeight } from "../../src/quant/format.ts";
 import { dequantize } from "../../src/quant/dequantize.ts";
 import { lutMatmul } from "../../src/lut/cpu.ts";

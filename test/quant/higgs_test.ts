@@ -3,13 +3,9 @@ import { QuantlabError } from "../../src/core/errors.ts";
 import { fillNormal } from "../../src/core/prng.ts";
 import { fillLaplace, fillStudentT } from "../../src/core/distributions.ts";
 import { f16BitsToF32, f32ToF16Bits } from "../../src/core/dtype.ts";
-import {
-  higgsQuantize,
-  higgsQuantizer,
-  higgsQuantizeReference,
-  resolveHiggsParams,
-  setHiggsGpuChunkBytes,
-} from "../../src/quant/higgs.ts";
+import { higgsQuantize, higgsQuantizer, higgsQuantizeReference } from "../../src/quant/higgs.ts";
+import { resolveHiggsParams } from "../../src/quant/higgs_params.ts";
+import { setHiggsGpuChunkBytes } from "../../src/quant/higgs_gpu.ts";
 import { dequantize } from "../../src/quant/dequantize.ts";
 import { decodeRotated } from "../../src/quant/decode.ts";
 import { bitsPerWeight } from "../../src/quant/format.ts";

@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  type HqqConfig,
-  hqqConfig,
-  hqqLevels,
-  hqqQuantize,
-  hqqQuantizer,
-  hqqReference,
-  type HqqReferenceResult,
-  type HqqResult,
-} from "../../src/quant/hqq.ts";
+import { hqqQuantize, hqqQuantizer, type HqqResult } from "../../src/quant/hqq.ts";
+import { type HqqConfig, hqqConfig, hqqLevels } from "../../src/quant/hqq_config.ts";
+import { hqqReference, type HqqReferenceResult } from "../../src/quant/hqq_reference.ts";
 import { decodeRotated } from "../../src/quant/decode.ts";
 import { bitsPerWeight, validateQuantized } from "../../src/quant/format.ts";
 import { unpackCodes } from "../../src/quant/packing.ts";

@@ -17,7 +17,7 @@ import { outputModeFlags } from "../vocabulary.ts";
 import { refuseExistingOutputs } from "../../io/output_guard.ts";
 import { HADAMARD_HELP, parseHadamardFlag } from "../hadamard_flag.ts";
 import { QuantlabError } from "../../core/errors.ts";
-import { higgsStoredBits } from "../../quant/higgs.ts";
+import { higgsStoredBits } from "../../quant/higgs_params.ts";
 import { formatTable } from "../table.ts";
 import { HIGGS_GRID_FLAGS } from "../linearity_flags.ts";
 import { writeJsonAtomic } from "../../io/atomic.ts";
