@@ -28,6 +28,27 @@ export const TINY_LLAMA: EmbeddedModel = {
 };
 
 /**
+ * The second model, different where it matters: about 3× larger (13.1 M parameters), grouped-query
+ * attention (8 query heads, 2 key/value heads), an untied LM head, another seed, and trained on
+ * Brown plus the State of the Union addresses.
+ */
+export const SMALL_LLAMA: EmbeddedModel = {
+  name: "small-llama",
+  url: new URL("../../assets/small-llama/", import.meta.url),
+  config: llamaConfig({
+    hiddenSize: 512,
+    numLayers: 4,
+    numHeads: 8,
+    numKvHeads: 2,
+    intermediateSize: 1024,
+    vocabSize: 4096,
+    maxPositionEmbeddings: 4096,
+    tieWordEmbeddings: false,
+  }),
+  data: ["brown", "sotu"],
+};
+
+/**
  * Every embedded model, the default first.
  *
  * @example
@@ -36,4 +57,4 @@ export const TINY_LLAMA: EmbeddedModel = {
  * if (EMBEDDED_MODELS[0]!.name !== "tiny-llama") throw new Error();
  * ```
  */
-export const EMBEDDED_MODELS: readonly EmbeddedModel[] = [TINY_LLAMA];
+export const EMBEDDED_MODELS: readonly EmbeddedModel[] = [TINY_LLAMA, SMALL_LLAMA];
