@@ -81,14 +81,13 @@ export async function readFolderExtras(dir: string): Promise<FolderExtras> {
  * import { checkShapes } from "./quantize_inputs.ts";
  * import { getQuantizer } from "../quant/registry.ts";
  * const infos = new Map([["w", { dtype: "F32" as const, shape: [4, 96] }]]);
- * const msg = (() => {
- *   try {
- *     checkShapes(getQuantizer("rtn"), { groupSize: 64 }, {}, infos);
- *   } catch (e) {
- *     return (e as Error).message;
- *   }
- * })();
- * if (!msg?.includes("does not divide")) throw new Error(msg);
+ * let msg = "no error";
+ * try {
+ *   checkShapes(getQuantizer("rtn"), { groupSize: 64 }, {}, infos);
+ * } catch (e) {
+ *   msg = (e as Error).message;
+ * }
+ * if (!msg.includes("does not divide")) throw new Error(msg);
  * ```
  */
 export function checkShapes(
