@@ -11,3 +11,4 @@ export * from "./brown.ts";
 export * from "./sotu.ts";
 export * from "./bpe.ts";
 export * from "./brown_tokenizer.ts";
+export * from "./calibration.ts";

@@ -27,3 +27,4 @@ export * from "./quantize_shard.ts";
 export * from "./result_shards.ts";
 export * from "./sensitivity_shards.ts";
 export * from "./linearity_run.ts";
+export * from "./calibration.ts";
