@@ -28,3 +28,5 @@ export * from "./result_shards.ts";
 export * from "./sensitivity_shards.ts";
 export * from "./linearity_run.ts";
 export * from "./calibration.ts";
+export * from "./gptq_checkpoint.ts";
+export * from "./gptq_layer.ts";

@@ -48,6 +48,7 @@ import {
   modelFamily,
 } from "../model/family.ts";
 import type { QuantOptions } from "../quant/quantizer.ts";
+import type { QuantizedTensor } from "../quant/format.ts";
 import { getQuantizer } from "../quant/registry.ts";
 import type { Backend } from "../gpu/backend.ts";
 import {
@@ -132,6 +133,13 @@ export interface QuantizeCheckpointOptions {
    * starts the shard over, "resume" continues it.
    */
   shard?: Shard;
+  /**
+   * Encodes each selected tensor instead of `method`'s quantizer: a data-aware job (GPTQ) hands
+   * in the tensors it computed; `method` and `options` still name their format.
+   */
+  encode?: (name: string, w: Float32Array, rows: number, cols: number) => Promise<QuantizedTensor>;
+  /** Keys merged into config.json's `quantization_config`, and into the run key as `config`. */
+  config?: Readonly<Record<string, unknown>>;
 }
 
 /** What {@linkcode quantizeCheckpoint} did. */
@@ -379,7 +387,10 @@ export async function quantizeCheckpoint(
   checkShapes(quantizer, options, perTensor, chosenInfos);
   const namesOf = new Map(headers.map((h) => [h.path, h.names]));
   const inputs = await hashInputs(srcFiles, selected, (f) => namesOf.get(f)!, opts.progress);
-  const key = quantizeRunKey(quantizer, options, perTensor, selected, inputs);
+  const key = {
+    ...quantizeRunKey(quantizer, options, perTensor, selected, inputs),
+    ...(opts.config ? { config: opts.config } : {}),
+  };
   const run = await runIdOf(key);
   // A shard quantizes the tensors it owns; a whole run every selected one.
   const owned = shard ? shardTensors(selected, headers, shard) : selected;
@@ -484,14 +495,16 @@ export async function quantizeCheckpoint(
           const t = await src.read(name);
           const [rows, cols] = [t.shape[0]!, t.shape[1]!];
           const w = toSharedF32(t);
-          const qt = await quantizer.quantize(
-            w,
-            rows,
-            cols,
-            mergeOptions(options, perTensor[name]),
-            opts.backend,
-            name,
-          );
+          const qt = opts.encode
+            ? await opts.encode(name, w, rows, cols)
+            : await quantizer.quantize(
+              w,
+              rows,
+              cols,
+              mergeOptions(options, perTensor[name]),
+              opts.backend,
+              name,
+            );
           if (qt.paddedCols > cols) {
             const pad = qt.paddedCols - cols;
             const scaleBits = qt.scaleStorage?.kind === "float" && qt.scaleStorage.dtype === "F32"
@@ -634,7 +647,10 @@ export async function quantizeCheckpoint(
       }
       if (extras) {
         const config = { ...extras.config };
-        config.quantization_config = quantizationConfig(method, options, selected, all, run);
+        config.quantization_config = {
+          ...quantizationConfig(method, options, selected, all, run),
+          ...opts.config,
+        };
         // The parameters as the quantizer resolved them (defaults filled), from the first tensor.
         if (resolvedParams) {
           // With auto Hadamard blocks the block (and the default group) vary per tensor; each
