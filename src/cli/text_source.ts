@@ -43,8 +43,9 @@ export async function readTextArg(arg: string): Promise<Uint8Array> {
 }
 
 /**
- * The `--text` argument as an input path for `Command.inputs` (none for an embedded split such as
- * `brown:test` or `sotu:valid`, or when absent).
+ * The `--text` argument (or another text flag, e.g. `calib`) as an input path for
+ * `Command.inputs` (none for an embedded split such as `brown:test` or `sotu:valid`, or when
+ * absent).
  *
  * @example
  * ```ts
@@ -54,9 +55,12 @@ export async function readTextArg(arg: string): Promise<Uint8Array> {
  * }
  * ```
  */
-export function textInput(args: ParsedArgs): { path: string | undefined; what: string } {
-  const t = args.values.text;
-  return { path: typeof t === "string" && !embeddedSplit(t) ? t : undefined, what: "--text" };
+export function textInput(
+  args: ParsedArgs,
+  flag = "text",
+): { path: string | undefined; what: string } {
+  const t = args.values[flag];
+  return { path: typeof t === "string" && !embeddedSplit(t) ? t : undefined, what: `--${flag}` };
 }
 
 /** `CORPUS:SPLIT` of an embedded corpus, parsed; null for anything else (a file path). */

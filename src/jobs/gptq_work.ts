@@ -1,21 +1,25 @@
 /**
- * The resumable state of a GPTQ checkpoint run, in the quantize job's work folder
- * (`OUT/.quantlab-work/gptq/`, removed with it when the run finishes): one part file per finished
- * layer (`layer-L.safetensors`, its quantized projections in the checkpoint format, tagged with
- * the run fingerprint) and `progress.jsonl` (a header naming the run, then one line per finished
- * layer with its statistics). Nothing is created until the first layer is done, so a run stopped
- * by bad input leaves nothing behind.
+ * The resumable state of a GPTQ checkpoint run, in the work folder beside its output
+ * (`OUT.quantlab-work/gptq/`, removed with the work folder when the run finishes): one part file
+ * per finished layer (`layer-L.safetensors`, its quantized projections in the checkpoint format,
+ * tagged with the run id) and `progress.jsonl`, a run log (`io/jsonl_log.ts`) whose header is the
+ * run key, then one line per finished layer with its statistics. Nothing is created until the
+ * first layer is done, so a run stopped by bad input leaves nothing behind.
  *
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
 import type { QuantizedTensor } from "../quant/format.ts";
 import { QuantizedCheckpoint, writeQuantizedSafetensors } from "../io/quantized_checkpoint.ts";
-import { appendJsonl, openRunLog, readJsonl } from "../io/jsonl_log.ts";
+import { appendJsonl, openRunLog } from "../io/jsonl_log.ts";
+import type { OutputMode } from "../io/output_guard.ts";
+import { pathExists } from "../io/atomic.ts";
 import { joinPath, q } from "../io/paths.ts";
+import { ioError } from "../io/safetensors.ts";
 import type { ProjectionStats } from "./gptq_layer.ts";
+import { runIdOf } from "./quantize_run.ts";
 
-const SCHEMA = "quantlab.gptq-layers";
+const SCHEMA = "quantlab.gptq.layers";
 const SCHEMA_VERSION = 1;
 
 /** One finished layer as logged. */
@@ -29,63 +33,77 @@ export interface LayerRecord {
 }
 
 /**
- * The GPTQ state folder of work folder `work` for run `run` (see the module doc).
+ * The GPTQ state in work folder `work` of a run with key `key` (see the module doc).
  *
  * @example
  * ```ts
  * import { GptqWork } from "./gptq_work.ts";
  * const dir = await Deno.makeTempDir();
- * const s = await GptqWork.open(`${dir}/.quantlab-work`, "abc", "out");
+ * const s = await GptqWork.open(`${dir}/q.quantlab-work`, { grid: "nf4" }, `${dir}/q`, "new");
  * const none = s.done.length;
  * await Deno.remove(dir, { recursive: true });
  * if (none !== 0) throw new Error();
  * ```
  */
 export class GptqWork {
-  /** The state folder. */
+  /** The work folder. */
+  readonly work: string;
+  /** The GPTQ state folder inside it. */
   readonly dir: string;
-  /** The run fingerprint. */
-  readonly run: string;
   /** Layers finished by earlier runs, in order (a prefix 0 … k−1 of the model's layers). */
   readonly done: LayerRecord[];
+  readonly #key: object;
+  readonly #out: string;
+  readonly #fresh: boolean;
+  #run: string | null = null;
   #created = false;
-  #stale: boolean;
 
-  private constructor(dir: string, run: string, done: LayerRecord[], stale: boolean) {
-    this.dir = dir;
-    this.run = run;
+  private constructor(work: string, key: object, out: string, done: LayerRecord[], fresh: boolean) {
+    this.work = work;
+    this.dir = joinPath(work, "gptq");
+    this.#key = key;
+    this.#out = out;
     this.done = done;
-    this.#stale = stale;
+    this.#fresh = fresh;
   }
 
   get #log(): string {
     return joinPath(this.dir, "progress.jsonl");
   }
 
+  #header() {
+    return { schema: SCHEMA, schemaVersion: SCHEMA_VERSION, key: this.#key };
+  }
+
+  #what(): string {
+    return `The unfinished GPTQ run of --out ${q(this.#out)} (in ${q(this.work)})`;
+  }
+
   /**
-   * Reads the state left by earlier runs (writes nothing). A log of another run that finished a
-   * layer is refused (`bad-argument`, naming `out`); one that finished none is replaced at the
-   * first write.
+   * Reads the state an earlier run left (writes nothing). `"new"`: none is expected (the caller
+   * checked the work folder is absent); `"force"`: any is ignored and the work folder replaced at
+   * the first save; `"resume"`: its log must hold this key (else a `bad-argument` error names the
+   * differing fields), and a work folder without one is refused.
    */
-  static async open(work: string, run: string, out: string): Promise<GptqWork> {
-    const dir = joinPath(work, "gptq");
-    const records = (await readJsonl(joinPath(dir, "progress.jsonl"))) as Record<string, unknown>[];
-    const head = records[0];
-    const headRun = (head?.key as { run?: unknown } | undefined)?.run;
-    const layers = records.filter((r) => r.kind === "layer") as unknown as LayerRecord[];
-    if (head !== undefined && headRun !== run) {
-      if (layers.length > 0) {
-        throw new QuantlabError(
-          "bad-argument",
-          `${q(out)} holds an unfinished GPTQ run with other options, calibration or inputs; ` +
-            `delete ${q(work)} (and the output) or choose another --out`,
-        );
+  static async open(work: string, key: object, out: string, mode: OutputMode): Promise<GptqWork> {
+    const s = new GptqWork(work, key, out, [], mode === "force");
+    if (mode !== "resume") return s;
+    if (await pathExists(s.#log)) {
+      s.#created = true;
+      // Validates the key (a log that exists is only read back, never rewritten).
+      const records = await openRunLog(s.#log, s.#header(), s.#what());
+      for (const r of records) {
+        const l = r as unknown as LayerRecord & { kind?: string };
+        if (l.kind === "layer" && l.layer === s.done.length) s.done.push(l);
       }
-      return new GptqWork(dir, run, [], true);
+    } else if (await pathExists(work)) {
+      throw new QuantlabError(
+        "bad-argument",
+        `The work folder ${q(work)} of --out ${q(out)} holds no GPTQ run to resume; add --force ` +
+          "to start over, or choose another --out",
+      );
     }
-    const done: LayerRecord[] = [];
-    for (const l of layers) if (l.layer === done.length) done.push(l);
-    return new GptqWork(dir, run, done, false);
+    return s;
   }
 
   /** Records a finished layer: its part file (atomic), then its log line (synced). */
@@ -95,17 +113,19 @@ export class GptqWork {
     stats: ProjectionStats[],
   ): Promise<void> {
     if (!this.#created) {
-      await Deno.mkdir(this.dir, { recursive: true });
-      if (this.#stale) await Deno.remove(this.#log);
-      await openRunLog(this.#log, {
-        schema: SCHEMA,
-        schemaVersion: SCHEMA_VERSION,
-        key: { run: this.run },
+      if (this.#fresh) {
+        await Deno.remove(this.work, { recursive: true }).catch((e) => {
+          if (!(e instanceof Deno.errors.NotFound)) throw ioError(e, this.work, "remove");
+        });
+      }
+      await Deno.mkdir(this.dir, { recursive: true }).catch((e) => {
+        throw ioError(e, this.dir, "create folder");
       });
+      await openRunLog(this.#log, this.#header(), this.#what());
       this.#created = true;
     }
     const part = `layer-${layer}.safetensors`;
-    await writeQuantizedSafetensors(joinPath(this.dir, part), tensors, this.run);
+    await writeQuantizedSafetensors(joinPath(this.dir, part), tensors, await this.#runId());
     const rec: LayerRecord = { layer, part, stats };
     await appendJsonl(this.#log, { kind: "layer", ...rec }, { sync: true });
     this.done.push(rec);
@@ -118,7 +138,7 @@ export class GptqWork {
     const path = joinPath(this.dir, rec.part);
     const ck = await QuantizedCheckpoint.open(path);
     try {
-      if (ck.run !== this.run) {
+      if (ck.run !== await this.#runId()) {
         throw new QuantlabError("bad-file", `Part file ${q(path)} does not belong to this run`);
       }
       const out = new Map<string, QuantizedTensor>();
@@ -127,5 +147,14 @@ export class GptqWork {
     } finally {
       ck.close();
     }
+  }
+
+  /** Removes the work folder (after a failure that would recur on resume). */
+  async discard(): Promise<void> {
+    if (this.#created) await Deno.remove(this.work, { recursive: true }).catch(() => {});
+  }
+
+  async #runId(): Promise<string> {
+    return this.#run ??= await runIdOf(this.#key);
   }
 }

@@ -711,7 +711,12 @@ async function finishedFile(
 }
 
 /** Failures that recur with the same settings and input: resuming them cannot help. */
-const DETERMINISTIC = new Set(["bad-argument", "bad-shape", "bad-value", "unsupported"]);
+export const RECURRING_FAILURES: ReadonlySet<string> = new Set([
+  "bad-argument",
+  "bad-shape",
+  "bad-value",
+  "unsupported",
+]);
 
 /**
  * After a failed run: the work folder is kept for `--resume` when it holds finished tensors and
@@ -719,7 +724,7 @@ const DETERMINISTIC = new Set(["bad-argument", "bad-shape", "bad-value", "unsupp
  * run that fails on its settings or input leaves nothing behind.
  */
 async function abandonWork(work: RunWork, e: unknown, quantizedNow: number): Promise<void> {
-  const recurs = e instanceof QuantlabError && DETERMINISTIC.has(e.code);
+  const recurs = e instanceof QuantlabError && RECURRING_FAILURES.has(e.code);
   if (recurs || work.doneParts.size + quantizedNow === 0) {
     await Deno.remove(work.dir, { recursive: true }).catch(() => {});
   }

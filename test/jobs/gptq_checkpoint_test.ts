@@ -31,11 +31,13 @@ let full: Promise<{ out: string; summary: Awaited<ReturnType<typeof gptqCheckpoi
   null;
 function fullRun() {
   full ??= (async () => {
-    const out = await Deno.makeTempDir();
+    const out = `${await Deno.makeTempDir()}/q`;
     return { out, summary: await gptqCheckpoint(MODEL, out, options()) };
   })();
   return full;
 }
+
+const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
 
 const KINDS = Object.values(HESSIAN_GROUPS).flat();
 const nameOf = (l: number, k: string) =>
@@ -145,7 +147,8 @@ Deno.test("every projection's output error on the calibration inputs is below da
 
 Deno.test("a killed run resumes at the first unfinished layer and writes the same checkpoint", async () => {
   const { out: ref } = await fullRun();
-  const out = await Deno.makeTempDir();
+  const root = await Deno.makeTempDir();
+  const out = `${root}/q`;
   try {
     await assert.rejects(
       () =>
@@ -157,22 +160,44 @@ Deno.test("a killed run resumes at the first unfinished layer and writes the sam
         }),
       /killed/,
     );
-    assert.deepEqual([...Deno.readDirSync(out)].map((e) => e.name), [".quantlab-work"]);
-    // Another calibration into the half-done folder is refused, and changes nothing.
-    await assert.rejects(
-      () => gptqCheckpoint(MODEL, out, options({ seed: 4 })),
-      /holds an unfinished GPTQ run with other options, calibration or inputs/,
+    // Nothing at --out; the finished layers in the work folder beside it.
+    assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["q.quantlab-work"]);
+    assert.deepEqual(
+      [...Deno.readDirSync(`${out}.quantlab-work/gptq`)].map((e) => e.name).sort(),
+      ["layer-0.safetensors", "layer-1.safetensors", "progress.jsonl"],
     );
-    const s = await gptqCheckpoint(MODEL, out, options());
+    // Without --resume the unfinished run is refused; with another calibration too, by name.
+    await assert.rejects(
+      () => gptqCheckpoint(MODEL, out, options()),
+      /the work folder of an unfinished run .* already exists.*--resume/,
+    );
+    await assert.rejects(
+      () => gptqCheckpoint(MODEL, out, { ...options({ seed: 4 }), mode: "resume" }),
+      /unfinished GPTQ run of --out .* used other settings: calibration\.seed/,
+    );
+    const s = await gptqCheckpoint(MODEL, out, { ...options(), mode: "resume" });
     assert.deepEqual(s.layers, { quantized: 2, resumed: 2 });
     assert.equal(s.projections.length, 28);
     assert.deepEqual(
       await Deno.readFile(`${out}/model.safetensors`),
       await Deno.readFile(`${ref}/model.safetensors`),
     );
-    assert.ok(![...Deno.readDirSync(out)].some((e) => e.name === ".quantlab-work"));
+    assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["q"]);
+    // --resume of the finished run recognises it; --force redoes it into the same bytes.
+    const again = await gptqCheckpoint(MODEL, out, { ...options(), mode: "resume" });
+    assert.deepEqual(again.layers, { quantized: 0, resumed: 4 });
+    await assert.rejects(
+      () => gptqCheckpoint(MODEL, out, { ...options({ seed: 4 }), mode: "resume" }),
+      /holds no unfinished run to resume/,
+    );
+    const forced = await gptqCheckpoint(MODEL, out, { ...options(), mode: "force" });
+    assert.deepEqual(forced.layers, { quantized: 4, resumed: 0 });
+    assert.deepEqual(
+      await Deno.readFile(`${out}/model.safetensors`),
+      await Deno.readFile(`${ref}/model.safetensors`),
+    );
   } finally {
-    await Deno.remove(out, { recursive: true });
+    await Deno.remove(root, { recursive: true });
   }
 });
 
@@ -189,7 +214,11 @@ Deno.test("bad input is one clear error and nothing is written", async () => {
       () => gptqCheckpoint(input, out, o),
       (e: Error & { code?: string }) => e.code === code && re.test(e.message),
     );
-    assert.equal(await Deno.stat(out).then(() => true, () => false), false, `${re}: wrote ${out}`);
+    assert.deepEqual(
+      [await exists(out), await exists(`${out}.quantlab-work`)],
+      [false, false],
+      `${re}: wrote something`,
+    );
   };
   try {
     await fails(
@@ -221,5 +250,5 @@ Deno.test("bad input is one clear error and nothing is written", async () => {
 });
 
 Deno.test("cleanup: the shared run's output", async () => {
-  if (full) await Deno.remove((await full).out, { recursive: true });
+  if (full) await Deno.remove(`${(await full).out}/..`, { recursive: true });
 });

@@ -31,6 +31,8 @@ import { ignoredFlagWarnings, userWordsMethodError } from "../method_flags.ts";
 import { HADAMARD_HELP, hadamardFlagText, parseHadamardFlag } from "../hadamard_flag.ts";
 import { refuseWithShard, SHARD_FLAGS, shardFromArgs } from "../shard_flags.ts";
 import { printQuantizeShard } from "../shard_report.ts";
+import { checkGptqFlags, GPTQ_FLAGS, type GptqRun, runGptq } from "../gptq_flags.ts";
+import { textInput } from "../text_source.ts";
 
 /** Flags shared by commands that take quantization options. */
 export const QUANT_FLAGS: Record<string, FlagSpec> = {
@@ -194,16 +196,24 @@ const mib = (b: number): string => `${(b / 2 ** 20).toFixed(2)} MiB`;
 /** The `quantize` command. */
 export const quantizeCommand: Command = {
   name: "quantize",
-  summary: "quantize a checkpoint folder or .safetensors file (HIGGS, HQQ, NF4, RTN, …)",
+  summary: "quantize a checkpoint folder or .safetensors file (HIGGS, HQQ, NF4, RTN, GPTQ, …)",
   usage: "quantlab quantize MODEL_DIR|FILE.safetensors --out OUT [--force | --resume] " +
-    "[--method higgs --bits 4 --p 2 …] [--plan plan.json] [--shard I/N]",
+    "[--method higgs --bits 4 --p 2 …] [--plan plan.json] [--shard I/N]\n" +
+    "       quantlab quantize MODEL_DIR --out OUT --method gptq --grid SPEC " +
+    "[--calib brown:train --calib-samples 128 --calib-ctx 256 …]",
   examples: [
     "quantlab quantize assets/tiny-llama -o /tmp/ql-higgs --method higgs --bits 4 --p 2 --hadamard 256",
     "quantlab quantize assets/tiny-llama -o /tmp/ql-nf4 --method nf4",
-    "quantlab quantize assets/tiny-llama -o /tmp/ql-hqq3 --method hqq --bits 3 --json",
+    "quantlab quantize assets/tiny-llama -o /tmp/ql-gptq --method gptq --grid higgs:p=2,bits=3 " +
+    "--calib brown:valid --calib-samples 8 --calib-ctx 128 --json",
   ],
   flags: {
     ...QUANT_FLAGS,
+    method: {
+      ...QUANT_FLAGS.method!,
+      help: "higgs | hqq | nf4 | af4 | fp4 | rtn | gptq (with --grid)",
+    },
+    ...GPTQ_FLAGS,
     ...outFlag("output folder (or FILE.safetensors for a file input); must be new or empty"),
     ...outputModeFlags({ resumable: true }),
     tensor: { type: "string", multiple: true, help: "quantize only this tensor (repeatable)" },
@@ -216,6 +226,7 @@ export const quantizeCommand: Command = {
   inputs: (args) => [
     { path: args.positionals[0], what: "MODEL" },
     { path: args.values.plan as string | undefined, what: "--plan" },
+    textInput(args, "calib"),
   ],
   async run(args) {
     const input = args.positionals[0];
@@ -233,7 +244,8 @@ export const quantizeCommand: Command = {
     if (shard) {
       refuseWithShard(args, "json", "a shard prints one line; quantlab merge OUT finishes");
     }
-    const method = choiceFlag(args, "method", availableMethods());
+    const method = choiceFlag(args, "method", [...availableMethods(), "gptq"]);
+    checkGptqFlags(args, method);
     const options = quantOptionsFromArgs(args);
     const plan = typeof args.values.plan === "string"
       ? await readPlan(args.values.plan, method, options)
@@ -251,8 +263,10 @@ export const quantizeCommand: Command = {
     const tensors = (args.values.tensor as string[] | undefined) ?? [];
     const json = Boolean(args.values.json);
     let s;
+    let gptq: GptqRun | null = null;
     try {
-      s = await quantizeCheckpoint(input, out, {
+      if (method === "gptq") gptq = await runGptq(args, input, out, mode);
+      s = gptq?.summary ?? await quantizeCheckpoint(input, out, {
         method,
         options,
         backend,
@@ -291,6 +305,7 @@ export const quantizeCommand: Command = {
         compressionRatio: report.totalBytes > 0 ? inBytes / report.totalBytes : null,
         seconds: s.seconds,
         weightsPerSecond: rate,
+        ...(gptq ? { gptq: gptq.json() } : {}),
       });
       return;
     }
@@ -311,5 +326,6 @@ export const quantizeCommand: Command = {
         `${f(bits.scales)} + table ${f(bits.table)} + padding ${f(bits.padding)}`,
     );
     console.log(`time         ${s.seconds.toFixed(1)} s (${(rate / 1e6).toFixed(2)} M weights/s)`);
+    for (const line of gptq?.lines() ?? []) console.log(line);
   },
 };
