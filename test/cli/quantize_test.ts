@@ -133,9 +133,10 @@ Deno.test("quantize rejects bad command lines with a usage error naming the valu
     (e: unknown) => e instanceof UsageError && /--out is required/.test(e.message),
   );
   await assert.rejects(
-    run(["x", "--out", "y", "--method", "gptq"]),
+    run(["x", "--out", "y", "--method", "awq"]),
     (e: unknown) =>
-      e instanceof UsageError && /--method gptq is not valid; use one of .*higgs/.test(e.message),
+      e instanceof UsageError &&
+      /--method awq is not valid; use one of .*higgs.*gptq/.test(e.message),
   );
   await assert.rejects(
     run(["x", "--out", "y", "--seed=-1"]),
