@@ -76,8 +76,8 @@ export const demoCommand: Command = {
       unknown
     >;
     console.log(
-      `\n${model ?? "Tiny Llama (assets/tiny-llama"}: d ${cfg.hidden_size}, ` +
-        `${cfg.num_hidden_layers} layers, vocab ${cfg.vocab_size}), perplexity on ` +
+      `\n${model ?? "assets/tiny-llama"} (d ${cfg.hidden_size}, ` +
+        `${cfg.num_hidden_layers} layers, vocab ${cfg.vocab_size}): perplexity on ` +
         (windows === "all" ? "the whole" : `the first ${windows} windows of 256 tokens of`) +
         " Brown test; every projection quantized",
     );
