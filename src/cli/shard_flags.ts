@@ -6,8 +6,22 @@
  *
  * @module
  */
-import { type FlagSpec, intFlag, type ParsedArgs, UsageError } from "./command.ts";
-import { MAX_SHARDS, parseShard, type Shard, shardFromEnv } from "../jobs/shard_plan.ts";
+import {
+  type FlagSpec,
+  intFlag,
+  outAndLog,
+  type ParsedArgs,
+  prepareResultsOutput,
+  UsageError,
+} from "./command.ts";
+import { shardLogPath, shardResultPath } from "../jobs/result_shards.ts";
+import {
+  MAX_SHARDS,
+  parseShard,
+  type Shard,
+  shardFromEnv,
+  shardLabel,
+} from "../jobs/shard_plan.ts";
 
 /** The shard flags, spelled alike in every command that has them. */
 export const SHARD_FLAGS: Record<string, FlagSpec> = {
@@ -77,4 +91,23 @@ export function refuseWithShard(args: ParsedArgs, flag: string, why: string): vo
   if (v !== undefined && v !== false) {
     throw new UsageError(`--${flag} does not go with --shard: ${why}`);
   }
+}
+
+/**
+ * The results file and log of a command that may run as a shard (`sensitivity`, `linearity`):
+ * `--out` and its log, or, for a shard, its own log and results file beside `--out` (which is the
+ * merge's); checks them against the output rules (new, `--force`, `--resume`) before any work.
+ */
+export async function prepareShardableResults(
+  args: ParsedArgs,
+  shard: Shard | null,
+  logSuffix: string,
+): Promise<{ out: string | undefined; log: string | undefined }> {
+  const { out, log: wholeLog } = outAndLog(args, logSuffix);
+  const log = shard ? shardLogPath(out!, shard, logSuffix) : wholeLog;
+  const own = shard
+    ? [{ path: shardResultPath(out!, shard), what: `the results of shard ${shardLabel(shard)}` }]
+    : [];
+  await prepareResultsOutput(args, out, log, own);
+  return { out, log };
 }

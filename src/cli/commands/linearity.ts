@@ -9,15 +9,7 @@
  *
  * @module
  */
-import {
-  choiceFlag,
-  type Command,
-  commandBackend,
-  intFlag,
-  outAndLog,
-  prepareResultsOutput,
-  UsageError,
-} from "../command.ts";
+import { choiceFlag, type Command, commandBackend, intFlag, UsageError } from "../command.ts";
 import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
 import { evalWindows, TEXT_CORPORA, textInput } from "../text_source.ts";
@@ -33,7 +25,7 @@ import {
 } from "../../jobs/linearity_configs.ts";
 import { summarizeLinearity } from "../../jobs/linearity_summary.ts";
 import { runLinearityJob } from "../../jobs/linearity_run.ts";
-import { shardLogPath, shardResultPath } from "../../jobs/result_shards.ts";
+import { shardResultPath } from "../../jobs/result_shards.ts";
 import { ownedUnits, shardLabel } from "../../jobs/shard_plan.ts";
 import { readSensitivityFile } from "../../jobs/sensitivity.ts";
 import type { QuantMethod } from "../../quant/format.ts";
@@ -41,7 +33,7 @@ import type { QuantOptions } from "../../quant/quantizer.ts";
 import { availableMethods } from "../../quant/registry.ts";
 import { outputModeFlags, QUIET_FLAG } from "../vocabulary.ts";
 import { warnCtx } from "../warn.ts";
-import { SHARD_FLAGS, shardFromArgs } from "../shard_flags.ts";
+import { prepareShardableResults, SHARD_FLAGS, shardFromArgs } from "../shard_flags.ts";
 
 /** Parses "2.5,3,3.5" into budgets. */
 function parseBudgets(spec: string): number[] {
@@ -167,20 +159,7 @@ export const linearityCommand: Command = {
     const baselines =
       (Array.isArray(rawBaselines) ? rawBaselines : rawBaselines ? [String(rawBaselines)] : [])
         .map(parseBaseline);
-    const { out, log: wholeLog } = outAndLog(args, ".rows.jsonl");
-    // A shard's log and results file beside --out are its own; --out is the merge's.
-    const log = shard ? shardLogPath(out!, shard, ".rows.jsonl") : wholeLog;
-    await prepareResultsOutput(
-      args,
-      out,
-      log,
-      shard
-        ? [{
-          path: shardResultPath(out!, shard),
-          what: `the results of shard ${shardLabel(shard)}`,
-        }]
-        : [],
-    );
+    const { out, log } = await prepareShardableResults(args, shard, ".rows.jsonl");
     const quiet = Boolean(args.values.quiet);
     if ((h & (h - 1)) !== 0) {
       throw new UsageError(`--hadamard ${h} is not valid; use a power of two in 64…32768`);

@@ -9,14 +9,7 @@
  *
  * @module
  */
-import {
-  type Command,
-  commandBackend,
-  intFlag,
-  outAndLog,
-  prepareResultsOutput,
-  UsageError,
-} from "../command.ts";
+import { type Command, commandBackend, intFlag, UsageError } from "../command.ts";
 import { progress } from "../progress.ts";
 import { formatTable } from "../table.ts";
 import { evalWindows, TEXT_CORPORA, textInput } from "../text_source.ts";
@@ -28,8 +21,13 @@ import { runSensitivityJob } from "../../jobs/sensitivity.ts";
 import type { ProjectionRef } from "../../jobs/linearity.ts";
 import { outputModeFlags, QUIET_FLAG } from "../vocabulary.ts";
 import { warnCtx } from "../warn.ts";
-import { refuseWithShard, SHARD_FLAGS, shardFromArgs } from "../shard_flags.ts";
-import { shardLogPath, shardResultPath } from "../../jobs/result_shards.ts";
+import {
+  prepareShardableResults,
+  refuseWithShard,
+  SHARD_FLAGS,
+  shardFromArgs,
+} from "../shard_flags.ts";
+import { shardResultPath } from "../../jobs/result_shards.ts";
 import { ownedUnits, shardLabel } from "../../jobs/shard_plan.ts";
 
 /** Parses "0-3,7" into layer indices below `layers`. */
@@ -124,20 +122,7 @@ export const sensitivityCommand: Command = {
     if (antithetic && draws % 2 !== 0) {
       throw new UsageError(`--antithetic needs an even --draws (pairs ±ε); got --draws ${draws}`);
     }
-    const { out, log: wholeLog } = outAndLog(args, ".points.jsonl");
-    // A shard's log and results file beside --out are its own; --out is the merge's.
-    const log = shard ? shardLogPath(out!, shard, ".points.jsonl") : wholeLog;
-    await prepareResultsOutput(
-      args,
-      out,
-      log,
-      shard
-        ? [{
-          path: shardResultPath(out!, shard),
-          what: `the results of shard ${shardLabel(shard)}`,
-        }]
-        : [],
-    );
+    const { out, log } = await prepareShardableResults(args, shard, ".points.jsonl");
     const quiet = Boolean(args.values.quiet);
 
     const model = await loadModel(dir);
