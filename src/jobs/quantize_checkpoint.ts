@@ -87,7 +87,8 @@ import {
   runIdOf,
   type RunWork,
 } from "./quantize_run.ts";
-import { checkShapes, hashInputs, readFolderExtras } from "./quantize_inputs.ts";
+import type { FileHash } from "../io/content_hash.ts";
+import { checkInputSizes, checkShapes, hashInputs, readFolderExtras } from "./quantize_inputs.ts";
 import { type Shard, shardLabel } from "./shard_plan.ts";
 import {
   shardManifestPath,
@@ -140,6 +141,11 @@ export interface QuantizeCheckpointOptions {
   encode?: (name: string, w: Float32Array, rows: number, cols: number) => Promise<QuantizedTensor>;
   /** Keys merged into config.json's `quantization_config`, and into the run key as `config`. */
   config?: Readonly<Record<string, unknown>>;
+  /**
+   * The input files' sizes and hashes as the shards of this run measured them (`quantlab merge`,
+   * whose every tensor is already done): each file's size is checked, its content not hashed again.
+   */
+  trustedInputs?: Readonly<Record<string, FileHash>>;
 }
 
 /** What {@linkcode quantizeCheckpoint} did. */
@@ -386,7 +392,9 @@ export async function quantizeCheckpoint(
   for (const h of headers) for (const [n, i] of h.infos) if (selected.has(n)) chosenInfos.set(n, i);
   checkShapes(quantizer, options, perTensor, chosenInfos);
   const namesOf = new Map(headers.map((h) => [h.path, h.names]));
-  const inputs = await hashInputs(srcFiles, selected, (f) => namesOf.get(f)!, opts.progress);
+  const inputs = opts.trustedInputs
+    ? await checkInputSizes(srcFiles, opts.trustedInputs)
+    : await hashInputs(srcFiles, selected, (f) => namesOf.get(f)!, opts.progress);
   const key = {
     ...quantizeRunKey(quantizer, options, perTensor, selected, inputs),
     ...(opts.config ? { config: opts.config } : {}),

@@ -103,6 +103,31 @@ export function checkShapes(
 }
 
 /**
+ * The hashes a sharded run's shards recorded, for the files of `files`, after checking that each
+ * file still has its recorded size (a `bad-file` error naming it otherwise): the merge trusts the
+ * shards' content hashes rather than reading every input byte again.
+ */
+export async function checkInputSizes(
+  files: readonly string[],
+  trusted: Readonly<Record<string, FileHash>>,
+): Promise<Record<string, FileHash>> {
+  const out: Record<string, FileHash> = {};
+  for (const f of files) {
+    const want = trusted[baseName(f)];
+    const size = (await Deno.stat(f)).size;
+    if (!want || want.bytes !== size) {
+      throw new QuantlabError(
+        "bad-file",
+        `Input ${q(f)} is ${size} bytes; the shards of this run read ` +
+          (want ? `${want.bytes} bytes` : "no such file") + ": it changed since they ran",
+      );
+    }
+    out[baseName(f)] = want;
+  }
+  return out;
+}
+
+/**
  * The size and XXH64 of every input file by file name, the chosen tensors checked for NaN/±Inf
  * on the way (a `bad-value` error naming tensor, index and value).
  */

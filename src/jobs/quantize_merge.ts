@@ -5,8 +5,9 @@
  * folder without one is a shard that has not finished), made by the same run (run key, source,
  * settings) and that together they cover every tensor once with its part file present; then moves
  * the parts into the work folder with a progress log headed by the run key, and finishes the run
- * with the quantize job itself in mode "resume" — which hashes the input again (a source changed
- * since the shards ran is refused, naming the file), finds every tensor done, assembles the output
+ * with the quantize job itself in mode "resume" — which trusts the shards' content hashes of the
+ * input (each shard hashed every input byte; the merge checks each file's size only, so that it
+ * costs a small share of the run), finds every tensor done, assembles the output
  * files, index and config in the work folder exactly as a single run does and renames them to
  * `OUT` (then removes the work folder). A merge killed midway is run again: it continues. See
  * `quantize_shard.ts`.
@@ -198,7 +199,7 @@ export async function mergeQuantizeShards(
     resumable: false,
   });
   // The run's progress log, as a whole run that quantized every tensor would have left it: its
-  // header is the run key (the job resumes it only if the input still hashes the same).
+  // header is the run key (the job resumes it with the hashes the shards recorded).
   const header = {
     kind: "header",
     schema: QUANTIZE_RUN_SCHEMA,
@@ -224,6 +225,7 @@ export async function mergeQuantizeShards(
     ...(st.perTensor ? { perTensor: st.perTensor } : {}),
     includeLmHead: st.includeLmHead,
     tensors: st.tensors,
+    trustedInputs: first.key.inputs,
     mode: "resume",
     ...(opts.progress ? { progress: opts.progress } : {}),
   });

@@ -5,7 +5,7 @@
 // killed or mismatched shard is named, and rerunning only that shard completes the merge.
 import assert from "node:assert/strict";
 import { QuantlabError } from "../../src/core/errors.ts";
-import { SafetensorsFile } from "../../src/io/safetensors.ts";
+import { SafetensorsFile, writeSafetensors } from "../../src/io/safetensors.ts";
 import { writeSharded } from "../../src/io/sharded.ts";
 import { mergeShards } from "../../src/jobs/merge.ts";
 import {
@@ -244,6 +244,29 @@ Deno.test("quantize shards: a missing, killed or mismatched shard is named; reru
     assert.equal(c.code, 0, c.err);
     assert.match(c.out, /shard +1\/2: quantized 14 tensors, read 3\.\d\d MiB of source tensors/);
     assert.match(c.out, /next +quantlab merge .*\/c \(once all 2 shards are done\)/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("quantlab merge trusts the shards' content hashes but refuses an input whose size changed since they ran", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ql-qshards-size-" });
+  try {
+    for (
+      const f of ["config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"]
+    ) {
+      await Deno.copyFile(`${TINY}/${f}`, `${dir}/${f}`);
+    }
+    const out = `${dir}/q2`;
+    await runShards(dir, [`${dir}/model.safetensors`], out, 2);
+    // The same tensors rewritten with metadata: a valid file of another size.
+    const src = await SafetensorsFile.open(`${dir}/model.safetensors`);
+    const tensors = new Map();
+    for (const n of src.names()) tensors.set(n, await src.read(n));
+    src.close();
+    await writeSafetensors(`${dir}/model.safetensors`, Object.fromEntries(tensors), { note: "x" });
+    await rejects(mergeShards(out), /model\.safetensors.* changed since they ran/);
+    await assert.rejects(Deno.stat(out), Deno.errors.NotFound);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
