@@ -26,6 +26,7 @@ import { linearName } from "../model/types.ts";
 import { dequantize } from "../quant/dequantize.ts";
 import { relativeMse } from "../quant/error_metrics.ts";
 import { bitsPerWeight } from "../quant/format.ts";
+import type { Quantizer, QuantOptions } from "../quant/quantizer.ts";
 import { getQuantizer } from "../quant/registry.ts";
 import type { LinearityMetric } from "./linearity.ts";
 import type {
@@ -140,9 +141,60 @@ export async function checkLinearity(
   model: LlamaModel,
   opts: LinearityCheckOptions,
 ): Promise<LinearityCheck> {
-  // Long on purpose: one measurement loop (dense baseline, then each configuration swapped in and
-  // measured on the same windows) whose shared state would otherwise travel through many
-  // parameters.
+  checkAssignments(opts);
+  const meter = await AssignmentMeter.start(model, opts);
+  const higgsOf = higgsProjections(meter, opts);
+  const { options, configs } = opts;
+  const done = new Map((opts.done ?? []).map((r) => [r.label, r]));
+  const baselines = opts.baselines ?? [];
+  const owns = opts.owns ?? (() => true);
+  let total = 0;
+  for (let u = 0; u < configs.length + baselines.length; u++) if (owns(u)) total++;
+  const rows: LinearityRow[] = [];
+  // A row from the log is reused as is; a new one is measured and reported.
+  const addRow = async (label: string, measure: () => Promise<LinearityRow>) => {
+    const prev = done.get(label);
+    if (prev) {
+      rows.push(prev);
+      return;
+    }
+    const row = await measure();
+    rows.push(row);
+    await opts.onRow?.(row, rows.length - 1, total);
+  };
+  try {
+    for (let c = 0; c < configs.length; c++) {
+      if (!owns(c)) continue;
+      const cfg = configs[c]!;
+      await addRow(cfg.label, () =>
+        meter.measure(
+          cfg,
+          (i) => cfg.choice[i] === DENSE ? Promise.resolve(null) : higgsOf(i, cfg.choice[i]!),
+          (i) => options[cfg.choice[i]!]!.error,
+          (i) => cfg.choice[i] === DENSE ? "dense" : options[cfg.choice[i]!]!.name,
+        ));
+    }
+    for (let k = 0; k < baselines.length; k++) {
+      if (!owns(configs.length + k)) continue;
+      const b = baselines[k]!, label = `uniform ${b.label}`;
+      await addRow(label, () => {
+        const quantizer = getQuantizer(b.method);
+        return meter.measure(
+          { label, family: "baseline", budget: null },
+          (i) => quantizeProjection(meter, i, quantizer, b.options, opts.backend),
+          (_, t2) => t2,
+          () => b.label,
+        );
+      });
+    }
+  } finally {
+    meter.restore();
+  }
+  return { base: meter.base, rows };
+}
+
+/** Refuses an invalid metric, windows or assignment (`bad-argument`, naming the value). */
+function checkAssignments(opts: LinearityCheckOptions): void {
   const { metric, windows, projections, options, configs } = opts;
   if (metric !== "ppl" && metric !== "kl") {
     throw new QuantlabError("bad-argument", `Metric "${metric}" is not valid; use ppl or kl`);
@@ -170,94 +222,82 @@ export async function checkLinearity(
       );
     }
   }
-  const V = model.config.vocabSize;
-  const embeds = windows.map((w) => model.embed(w));
-  const scored = windows.reduce((s, w) => s + w.length - 1, 0);
-  // The dense model's per-window NLL sums ("ppl") or log-probabilities ("kl").
-  const evalWindows = async (): Promise<number[] | Float64Array[]> => {
-    if (metric === "kl") {
-      const out: Float64Array[] = [];
-      for (let i = 0; i < windows.length; i++) {
-        out.push(logSoftmaxRows(await model.forwardFrom(0, embeds[i]!), windows[i]!.length, V));
-      }
-      return out;
-    }
-    const out: number[] = [];
-    for (let i = 0; i < windows.length; i++) {
-      out.push((await model.nllFrom(0, embeds[i]!, windows[i]!)).reduce((s, v) => s + v, 0));
-    }
-    return out;
-  };
-  const dense = await evalWindows();
-  const base = metric === "ppl"
-    ? Math.exp((dense as number[]).reduce((s, v) => s + v, 0) / scored)
-    : 0;
+}
 
-  const originals: Linear[] = projections.map((p) => model.getLinear(p.layer, p.kind));
-  const weightsOf = (i: number): Float32Array => {
-    const w = originals[i]!.weightF32?.();
+/** A projection quantized one way: the layer swapped in, its realized t², its bits per weight. */
+interface QuantizedProjection {
+  linear: Linear;
+  t2: number;
+  bits: number;
+}
+
+/** The metric's raw scores per window: NLL sums ("ppl") or log-probabilities ("kl"). */
+type WindowScores = number[] | Float64Array[];
+
+/**
+ * Swaps quantized projections into the model and measures the metric's change against the dense
+ * model, always on the same windows (embedded once), so rows compare pairwise.
+ */
+class AssignmentMeter {
+  /** The dense model's metric: perplexity ("ppl") or 0 ("kl"). */
+  readonly base: number;
+  /** The projections' original (dense) layers, in the order of `projections`. */
+  readonly originals: Linear[];
+
+  private constructor(
+    readonly model: LlamaModel,
+    readonly opts: Pick<LinearityCheckOptions, "metric" | "windows" | "projections">,
+    private readonly embeds: Float32Array[],
+    private readonly dense: WindowScores,
+  ) {
+    const { windows, projections } = opts;
+    this.base = opts.metric === "ppl"
+      ? Math.exp((dense as number[]).reduce((s, v) => s + v, 0) / scoredTokens(windows))
+      : 0;
+    this.originals = projections.map((p) => model.getLinear(p.layer, p.kind));
+  }
+
+  /** Embeds the windows and scores the dense model on them. */
+  static async start(
+    model: LlamaModel,
+    opts: Pick<LinearityCheckOptions, "metric" | "windows" | "projections">,
+  ): Promise<AssignmentMeter> {
+    const embeds = opts.windows.map((w) => model.embed(w));
+    const dense = await scoreWindows(model, opts.metric, opts.windows, embeds);
+    return new AssignmentMeter(model, opts, embeds, dense);
+  }
+
+  /** The dense weights of projection `i` (to quantize); `unsupported` if its layer hides them. */
+  weightsOf(i: number): Float32Array {
+    const w = this.originals[i]!.weightF32?.();
     if (!w) {
-      const p = projections[i]!;
+      const p = this.opts.projections[i]!;
       throw new QuantlabError(
         "unsupported",
         `Layer ${p.layer} ${p.kind} exposes no weights (weightF32) to quantize`,
       );
     }
     return w;
-  };
-  const quantized = new Map<string, { linear: Linear; t2: number; bits: number }>();
-  const higgs = getQuantizer("higgs");
-  const quantizedOf = async (i: number, j: number) => {
-    const key = `${i}|${j}`;
-    let hit = quantized.get(key);
-    if (!hit) {
-      const p = projections[i]!, o = options[j]!, lin = originals[i]!;
-      const w = weightsOf(i);
-      const name = linearName(p.layer, p.kind);
-      const q = await higgs.quantize(
-        w,
-        lin.outFeatures,
-        lin.inFeatures,
-        {
-          p: o.p,
-          gridSize: o.n,
-          hadamard: opts.hadamard,
-          extra: { scaleRule: opts.scaleRule ?? "rms" },
-        },
-        opts.backend,
-        name,
-      );
-      hit = {
-        linear: new LutLinear(q, lin.bias, name),
-        t2: relativeMse(w, dequantize(q)),
-        bits: bitsPerWeight(q),
-      };
-      quantized.set(key, hit);
-      opts.onQuantized?.(quantized.size);
-    }
-    return hit;
-  };
+  }
 
-  const done = new Map((opts.done ?? []).map((r) => [r.label, r]));
-  const baselines = opts.baselines ?? [];
-  const owns = opts.owns ?? (() => true);
-  let total = 0;
-  for (let u = 0; u < configs.length + baselines.length; u++) if (owns(u)) total++;
-  // Quantizes every projection by `pick(i)`, measures the model, restores nothing (the caller
-  // does, once, at the end).
-  const measure = async (
+  /**
+   * Quantizes every projection by `pick(i)` (null: left dense), measures the model, restores
+   * nothing (the caller does, once, at the end).
+   */
+  async measure(
     head: Pick<LinearityRow, "label" | "family" | "budget">,
-    pick: (i: number) => Promise<{ linear: Linear; t2: number; bits: number } | null>,
+    pick: (i: number) => Promise<QuantizedProjection | null>,
     gridError: (i: number, t2: number) => number,
     gridName: (i: number) => string,
-  ): Promise<LinearityRow> => {
+  ): Promise<LinearityRow> {
+    const { model, opts: { projections } } = this;
     let bits = 0, size = 0, predicted = 0, predictedFromGrid = 0;
     const t2: number[] = [];
     for (let i = 0; i < projections.length; i++) {
       const p = projections[i]!;
       const q = await pick(i);
-      if (!q) { // left dense
-        model.setLinear(p.layer, p.kind, originals[i]!);
+      if (!q) {
+        model.setLinear(p.layer, p.kind, this.originals[i]!);
         t2.push(0);
         continue;
       }
@@ -268,93 +308,119 @@ export async function checkLinearity(
       bits += q.bits * p.size;
       size += p.size;
     }
-    const got = await evalWindows();
-    let measured: number, measuredSe: number | null, perWindow: number[];
-    if (metric === "kl") {
-      perWindow = (got as Float64Array[]).map((lq, i) =>
-        meanKl(dense[i] as Float64Array, lq, windows[i]!.length, V)
-      );
-      // Positions-weighted mean (windows may differ in length); SE over windows.
-      measured = perWindow.reduce((s, v, i) => s + v * windows[i]!.length, 0) /
-        windows.reduce((s, w) => s + w.length, 0);
-      measuredSe = meanSe(perWindow).se;
-    } else {
-      const sums = got as number[];
-      const ppl = Math.exp(sums.reduce((s, v) => s + v, 0) / scored);
-      measured = ppl - base;
-      // ΔPPL ≈ PPL·Δ(mean NLL): its SE from the window-paired differences of NLL per token.
-      perWindow = sums.map((v, i) => (v - (dense as number[])[i]!) / (windows[i]!.length - 1));
-      const se = meanSe(perWindow).se;
-      measuredSe = se === null ? null : ppl * se;
-    }
+    const got = await scoreWindows(model, this.opts.metric, this.opts.windows, this.embeds);
     return {
       ...head,
       bitsPerWeight: bits / size,
       predicted,
       predictedFromGrid,
-      measured,
-      measuredSe,
-      perWindow,
+      ...this.#change(got),
       grids: projections.map((_, i) => gridName(i)),
       t2,
     };
-  };
-
-  const rows: LinearityRow[] = [];
-  try {
-    for (let c = 0; c < configs.length; c++) {
-      if (!owns(c)) continue;
-      const cfg = configs[c]!;
-      const prev = done.get(cfg.label);
-      if (prev) {
-        rows.push(prev);
-        continue;
-      }
-      const row = await measure(
-        cfg,
-        (i) => cfg.choice[i] === DENSE ? Promise.resolve(null) : quantizedOf(i, cfg.choice[i]!),
-        (i) => options[cfg.choice[i]!]!.error,
-        (i) => cfg.choice[i] === DENSE ? "dense" : options[cfg.choice[i]!]!.name,
-      );
-      rows.push(row);
-      await opts.onRow?.(row, rows.length - 1, total);
-    }
-    for (let k = 0; k < baselines.length; k++) {
-      if (!owns(configs.length + k)) continue;
-      const b = baselines[k]!, label = `uniform ${b.label}`;
-      const prev = done.get(label);
-      if (prev) {
-        rows.push(prev);
-        continue;
-      }
-      const quantizer = getQuantizer(b.method);
-      const row = await measure(
-        { label, family: "baseline", budget: null },
-        async (i) => {
-          const p = projections[i]!, lin = originals[i]!, name = linearName(p.layer, p.kind);
-          const w = weightsOf(i);
-          const q = await quantizer.quantize(
-            w,
-            lin.outFeatures,
-            lin.inFeatures,
-            b.options,
-            opts.backend,
-            name,
-          );
-          return {
-            linear: new LutLinear(q, lin.bias, name),
-            t2: relativeMse(w, dequantize(q)),
-            bits: bitsPerWeight(q),
-          };
-        },
-        (_, t2) => t2,
-        () => b.label,
-      );
-      rows.push(row);
-      await opts.onRow?.(row, rows.length - 1, total);
-    }
-  } finally {
-    projections.forEach((p, i) => model.setLinear(p.layer, p.kind, originals[i]!));
   }
-  return { base, rows };
+
+  /** Puts the dense layers back (also after a failure). */
+  restore(): void {
+    this.opts.projections.forEach((p, i) =>
+      this.model.setLinear(p.layer, p.kind, this.originals[i]!)
+    );
+  }
+
+  /** The measured change of `got` from the dense scores, with its SE over windows. */
+  #change(got: WindowScores): Pick<LinearityRow, "measured" | "measuredSe" | "perWindow"> {
+    const { metric, windows } = this.opts;
+    if (metric === "kl") {
+      const V = this.model.config.vocabSize;
+      const perWindow = (got as Float64Array[]).map((lq, i) =>
+        meanKl(this.dense[i] as Float64Array, lq, windows[i]!.length, V)
+      );
+      // Positions-weighted mean (windows may differ in length); SE over windows.
+      const measured = perWindow.reduce((s, v, i) => s + v * windows[i]!.length, 0) /
+        windows.reduce((s, w) => s + w.length, 0);
+      return { measured, measuredSe: meanSe(perWindow).se, perWindow };
+    }
+    const sums = got as number[];
+    const ppl = Math.exp(sums.reduce((s, v) => s + v, 0) / scoredTokens(windows));
+    // ΔPPL ≈ PPL·Δ(mean NLL): its SE from the window-paired differences of NLL per token.
+    const perWindow = sums.map((v, i) =>
+      (v - (this.dense as number[])[i]!) / (windows[i]!.length - 1)
+    );
+    const se = meanSe(perWindow).se;
+    return { measured: ppl - this.base, measuredSe: se === null ? null : ppl * se, perWindow };
+  }
+}
+
+/** Tokens scored over the windows (each from its second token on). */
+function scoredTokens(windows: number[][]): number {
+  return windows.reduce((s, w) => s + w.length - 1, 0);
+}
+
+/** The model's per-window NLL sums ("ppl") or log-probabilities ("kl") on the embedded windows. */
+async function scoreWindows(
+  model: LlamaModel,
+  metric: LinearityMetric,
+  windows: number[][],
+  embeds: Float32Array[],
+): Promise<WindowScores> {
+  if (metric === "kl") {
+    const V = model.config.vocabSize;
+    const out: Float64Array[] = [];
+    for (let i = 0; i < windows.length; i++) {
+      out.push(logSoftmaxRows(await model.forwardFrom(0, embeds[i]!), windows[i]!.length, V));
+    }
+    return out;
+  }
+  const out: number[] = [];
+  for (let i = 0; i < windows.length; i++) {
+    out.push((await model.nllFrom(0, embeds[i]!, windows[i]!)).reduce((s, v) => s + v, 0));
+  }
+  return out;
+}
+
+/** Quantizes projection `i` of the meter's model with `quantizer` into a LUT layer. */
+async function quantizeProjection(
+  meter: AssignmentMeter,
+  i: number,
+  quantizer: Quantizer,
+  options: QuantOptions,
+  backend: Backend | undefined,
+): Promise<QuantizedProjection> {
+  const p = meter.opts.projections[i]!, lin = meter.originals[i]!;
+  const name = linearName(p.layer, p.kind);
+  const w = meter.weightsOf(i);
+  const q = await quantizer.quantize(w, lin.outFeatures, lin.inFeatures, options, backend, name);
+  return {
+    linear: new LutLinear(q, lin.bias, name),
+    t2: relativeMse(w, dequantize(q)),
+    bits: bitsPerWeight(q),
+  };
+}
+
+/**
+ * Projection `i` under HIGGS grid `j`, quantized once and reused by every assignment that picks
+ * it (the expensive step of the check).
+ */
+function higgsProjections(
+  meter: AssignmentMeter,
+  opts: LinearityCheckOptions,
+): (i: number, j: number) => Promise<QuantizedProjection> {
+  const quantized = new Map<string, QuantizedProjection>();
+  const higgs = getQuantizer("higgs");
+  return async (i, j) => {
+    const key = `${i}|${j}`;
+    let hit = quantized.get(key);
+    if (!hit) {
+      const o = opts.options[j]!;
+      hit = await quantizeProjection(meter, i, higgs, {
+        p: o.p,
+        gridSize: o.n,
+        hadamard: opts.hadamard,
+        extra: { scaleRule: opts.scaleRule ?? "rms" },
+      }, opts.backend);
+      quantized.set(key, hit);
+      opts.onQuantized?.(quantized.size);
+    }
+    return hit;
+  };
 }

@@ -30,7 +30,7 @@ import { loadBlas } from "../cpu/blas.ts";
 import { AdamW, cosineSchedule } from "../train/adamw.ts";
 import { clipGradNorm } from "../train/grad_clip.ts";
 import { initTrainingWeights, LlamaTrainer } from "../train/llama_train.ts";
-import { readTrainState, writeTrainState } from "../io/train_state.ts";
+import { readTrainState, type TrainState, writeTrainState } from "../io/train_state.ts";
 
 /** Options of {@linkcode trainTinyLlama}. */
 export interface TrainOptions {
@@ -139,6 +139,169 @@ function evaluate(t: LlamaTrainer, ids: number[], T: number, n: number): number 
   return sum / windows;
 }
 
+/** {@linkcode TrainOptions} with the defaults filled in, checked. */
+interface TrainSettings {
+  steps: number;
+  /** Sequences per batch. */
+  B: number;
+  /** Tokens per sequence. */
+  T: number;
+  /** Peak learning rate. */
+  peak: number;
+  warmup: number;
+  seed: number;
+  /** Steps between checkpoints. */
+  every: number;
+  evalEvery: number;
+  evalWindows: number;
+  weightDecay: number;
+  gradClip: number;
+}
+
+/** The options with their defaults; `bad-argument` naming a value that is not valid. */
+function trainSettings(opts: TrainOptions): TrainSettings {
+  const steps = opts.steps ?? 1000, B = opts.batch ?? 8, T = opts.ctx ?? 256;
+  const weightDecay = opts.weightDecay ?? 0.1, gradClip = opts.gradClip ?? 1;
+  for (const [name, v] of [["steps", steps], ["batch", B], ["ctx", T]] as const) {
+    if (!Number.isInteger(v) || v < 1 || (name === "ctx" && v < 2)) {
+      throw new QuantlabError("bad-argument", `Training ${name} ${v} is not a positive integer`);
+    }
+  }
+  for (const [name, v] of [["weight decay", weightDecay], ["gradient clip", gradClip]] as const) {
+    if (!(v >= 0) || !Number.isFinite(v)) {
+      throw new QuantlabError("bad-argument", `Training ${name} ${v} is not a finite number ≥ 0`);
+    }
+  }
+  return {
+    steps,
+    B,
+    T,
+    peak: opts.lr ?? 3e-3,
+    warmup: opts.warmup ?? 50,
+    seed: opts.seed ?? 1,
+    every: opts.checkpointEvery ?? 25,
+    evalEvery: opts.evalEvery ?? 100,
+    evalWindows: opts.evalWindows ?? 32,
+    weightDecay,
+    gradClip,
+  };
+}
+
+/** The token streams of a run: the train splits concatenated, Brown's and the others' valid splits. */
+interface TrainData {
+  /** The corpora trained on, Brown first. */
+  data: CorpusName[];
+  /** Brown alone (the run keeps the resume key and record it had before `data` existed). */
+  brownOnly: boolean;
+  /** The corpora other than Brown, whose valid losses are logged beside Brown's. */
+  others: CorpusName[];
+  /** Each corpus's train split, in the order of `data`. */
+  parts: number[][];
+  trainIds: number[];
+  validIds: number[];
+  /** The valid split of each of `others`. */
+  otherValidIds: number[][];
+}
+
+/** Tokenizes (once per process) the splits a run on `requested` reads. */
+async function trainData(requested: CorpusName[]): Promise<TrainData> {
+  const data = trainCorpora(requested);
+  const others = data.filter((d) => d !== "brown");
+  const [parts, validIds, otherValidIds] = await Promise.all([
+    Promise.all(data.map((d) => corpusIds(d, "train"))),
+    corpusIds("brown", "valid"),
+    Promise.all(others.map((d) => corpusIds(d, "valid"))),
+  ]);
+  return {
+    data,
+    brownOnly: data.length === 1 && data[0] === "brown",
+    others,
+    parts,
+    trainIds: parts.length === 1 ? parts[0]! : parts.flat(),
+    validIds,
+    otherValidIds,
+  };
+}
+
+/** 1 for the parameters weight decay applies to (the matrices), 0 for the norms. */
+function decayMask(trainer: LlamaTrainer): Uint8Array {
+  const mask = new Uint8Array(trainer.params.length).fill(1);
+  const base = trainer.params.byteOffset;
+  const clear = (a: Float32Array) =>
+    mask.fill(0, (a.byteOffset - base) / 4, (a.byteOffset - base) / 4 + a.length);
+  clear(trainer.weights.norm);
+  for (const l of trainer.weights.layers) {
+    clear(l.inputNorm);
+    clear(l.postNorm);
+  }
+  return mask;
+}
+
+/** Where a run starts: a checkpoint of the same run (if any), and the key and recipe it keeps. */
+interface ResumePoint {
+  saved: TrainState | null;
+  version: 1 | 2;
+  key: string;
+  /** The clip in force (0 for a version-1 checkpoint, which trained without). */
+  gradClip: number;
+}
+
+/**
+ * Reads the checkpoint at `statePath` unless `fresh` (then empties the log: the old run's steps are
+ * not this one's) and refuses one of another run, naming the settings that differ.
+ */
+async function resumePoint(
+  statePath: string,
+  logPath: string,
+  params: number,
+  s: TrainSettings,
+  c: LlamaConfig,
+  d: Pick<TrainData, "data" | "brownOnly">,
+  opts: Pick<TrainOptions, "fresh" | "gradClip">,
+): Promise<ResumePoint> {
+  const { B, T, peak, warmup, seed, steps, weightDecay, gradClip } = s;
+  const run = { c, B, T, peak, warmup, seed, steps };
+  // Brown alone keeps the key it had before `data` existed, so those checkpoints still resume.
+  const key = JSON.stringify({
+    version: 2,
+    ...run,
+    weightDecay,
+    gradClip,
+    ...(d.brownOnly ? {} : { data: d.data }),
+  });
+  const saved = opts.fresh ? null : await readTrainState(statePath, params);
+  if (opts.fresh) await writeFileAtomic(logPath, "");
+  const otherRun = (why: string) =>
+    new QuantlabError(
+      "bad-argument",
+      `${statePath} belongs to another training run${why}; delete it or choose another --out`,
+    );
+  if (saved?.version === 1) {
+    // The first trainer's run: weight decay 0.1, no clipping, and its key format.
+    if (!d.brownOnly) throw otherRun(" (data differs: a version-1 checkpoint trained on brown)");
+    if (saved.key !== JSON.stringify(run)) throw otherRun(keyDiff(saved.key, JSON.stringify(run)));
+    if (weightDecay !== 0.1 || (opts.gradClip ?? 0) !== 0) {
+      throw otherRun(
+        " (a version-1 checkpoint: weight decay 0.1 without gradient clipping; resume it without " +
+          "--weight-decay and --grad-clip)",
+      );
+    }
+    return { saved, version: 1, key: saved.key, gradClip: 0 };
+  }
+  if (saved !== null && saved.key !== key) throw otherRun(keyDiff(saved.key, key));
+  return { saved, version: 2, key, gradClip };
+}
+
+/** The order of the train windows in `epoch`: a permutation seeded by the run's seed and the epoch. */
+function windowOrder(windows: number, seed: number, epoch: number): Uint32Array {
+  const p = new Uint32Array(windows).map((_, i) => i);
+  for (let i = windows - 1; i > 0; i--) {
+    const j = randU32(seed + 1000 * (epoch + 1), i) % (i + 1);
+    [p[i], p[j]] = [p[j]!, p[i]!];
+  }
+  return p;
+}
+
 /**
  * Trains (or resumes) the tiny Llama on Brown and writes the model folder (see the module doc).
  *
@@ -153,22 +316,8 @@ function evaluate(t: LlamaTrainer, ids: number[], T: number, n: number): number 
  * ```
  */
 export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
-  const steps = opts.steps ?? 1000, B = opts.batch ?? 8, T = opts.ctx ?? 256;
-  const peak = opts.lr ?? 3e-3, warmup = opts.warmup ?? 50, seed = opts.seed ?? 1;
-  const every = opts.checkpointEvery ?? 25, evalEvery = opts.evalEvery ?? 100;
-  const evalWindows = opts.evalWindows ?? 32;
-  const weightDecay = opts.weightDecay ?? 0.1;
-  let gradClip = opts.gradClip ?? 1;
-  for (const [name, v] of [["steps", steps], ["batch", B], ["ctx", T]] as const) {
-    if (!Number.isInteger(v) || v < 1 || (name === "ctx" && v < 2)) {
-      throw new QuantlabError("bad-argument", `Training ${name} ${v} is not a positive integer`);
-    }
-  }
-  for (const [name, v] of [["weight decay", weightDecay], ["gradient clip", gradClip]] as const) {
-    if (!(v >= 0) || !Number.isFinite(v)) {
-      throw new QuantlabError("bad-argument", `Training ${name} ${v} is not a finite number ≥ 0`);
-    }
-  }
+  const s = trainSettings(opts);
+  const { steps, B, T, peak, warmup, seed, every, evalEvery, evalWindows } = s;
   const c = llamaConfig({
     ...TINY_LLAMA_SHAPE,
     tieWordEmbeddings: true,
@@ -177,66 +326,28 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
     bosTokenId: BROWN_VOCAB_SIZE - 2,
     eosTokenIds: [BROWN_VOCAB_SIZE - 1],
   });
-  const data = trainCorpora(opts.data ?? ["brown"]);
-  const brownOnly = data.length === 1 && data[0] === "brown";
-  const others = data.filter((d) => d !== "brown");
-  const [parts, validIds, otherValidIds] = await Promise.all([
-    Promise.all(data.map((d) => corpusIds(d, "train"))),
-    corpusIds("brown", "valid"),
-    Promise.all(others.map((d) => corpusIds(d, "valid"))),
-  ]);
-  const trainIds = parts.length === 1 ? parts[0]! : parts.flat();
+  const d = await trainData(opts.data ?? ["brown"]);
+  const { trainIds, validIds, others, otherValidIds } = d;
   const windows = Math.floor(trainIds.length / T);
   if (windows < B) {
     throw new QuantlabError("bad-argument", `The train split holds ${windows} windows of ${T}`);
   }
   const trainer = new LlamaTrainer(c, initTrainingWeights(c, seed));
-  // Decay the matrices, not the norms.
-  const mask = new Uint8Array(trainer.params.length).fill(1);
-  const base = trainer.params.byteOffset;
-  const clear = (a: Float32Array) =>
-    mask.fill(0, (a.byteOffset - base) / 4, (a.byteOffset - base) / 4 + a.length);
-  clear(trainer.weights.norm);
-  for (const l of trainer.weights.layers) {
-    clear(l.inputNorm);
-    clear(l.postNorm);
-  }
+  const mask = decayMask(trainer);
   await Deno.mkdir(opts.out, { recursive: true });
   const statePath = `${opts.out}/train_state.bin`;
   const logPath = `${opts.out}/train_log.jsonl`;
-  const run = { c, B, T, peak, warmup, seed, steps };
-  // Brown alone keeps the key it had before `data` existed, so those checkpoints still resume.
-  let key = JSON.stringify({
-    version: 2,
-    ...run,
-    weightDecay,
-    gradClip,
-    ...(brownOnly ? {} : { data }),
-  });
-  let version: 1 | 2 = 2;
+  const { saved, version, key, gradClip } = await resumePoint(
+    statePath,
+    logPath,
+    trainer.params.length,
+    s,
+    c,
+    d,
+    opts,
+  );
+  const opt = new AdamW(trainer.params.length, { decayMask: mask, weightDecay: s.weightDecay });
   let start = 0;
-  const saved = opts.fresh ? null : await readTrainState(statePath, trainer.params.length);
-  if (opts.fresh) await writeFileAtomic(logPath, ""); // the old run's steps are not this one's
-  const otherRun = (why: string) =>
-    new QuantlabError(
-      "bad-argument",
-      `${statePath} belongs to another training run${why}; delete it or choose another --out`,
-    );
-  if (saved?.version === 1) {
-    // The first trainer's run: weight decay 0.1, no clipping, and its key format.
-    if (!brownOnly) throw otherRun(" (data differs: a version-1 checkpoint trained on brown)");
-    if (saved.key !== JSON.stringify(run)) throw otherRun(keyDiff(saved.key, JSON.stringify(run)));
-    if (weightDecay !== 0.1 || (opts.gradClip ?? 0) !== 0) {
-      throw otherRun(
-        " (a version-1 checkpoint: weight decay 0.1 without gradient clipping; resume it without " +
-          "--weight-decay and --grad-clip)",
-      );
-    }
-    [version, key, gradClip] = [1, saved.key, 0];
-  } else if (saved !== null && saved.key !== key) {
-    throw otherRun(keyDiff(saved.key, key));
-  }
-  const opt = new AdamW(trainer.params.length, { decayMask: mask, weightDecay });
   if (saved !== null) {
     trainer.params.set(saved.params);
     opt.load(saved.m, saved.v, saved.step);
@@ -246,15 +357,6 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
     const { m, v } = opt.state();
     return writeTrainState(statePath, { version, step, key, params: trainer.params, m, v });
   };
-  // Window order: a seeded permutation per epoch.
-  const order = (epoch: number): Uint32Array => {
-    const p = new Uint32Array(windows).map((_, i) => i);
-    for (let i = windows - 1; i > 0; i--) {
-      const j = randU32(seed + 1000 * (epoch + 1), i) % (i + 1);
-      [p[i], p[j]] = [p[j]!, p[i]!];
-    }
-    return p;
-  };
   // Each other corpus's valid loss, logged as `<corpus>ValidLoss`.
   const validateOthers = (): Record<string, number> =>
     Object.fromEntries(
@@ -262,13 +364,15 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
     );
   const otherValidLog = (v: Record<string, number>) =>
     Object.fromEntries(Object.entries(v).map(([d, l]) => [`${d}ValidLoss`, l]));
-  let perm = order(Math.floor((start * B) / windows));
+  let perm = windowOrder(windows, seed, Math.floor((start * B) / windows));
   await terminateLastLine(logPath); // a killed run may have left half a line
   const t0 = performance.now();
   const batch = new Int32Array(B * T);
   for (let step = start; step < steps; step++) {
     const epoch = Math.floor((step * B) / windows);
-    if (step > start && Math.floor(((step - 1) * B) / windows) !== epoch) perm = order(epoch);
+    if (step > start && Math.floor(((step - 1) * B) / windows) !== epoch) {
+      perm = windowOrder(windows, seed, epoch);
+    }
     for (let b = 0; b < B; b++) {
       const w = perm[(step * B + b) % windows]!;
       for (let i = 0; i < T; i++) batch[b * T + i] = trainIds[w * T + i]!;
@@ -292,17 +396,8 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
   const validLoss = evaluate(trainer, validIds, T, evalWindows);
   const otherValid = validateOthers();
   opts.onEval?.({ step: steps, validLoss, otherValid });
-  // The train loss of the last 20 steps, from the log (so a resumed run reports it too).
-  const logged = (await readJsonl(logPath)) as { step?: number; loss?: number }[];
-  const last = new Map<number, number>();
-  for (const r of logged) if (typeof r.loss === "number") last.set(r.step!, r.loss);
-  const recent = [...last].filter(([s]) => s > steps - 20).map(([, l]) => l);
-  await writeHfFolder(opts.out, c, llamaTensors(c, trainer.weights, "BF16"), {
-    tokenizer: JSON.parse(await Deno.readTextFile(`${BROWN_TOKENIZER_URL.pathname}tokenizer.json`)),
-    tokenizerConfig: JSON.parse(
-      await Deno.readTextFile(`${BROWN_TOKENIZER_URL.pathname}tokenizer_config.json`),
-    ),
-  });
+  const recent = await recentLosses(logPath, steps);
+  await writeModelFolder(opts.out, c, trainer);
   const result: TrainResult = {
     out: opts.out,
     steps,
@@ -318,41 +413,73 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
     createdAt: new Date().toISOString(),
     git: await gitCommit("."),
     machine: machineInfo("cpu"),
-    config: {
-      steps,
-      batch: B,
-      ctx: T,
-      lr: peak,
-      warmup,
-      schedule: "linear warmup, cosine to 10 % of lr",
-      seed,
-      optimizer: "AdamW",
-      beta1: 0.9,
-      beta2: 0.95,
-      eps: 1e-8,
-      weightDecay,
-      weightDecayOn: "matrices (embedding, projections, untied LM head), not norms",
-      gradClip,
-      evalEvery,
-      evalWindows,
-      checkpointEvery: every,
-      stateVersion: version,
-      blasThreads: loadBlas()?.getThreads() ?? null,
-      kernels: trainer.kernels,
-    },
-    data: {
-      corpus: brownOnly
-        ? "Brown (assets/corpus), train split"
-        : `${data.join(" + ")} (assets/corpus), train splits concatenated; valid: brown`,
-      corpora: data,
-      trainTokensPerCorpus: Object.fromEntries(data.map((d, i) => [d, parts[i]!.length])),
-      trainTokens: trainIds.length,
-      validTokens: validIds.length,
-      otherValidTokens: Object.fromEntries(others.map((d, i) => [d, otherValidIds[i]!.length])),
-      tokenizer: "assets/tokenizer/brown_bpe4096",
-    },
+    config: recipeRecord({ ...s, gradClip }, version, trainer.kernels),
+    data: dataRecord(d),
     model: c,
     result: { ...result, secondsThisRun: (performance.now() - t0) / 1000 },
   });
   return result;
+}
+
+/** The train losses of the last 20 steps, from the log (so a resumed run reports them too). */
+async function recentLosses(logPath: string, steps: number): Promise<number[]> {
+  const logged = (await readJsonl(logPath)) as { step?: number; loss?: number }[];
+  const last = new Map<number, number>();
+  for (const r of logged) if (typeof r.loss === "number") last.set(r.step!, r.loss);
+  return [...last].filter(([s]) => s > steps - 20).map(([, l]) => l);
+}
+
+/** The Hugging Face folder: `config.json`, BF16 `model.safetensors`, the Brown tokenizer's files. */
+async function writeModelFolder(out: string, c: LlamaConfig, trainer: LlamaTrainer): Promise<void> {
+  await writeHfFolder(out, c, llamaTensors(c, trainer.weights, "BF16"), {
+    tokenizer: JSON.parse(await Deno.readTextFile(`${BROWN_TOKENIZER_URL.pathname}tokenizer.json`)),
+    tokenizerConfig: JSON.parse(
+      await Deno.readTextFile(`${BROWN_TOKENIZER_URL.pathname}tokenizer_config.json`),
+    ),
+  });
+}
+
+/** `training.json`'s "config": every setting of the recipe (with the clip actually in force). */
+function recipeRecord(
+  s: TrainSettings,
+  version: 1 | 2,
+  kernels: LlamaTrainer["kernels"],
+): Record<string, unknown> {
+  return {
+    steps: s.steps,
+    batch: s.B,
+    ctx: s.T,
+    lr: s.peak,
+    warmup: s.warmup,
+    schedule: "linear warmup, cosine to 10 % of lr",
+    seed: s.seed,
+    optimizer: "AdamW",
+    beta1: 0.9,
+    beta2: 0.95,
+    eps: 1e-8,
+    weightDecay: s.weightDecay,
+    weightDecayOn: "matrices (embedding, projections, untied LM head), not norms",
+    gradClip: s.gradClip,
+    evalEvery: s.evalEvery,
+    evalWindows: s.evalWindows,
+    checkpointEvery: s.every,
+    stateVersion: version,
+    blasThreads: loadBlas()?.getThreads() ?? null,
+    kernels,
+  };
+}
+
+/** `training.json`'s "data": the corpora and their token counts. */
+function dataRecord(d: TrainData): Record<string, unknown> {
+  return {
+    corpus: d.brownOnly
+      ? "Brown (assets/corpus), train split"
+      : `${d.data.join(" + ")} (assets/corpus), train splits concatenated; valid: brown`,
+    corpora: d.data,
+    trainTokensPerCorpus: Object.fromEntries(d.data.map((c, i) => [c, d.parts[i]!.length])),
+    trainTokens: d.trainIds.length,
+    validTokens: d.validIds.length,
+    otherValidTokens: Object.fromEntries(d.others.map((c, i) => [c, d.otherValidIds[i]!.length])),
+    tokenizer: "assets/tokenizer/brown_bpe4096",
+  };
 }

@@ -23,6 +23,9 @@
  * workgroup (no scratch, one dispatch, but the FWHT is repeated by each of the rows/8
  * workgroups); `"auto"` = separate. Both are measured in `bench/lut_bench.ts`.
  *
+ * The choices of a product (kernel constants, batch tile, table placement, fused or not) are made in
+ * `gpu_plan.ts`; this module owns the buffers and turns a plan into dispatches.
+ *
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
@@ -30,8 +33,8 @@ import { type Dispatch, type Gpu, loadShader } from "../gpu/device.ts";
 import type { GpuEncodeContext } from "./linear_layer.ts";
 import type { QuantizedTensor } from "../quant/format.ts";
 import { rowStrideWords } from "../quant/packing.ts";
-import { chunkCodes } from "./cpu_kernels.ts";
 import { rotationSigns } from "./rotate.ts";
+import { gemvConstants, type LutProductPlan, matmulConstants, planLutProduct } from "./gpu_plan.ts";
 import { checkLutCall, checkLutSupport } from "./support.ts";
 
 /** Where the activation rotation of a HIGGS layer runs. */
@@ -65,6 +68,13 @@ export interface UploadOptions {
   maxBindingBytes?: number;
 }
 
+/** Where the LUT kernel reads x: a buffer, its first element, and the floats per row. */
+interface LutInput {
+  buffer: GPUBuffer;
+  offset: number;
+  cols: number;
+}
+
 interface Part {
   row0: number;
   rows: number;
@@ -79,16 +89,6 @@ const ROWS_PER_WG = 8;
 const GEMV_ROWS = 4;
 /** Code widths of the GEMV kernel (codes never straddle a word, tables fit workgroup memory). */
 const GEMV_BITS: readonly number[] = [2, 4, 8];
-/** Largest batch tile (private accumulators per lane). */
-const MAX_TB = 8;
-/** Table floats kept in workgroup memory (8 KiB, duplicates included). */
-const TABLE_WG_FLOATS = 2048;
-/** Workgroup bytes the kernels may use (the WebGPU default limit). */
-const WG_BYTES = 16384;
-/** Bytes of the reduction buffer. */
-const PART_BYTES = 256 * 4;
-/** Largest Hadamard block the rotation kernels hold in workgroup memory. */
-const MAX_H = WG_BYTES / 4;
 
 /** A quantized tensor resident on the GPU (see {@linkcode uploadQuantized}). */
 export class LutGpuTensor {
@@ -233,7 +233,30 @@ export class LutGpuTensor {
     call: LutGpuCall,
     opts: LutEncodeOptions = {},
   ): Dispatch[] {
-    const f = this.format;
+    this.#checkCall(call);
+    const plan = planLutProduct(
+      this.format,
+      call.batch,
+      this.kernelFor(call, opts) === "gemv",
+      opts.rotation === "fused",
+    );
+    const out: Dispatch[] = [];
+    let x: LutInput = { buffer: call.x, offset: call.xOffset, cols: this.inFeatures };
+    if (plan.rotated && !plan.fused) {
+      const rotation = this.#rotationPass(ctx, call, plan.h);
+      out.push(rotation.dispatch);
+      x = rotation.x;
+    }
+    out.push(
+      ...(plan.gemv
+        ? this.#gemvDispatches(ctx, call, plan, x)
+        : this.#matmulDispatches(ctx, call, plan, x)),
+    );
+    return out;
+  }
+
+  /** Refuses a batch that is not a positive integer and buffers too small for the call. */
+  #checkCall(call: LutGpuCall): void {
     const { batch } = call;
     if (!Number.isSafeInteger(batch) || batch < 1) {
       throw new QuantlabError(
@@ -241,10 +264,6 @@ export class LutGpuTensor {
         `LUT matmul batch ${batch} is not valid; use an integer ≥ 1`,
       );
     }
-    const gpu = this.gpu;
-    const pc = f.paddedCols;
-    const cols = this.inFeatures;
-    const rows = this.outFeatures;
     const need = (buf: GPUBuffer, off: number, n: number, what: string): void => {
       if (!Number.isSafeInteger(off) || off < 0 || (off + n) * 4 > buf.size) {
         throw new QuantlabError(
@@ -254,135 +273,104 @@ export class LutGpuTensor {
         );
       }
     };
-    need(call.x, call.xOffset, batch * cols, "input");
-    need(call.out, call.outOffset, batch * rows, "output");
+    need(call.x, call.xOffset, batch * this.inFeatures, "input");
+    need(call.out, call.outOffset, batch * this.outFeatures, "output");
+  }
 
-    const out: Dispatch[] = [];
-    const rotated = f.rotation.kind === "hadamard";
-    const h = f.rotation.kind === "hadamard" ? f.rotation.size : 1;
-    if (rotated && h > MAX_H) {
-      throw new QuantlabError(
-        "unsupported",
-        `LUT matmul on the GPU handles Hadamard blocks up to ${MAX_H}; this tensor uses ${h}`,
-      );
-    }
-    const gemv = this.kernelFor(call, opts) === "gemv";
-    const cc = chunkCodes(f.codeBits);
-    const chunkWords = (cc * f.codeBits) / 32;
-    const tableFloats = f.table.length;
-    const tableWg = tableFloats <= TABLE_WG_FLOATS;
-    let dup = 1;
-    if (tableWg && tableFloats > 32) {
-      while (dup < 4 && tableFloats * dup * 2 <= TABLE_WG_FLOATS) dup *= 2;
-    }
-    const tableBytes = tableWg ? tableFloats * dup * 4 : 4;
-    let tb = Math.min(batch, MAX_TB);
-    let fused = false;
-    if (!gemv && rotated && opts.rotation === "fused") {
-      while (tb > 1 && PART_BYTES + tableBytes + tb * h * 4 > WG_BYTES) tb--;
-      fused = h % (cc * f.p) === 0 && PART_BYTES + tableBytes + tb * h * 4 <= WG_BYTES;
-      if (!fused) tb = Math.min(batch, MAX_TB);
-    }
-    let x = call.x;
-    let xOff = call.xOffset;
-    let xCols = cols;
-    let xStride = cols;
-    if (rotated && !fused) {
-      const scratch = this.#scratchFor(batch * pc);
-      const rot = gpu.pipeline("lut_rotate", this.#src.rotate, {
-        HBLOCK: h,
-        HAS_SIGNS: this.#signs ? 1 : 0,
-      });
-      out.push({
-        pipeline: rot,
+  /** The separate rotation pass: x's Hadamard blocks (with signs) into the tensor's scratch. */
+  #rotationPass(
+    ctx: Pick<GpuEncodeContext, "uniform">,
+    call: LutGpuCall,
+    h: number,
+  ): { dispatch: Dispatch; x: LutInput } {
+    const pc = this.format.paddedCols, cols = this.inFeatures;
+    const scratch = this.#scratchFor(call.batch * pc);
+    const pipeline = this.gpu.pipeline("lut_rotate", this.#src.rotate, {
+      HBLOCK: h,
+      HAS_SIGNS: this.#signs ? 1 : 0,
+    });
+    return {
+      dispatch: {
+        pipeline,
         buffers: [
           ctx.uniform(new Uint32Array([pc, cols, cols, call.xOffset])),
           this.#signs ?? this.#dummy,
           call.x,
           scratch,
         ],
-        workgroups: [pc / h, batch],
-      });
-      x = scratch;
-      xOff = 0;
-      xCols = pc;
-      xStride = pc;
-    }
-    const stride = rowStrideWords(pc / f.p, f.codeBits);
-    if (gemv) {
-      const cpw = (32 / f.codeBits) * f.p;
-      const pipeline = gpu.pipeline("lut_gemv", this.#src.gemv, {
-        BITS: f.codeBits,
-        P: f.p,
-        CPW: cpw,
-        UNITS: cpw / 4,
-        HAS_ZEROS: this.hasZeros ? 1 : 0,
-        DUP: dup,
-        TABLE_LEN: tableFloats * dup,
-        // One group per row: every word of the row maps to group 0.
-        WPG: f.groupSize % cpw === 0 ? f.groupSize / cpw : stride,
-      });
-      for (const part of this.#parts) {
-        const params = new Uint32Array([
-          part.rows,
-          stride,
-          pc / f.groupSize,
-          xCols,
-          xOff,
-          call.outOffset + part.row0,
-          this.#bias ? 1 : 0,
-          part.row0,
-        ]);
-        const n = Math.ceil(part.rows / GEMV_ROWS);
-        out.push({
-          pipeline,
-          buffers: [
-            ctx.uniform(params),
-            part.codes,
-            this.#table,
-            part.scales,
-            part.zeros ?? this.#dummy,
-            this.#bias ?? this.#dummy,
-            x,
-            x,
-            call.out,
-          ],
-          workgroups: [Math.min(n, 65535), Math.ceil(n / 65535)],
-        });
-      }
-      return out;
-    }
-    const perCode = f.groupAxis === 1 && (f.groupSize / f.p) % cc !== 0;
-    const constants: Record<string, number> = {
-      BITS: f.codeBits,
-      P: f.p,
-      TB: tb,
-      HAS_ZEROS: this.hasZeros ? 1 : 0,
-      HAS_SIGNS: this.#signs ? 1 : 0,
-      AXIS: f.groupAxis,
-      PER_CODE: perCode ? 1 : 0,
-      CHUNK_CODES: cc,
-      CHUNK_WORDS: chunkWords,
-      TABLE_WG: tableWg ? 1 : 0,
-      TABLE_WG_LEN: tableWg ? tableFloats * dup : 1,
-      DUP: dup,
-      FUSED: fused ? 1 : 0,
-      HBLOCK: fused ? h : 1,
-      XS_LEN: fused ? tb * h : 1,
+        workgroups: [pc / h, call.batch],
+      },
+      // The rotated rows are padded to paddedCols.
+      x: { buffer: scratch, offset: 0, cols: pc },
     };
-    const pipeline = gpu.pipeline("lut_matmul", this.#src.lut, constants);
-    for (const part of this.#parts) {
+  }
+
+  /** One batch-1 GEMV dispatch per row part. */
+  #gemvDispatches(
+    ctx: Pick<GpuEncodeContext, "uniform">,
+    call: LutGpuCall,
+    plan: LutProductPlan,
+    x: LutInput,
+  ): Dispatch[] {
+    const f = this.format;
+    const pc = f.paddedCols;
+    const stride = rowStrideWords(pc / f.p, f.codeBits);
+    const constants = gemvConstants(f, plan, this.hasZeros);
+    const pipeline = this.gpu.pipeline("lut_gemv", this.#src.gemv, constants);
+    return this.#parts.map((part) => {
+      const params = new Uint32Array([
+        part.rows,
+        stride,
+        pc / f.groupSize,
+        x.cols,
+        x.offset,
+        call.outOffset + part.row0,
+        this.#bias ? 1 : 0,
+        part.row0,
+      ]);
+      const n = Math.ceil(part.rows / GEMV_ROWS);
+      return {
+        pipeline,
+        buffers: [
+          ctx.uniform(params),
+          part.codes,
+          this.#table,
+          part.scales,
+          part.zeros ?? this.#dummy,
+          this.#bias ?? this.#dummy,
+          x.buffer,
+          x.buffer,
+          call.out,
+        ],
+        workgroups: [Math.min(n, 65535), Math.ceil(n / 65535)],
+      };
+    });
+  }
+
+  /** One general LUT dispatch per row part (batch tiles, fused rotation). */
+  #matmulDispatches(
+    ctx: Pick<GpuEncodeContext, "uniform">,
+    call: LutGpuCall,
+    plan: LutProductPlan,
+    x: LutInput,
+  ): Dispatch[] {
+    const f = this.format;
+    const pc = f.paddedCols;
+    const stride = rowStrideWords(pc / f.p, f.codeBits);
+    const constants = matmulConstants(f, plan, this.hasZeros, this.#signs !== null);
+    const pipeline = this.gpu.pipeline("lut_matmul", this.#src.lut, constants);
+    return this.#parts.map((part) => {
       const params = new Uint32Array([
         part.rows,
         pc / f.p,
         stride,
         pc,
-        xCols,
-        xStride,
-        xOff,
+        x.cols,
+        x.cols, // the row stride of x
+        x.offset,
         call.outOffset + part.row0,
-        rows,
-        batch,
+        this.outFeatures,
+        call.batch,
         pc / f.groupSize,
         f.groupSize,
         this.#bias ? 1 : 0,
@@ -390,7 +378,7 @@ export class LutGpuTensor {
         f.groupAxis === 0 ? part.row0 % f.groupSize : 0,
         0,
       ]);
-      out.push({
+      return {
         pipeline,
         buffers: [
           ctx.uniform(params),
@@ -400,13 +388,12 @@ export class LutGpuTensor {
           part.zeros ?? this.#dummy,
           this.#signs ?? this.#dummy,
           this.#bias ?? this.#dummy,
-          x,
+          x.buffer,
           call.out,
         ],
-        workgroups: [Math.ceil(part.rows / ROWS_PER_WG), Math.ceil(batch / tb)],
-      });
-    }
-    return out;
+        workgroups: [Math.ceil(part.rows / ROWS_PER_WG), Math.ceil(call.batch / plan.tb)],
+      };
+    });
   }
 }
 

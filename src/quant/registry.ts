@@ -1,7 +1,8 @@
 // This module is browser compatible.
 /**
  * The quantization methods by name, for `quantlab quantize --method …`, checkpoints and the
- * experiments. Adding a method = one encoder file exporting a `Quantizer` + one line here.
+ * experiments. Adding a method takes one line here; the other files to touch are listed in
+ * `docs/architecture.md` ("Checklist: add a quantization method").
  *
  * @module
  */

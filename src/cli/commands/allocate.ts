@@ -3,7 +3,7 @@
  * under a bits-per-weight budget, from the sensitivities of `quantlab sensitivity`. Under the
  * linearity model the metric grows by Σ α_l·t_l², and after the Hadamard rotation a projection
  * coded with grid (p, n) has t² = the grid's Gaussian MSE, so the choice is a multiple-choice
- * knapsack (`src/experiments/allocation.ts`, exact dynamic programming). Costs count the codes
+ * knapsack (`src/jobs/allocation.ts`, exact dynamic programming). Costs count the codes
  * and scales of the padded rows and each tensor's lookup table, exactly as `quantize` will store
  * them (`higgsStoredBits`), so the plan measured by `quantlab error` keeps its budget. The
  * Hadamard block follows the same `--hadamard` rule as `quantize` (`auto` by default). The plan

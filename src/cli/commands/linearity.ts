@@ -4,30 +4,39 @@
  * assignments (each grid everywhere, random mixes, the optimal allocation at `--budgets`), and
  * each measured change of the metric (ΔPPL on the text, or the KL divergence from the dense model
  * on random tokens) is set against the prediction Σ α_l·t_l² from the sensitivities
- * (`src/experiments/linearity_check.ts`). Resumable: each row goes to `<out>.rows.jsonl`; the
- * results JSON is written atomically at the end.
+ * (`src/jobs/linearity_check.ts`; the tables printed are `src/cli/linearity_report.ts`).
+ * Resumable: each row goes to `<out>.rows.jsonl`; the results JSON is written atomically at the
+ * end.
  *
  * @module
  */
-import { choiceFlag, type Command, commandBackend, intFlag, UsageError } from "../command.ts";
+import {
+  choiceFlag,
+  type Command,
+  commandBackend,
+  intFlag,
+  type ParsedArgs,
+  UsageError,
+} from "../command.ts";
 import { progress } from "../progress.ts";
-import { formatTable } from "../table.ts";
 import { evalWindows, TEXT_CORPORA, textInput } from "../text_source.ts";
 import { HIGGS_GRID_FLAGS, metricText, windowFlags } from "../linearity_flags.ts";
+import { printLinearityReport } from "../linearity_report.ts";
 import { parseGrids } from "./allocate.ts";
 import { loadModel } from "../../model/loader.ts";
 import { modelHash } from "../../io/model_folder.ts";
 import type { LinearKind } from "../../model/types.ts";
+import type { LinearityMetric } from "../../jobs/linearity.ts";
 import {
   type BaselineMethod,
   higgsGridOptions,
   linearityConfigs,
+  type ScaleRule,
 } from "../../jobs/linearity_configs.ts";
-import { summarizeLinearity } from "../../jobs/linearity_summary.ts";
 import { runLinearityJob } from "../../jobs/linearity_run.ts";
 import { shardResultPath } from "../../jobs/result_shards.ts";
-import { ownedUnits, shardLabel } from "../../jobs/shard_plan.ts";
-import { readSensitivityFile } from "../../jobs/sensitivity.ts";
+import { ownedUnits, type Shard, shardLabel } from "../../jobs/shard_plan.ts";
+import { readSensitivityFile, type SensitivityFile } from "../../jobs/sensitivity.ts";
 import type { QuantMethod } from "../../quant/format.ts";
 import type { QuantOptions } from "../../quant/quantizer.ts";
 import { availableMethods } from "../../quant/registry.ts";
@@ -83,6 +92,128 @@ export function parseBaseline(spec: string): BaselineMethod {
   return { label: spec.trim(), method: method as QuantMethod, options };
 }
 
+/** The validated settings of one `quantlab linearity` command line. */
+interface LinearitySettings {
+  /** The MODEL folder. */
+  dir: string;
+  /** `--sensitivities`. */
+  sensPath: string;
+  /** `--text`, or null for `--random` (metric KL). */
+  textPath: string | null;
+  ctx: number;
+  /** `--windows`. */
+  count: number;
+  hadamard: number;
+  mixes: number;
+  seed: number;
+  budgets: number[];
+  grids: [number, number][];
+  scaleRule: ScaleRule;
+  baselines: BaselineMethod[];
+  shard: Shard | null;
+  /** The results JSON and the rows' JSONL log (both absent without `--out`). */
+  out: string | undefined;
+  log: string | undefined;
+  quiet: boolean;
+}
+
+/**
+ * Reads and checks the flags, in the order their errors are reported (usage errors, exit 2), and
+ * prepares the output (`--force` / `--resume`).
+ */
+async function linearitySettings(args: ParsedArgs): Promise<LinearitySettings> {
+  const dir = args.positionals[0];
+  if (!dir || args.positionals.length > 1) {
+    throw new UsageError("linearity needs exactly one MODEL folder; see --help");
+  }
+  const shard = shardFromArgs(args);
+  if (shard && typeof args.values.out !== "string") {
+    throw new UsageError(
+      `--shard ${shardLabel(shard)} needs --out r.json: the shard's files go beside it`,
+    );
+  }
+  const sensPath = args.values.sensitivities;
+  if (typeof sensPath !== "string") {
+    throw new UsageError("--sensitivities s.json is required (from quantlab sensitivity)");
+  }
+  await commandBackend(linearityCommand, args);
+  const textPath = metricText(args);
+  const ctx = intFlag(args, "ctx", 256, 2, 1 << 20);
+  const count = intFlag(args, "windows", 8, 1, 1 << 20);
+  const hadamard = intFlag(args, "hadamard", 1024, 64, 32768);
+  const mixes = intFlag(args, "mixes", 8, 0, 10000);
+  const seed = intFlag(args, "seed", 0, 0, 0xffffffff);
+  const budgets = parseBudgets(String(args.values.budgets));
+  const grids = parseGrids(String(args.values.grids));
+  const scaleRule = choiceFlag(args, "scale-rule", ["rms", "unbiased"] as const);
+  const rawBaselines = args.values.baseline;
+  const baselines =
+    (Array.isArray(rawBaselines) ? rawBaselines : rawBaselines ? [String(rawBaselines)] : [])
+      .map(parseBaseline);
+  const { out, log } = await prepareShardableResults(args, shard, ".rows.jsonl");
+  const quiet = Boolean(args.values.quiet);
+  if ((hadamard & (hadamard - 1)) !== 0) {
+    throw new UsageError(`--hadamard ${hadamard} is not valid; use a power of two in 64…32768`);
+  }
+  return {
+    dir,
+    sensPath,
+    textPath,
+    ctx,
+    count,
+    hadamard,
+    mixes,
+    seed,
+    budgets,
+    grids,
+    scaleRule,
+    baselines,
+    shard,
+    out,
+    log,
+    quiet,
+  };
+}
+
+/**
+ * The sensitivities file, refused (usage error) unless it was measured with this command line's
+ * metric on this very model: a prediction from another model's α means nothing.
+ */
+async function matchingSensitivities(
+  s: Pick<LinearitySettings, "dir" | "sensPath" | "textPath">,
+): Promise<{ sens: SensitivityFile; metric: LinearityMetric; hash: string }> {
+  const sens = await readSensitivityFile(s.sensPath);
+  const metric = s.textPath === null ? "kl" as const : "ppl" as const;
+  if (sens.document.result.metric !== metric) {
+    throw new UsageError(
+      `${s.sensPath} holds ${sens.document.result.metric} sensitivities; check them with ` +
+        (sens.document.result.metric === "kl" ? "--random" : "--text FILE"),
+    );
+  }
+  const hash = await modelHash(s.dir);
+  if (sens.document.model.hash !== hash) {
+    throw new UsageError(
+      `${s.sensPath} was measured on another model (hash ${
+        String(sens.document.model.hash).slice(0, 12)
+      }…, this one ${hash.slice(0, 12)}…)`,
+    );
+  }
+  return { sens, metric, hash };
+}
+
+/** The index in `grids` of `--single p:n` (undefined without the flag). */
+function singleGridIndex(spec: unknown, grids: [number, number][]): number | undefined {
+  if (typeof spec !== "string") return undefined;
+  const [sp] = parseGrids(spec);
+  const single = grids.findIndex(([p, n]) => p === sp![0] && n === sp![1]);
+  if (single < 0) {
+    throw new UsageError(
+      `--single ${spec} is not one of --grids ${grids.map((g) => g.join(":")).join(",")}`,
+    );
+  }
+  return single;
+}
+
 /** The `linearity` command. */
 export const linearityCommand: Command = {
   name: "linearity",
@@ -130,128 +261,69 @@ export const linearityCommand: Command = {
     textInput(args),
   ],
   async run(args) {
-    const dir = args.positionals[0];
-    if (!dir || args.positionals.length > 1) {
-      throw new UsageError("linearity needs exactly one MODEL folder; see --help");
-    }
-    const shard = shardFromArgs(args);
-    if (shard && typeof args.values.out !== "string") {
-      throw new UsageError(
-        `--shard ${shardLabel(shard)} needs --out r.json: the shard's files go beside it`,
-      );
-    }
-    const sensPath = args.values.sensitivities;
-    if (typeof sensPath !== "string") {
-      throw new UsageError("--sensitivities s.json is required (from quantlab sensitivity)");
-    }
-    await commandBackend(linearityCommand, args);
-    const textPath = metricText(args);
-    const random = textPath === null;
-    const ctx = intFlag(args, "ctx", 256, 2, 1 << 20);
-    const count = intFlag(args, "windows", 8, 1, 1 << 20);
-    const h = intFlag(args, "hadamard", 1024, 64, 32768);
-    const mixes = intFlag(args, "mixes", 8, 0, 10000);
-    const seed = intFlag(args, "seed", 0, 0, 0xffffffff);
-    const budgets = parseBudgets(String(args.values.budgets));
-    const grids = parseGrids(String(args.values.grids));
-    const scaleRule = choiceFlag(args, "scale-rule", ["rms", "unbiased"] as const);
-    const rawBaselines = args.values.baseline;
-    const baselines =
-      (Array.isArray(rawBaselines) ? rawBaselines : rawBaselines ? [String(rawBaselines)] : [])
-        .map(parseBaseline);
-    const { out, log } = await prepareShardableResults(args, shard, ".rows.jsonl");
-    const quiet = Boolean(args.values.quiet);
-    if ((h & (h - 1)) !== 0) {
-      throw new UsageError(`--hadamard ${h} is not valid; use a power of two in 64…32768`);
-    }
-
-    const sens = await readSensitivityFile(sensPath);
-    const metric = random ? "kl" as const : "ppl" as const;
-    if (sens.document.result.metric !== metric) {
-      throw new UsageError(
-        `${sensPath} holds ${sens.document.result.metric} sensitivities; check them with ` +
-          (sens.document.result.metric === "kl" ? "--random" : "--text FILE"),
-      );
-    }
-    const hash = await modelHash(dir);
-    if (sens.document.model.hash !== hash) {
-      throw new UsageError(
-        `${sensPath} was measured on another model (hash ${
-          String(sens.document.model.hash).slice(0, 12)
-        }…, this one ${hash.slice(0, 12)}…)`,
-      );
-    }
-    const model = await loadModel(dir);
+    const s = await linearitySettings(args);
+    const { sens, metric, hash } = await matchingSensitivities(s);
+    const model = await loadModel(s.dir);
     const c = model.config;
-    warnCtx("linearity", ctx, c.maxPositionEmbeddings);
+    warnCtx("linearity", s.ctx, c.maxPositionEmbeddings);
     const projections = sens.document.result.projections.map((p) => ({
       layer: p.layer,
       kind: p.kind as LinearKind,
       alpha: p.alpha,
       size: p.size,
     }));
-    const options = await higgsGridOptions(grids, h, scaleRule);
-    let single: number | undefined;
-    if (typeof args.values.single === "string") {
-      const [sp] = parseGrids(args.values.single);
-      single = grids.findIndex(([p, n]) => p === sp![0] && n === sp![1]);
-      if (single < 0) {
-        throw new UsageError(
-          `--single ${args.values.single} is not one of --grids ${
-            grids.map((g) => g.join(":")).join(",")
-          }`,
-        );
-      }
-    }
+    const options = await higgsGridOptions(s.grids, s.hadamard, s.scaleRule);
+    const single = singleGridIndex(args.values.single, s.grids);
     const configs = linearityConfigs(projections, options, {
-      mixes,
-      budgets,
-      seed,
+      mixes: s.mixes,
+      budgets: s.budgets,
+      seed: s.seed,
       ...(single !== undefined ? { single } : {}),
     });
     // Random tokens from a stream that `quantlab sensitivity` (stream seed + 1) does not use.
     const { windows, textSha256 } = await evalWindows(
-      dir,
-      textPath,
-      count,
-      ctx,
+      s.dir,
+      s.textPath,
+      s.count,
+      s.ctx,
       c.vocabSize,
-      seed + 2,
+      s.seed + 2,
     );
+    // What identifies the run: its log resumes only under the same key.
     const key = {
       modelHash: hash,
       sensitivitiesSha256: sens.sha256,
       metric,
       textSha256,
-      ctx,
-      windows: count,
-      grids,
-      hadamard: h,
-      scaleRule,
-      baselines,
-      mixes,
-      budgets,
-      seed,
-      ...(single !== undefined ? { single: grids[single] } : {}),
+      ctx: s.ctx,
+      windows: s.count,
+      grids: s.grids,
+      hadamard: s.hadamard,
+      scaleRule: s.scaleRule,
+      baselines: s.baselines,
+      mixes: s.mixes,
+      budgets: s.budgets,
+      seed: s.seed,
+      ...(single !== undefined ? { single: s.grids[single] } : {}),
     };
-    const total = configs.length + baselines.length;
-    const mine = shard ? ownedUnits(total, shard).length : total;
-    const bar = progress("linearity", mine, { quiet });
+    const total = configs.length + s.baselines.length;
+    const mine = s.shard ? ownedUnits(total, s.shard).length : total;
+    const bar = progress("linearity", mine, { quiet: s.quiet });
     const r = await runLinearityJob({
       model,
       metric,
       windows,
       projections,
       options,
-      hadamard: h,
-      scaleRule,
+      hadamard: s.hadamard,
+      scaleRule: s.scaleRule,
       configs,
-      baselines,
+      baselines: s.baselines,
       key,
-      ...(log ? { logPath: log } : {}),
-      ...(out ? { outPath: out } : {}),
-      ...(shard ? { shard } : {}),
-      config: { modelPath: dir, sensitivitiesPath: sensPath, textPath: textPath ?? null },
+      ...(s.log ? { logPath: s.log } : {}),
+      ...(s.out ? { outPath: s.out } : {}),
+      ...(s.shard ? { shard: s.shard } : {}),
+      config: { modelPath: s.dir, sensitivitiesPath: s.sensPath, textPath: s.textPath },
       modelInfo: {
         hash,
         architecture: c.architecture,
@@ -262,92 +334,30 @@ export const linearityCommand: Command = {
       onRow: () => bar.tick(1),
     });
     bar.done();
-    if (shard) {
+    if (s.shard) {
       console.log(
-        `shard        ${shardLabel(shard)}: ${r.rows.length} of ${total} assignments` +
-          (r.resumedRows ? ` (${r.resumedRows} resumed from ${log})` : "") +
-          ` → ${shardResultPath(out!, shard)}`,
+        `shard        ${shardLabel(s.shard)}: ${r.rows.length} of ${total} assignments` +
+          (r.resumedRows ? ` (${r.resumedRows} resumed from ${s.log})` : "") +
+          ` → ${shardResultPath(s.out!, s.shard)}`,
       );
-      console.log(`next         quantlab merge ${out} (once all ${shard.count} shards are done)`);
+      console.log(
+        `next         quantlab merge ${s.out} (once all ${s.shard.count} shards are done)`,
+      );
       return;
     }
-
-    const unit = metric === "kl" ? "KL (nats/token)" : "ΔPPL";
-    const fmt = (v: number) => v.toPrecision(4);
-    console.log(`model        ${dir} (${c.architecture}); sensitivities ${sensPath}`);
-    console.log(
-      `metric       ${
-        metric === "kl" ? "KL from the dense model, random tokens" : `perplexity ${fmt(r.base)}`
-      }, ${count} × ${ctx} tokens; ${configs.length} assignments of ${options.length} grids` +
-        (baselines.length ? ` + ${baselines.length} other methods` : "") + `, ` +
-        `Hadamard ${h}`,
-    );
-    console.log(formatTable(
-      [
-        "assignment",
-        "bits/weight",
-        `predicted ${unit}`,
-        "from grid MSE",
-        `measured ${unit}`,
-        "measured/predicted",
-      ],
-      r.rows.filter((x) => x.family !== "single").map((x) => [
-        x.label,
-        x.bitsPerWeight.toFixed(3),
-        fmt(x.predicted),
-        fmt(x.predictedFromGrid),
-        x.measuredSe === null
-          ? fmt(x.measured)
-          : `${fmt(x.measured)} ± ${x.measuredSe.toPrecision(2)}`,
-        (x.measured / x.predicted).toFixed(3),
-      ]),
-    ));
-    const singles = r.rows.filter((x) => x.family === "single");
-    if (singles.length) {
-      console.log(`\none projection quantized at a time (${options[single!]!.name}):`);
-      console.log(formatTable(
-        ["projection", "t²", `predicted ${unit}`, `measured ${unit}`, "measured/predicted"],
-        singles.map((x) => {
-          const i = x.grids.findIndex((g) => g !== "dense");
-          return [
-            x.label.split(" ")[1]!,
-            x.t2[i]!.toFixed(4),
-            fmt(x.predicted),
-            x.measuredSe === null
-              ? fmt(x.measured)
-              : `${fmt(x.measured)} ± ${x.measuredSe.toPrecision(2)}`,
-            (x.measured / x.predicted).toFixed(2),
-          ];
-        }),
-      ));
-      console.log("");
-    }
-    // The fit is over whole-model rows; single-projection rows are the table above.
-    const whole = r.rows.filter((x) => x.family !== "single");
-    const s = summarizeLinearity(whole);
-    const pct = (v: number | null) => v === null ? "–" : `${(100 * v).toFixed(1)} %`;
-    console.log(
-      `fit          measured ≈ ${s.slope.toFixed(3)} × predicted (R² ${s.r2.toFixed(4)}); ` +
-        `median |measured/predicted − 1| ${pct(s.medianRelativeError)} over the ` +
-        `${s.significantRows} rows measured beyond 2 SE; |measured − predicted| ≤ 2 SE in ` +
-        `${pct(s.withinTwoSe)} of rows`,
-    );
-    const byBits = [...new Set(whole.map((x) => Math.floor(x.bitsPerWeight * 2) / 2))]
-      .sort((a, b) => a - b);
-    console.log(formatTable(
-      ["bits/weight ≥", "rows", "slope", "rows > 2 SE", "median |rel. error|", "within 2 SE"],
-      byBits.map((b) => {
-        const ss = summarizeLinearity(whole, b);
-        return [
-          b.toFixed(1),
-          String(ss.rows),
-          ss.slope.toFixed(3),
-          String(ss.significantRows),
-          pct(ss.medianRelativeError),
-          pct(ss.withinTwoSe),
-        ];
-      }),
-    ));
-    if (out) console.log(`results      ${out}`);
+    printLinearityReport(r.rows, {
+      model: `${s.dir} (${c.architecture})`,
+      sensPath: s.sensPath,
+      metric,
+      base: r.base,
+      windows: s.count,
+      ctx: s.ctx,
+      assignments: configs.length,
+      grids: options.length,
+      baselines: s.baselines.length,
+      hadamard: s.hadamard,
+      ...(single !== undefined ? { singleGrid: options[single]!.name } : {}),
+    });
+    if (s.out) console.log(`results      ${s.out}`);
   },
 };

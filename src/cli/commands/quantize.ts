@@ -36,7 +36,8 @@ import { textInput } from "../text_source.ts";
 
 /** Flags shared by commands that take quantization options. */
 export const QUANT_FLAGS: Record<string, FlagSpec> = {
-  method: { type: "string", default: "higgs", help: "higgs | hqq | nf4 | af4 | fp4 | rtn" },
+  // The methods come from the registry, so a new method needs no edit here.
+  method: { type: "string", default: "higgs", help: availableMethods().join(" | ") },
   bits: {
     type: "string",
     help: "bits per weight (default 4; HIGGS: per coordinate, grid n = 2^(p·bits))",
@@ -211,7 +212,7 @@ export const quantizeCommand: Command = {
     ...QUANT_FLAGS,
     method: {
       ...QUANT_FLAGS.method!,
-      help: "higgs | hqq | nf4 | af4 | fp4 | rtn | gptq (with --grid)",
+      help: [...availableMethods(), "gptq (with --grid)"].join(" | "),
     },
     ...GPTQ_FLAGS,
     ...outFlag("output folder (or FILE.safetensors for a file input); must be new or empty"),

@@ -1,6 +1,6 @@
 /**
  * `quantlab sensitivity MODEL (--text FILE | --random) --out sens.json`: the per-projection
- * sensitivities α_l of the HIGGS linearity model (`src/experiments/linearity.ts`): Gaussian noise
+ * sensitivities α_l of the HIGGS linearity model (`src/jobs/linearity.ts`): Gaussian noise
  * at several levels t² in one projection at a time, α = the slope through the origin of the
  * metric's change on t². With `--text`, the metric is perplexity on the first `--windows`
  * windows of `--ctx` tokens of the text; with `--random` it is the data-free KL divergence from
