@@ -327,18 +327,8 @@ export function getGpu(): Promise<Gpu | null> {
   return cached;
 }
 
-function envNoGpu(): boolean {
-  // deno-lint-ignore no-explicit-any
-  const d = (globalThis as any).Deno;
-  try {
-    return d?.env?.get?.("QUANTLAB_NO_GPU") === "1";
-  } catch {
-    return false;
-  }
-}
-
 async function requestGpu(): Promise<Gpu | null> {
-  if (envNoGpu() || typeof navigator === "undefined" || !("gpu" in navigator)) return null;
+  if (typeof navigator === "undefined" || !("gpu" in navigator)) return null;
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) return null;
   const features: GPUFeatureName[] = [];
