@@ -23,7 +23,6 @@ const LONG_REASON = /^\/\/\s*long:\s*\S/;
  */
 const PENDING_FILES: Readonly<Record<string, string>> = {
   "src/lut/cpu_kernels.ts": "hand-unrolled LUT loops, to become generated (issue 16)",
-  "src/jobs/quantize_checkpoint.ts": "being rewritten on the safe-outputs and gptq-job branches",
 };
 
 /** Functions (`path name`) allowed over {@linkcode MAX_FUNCTION_LINES} for now, with why. */
@@ -31,7 +30,6 @@ const PENDING_FUNCTIONS: Readonly<Record<string, string>> = {
   "src/cli/commands/linearity.ts run":
     "edited on the safe-outputs, shards and sotu-corpus branches",
   "src/jobs/linearity_check.ts checkLinearity": "edited on the shards branch",
-  "src/jobs/quantize_checkpoint.ts quantizeCheckpoint": "as its file (see PENDING_FILES)",
   "src/jobs/train.ts trainTinyLlama": "edited on the safe-outputs branch",
   "src/lut/gpu.ts encode": "src/lut/ is being reworked (issue 16, LUT kernels)",
 };

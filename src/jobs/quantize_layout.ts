@@ -17,10 +17,7 @@
 import type { DType } from "../core/tensor.ts";
 import { QuantlabError } from "../core/errors.ts";
 import type { QuantizedLayout } from "../quant/format.ts";
-import {
-  fileMetadata,
-  type QuantizedTensorDescriptor,
-} from "../io/quantized_checkpoint.ts";
+import { fileMetadata, type QuantizedTensorDescriptor } from "../io/quantized_checkpoint.ts";
 import { layoutTensorSpecs, paddedHeader } from "../io/quantized_layout.ts";
 import { encodeHeader, type TensorSpec } from "../io/safetensors_format.ts";
 import { SafetensorsFile } from "../io/safetensors.ts";

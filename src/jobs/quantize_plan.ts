@@ -21,7 +21,13 @@ import {
   refuseOutputOverInput,
   workFolderOf,
 } from "../io/output_guard.ts";
-import { mergeOptions, methodSettings, quantizeRunKey, type QuantizeRunKey, runIdOf } from "./quantize_run.ts";
+import {
+  mergeOptions,
+  methodSettings,
+  type QuantizeRunKey,
+  quantizeRunKey,
+  runIdOf,
+} from "./quantize_run.ts";
 import { checkInputSizes, checkShapes, hashInputs, readFolderExtras } from "./quantize_inputs.ts";
 import { type Shard, shardLabel } from "./shard_plan.ts";
 import {
@@ -33,7 +39,7 @@ import {
 import { checkSelection, denseTensorsOf, selectTensors } from "./quantize_select.ts";
 import { descriptorBudget, type FilePlan, planFile, readSourceHeaders } from "./quantize_layout.ts";
 import type { TensorEncoder } from "./quantize_tensor.ts";
-import type { QuantizeCheckpointOptions } from "./quantize_checkpoint.ts";
+import type { QuantizeCheckpointOptions } from "./quantize_options.ts";
 
 /** A quantize run, planned. */
 export interface RunPlan {

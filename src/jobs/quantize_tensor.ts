@@ -10,10 +10,7 @@ import { toSharedF32 } from "../core/dtype.ts";
 import type { Backend } from "../gpu/backend.ts";
 import type { QuantizedTensor } from "../quant/format.ts";
 import type { Quantizer, QuantOptions } from "../quant/quantizer.ts";
-import {
-  type QuantizedTensorDescriptor,
-  quantizedToTensors,
-} from "../io/quantized_checkpoint.ts";
+import { type QuantizedTensorDescriptor, quantizedToTensors } from "../io/quantized_checkpoint.ts";
 import type { SafetensorsFile } from "../io/safetensors.ts";
 import { tensorBytes } from "../io/safetensors_format.ts";
 import { type PlannedFile, writeAtAndSync } from "../io/planned_file.ts";
@@ -77,16 +74,14 @@ export async function writeEntry(
   const name = entry.name;
   const [rows, cols] = [t.shape[0]!, t.shape[1]!];
   const w = toSharedF32(t);
-  const qt = enc.encode
-    ? await enc.encode(name, w, rows, cols)
-    : await enc.quantizer.quantize(
-      w,
-      rows,
-      cols,
-      mergeOptions(enc.options, enc.perTensor[name]),
-      enc.backend,
-      name,
-    );
+  const qt = enc.encode ? await enc.encode(name, w, rows, cols) : await enc.quantizer.quantize(
+    w,
+    rows,
+    cols,
+    mergeOptions(enc.options, enc.perTensor[name]),
+    enc.backend,
+    name,
+  );
   tallyPadding(name, qt, padding);
   const { tensors, descriptor } = quantizedToTensors(name, qt, t.dtype);
   const got = tensors.map(([n, x]) => `${n} ${x.dtype} [${x.shape.join(", ")}]`).join("; ");

@@ -186,7 +186,9 @@ Deno.test("quantize shards: a missing, killed or mismatched shard is named; reru
       });
       assert.equal(redo.resumed, 0);
       assert.equal(redo.quantized + redo.copied, Object.keys(own.tensors).length);
-      if (index === 1) await rejects(mergeShards(out), /Shards 2\/3, 3\/3 of ".*\/q" lost/);
+      if (index === 1) {
+        await rejects(mergeShards(out), /Shards 2\/3, 3\/3 of ".*\/q" lost/);
+      }
     }
     // A resumed shard with other settings is refused by its run key, naming the setting.
     await rejects(
