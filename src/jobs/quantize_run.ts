@@ -27,7 +27,8 @@ import { joinPath, q } from "../io/paths.ts";
 export const QUANTIZE_RUN_SCHEMA = "quantlab.quantize.run";
 /**
  * Version 3: tensors written in place into planned output files, records with birth ids and
- * descriptors (2: part files; settings with defaults and whole-file content hashes since 2).
+ * descriptors (2: one part file per tensor, assembled; settings with defaults and whole-file
+ * content hashes since version 2).
  */
 export const QUANTIZE_RUN_VERSION = 3;
 

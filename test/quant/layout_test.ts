@@ -5,11 +5,14 @@
 import assert from "node:assert/strict";
 import { layoutOf } from "../../src/quant/format.ts";
 import type { QuantOptions } from "../../src/quant/quantizer.ts";
-import { getQuantizer } from "../../src/quant/registry.ts";
+import { availableMethods, getQuantizer } from "../../src/quant/registry.ts";
 import { quantizedToTensors } from "../../src/io/quantized_tensors.ts";
 import { layoutTensorSpecs } from "../../src/io/quantized_layout.ts";
 
 const CASES: [string, number, number, QuantOptions][] = [
+  // Every registered method with its defaults (a new method is covered without a new case) …
+  ...availableMethods().map((m): [string, number, number, QuantOptions] => [m, 8, 256, {}]),
+  // … and the options that change what is stored.
   ["higgs", 8, 256, { bits: 2, p: 2 }],
   ["higgs", 4, 200, { bits: 3, p: 2, hadamard: 64 }], // padded to 256 columns
   ["rtn", 8, 128, { bits: 4 }],
