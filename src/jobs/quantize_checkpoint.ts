@@ -131,7 +131,8 @@ async function countFinishedRun(p: RunPlan, tally: Tally): Promise<QuantizeSumma
 
 /**
  * Writes the tensors this process owns of output file `fi` in place, then (a whole run, or the
- * merge) its header. Returns the tensors the merge finds lost, by shard.
+ * merge) its header. The merge writes no tensor: one not in place (recorded under another birth
+ * id than the file's) is a `bad-file` error naming the shards to rerun.
  */
 async function writeFile(
   p: RunPlan,
