@@ -25,10 +25,11 @@
  * copies of the other files of the source folder (tokenizer, generation config, …).
  *
  * ## Streaming and resuming
- * `quantizeCheckpoint` (`src/jobs/quantize_checkpoint.ts`) holds one tensor at a time, writes
- * each quantized tensor to a part file in a work folder beside the output (`OUT.quantlab-work/`),
- * assembles the output there and renames it into place when it is complete; a killed run resumes
- * (`--resume`) at tensor granularity. Every output file's metadata carries the run id.
+ * `quantizeCheckpoint` (`src/jobs/quantize_checkpoint.ts`) plans every output file's layout up
+ * front (`quantized_layout.ts`: the header space-padded to a reserved length), holds one tensor at
+ * a time, writes each at its planned offset in a work folder beside the output
+ * (`OUT.quantlab-work/`) and renames the output into place when it is complete; a killed run
+ * resumes (`--resume`) at tensor granularity. Every output file's metadata carries the run id.
  *
  * @module
  */

@@ -3,21 +3,21 @@
  * `quantlab merge OUT`): checks that `OUT` may be written (absent or empty unless `force`, as for
  * a single run), that every shard's manifest is in the work folder `OUT.quantlab-work/` (a shard
  * folder without one is a shard that has not finished), made by the same run (run key, source,
- * settings) and that together they cover every tensor once with its part file present; then moves
- * the parts into the work folder with a progress log headed by the run key, and finishes the run
- * with the quantize job itself in mode "resume" — which trusts the shards' content hashes of the
- * input (each shard hashed every input byte; the merge checks each file's size only, so that it
- * costs a small share of the run), finds every tensor done, assembles the output
- * files, index and config in the work folder exactly as a single run does and renames them to
- * `OUT` (then removes the work folder). A merge killed midway is run again: it continues. See
- * `quantize_shard.ts`.
+ * settings) and that together they cover every tensor once; then writes the work folder's
+ * progress log (headed by the run key, one record per tensor from the shards' manifests) and
+ * finishes the run with the quantize job itself in mode "resume" — which trusts the shards'
+ * content hashes of the input (each shard hashed every input byte; the merge checks each file's
+ * size only), finds every tensor in place in the output files the shards wrote (same birth id,
+ * `io/planned_file.ts`; a lost one names the shards to rerun), writes each file's header, the
+ * index and config exactly as a single run does and renames the output to `OUT` (then removes
+ * the work folder). No tensor byte is read or copied. A merge killed midway is run again: it
+ * continues. See `quantize_shard.ts`.
  *
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
-import { ioError } from "../io/safetensors.ts";
 import type { ProgressFactory } from "../core/progress.ts";
-import { pathExists, writeFileAtomic } from "../io/atomic.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
 import { readJsonl } from "../io/jsonl_log.ts";
 import { refuseExistingOutputs, workFolderOf } from "../io/output_guard.ts";
 import { describeKeyDifferences } from "../io/run_key.ts";
@@ -91,7 +91,7 @@ export interface QuantizeMerge {
  * Merges the shards of the quantize run writing `out` (see the module doc); `force` replaces an
  * existing `out` once the merged output is complete. Errors (one line naming the shard and the
  * fix): an existing `out` without `force` (`bad-argument`); no shards, shards of two splits, a
- * shard missing or unfinished, made by another run, or missing a part file (`bad-file`).
+ * shard missing or unfinished, made by another run, or whose tensors were lost (`bad-file`).
  *
  * @example
  * ```ts
@@ -164,41 +164,30 @@ export async function mergeQuantizeShards(
     }
     manifests.push(m);
   }
-  // Every tensor once, with its part file (in the shard's folder, or moved by an earlier merge).
-  const parts = joinPath(work, "parts");
-  const moves: { from: string; to: string }[] = [];
+  // Every tensor once; the job checks each is in place (its output file's birth id).
   const lines: string[] = [];
   const owner = new Map<string, string>();
   for (const m of manifests) {
     const label = shardLabel(m.shard);
-    for (const [tensor, part] of Object.entries(m.tensors)) {
+    for (const [tensor, r] of Object.entries(m.tensors)) {
       const other = owner.get(tensor);
-      if (other) merr(`Shards ${other} and ${label} of ${q(out)} both quantized ${q(tensor)}`);
+      if (other) merr(`Shards ${other} and ${label} of ${q(out)} both wrote ${q(tensor)}`);
       owner.set(tensor, label);
-      const from = joinPath(joinPath(shardWorkFolder(work, m.shard), "parts"), part);
-      const to = joinPath(parts, part);
-      if (await pathExists(from)) moves.push({ from, to });
-      else if (!(await pathExists(to))) {
-        merr(
-          `Shard ${label} of ${q(out)} lost the part file of ${q(tensor)} (${q(from)}); rerun ` +
-            `quantize with --shard ${label} --resume: it redoes that tensor`,
-        );
-      }
-      lines.push(JSON.stringify({ tensor, part }) + "\n");
+      lines.push(JSON.stringify({ tensor, ...r }) + "\n");
     }
   }
   const first = manifests[0]!;
-  if (owner.size !== first.selected) {
+  if (owner.size !== first.total) {
     merr(
-      `The ${count} shards of ${q(out)} quantized ${owner.size} tensors; the run has ` +
-        `${first.selected}: rerun the shards with one command line`,
+      `The ${count} shards of ${q(out)} wrote ${owner.size} tensors; the run has ` +
+        `${first.total}: rerun the shards with one command line`,
     );
   }
-  // The shards are sound: now OUT, which only --force may replace (before anything moves).
+  // The shards are sound: now OUT, which only --force may replace.
   await refuseExistingOutputs([{ path: out, what: "--out" }], opts.force ? "force" : "new", {
     resumable: false,
   });
-  // The run's progress log, as a whole run that quantized every tensor would have left it: its
+  // The run's progress log, as a whole run that wrote every tensor would have left it: its
   // header is the run key (the job resumes it with the hashes the shards recorded).
   const header = {
     kind: "header",
@@ -206,14 +195,6 @@ export async function mergeQuantizeShards(
     schemaVersion: QUANTIZE_RUN_VERSION,
     key: first.key,
   };
-  await Deno.mkdir(parts, { recursive: true }).catch((e) => {
-    throw ioError(e, parts, "create folder");
-  });
-  for (const { from, to } of moves) {
-    await Deno.rename(from, to).catch((e) => {
-      throw ioError(e, to, "move a shard's part file to");
-    });
-  }
   await writeFileAtomic(
     joinPath(work, "progress.jsonl"),
     JSON.stringify(header) + "\n" + lines.join(""),
@@ -226,15 +207,13 @@ export async function mergeQuantizeShards(
     includeLmHead: st.includeLmHead,
     tensors: st.tensors,
     trustedInputs: first.key.inputs,
+    shardOf: owner,
     mode: "resume",
     ...(opts.progress ? { progress: opts.progress } : {}),
   });
-  if (summary.quantized !== 0) {
-    merr(`The merge of ${q(out)} had to quantize ${summary.quantized} tensors the shards lacked`);
-  }
   return {
     shards: count,
-    tensors: owner.size,
+    tensors: first.selected,
     sourceBytesRead: manifests.map((m) => m.sourceBytesRead),
     summary,
   };

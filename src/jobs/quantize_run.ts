@@ -6,13 +6,17 @@
  * version — and the size and XXH64 of every input file's whole content (`io/content_hash.ts`).
  * Its SHA-256 is the run id stored in every output file. The work folder `OUT.quantlab-work/`
  * (beside the output) holds `progress.jsonl` — a run log (`io/jsonl_log.ts`) whose header is the
- * key — the finished tensors' part files, and the output being assembled (`out/` or
- * `out.safetensors`); `--resume` continues it only when the key is equal field for field.
+ * key, then one record per finished tensor — and the output written in place (`run-ID/` or
+ * `run-ID.safetensors`, planned by `quantize_layout.ts`, with the files' birth ids in
+ * `run-ID.births/`); `--resume` continues it only when the key is equal field for field.
  *
  * @module
  */
 import type { Quantizer, QuantOptions } from "../quant/quantizer.ts";
-import { QUANT_FORMAT_VERSION } from "../io/quantized_checkpoint.ts";
+import {
+  QUANT_FORMAT_VERSION,
+  type QuantizedTensorDescriptor,
+} from "../io/quantized_checkpoint.ts";
 import type { FileHash } from "../io/content_hash.ts";
 import { openRunLog } from "../io/jsonl_log.ts";
 import { type OutputMode, workFolderOf } from "../io/output_guard.ts";
@@ -21,8 +25,12 @@ import { joinPath, q } from "../io/paths.ts";
 
 /** Schema of the progress log's header. */
 export const QUANTIZE_RUN_SCHEMA = "quantlab.quantize.run";
-/** Version 2: settings with defaults and whole-file content hashes (version 1 keyed on names and sizes). */
-export const QUANTIZE_RUN_VERSION = 2;
+/**
+ * Version 3: tensors written in place into planned output files, records with birth ids and
+ * descriptors (2: one part file per tensor, assembled; settings with defaults and whole-file
+ * content hashes since version 2).
+ */
+export const QUANTIZE_RUN_VERSION = 3;
 
 /** What identifies a quantize run. */
 export interface QuantizeRunKey {
@@ -118,45 +126,59 @@ export async function runIdOf(key: object): Promise<string> {
   return [...new Uint8Array(d)].slice(0, 16).map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** One record of the progress log after its header. */
-export type ProgressRecord = { tensor: string; part: string } | { file: string };
+/** A tensor done: the birth id of the output file it was written into, and its descriptor. */
+export interface TensorRecord {
+  /** The source tensor. */
+  tensor: string;
+  /** Birth id of the planned output file it was written to (`io/planned_file.ts`). */
+  birth: string;
+  /** Its descriptor, when quantized (a tensor kept as it is has none). */
+  descriptor?: QuantizedTensorDescriptor;
+}
+
+/** One record of the progress log after its header: a tensor done, or a file's header written. */
+export type ProgressRecord = TensorRecord | { file: string };
 
 /** A run's work folder, opened. */
 export interface RunWork {
-  /** The work folder, `OUT.quantlab-work`. */
+  /** The work folder, `OUT.quantlab-work`, or a shard's folder inside it. */
   dir: string;
   /** Its progress log. */
   logFile: string;
-  /** Where part files go. */
-  partsDir: string;
-  /** Where the output is assembled: a folder, or one `.safetensors` file. */
+  /**
+   * Where the output is written in place (a folder, or one `.safetensors` file), in the run's
+   * work folder and named by the run id: a single run and all its shards share it.
+   */
   staged: string;
-  /** Tensors an earlier run finished, with their part file names. */
-  doneParts: Map<string, string>;
+  /** Birth ids of the staged files (`io/planned_file.ts`). */
+  births: string;
+  /** Tensors an earlier run (or the shards, for the merge) finished. */
+  done: Map<string, TensorRecord>;
 }
 
 /**
- * Opens (mode `"resume"`) or creates the work folder of a run: `"force"` first removes an old
- * one; an existing one must hold a run with the same key, else a `bad-argument` error names the
- * fields that differ. A shard of a sharded run (`quantize_shard.ts`) passes its own folder inside
- * the run's as `shardDir`: it holds the shard's log and parts, and nothing is assembled there.
+ * Opens (mode `"resume"`) or creates the work folder of run `run`: `"force"` first removes an
+ * old one; an existing one must hold a run with the same key, else a `bad-argument` error names
+ * the fields that differ. A shard of a sharded run (`quantize_shard.ts`) passes its own folder
+ * inside the run's as `shardDir`: it holds the shard's log; the output files are the run's.
  */
 export async function openRunWork(
   out: string,
   singleOut: boolean,
   key: QuantizeRunKey,
+  run: string,
   mode: OutputMode,
   shardDir?: string,
 ): Promise<RunWork> {
-  const dir = shardDir ?? workFolderOf(out);
+  const work = workFolderOf(out);
+  const dir = shardDir ?? work;
   if (mode === "force") {
     await Deno.remove(dir, { recursive: true }).catch((e) => {
       if (!(e instanceof Deno.errors.NotFound)) throw ioError(e, dir, "remove the old work folder");
     });
   }
-  const partsDir = joinPath(dir, "parts");
-  const staged = joinPath(dir, singleOut ? "out.safetensors" : "out");
-  for (const d of singleOut || shardDir ? [partsDir] : [partsDir, staged]) {
+  const staged = joinPath(work, `run-${run}${singleOut ? ".safetensors" : ""}`);
+  for (const d of singleOut ? [dir] : [dir, staged]) {
     await Deno.mkdir(d, { recursive: true }).catch((e) => {
       throw ioError(e, d, "create folder");
     });
@@ -167,7 +189,7 @@ export async function openRunWork(
     { schema: QUANTIZE_RUN_SCHEMA, schemaVersion: QUANTIZE_RUN_VERSION, key },
     `The unfinished run of --out ${q(out)} (in ${q(dir)})`,
   ) as ProgressRecord[];
-  const doneParts = new Map<string, string>();
-  for (const r of records) if ("tensor" in r) doneParts.set(r.tensor, r.part);
-  return { dir, logFile, partsDir, staged, doneParts };
+  const done = new Map<string, TensorRecord>();
+  for (const r of records) if ("tensor" in r) done.set(r.tensor, r);
+  return { dir, logFile, staged, births: joinPath(work, `run-${run}.births`), done };
 }

@@ -2,17 +2,17 @@
  * The shard side of `quantlab quantize --shard I/N` (hooks of `quantize_checkpoint.ts`): which
  * tensors a shard owns, where it works, and the manifest it writes when done.
  *
- * A shard makes every check of a whole run and the same run key (`quantize_run.ts`: settings and
- * the content hash of every input file), then quantizes only the tensors it owns — the run's
- * selected tensors balanced by their source bytes ({@linkcode balanceBySize}) — reading only those
- * to quantize, into a folder of its own inside the run's work folder `OUT.quantlab-work/`
- * (`shard-I-of-N/`: progress log headed by the run key, and part files; resumable with `--resume`
- * exactly as a whole run's), so shards running at once share no file. When every tensor it owns is
- * done it writes its manifest `OUT.quantlab-work/shard-I-of-N.json` atomically — the partial
- * index: its tensors and their part files, the run key and id, and the settings to finish the run
- * with. `quantlab merge OUT` (`quantize_merge.ts`) checks the manifests, moves the parts into the
- * work folder and lets the quantize job assemble the output files and rename them to `OUT`
- * exactly as a single run does.
+ * A shard makes every check of a whole run, the same run key (`quantize_run.ts`: settings and
+ * the content hash of every input file) and the same planned layout (`quantize_layout.ts`), then
+ * reads and writes only the tensors it owns — every tensor balanced by its source bytes
+ * ({@linkcode balanceBySize}) — at their planned offsets in the run's output files in the work
+ * folder `OUT.quantlab-work/run-ID/` (shards running at once write disjoint byte ranges of the
+ * same files). Its progress log lives in a folder of its own (`shard-I-of-N/`, headed by the run
+ * key, resumable with `--resume` exactly as a whole run's). When every tensor it owns is done it
+ * writes its manifest `OUT.quantlab-work/shard-I-of-N.json` atomically — the partial index: its
+ * tensors with their descriptors, the run key and id, and the settings to finish the run with.
+ * `quantlab merge OUT` (`quantize_merge.ts`) checks the manifests and lets the quantize job write
+ * the headers, index and config and rename the output to `OUT` exactly as a single run does.
  *
  * @module
  */
@@ -20,13 +20,16 @@ import { writeJsonAtomic } from "../io/atomic.ts";
 import { readJsonl } from "../io/jsonl_log.ts";
 import { joinPath } from "../io/paths.ts";
 import type { QuantOptions } from "../quant/quantizer.ts";
-import type { QuantizeRunKey } from "./quantize_run.ts";
+import type { QuantizeRunKey, TensorRecord } from "./quantize_run.ts";
 import { balanceBySize, type Shard, shardTag } from "./shard_plan.ts";
 
 /** Schema name of a quantize shard's manifest. */
 export const QUANTIZE_SHARD_SCHEMA = "quantlab.quantize.shard";
-/** Schema version of a quantize shard's manifest (2: the complete run key, in `key`). */
-export const QUANTIZE_SHARD_SCHEMA_VERSION = 2;
+/**
+ * Schema version of a quantize shard's manifest (3: tensors written in place, each with the birth
+ * id of its output file and its descriptor; 2: the complete run key, in `key`).
+ */
+export const QUANTIZE_SHARD_SCHEMA_VERSION = 3;
 
 /**
  * The work folder of shard `s` inside the run's work folder `work` (`OUT.quantlab-work`).
@@ -56,26 +59,24 @@ export function shardManifestPath(work: string, s: Shard): string {
 }
 
 /**
- * The tensors shard `s` owns: the run's `selected` tensors balanced by their size in the source
- * files (`headers`, each file's tensors with their bytes).
+ * The tensors shard `s` owns: every tensor of the source files (`headers`, each file's tensors
+ * with their bytes) — quantized or kept as it is, since each shard writes its own into the
+ * shared output files — balanced by their size in the source.
  *
  * @example
  * ```ts
  * import { shardTensors } from "./quantize_shard.ts";
- * const infos = new Map([["a", { bytes: 8 }], ["b", { bytes: 4 }], ["n", { bytes: 99 }]]);
- * const mine = shardTensors(new Set(["a", "b"]), [{ infos }], { index: 2, count: 2 });
- * if ([...mine].join() !== "b") throw new Error();
+ * const infos = new Map([["a", { bytes: 8 }], ["b", { bytes: 4 }], ["n", { bytes: 9 }]]);
+ * const mine = shardTensors([{ infos }], { index: 2, count: 2 });
+ * if ([...mine].sort().join() !== "a,b") throw new Error([...mine].join());
  * ```
  */
 export function shardTensors(
-  selected: ReadonlySet<string>,
   headers: readonly { infos: ReadonlyMap<string, { bytes: number }> }[],
   s: Shard,
 ): Set<string> {
   const units = [];
-  for (const h of headers) {
-    for (const [name, i] of h.infos) if (selected.has(name)) units.push({ name, bytes: i.bytes });
-  }
+  for (const h of headers) for (const [name, i] of h.infos) units.push({ name, bytes: i.bytes });
   const owner = balanceBySize(units, s.count);
   return new Set([...owner].filter(([, o]) => o === s.index).map(([n]) => n));
 }
@@ -112,8 +113,10 @@ export interface QuantizeShardManifest {
   settings: QuantizeShardSettings;
   /** How many tensors the whole run quantizes. */
   selected: number;
-  /** The shard's tensors and their part files (names in the shard's `parts/`). */
-  tensors: Record<string, string>;
+  /** How many tensors the output holds (quantized or kept as they are). */
+  total: number;
+  /** The shard's tensors: the birth id of the file each was written to, and its descriptor. */
+  tensors: Record<string, Omit<TensorRecord, "tensor">>;
   /** Tensor bytes the shard's last run read from the source. */
   sourceBytesRead: number;
   /** Tensors quantized by the shard's last run, and found done before it. */
@@ -133,9 +136,11 @@ export async function writeShardManifest(
   logFile: string,
   m: Omit<QuantizeShardManifest, "schema" | "schemaVersion" | "tensors">,
 ): Promise<void> {
-  const tensors: Record<string, string> = {};
-  for (const l of (await readJsonl(logFile)) as { tensor?: string; part?: string }[]) {
-    if (typeof l.tensor === "string" && typeof l.part === "string") tensors[l.tensor] = l.part;
+  const tensors: QuantizeShardManifest["tensors"] = {};
+  for (const l of (await readJsonl(logFile)) as Partial<TensorRecord>[]) {
+    if (typeof l.tensor === "string" && typeof l.birth === "string") {
+      tensors[l.tensor] = { birth: l.birth, ...(l.descriptor ? { descriptor: l.descriptor } : {}) };
+    }
   }
   const manifest: QuantizeShardManifest = {
     schema: QUANTIZE_SHARD_SCHEMA,

@@ -56,6 +56,72 @@ export type ParamStorage =
     metaZero?: Float32Array;
   };
 
+/** How per-group parameters are stored, without their values (see {@linkcode QuantizedLayout}). */
+export type ParamLayout =
+  | { kind: "float"; dtype: "F32" | "F16" | "BF16" }
+  | { kind: "int8"; group: number; metaZero: boolean };
+
+/**
+ * What a quantized [rows, cols] weight stores, known from its shape and the settings before it
+ * is quantized (`Quantizer.layout`): a checkpoint run plans every file's header and data offsets
+ * from it, so shards can write their tensors in place.
+ */
+export interface QuantizedLayout {
+  /** Original shape [rows, cols]. */
+  shape: [number, number];
+  /** Columns after zero-padding. */
+  paddedCols: number;
+  /** Weights per code word. */
+  p: number;
+  /** Bits per code word. */
+  codeBits: number;
+  /** Stored precision of the table. */
+  tableDtype: "F32" | "F16";
+  /** Weights per group. */
+  groupSize: number;
+  /** Group axis. */
+  groupAxis: 0 | 1;
+  /** How scales are stored. */
+  scaleStorage: ParamLayout;
+  /** How zeros are stored (affine methods). */
+  zeroStorage?: ParamLayout;
+}
+
+/**
+ * The layout of a quantized tensor (to check it against the planned one).
+ *
+ * @example
+ * ```ts
+ * import { layoutOf } from "./format.ts";
+ * import { packCodes } from "./packing.ts";
+ * const l = layoutOf({
+ *   method: "rtn", shape: [1, 4], paddedCols: 4, p: 1, codeBits: 2,
+ *   codes: packCodes([0, 1, 2, 3], 1, 4, 2), table: new Float32Array([0, 1, 2, 3]),
+ *   tableDtype: "F32", groupSize: 4, groupAxis: 1, scales: new Float32Array([1]),
+ *   scaleStorage: { kind: "float", dtype: "F32" }, rotation: { kind: "none" }, params: {},
+ * });
+ * if (l.scaleStorage.kind !== "float" || l.zeroStorage !== undefined) throw new Error();
+ * ```
+ */
+export function layoutOf(q: QuantizedTensor): QuantizedLayout {
+  const param = (s: ParamStorage): ParamLayout =>
+    s.kind === "float"
+      ? { kind: "float", dtype: s.dtype }
+      : { kind: "int8", group: s.group, metaZero: s.metaZero !== undefined };
+  const l: QuantizedLayout = {
+    shape: [q.shape[0], q.shape[1]],
+    paddedCols: q.paddedCols,
+    p: q.p,
+    codeBits: q.codeBits,
+    tableDtype: q.tableDtype,
+    groupSize: q.groupSize,
+    groupAxis: q.groupAxis,
+    scaleStorage: param(q.scaleStorage),
+  };
+  if (q.zeros) l.zeroStorage = param(q.zeroStorage ?? { kind: "float", dtype: "F32" });
+  return l;
+}
+
 /** A quantized 2-D tensor. */
 export interface QuantizedTensor {
   /** Method that produced it. */

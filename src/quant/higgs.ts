@@ -369,6 +369,19 @@ export const higgsQuantizer: Quantizer = {
   checkShape(_rows, cols, opts, name = "tensor") {
     resolveHiggsParams(opts, name, cols);
   },
+  layout(rows, cols, opts, name = "tensor") {
+    const params = resolveHiggsParams(opts, name, cols);
+    return {
+      shape: [rows, cols],
+      paddedCols: higgsPaddedCols(cols, params),
+      p: params.p,
+      codeBits: params.codeBits,
+      tableDtype: params.tableDtype,
+      groupSize: params.groupSize,
+      groupAxis: 1,
+      scaleStorage: { kind: "float", dtype: params.scaleDtype },
+    };
+  },
   async quantize(w, rows, cols, opts, backend, name = "tensor") {
     const params = resolveHiggsParams(opts, name, cols);
     checkWeight(w, rows, cols, name);

@@ -277,6 +277,25 @@ export const hqqQuantizer: Quantizer = {
     const c = hqqConfigFromOptions(opts);
     groupLayout(rows, cols, c.groupSize, c.axis, name);
   },
+  layout(rows, cols, opts, name) {
+    const c = hqqConfigFromOptions(opts);
+    const L = groupLayout(rows, cols, c.groupSize, c.axis, name);
+    const float = { kind: "float", dtype: c.scaleDtype } as const;
+    return {
+      shape: [rows, cols],
+      paddedCols: cols,
+      p: 1,
+      codeBits: hqqLevels(c.nbits).codeBits,
+      tableDtype: "F16",
+      groupSize: L.g,
+      groupAxis: L.axis,
+      // As hqqQuantize stores them: 8-bit affine meta-quantization when asked.
+      scaleStorage: c.quantScale ? { kind: "int8", group: META_GROUP, metaZero: true } : float,
+      zeroStorage: c.quantZero
+        ? { kind: "int8", group: c.offloadMeta ? META_GROUP : L.count, metaZero: true }
+        : float,
+    };
+  },
   async quantize(w, rows, cols, opts, backend, name) {
     return (await hqqQuantize(w, rows, cols, hqqConfigFromOptions(opts), backend, name)).tensor;
   },

@@ -521,6 +521,24 @@ function makeQuantizer(type: NormalFloatType, summary: string): Quantizer {
       const c = configFromOptions(type, opts);
       normalFloatLevels(c, groupLayout(rows, cols, c.groupSize, c.axis, name).g);
     },
+    layout(rows, cols, opts, name) {
+      const c = configFromOptions(type, opts);
+      const L = groupLayout(rows, cols, c.groupSize, c.axis, name);
+      normalFloatLevels(c, L.g);
+      return {
+        shape: [rows, cols],
+        paddedCols: cols,
+        p: 1,
+        codeBits: c.bits,
+        tableDtype: "F32",
+        groupSize: L.g,
+        groupAxis: L.axis,
+        // Double quantization: bitsandbytes' dynamic 8-bit map, no meta zero.
+        scaleStorage: c.doubleQuant
+          ? { kind: "int8", group: c.doubleQuantGroup, metaZero: false }
+          : { kind: "float", dtype: c.scaleDtype },
+      };
+    },
     async quantize(w, rows, cols, opts, backend, name) {
       return await normalFloatQuantize(w, rows, cols, configFromOptions(type, opts), backend, name);
     },

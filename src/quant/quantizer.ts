@@ -7,7 +7,7 @@
  * @module
  */
 import type { Backend } from "../gpu/backend.ts";
-import type { QuantizedTensor, QuantMethod } from "./format.ts";
+import type { QuantizedLayout, QuantizedTensor, QuantMethod } from "./format.ts";
 
 /**
  * Options shared by the methods (each method documents which it reads and rejects invalid ones
@@ -71,4 +71,11 @@ export interface Quantizer {
    * run checks every tensor before it quantizes the first. Optional.
    */
   checkShape?(rows: number, cols: number, opts: QuantOptions, name?: string): void;
+  /**
+   * What `quantize` stores for a [rows, cols] weight with `opts` (padded width, code bits, group
+   * layout, how scales and zeros are stored), without quantizing: a checkpoint run plans its
+   * files from it and checks each result against it. Throws what `checkShape` throws. Optional:
+   * a method without it cannot quantize a whole checkpoint.
+   */
+  layout?(rows: number, cols: number, opts: QuantOptions, name?: string): QuantizedLayout;
 }

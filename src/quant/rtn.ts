@@ -303,6 +303,23 @@ export const rtnQuantizer: Quantizer = {
     const c = rtnConfigFromOptions(opts);
     groupLayout(rows, cols, c.groupSize, c.axis, name);
   },
+  layout(rows, cols, opts, name) {
+    const c = rtnConfigFromOptions(opts);
+    const L = groupLayout(rows, cols, c.groupSize, c.axis, name);
+    const scales = { kind: "float", dtype: c.scaleDtype } as const;
+    return {
+      shape: [rows, cols],
+      paddedCols: L.cols,
+      p: 1,
+      codeBits: c.bits,
+      tableDtype: "F16",
+      groupSize: L.g,
+      groupAxis: L.axis,
+      scaleStorage: scales,
+      // Min–max (asymmetric) groups store a zero per group.
+      ...(c.symmetric ? {} : { zeroStorage: scales }),
+    };
+  },
   async quantize(w, rows, cols, opts, backend, name) {
     return await rtnQuantize(w, rows, cols, rtnConfigFromOptions(opts), backend, name);
   },

@@ -46,7 +46,10 @@ async function tensorBytes(paths: string[]): Promise<Map<string, number>> {
   return out;
 }
 
-/** Runs every shard of `count`; checks the tensors each owns and the bytes each read. */
+/**
+ * Runs every shard of `count`; checks the tensors each owns (every tensor once, quantized or
+ * kept as it is: each shard writes its own into the shared output files) and the bytes each read.
+ */
 async function runShards(
   input: string,
   sources: string[],
@@ -56,7 +59,7 @@ async function runShards(
 ): Promise<void> {
   const sizes = await tensorBytes(sources);
   const seen = new Set<string>();
-  let quantized = 0;
+  let quantized = 0, described = 0;
   for (let index = 1; index <= count; index++) {
     const s = await quantizeCheckpoint(input, out, { ...opts, shard: { index, count } });
     // Nothing at OUT until the merge: the shards work beside it.
@@ -71,14 +74,18 @@ async function runShards(
     assert.equal(s.sourceBytesRead, own, `shard ${index}/${count}: bytes read`);
     assert.equal(m.sourceBytesRead, own);
     quantized += s.quantized;
+    described += Object.values(m.tensors).filter((r) => r.descriptor).length;
   }
-  assert.equal(seen.size, quantized);
+  assert.equal(seen.size, sizes.size);
+  assert.equal(described, quantized);
 }
 
 Deno.test("quantize --shard I/N merged is byte-identical to a single run for N = 1, 2, 3, 7; shards read only their tensors", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ql-qshards-" });
   try {
     const single = await quantizeCheckpoint(TINY, `${dir}/single`, RTN);
+    const sizes = await tensorBytes([`${TINY}/model.safetensors`]);
+    const sourceBytes = [...sizes.values()].reduce((a, b) => a + b, 0);
     assert.equal(single.quantized, 28); // 4 layers × 7 projections
     for (const n of [1, 2, 3, 7]) {
       const out = `${dir}/q${n}`;
@@ -86,8 +93,9 @@ Deno.test("quantize --shard I/N merged is byte-identical to a single run for N =
       const m = await mergeShards(out);
       assert.equal(m.kind, "quantize");
       assert.equal(m.units, 28);
-      // The 28 projections, 4 × (4·256² + 3·256·768) weights of 2 bytes, read once in all.
-      assert.equal(m.quantize!.sourceBytesRead.reduce((a, b) => a + b, 0), 6815744);
+      // Every source tensor read once in all (the 28 projections, 4 × (4·256² + 3·256·768)
+      // weights of 2 bytes, are 6815744 of them).
+      assert.equal(m.quantize!.sourceBytesRead.reduce((a, b) => a + b, 0), sourceBytes);
       assert.equal(m.quantize!.summary.quantized, 0);
       await assertSameFolder(out, `${dir}/single`);
       // The work folder (parts, manifests) is gone, as after a single run.
@@ -157,23 +165,31 @@ Deno.test("quantize shards: a missing, killed or mismatched shard is named; reru
     });
     assert.equal(again.resumed, 3);
 
-    // Shard 1 lost a part file after it finished: named, and its rerun redoes only that tensor.
-    const work = `${out}.quantlab-work/shard-1-of-3`;
-    const manifest = JSON.parse(await Deno.readTextFile(`${work}.json`));
-    const [lostTensor, lostPart] = Object.entries(manifest.tensors as Record<string, string>)[0]!;
-    await Deno.remove(`${work}/parts/${lostPart}`);
+    // The shared output file was lost after the shards finished: the merge names every shard
+    // that wrote to it; each rerun with --resume redoes exactly its own tensors (a new birth id).
+    const run = [...Deno.readDirSync(`${out}.quantlab-work`)].find((e) =>
+      e.isDirectory && e.name.startsWith("run-") && !e.name.endsWith(".births")
+    )!.name;
+    await Deno.remove(`${out}.quantlab-work/${run}/model.safetensors`);
     await rejects(
       mergeShards(out),
-      new RegExp(
-        `Shard 1/3 of ".*/q" lost the part file of "${lostTensor.replaceAll(".", "\\.")}"`,
-      ),
+      /Shards 1\/3, 2\/3, 3\/3 of ".*\/q" lost tensors written to ".*model\.safetensors" \(the file was removed or damaged\); rerun quantize with --shard 1\/3 --resume \(and the others\)/,
     );
-    const redo = await quantizeCheckpoint(TINY, out, {
-      ...RTN,
-      shard: { index: 1, count: 3 },
-      mode: "resume",
-    });
-    assert.equal(redo.quantized, 1);
+    for (let index = 1; index <= 3; index++) {
+      const own = JSON.parse(
+        await Deno.readTextFile(`${out}.quantlab-work/shard-${index}-of-3.json`),
+      ) as QuantizeShardManifest;
+      const redo = await quantizeCheckpoint(TINY, out, {
+        ...RTN,
+        shard: { index, count: 3 },
+        mode: "resume",
+      });
+      assert.equal(redo.resumed, 0);
+      assert.equal(redo.quantized + redo.copied, Object.keys(own.tensors).length);
+      if (index === 1) {
+        await rejects(mergeShards(out), /Shards 2\/3, 3\/3 of ".*\/q" lost/);
+      }
+    }
     // A resumed shard with other settings is refused by its run key, naming the setting.
     await rejects(
       quantizeCheckpoint(TINY, out, {
@@ -242,7 +258,7 @@ Deno.test("quantize shards: a missing, killed or mismatched shard is named; reru
       "-q",
     ]);
     assert.equal(c.code, 0, c.err);
-    assert.match(c.out, /shard +1\/2: quantized 14 tensors, read 3\.\d\d MiB of source tensors/);
+    assert.match(c.out, /shard +1\/2: quantized 12 tensors, read 4\.\d\d MiB of source tensors/);
     assert.match(c.out, /next +quantlab merge .*\/c \(once all 2 shards are done\)/);
   } finally {
     await Deno.remove(dir, { recursive: true });
