@@ -41,12 +41,12 @@ import { dequantRows, type LutKernelMeta, lutRows } from "./cpu_kernels.ts";
 import { createLutWasm, type LutWasm, lutWasmRows } from "./cpu_wasm.ts";
 import { int8RowsTs } from "./int8_fallback.ts";
 import {
-  deinterleave,
   int8Format,
   int8Stride,
   type Int8Table,
   int8Table,
   quantizeActivations,
+  quantizeActivationsInto,
 } from "./int8_format.ts";
 import { lutInt8BatchRows, lutInt8Rows, lutInt8Steal } from "./cpu_int8.ts";
 import { rotateActivations, rotationSigns } from "./rotate.ts";
@@ -299,7 +299,9 @@ export async function lutMatmul(
   const useBlas = !fast && !wasmLoop && path !== "lut" && matmulBackend() !== "typescript" &&
     (path === "blas" || batch >= blasMinBatch);
 
-  const xp = sharedF64(batch * pc);
+  // Only the pooled TypeScript loops read the activations from the workers.
+  const pooledTs = !fast && !wasmLoop && !useBlas;
+  const xp = pooledTs ? sharedF64(batch * pc) : new Float64Array(Math.max(1, batch * pc));
   rotateActivations(x, batch, t.inFeatures, pc, t.q.rotation, t.signs, xp);
 
   if (useBlas) {
@@ -432,11 +434,18 @@ function int8Path(
     const L = w.layout.int8!;
     const v = w.int8!;
     const nblk = pc / 64, gpr = pc / g;
+    const s = int8Stride(L.format);
     for (let b = 0; b < nb; b++) {
-      const a = quantizeActivations(xp, (b0 + b) * pc, pc, g);
-      deinterleave(a.q, int8Stride(L.format), v.xq.subarray(b * pc, (b + 1) * pc));
-      v.dx.set(a.dx, b * nblk);
-      v.xg.set(a.xg, b * gpr);
+      quantizeActivationsInto(
+        xp,
+        (b0 + b) * pc,
+        pc,
+        g,
+        s,
+        v.xq.subarray(b * pc, (b + 1) * pc),
+        v.dx.subarray(b * nblk, (b + 1) * nblk),
+        v.xg.subarray(b * gpr, (b + 1) * gpr),
+      );
     }
     const { codes, scales, zeros } = w.layout;
     const base = { codes, scales, zeros, out: w.layout.out };
