@@ -18,7 +18,7 @@
  */
 import { parseArgs } from "node:util";
 import { randU32, randUniform } from "../src/core/prng.ts";
-import { lutMatmul, type LutCpuTensor, prepareLut } from "../src/lut/cpu.ts";
+import { type LutCpuTensor, lutMatmul, prepareLut } from "../src/lut/cpu.ts";
 import { lutInt8Isa, lutInt8Rows } from "../src/lut/cpu_int8.ts";
 import type { QuantizedTensor } from "../src/quant/format.ts";
 import { processCpuMs } from "./timing.ts";
@@ -107,7 +107,9 @@ const gbs = (bytes: number, ms: number): string => (bytes / ms / 1e6).toFixed(1)
 const big = new Uint8Array(256 << 20).fill(1), big2 = new Uint8Array(256 << 20);
 const dramMs = (await perCall(() => big2.set(big))).best;
 console.log(
-  `fast LUT GEMV profile, calling thread, fastest call (${lutInt8Isa() ?? "TypeScript"}); copy of ` +
+  `fast LUT GEMV profile, calling thread, fastest call (${
+    lutInt8Isa() ?? "TypeScript"
+  }); copy of ` +
     `256 MiB: ${gbs(big.length, dramMs)} GB/s; load average ` +
     Deno.loadavg().map((v) => v.toFixed(1)).join(" "),
 );

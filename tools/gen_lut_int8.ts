@@ -138,15 +138,19 @@ function chunk(
     n === 0 ? `(v128.and ${V} (local.get $m15))` : shrMask(V, 4, "$m15");
   switch (format) {
     case "n4": // stream = nibble j mod 2 of the 16 bytes at 16·⌊j/2⌋
-      return { setup: j % 2 === 0 ? load(16 * (j >> 1)) : "", expr: swz("$t0", nibble(j % 2), relaxed) };
+      return {
+        setup: j % 2 === 0 ? load(16 * (j >> 1)) : "",
+        expr: swz("$t0", nibble(j % 2), relaxed),
+      };
     case "n2": {
-      const idx = j === 0
-        ? `(v128.and ${V} (local.get $m3))`
-        : shrMask(V, 2 * j, "$m3");
+      const idx = j === 0 ? `(v128.and ${V} (local.get $m3))` : shrMask(V, 2 * j, "$m3");
       return { setup: j === 0 ? load(0) : "", expr: swz("$t0", idx, relaxed) };
     }
     case "p2n4": // nibble ⌊j/2⌋, coordinate j mod 2 (a table per coordinate)
-      return { setup: j === 0 ? load(0) : "", expr: swz(j % 2 ? "$t1" : "$t0", nibble(j >> 1), relaxed) };
+      return {
+        setup: j === 0 ? load(0) : "",
+        expr: swz(j % 2 ? "$t1" : "$t0", nibble(j >> 1), relaxed),
+      };
     case "n3": // 16 codes in natural order from the 6 bytes at 6·j
       return { setup: load(6 * j), expr: swz("$t0", idx3(v, relaxed), relaxed) };
     case "p2n8": { // 8 pair codes → 8 (coordinate 0, 1) byte pairs of the 512-byte table
