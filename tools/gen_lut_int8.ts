@@ -4,7 +4,12 @@
  * to f32. Emits the WAT ({@linkcode generateLutInt8Wat}), assembles it with the project's WABT
  * emitter (`assembleWat` in `src/core/wasm.ts`) and writes the base64 bytes of two builds: one
  * with relaxed SIMD's `i32x4.relaxed_dot_i8x16_i7x16_add_s`, one with plain SIMD
- * (`i16x8.extmul_*_i8x16_s` + `i32x4.extadd_pairwise_i16x8_s`). Rerun after editing:
+ * (`i16x8.extmul_*_i8x16_s` + `i32x4.extadd_pairwise_i16x8_s`). The relaxed build also looks
+ * codes up with `i8x16.relaxed_swizzle` (one `pshufb` on x86, where V8 guards the plain swizzle
+ * with a saturating add and a constant per use; every index here is below 16, so both give the
+ * same bytes), and both builds shift bytes as i16 lanes masked by a constant held in a local
+ * (V8's `i8x16.shr_u` builds its mask on every use): 1.4–1.65× the 2- and 4-bit GEMV speed of
+ * the earlier code (`bench/lut_gemv_profile.ts`). Rerun after editing:
  *
  *     ./quantlab deno run -A tools/gen_lut_int8.ts
  *
