@@ -458,14 +458,17 @@ function int8Path(
       let chunkRows = Math.max(2 * Math.ceil(minChunk / (16 * nb)), 2 * Math.ceil(rows / 64));
       if (nb > 1) chunkRows = Math.ceil(chunkRows / L.tile) * L.tile;
       const chunks = Math.ceil(rows / chunkRows);
+      // A new call number, so that workers still to start for an earlier call take nothing.
       const ctrl = v.ctrl;
+      const gen = (Atomics.load(ctrl, 3) + 1) & 0x7fffff;
+      Atomics.store(ctrl, 3, gen);
       Atomics.store(ctrl, 1, 0);
-      Atomics.store(ctrl, 2, 0);
-      Atomics.store(ctrl, 0, 0);
+      Atomics.store(ctrl, 2, gen << 8);
+      Atomics.store(ctrl, 0, gen << 8);
       const k = nb === 1 ? 0 : nb;
-      const args = [w.memory, base, L, rows, chunkRows, k];
+      const args = [w.memory, base, L, rows, chunkRows, k, gen];
       parallelFor(INT8_KERNELS, "lutInt8Steal", poolSize(), args).catch(() => {});
-      lutInt8Steal(w.memory, base, L, rows, chunkRows, k);
+      lutInt8Steal(w.memory, base, L, rows, chunkRows, k, gen);
       for (let d = Atomics.load(ctrl, 1); d < chunks; d = Atomics.load(ctrl, 1)) waitFor(ctrl, d);
     }
     out.set(v.out.subarray(0, nb * rows), b0 * rows);
