@@ -10,7 +10,7 @@
  *
  *     ./quantlab deno run -A bench/vs_llamacpp.ts [--shape tiny|1b] [--threads 2] [--ctx 256]
  *         [--decode 64] [--rounds 3] [--layers N] [--methods nf4,rtn4,...] [--peers F32,Q4_0,Q2_K]
- *         [--clock wall|cpu]
+ *         [--clock wall|cpu] [--head dense|quantized]
  *
  * Prefill: one `--ctx`-token window from an empty cache with logits at every position (quantlab:
  * `nll`, the perplexity path); decode: 8 prompt tokens, then `--decode` single-token steps. Each
@@ -20,6 +20,12 @@
  * tokens/s and the ratio to the llama.cpp model of the same class (dense → F32, 4-bit → Q4_0,
  * 2-bit → Q2_K) and to quantlab's own dense. The mean NLL of the window is printed for each
  * model: dense quantlab and llama.cpp F32 must agree (the GGUF is the same model).
+ *
+ * The LM head (the tied embedding) stays f32 in quantlab's quantized models unless `--head
+ * quantized` gives it the projections' method too. llama.cpp's `llama_model_quantize` quantizes
+ * it in every file (Q6_K in Q4_0 files: 55 MB of the 191 MB Q4_0 file of the 4-layer 1B shape), so
+ * at the 1B shape, where the f32 head is a third to two thirds of the bytes a decode step reads,
+ * the dense head alone caps quantlab's ratio.
  *
  * Needs `peers/llamacpp/install.sh` (npm) first. The 1B shape writes ~10 GB of temporary files
  * and holds ~12 GB of memory at its peak.
@@ -102,6 +108,7 @@ const { values: args } = parseArgs({
     methods: { type: "string", default: METHODS.map((m) => m.key).join(",") },
     peers: { type: "string", default: "F32,Q4_0,Q2_K" },
     clock: { type: "string", default: "wall" },
+    head: { type: "string", default: "dense" },
   },
 });
 
@@ -127,6 +134,9 @@ if (args.clock === "cpu" && threads !== 1) {
   fail(`--clock cpu needs --threads 1 (llama.cpp's spinning threads would count), not ${threads}`);
 }
 const clock = args.clock;
+if (args.head !== "dense" && args.head !== "quantized") {
+  fail(`--head ${args.head} is not valid; use dense or quantized`);
+}
 if (args.shape !== "tiny" && args.shape !== "1b") {
   fail(`--shape ${args.shape} is not valid; use tiny or 1b`);
 }
@@ -197,7 +207,7 @@ console.log(
       clock === "cpu" ? "CPU time" : "median wall time"
     }; ` +
     `${describeMatmulBackend()}; fast LUT kernels: ` +
-    `${lutInt8Isa() ?? "TypeScript"}; load average ${load()}`,
+    `${lutInt8Isa() ?? "TypeScript"}; lm head ${args.head}; load average ${load()}`,
 );
 
 const weights = randomLlamaWeights(config, 1);
@@ -232,6 +242,7 @@ const dense = new Map<string, Linear>();
 for (let l = 0; l < config.numLayers; l++) {
   for (const k of LINEAR_KINDS) dense.set(`${l}.${k}`, model.getLinear(l, k));
 }
+const denseHead = model.lmHead;
 const ours: { label: string; peer: string; r: SpeedResult }[] = [];
 ours.push({ label: "dense f32", peer: "F32", r: await measure(model) });
 console.log(`  quantlab dense f32: ${JSON.stringify(ours[0]!.r)}`);
@@ -246,6 +257,11 @@ for (const m of methods) {
       model.setLinear(l, k, new LutLinear(t, undefined, `${l}.${k}`));
     }
   }
+  if (args.head === "quantized") {
+    const h = denseHead;
+    const t = await q.quantize(h.weightF32!(), h.outFeatures, h.inFeatures, m.options);
+    model.setLmHead(new LutLinear(t, undefined, "lm_head"));
+  }
   setLutNumerics("fast");
   const label = `${m.label} ${covered ? "fast" : "(exact: no fast kernel)"}`;
   ours.push({ label, peer: m.peer, r: await measure(model) });
@@ -254,6 +270,7 @@ for (const m of methods) {
   for (let l = 0; l < config.numLayers; l++) {
     for (const k of LINEAR_KINDS) model.setLinear(l, k, dense.get(`${l}.${k}`)!);
   }
+  model.setLmHead(denseHead);
 }
 shutdownPool();
 

@@ -4,7 +4,12 @@
  * to f32. Emits the WAT ({@linkcode generateLutInt8Wat}), assembles it with the project's WABT
  * emitter (`assembleWat` in `src/core/wasm.ts`) and writes the base64 bytes of two builds: one
  * with relaxed SIMD's `i32x4.relaxed_dot_i8x16_i7x16_add_s`, one with plain SIMD
- * (`i16x8.extmul_*_i8x16_s` + `i32x4.extadd_pairwise_i16x8_s`). Rerun after editing:
+ * (`i16x8.extmul_*_i8x16_s` + `i32x4.extadd_pairwise_i16x8_s`). The relaxed build also looks
+ * codes up with `i8x16.relaxed_swizzle` (one `pshufb` on x86, where V8 guards the plain swizzle
+ * with a saturating add and a constant per use; every index here is below 16, so both give the
+ * same bytes), and both builds shift bytes as i16 lanes masked by a constant held in a local
+ * (V8's `i8x16.shr_u` builds its mask on every use): 1.4–1.65× the 2- and 4-bit GEMV speed of
+ * the earlier code (`bench/lut_gemv_profile.ts`). Rerun after editing:
  *
  *     ./quantlab deno run -A tools/gen_lut_int8.ts
  *
@@ -72,12 +77,25 @@ function dot(acc: string, x: string, w: string, relaxed: boolean): string {
 }
 
 const splat8 = (v: number): string => `(v128.const i8x16 ${new Array(16).fill(v).join(" ")})`;
-const M15 = splat8(15);
-const M3 = splat8(3);
 
-function swz(t: string, idx: string): string {
-  return `(i8x16.swizzle (local.get ${t}) ${idx})`;
+/**
+ * A table lookup. Every index the kernels form is below 16, where relaxed SIMD's swizzle (one
+ * `pshufb` on x86) equals the plain one (which V8 guards with a saturating add per call).
+ */
+function swz(t: string, idx: string, relaxed: boolean): string {
+  return `(i8x16.${relaxed ? "relaxed_swizzle" : "swizzle"} (local.get ${t}) ${idx})`;
 }
+
+/** Byte lanes of `v` shifted right by `k` and masked to `mask` (a local): an i16 shift and an
+ * `and`, where V8's `i8x16.shr_u` builds its own mask on every use. */
+function shrMask(v: string, k: number, mask: string): string {
+  return `(v128.and (i16x8.shr_u ${v} (i32.const ${k})) (local.get ${mask}))`;
+}
+
+/** The locals holding the masks (set once per call: V8 rematerializes constants in loops). */
+const MASK_LOCALS = "(local $m15 v128) (local $m3 v128)";
+const MASK_SET = `(local.set $m15 ${splat8(15)})
+    (local.set $m3 ${splat8(3)})`;
 
 /** Code bytes per 64 weights. */
 const CODE_BYTES: Record<LutInt8Format, number> = {
@@ -94,7 +112,7 @@ const CODE_BYTES: Record<LutInt8Format, number> = {
  * first byte) at the top of i16 lane i mod 8: two swizzles gather each code's two bytes, a
  * multiply by 2^(13 − 3i mod 8) shifts it up, `shr_u 13` brings it down.
  */
-function idx3(v: string): string {
+function idx3(v: string, relaxed: boolean): string {
   const pick = (base: number): string => {
     const b: number[] = [];
     for (let i = 0; i < 8; i++) b.push(base + (3 * i >> 3), base + (3 * i >> 3) + 1);
@@ -104,9 +122,7 @@ function idx3(v: string): string {
     Array.from({ length: 8 }, (_, i) => 2 ** (13 - (3 * i) % 8)).join(" ")
   })`;
   const half = (base: number): string =>
-    `(i16x8.shr_u (i16x8.mul (i8x16.swizzle (local.get ${v}) ${
-      pick(base)
-    }) ${mul}) (i32.const 13))`;
+    `(i16x8.shr_u (i16x8.mul ${swz(v, pick(base), relaxed)} ${mul}) (i32.const 13))`;
   return `(i8x16.narrow_i16x8_u ${half(0)} ${half(3)})`;
 }
 
@@ -115,26 +131,33 @@ function idx3(v: string): string {
  * statements to run first, and the i8x16 of 7-bit table values in the chunk's lane order (the
  * order of the de-interleaved activations at offset 16·j).
  */
-function chunk(format: LutInt8Format, j: number, r: number): { setup: string; expr: string } {
+function chunk(
+  format: LutInt8Format,
+  j: number,
+  r: number,
+  relaxed: boolean,
+): { setup: string; expr: string } {
   const v = `$v${r}`, V = `(local.get ${v})`, c = `(local.get $c${r})`;
   const load = (off: number): string => `(local.set ${v} (v128.load offset=${off} ${c}))`;
   const nibble = (n: number): string =>
-    n === 0 ? `(v128.and ${V} ${M15})` : `(i8x16.shr_u ${V} (i32.const 4))`;
+    n === 0 ? `(v128.and ${V} (local.get $m15))` : shrMask(V, 4, "$m15");
   switch (format) {
     case "n4": // stream = nibble j mod 2 of the 16 bytes at 16·⌊j/2⌋
-      return { setup: j % 2 === 0 ? load(16 * (j >> 1)) : "", expr: swz("$t0", nibble(j % 2)) };
+      return {
+        setup: j % 2 === 0 ? load(16 * (j >> 1)) : "",
+        expr: swz("$t0", nibble(j % 2), relaxed),
+      };
     case "n2": {
-      const idx = j === 0
-        ? `(v128.and ${V} ${M3})`
-        : j === 3
-        ? `(i8x16.shr_u ${V} (i32.const 6))`
-        : `(v128.and (i8x16.shr_u ${V} (i32.const ${2 * j})) ${M3})`;
-      return { setup: j === 0 ? load(0) : "", expr: swz("$t0", idx) };
+      const idx = j === 0 ? `(v128.and ${V} (local.get $m3))` : shrMask(V, 2 * j, "$m3");
+      return { setup: j === 0 ? load(0) : "", expr: swz("$t0", idx, relaxed) };
     }
     case "p2n4": // nibble ⌊j/2⌋, coordinate j mod 2 (a table per coordinate)
-      return { setup: j === 0 ? load(0) : "", expr: swz(j % 2 ? "$t1" : "$t0", nibble(j >> 1)) };
+      return {
+        setup: j === 0 ? load(0) : "",
+        expr: swz(j % 2 ? "$t1" : "$t0", nibble(j >> 1), relaxed),
+      };
     case "n3": // 16 codes in natural order from the 6 bytes at 6·j
-      return { setup: load(6 * j), expr: swz("$t0", idx3(v)) };
+      return { setup: load(6 * j), expr: swz("$t0", idx3(v, relaxed), relaxed) };
     case "p2n8": { // 8 pair codes → 8 (coordinate 0, 1) byte pairs of the 512-byte table
       const lanes = Array.from(
         { length: 8 },
@@ -156,7 +179,7 @@ function chunk(format: LutInt8Format, j: number, r: number): { setup: string; ex
 function blockBody(format: LutInt8Format, relaxed: boolean, R: number): string {
   const parts: string[] = [];
   for (let j = 0; j < 4; j++) {
-    const ch = Array.from({ length: R }, (_, r) => chunk(format, j, r));
+    const ch = Array.from({ length: R }, (_, r) => chunk(format, j, r, relaxed));
     for (const { setup } of ch) if (setup) parts.push(setup);
     parts.push(`(local.set $xv (v128.load offset=${16 * j} (local.get $xp)))`);
     ch.forEach(({ expr }, r) => parts.push(dot(`$i${r}`, "(local.get $xv)", expr, relaxed)));
@@ -189,6 +212,8 @@ function rowsFunc(format: LutInt8Format, relaxed: boolean, R: number): string {
     (local $t0 v128) (local $t1 v128) (local $wv v128) (local $xv v128) (local $d v128)
     (local $tm v128) (local $aff v128) (local $y f64) (local $z f32)
     ${locals}
+    ${MASK_LOCALS}
+    ${MASK_SET}
     (local.set $t0 (v128.load (local.get $tab)))
     (local.set $t1 (v128.load offset=16 (local.get $tab)))
     (local.set $tm (f32x4.splat (f32.demote_f64 (local.get $tmin))))
@@ -276,11 +301,13 @@ const PARAMS = `(param $codes i32) (param $tab i32) (param $scales i32) (param $
     (param $delta f64) (param $tmin f64)`;
 
 /** `$<format>_decode`: rows [start, end) as 7-bit bytes in kernel lane order, `nblk` blocks each. */
-function decodeFunc(format: LutInt8Format): string {
-  const ch = [0, 1, 2, 3].map((j) => chunk(format, j, 0));
+function decodeFunc(format: LutInt8Format, relaxed: boolean): string {
+  const ch = [0, 1, 2, 3].map((j) => chunk(format, j, 0, relaxed));
   return `  (func $${format}_decode (param $codes i32) (param $tab i32) (param $dst i32)
     (param $start i32) (param $end i32) (param $bpr i32) (param $nblk i32)
     (local $r i32) (local $b i32) (local $c0 i32) (local $v0 v128) (local $t0 v128) (local $t1 v128)
+    ${MASK_LOCALS}
+    ${MASK_SET}
     (local.set $t0 (v128.load (local.get $tab)))
     (local.set $t1 (v128.load offset=16 (local.get $tab)))
     (local.set $r (local.get $start))
@@ -308,12 +335,12 @@ function decodeFunc(format: LutInt8Format): string {
  * and `<format>_batch` (`nb` activation rows: tiles of `tile` rows decoded once to `scratch`,
  * then the `i8` rows kernel per activation row — the same dots and sums, so the same results).
  */
-function kernel(format: LutInt8Format): string {
+function kernel(format: LutInt8Format, relaxed: boolean): string {
   const args = (a: string, b: string): string =>
     `(local.get $codes) (local.get $tab) (local.get $scales) (local.get $zeros) (local.get $xq)
       (local.get $dx) (local.get $xg) (local.get $out) ${a} ${b} (local.get $bpr)
       (local.get $gpr) (local.get $bpg) (local.get $delta) (local.get $tmin)`;
-  return `${decodeFunc(format)}
+  return `${decodeFunc(format, relaxed)}
   (func (export "${format}") ${PARAMS}
     (local $mid i32)
     (local.set $mid (i32.sub (local.get $end)
@@ -376,7 +403,7 @@ export function generateLutInt8Wat(relaxed: boolean): string {
   return `(module
   (import "env" "mem" (memory 1 65536 shared))
 ${rowFuncs("i8", relaxed)}
-${LUT_INT8_FORMATS.map((f) => `${rowFuncs(f, relaxed)}\n${kernel(f)}`).join("\n")}
+${LUT_INT8_FORMATS.map((f) => `${rowFuncs(f, relaxed)}\n${kernel(f, relaxed)}`).join("\n")}
 )
 `;
 }

@@ -41,12 +41,12 @@ import { dequantRows, type LutKernelMeta, lutRows } from "./cpu_kernels.ts";
 import { createLutWasm, type LutWasm, lutWasmRows } from "./cpu_wasm.ts";
 import { int8RowsTs } from "./int8_fallback.ts";
 import {
-  deinterleave,
   int8Format,
   int8Stride,
   type Int8Table,
   int8Table,
   quantizeActivations,
+  quantizeActivationsInto,
 } from "./int8_format.ts";
 import { lutInt8BatchRows, lutInt8Rows, lutInt8Steal } from "./cpu_int8.ts";
 import { rotateActivations, rotationSigns } from "./rotate.ts";
@@ -299,7 +299,9 @@ export async function lutMatmul(
   const useBlas = !fast && !wasmLoop && path !== "lut" && matmulBackend() !== "typescript" &&
     (path === "blas" || batch >= blasMinBatch);
 
-  const xp = sharedF64(batch * pc);
+  // Only the pooled TypeScript loops read the activations from the workers.
+  const pooledTs = !fast && !wasmLoop && !useBlas;
+  const xp = pooledTs ? sharedF64(batch * pc) : new Float64Array(Math.max(1, batch * pc));
   rotateActivations(x, batch, t.inFeatures, pc, t.q.rotation, t.signs, xp);
 
   if (useBlas) {
@@ -432,11 +434,18 @@ function int8Path(
     const L = w.layout.int8!;
     const v = w.int8!;
     const nblk = pc / 64, gpr = pc / g;
+    const s = int8Stride(L.format);
     for (let b = 0; b < nb; b++) {
-      const a = quantizeActivations(xp, (b0 + b) * pc, pc, g);
-      deinterleave(a.q, int8Stride(L.format), v.xq.subarray(b * pc, (b + 1) * pc));
-      v.dx.set(a.dx, b * nblk);
-      v.xg.set(a.xg, b * gpr);
+      quantizeActivationsInto(
+        xp,
+        (b0 + b) * pc,
+        pc,
+        g,
+        s,
+        v.xq.subarray(b * pc, (b + 1) * pc),
+        v.dx.subarray(b * nblk, (b + 1) * nblk),
+        v.xg.subarray(b * gpr, (b + 1) * gpr),
+      );
     }
     const { codes, scales, zeros } = w.layout;
     const base = { codes, scales, zeros, out: w.layout.out };
@@ -449,14 +458,17 @@ function int8Path(
       let chunkRows = Math.max(2 * Math.ceil(minChunk / (16 * nb)), 2 * Math.ceil(rows / 64));
       if (nb > 1) chunkRows = Math.ceil(chunkRows / L.tile) * L.tile;
       const chunks = Math.ceil(rows / chunkRows);
+      // A new call number, so that workers still to start for an earlier call take nothing.
       const ctrl = v.ctrl;
+      const gen = (Atomics.load(ctrl, 3) + 1) & 0x7fffff;
+      Atomics.store(ctrl, 3, gen);
       Atomics.store(ctrl, 1, 0);
-      Atomics.store(ctrl, 2, 0);
-      Atomics.store(ctrl, 0, 0);
+      Atomics.store(ctrl, 2, gen << 8);
+      Atomics.store(ctrl, 0, gen << 8);
       const k = nb === 1 ? 0 : nb;
-      const args = [w.memory, base, L, rows, chunkRows, k];
+      const args = [w.memory, base, L, rows, chunkRows, k, gen];
       parallelFor(INT8_KERNELS, "lutInt8Steal", poolSize(), args).catch(() => {});
-      lutInt8Steal(w.memory, base, L, rows, chunkRows, k);
+      lutInt8Steal(w.memory, base, L, rows, chunkRows, k, gen);
       for (let d = Atomics.load(ctrl, 1); d < chunks; d = Atomics.load(ctrl, 1)) waitFor(ctrl, d);
     }
     out.set(v.out.subarray(0, nb * rows), b0 * rows);

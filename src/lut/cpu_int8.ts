@@ -33,7 +33,8 @@ export interface LutInt8Layout {
   dx: number;
   /** f32 Σx per group. */
   xg: number;
-  /** i32 counters of {@linkcode lutInt8Steal}: next chunk, chunks done. */
+  /** i32 counters of {@linkcode lutInt8Steal}: next chunk (`call·256 + chunk`), chunks done,
+   * scratch slots taken (`call·256 + slots`), the call's number. */
   ctrl: number;
   /** Bytes per row of codes. */
   bpr: number;
@@ -239,12 +240,27 @@ export function lutInt8BatchRows(
 }
 
 /**
- * Work stealing over chunks of `chunkRows` rows: takes chunk numbers from the shared counter at
- * `L.ctrl` until all `chunks` are taken, runs each (the one-row kernel, or the batch kernel for
- * `nb` > 0 activation rows), counts it done and wakes the waiter. The
- * calling thread and the workers all run this; a worker that starts late finds nothing left, so
- * the call never waits for a thread the OS has not scheduled yet (the range arguments of the pool
- * are ignored).
+ * Takes the next count of `ctrl[i]` (a word `gen·256 + count`) if the word still belongs to call
+ * `gen` and the count is below `max`; else -1.
+ */
+function take(ctrl: Int32Array, i: number, gen: number, max: number): number {
+  for (;;) {
+    const w = Atomics.load(ctrl, i);
+    if (w >>> 8 !== gen || (w & 255) >= max) return -1;
+    if (Atomics.compareExchange(ctrl, i, w, w + 1) === w) return w & 255;
+  }
+}
+
+/**
+ * Work stealing over chunks of `chunkRows` rows of call `gen`: takes chunk numbers from the shared
+ * counter at `L.ctrl` until all `chunks` are taken, runs each (the one-row kernel, or the batch
+ * kernel for `nb` > 0 activation rows), counts it done and wakes the waiter. The calling thread
+ * and the workers all run this; a worker that starts late finds nothing left, so the call never
+ * waits for a thread the OS has not scheduled yet (the range arguments of the pool are ignored).
+ * The counters carry the call's number (`ctrl[3]`, set by the caller with the counters): a worker
+ * woken for an earlier call that only starts during a later one takes nothing from it — with its
+ * old row count, chunk size and batch it would compute the wrong rows, and by taking a scratch slot
+ * it could leave the later call's chunks to no one.
  *
  * @example
  * ```ts
@@ -258,19 +274,20 @@ export function lutInt8Steal(
   L: LutInt8Layout,
   rows: number,
   chunkRows: number,
-  nb = 0,
+  nb: number,
+  gen: number,
   _start = 0,
   _end = 0,
 ): number {
-  const ctrl = new Int32Array(memory.buffer, L.ctrl, 3);
+  const ctrl = new Int32Array(memory.buffer, L.ctrl, 4);
   // The batch kernel needs a scratch region of its own: a thread that finds none sits out.
-  const slot = nb > 0 ? Atomics.add(ctrl, 2, 1) : 0;
-  if (slot >= L.slots) return 0;
+  const slot = nb > 0 ? take(ctrl, 2, gen, L.slots) : 0;
+  if (slot < 0) return 0;
   const chunks = Math.ceil(rows / chunkRows);
   let n = 0;
   for (;;) {
-    const c = Atomics.add(ctrl, 0, 1);
-    if (c >= chunks) break;
+    const c = take(ctrl, 0, gen, chunks);
+    if (c < 0) break;
     const s = c * chunkRows, e = Math.min(rows, (c + 1) * chunkRows);
     if (nb > 0) lutInt8BatchRows(memory, base, L, nb, slot, s, e);
     else lutInt8Rows(memory, base, L, s, e);

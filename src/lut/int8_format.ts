@@ -170,6 +170,62 @@ export function quantizeActivations(
 }
 
 /**
+ * {@linkcode quantizeActivations} followed by {@linkcode deinterleave} with stride `s`, in one
+ * pass and without allocating: the i8 values go de-interleaved into `q`, the scales into `dx`, the
+ * group sums (rounded to f32) into `xg` — the same values as the two-step version (the `fast`
+ * kernel's per-call preparation, where a decode step makes ~100 such calls).
+ *
+ * @example
+ * ```ts
+ * import { deinterleave, quantizeActivations, quantizeActivationsInto } from "./int8_format.ts";
+ * const x = Float64Array.from({ length: 128 }, (_, i) => Math.sin(i));
+ * const a = quantizeActivations(x, 0, 128, 64), d = new Int8Array(128);
+ * deinterleave(a.q, 2, d);
+ * const q = new Int8Array(128), dx = new Float32Array(2), xg = new Float32Array(2);
+ * quantizeActivationsInto(x, 0, 128, 64, 2, q, dx, xg);
+ * if (q.join() !== d.join() || dx.join() !== a.dx.join()) throw new Error();
+ * if (xg[1] !== Math.fround(a.xg[1]!)) throw new Error();
+ * ```
+ */
+export function quantizeActivationsInto(
+  xp: Float64Array,
+  off: number,
+  pc: number,
+  g: number,
+  s: number,
+  q: Int8Array,
+  dx: Float32Array,
+  xg: Float32Array,
+): void {
+  const chunk = 16 * s;
+  for (let b = 0; b < pc / INT8_BLOCK; b++) {
+    const o = off + b * INT8_BLOCK;
+    let m = 0;
+    for (let i = 0; i < INT8_BLOCK; i++) {
+      const a = Math.abs(xp[o + i]!);
+      if (a > m) m = a;
+    }
+    const d = Math.fround(m / 127);
+    dx[b] = d;
+    const inv = d > 0 ? 1 / d : 0;
+    for (let c0 = 0; c0 < INT8_BLOCK; c0 += chunk) {
+      const dst = b * INT8_BLOCK + c0;
+      for (let k = 0; k < 16; k++) {
+        for (let j = 0; j < s; j++) {
+          const v = Math.round(xp[o + c0 + k * s + j]! * inv);
+          q[dst + j * 16 + k] = v > 127 ? 127 : v < -127 ? -127 : v;
+        }
+      }
+    }
+  }
+  for (let gi = 0; gi < pc / g; gi++) {
+    let t = 0;
+    for (let i = off + gi * g; i < off + (gi + 1) * g; i++) t += xp[i]!;
+    xg[gi] = t;
+  }
+}
+
+/**
  * Writes `q` de-interleaved with stride `s` into `dst`: within each chunk of 16·s inputs, input
  * k·s + m goes to m·16 + k (the order in which the kernels' streams read it).
  *

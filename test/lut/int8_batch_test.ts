@@ -4,7 +4,7 @@
 // into full and partial chunks of INT8_BATCH_ROWS.
 import assert from "node:assert/strict";
 import { lutMatmul, prepareLut } from "../../src/lut/cpu.ts";
-import { INT8_BATCH_ROWS } from "../../src/lut/cpu_int8.ts";
+import { INT8_BATCH_ROWS, lutInt8Steal } from "../../src/lut/cpu_int8.ts";
 import { randomQuantized, type RandomSpec, randomX } from "./helpers.ts";
 
 /** Enough weights (≥ 2·2¹⁸ per call) for the pool's work stealing; odd row counts. */
@@ -43,4 +43,20 @@ Deno.test("kernel fast, batch path: pooled ≡ single thread ≡ one row at a ti
     // Not all zero or equal: the comparison has something to compare.
     assert.ok(new Set(pooled.subarray(0, 64)).size > 32, spec.label);
   }
+});
+
+Deno.test("kernel fast, work stealing: a worker woken for an earlier call takes nothing from a later one", async () => {
+  const spec = SPECS[0]!;
+  const t = prepareLut(randomQuantized(spec));
+  await lutMatmul(t, randomX(3 * spec.cols, 5), 3, { numerics: "fast", singleThread: true });
+  const w = t.wasm!, L = w.layout.int8!, ctrl = w.int8!.ctrl;
+  const base = { codes: w.layout.codes, scales: w.layout.scales, zeros: w.layout.zeros };
+  const args = [w.memory, { ...base, out: w.layout.out }, L, spec.rows, 64, 3] as const;
+  // Counters as the caller sets them for its call number 5.
+  ctrl.set([5 << 8, 0, 5 << 8, 5]);
+  assert.equal(lutInt8Steal(...args, 4), 0, "call 4's worker ran chunks of call 5");
+  assert.deepEqual([...ctrl.subarray(0, 4)], [5 << 8, 0, 5 << 8, 5]);
+  const chunks = Math.ceil(spec.rows / 64);
+  assert.equal(lutInt8Steal(...args, 5), chunks);
+  assert.deepEqual([...ctrl.subarray(0, 4)], [(5 << 8) + chunks, chunks, (5 << 8) + 1, 5]);
 });

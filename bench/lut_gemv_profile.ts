@@ -1,0 +1,151 @@
+/**
+ * Where the time of one `fast` LUT GEMV goes (issue 21, step 1), on the calling thread:
+ * the WebAssembly kernel alone (activation regions already filled) against the whole
+ * `lutMatmul` call (rotation, 8-bit activations, de-interleave, the kernel, the output copy), in
+ * weight bytes per second against this machine's copy bandwidth measured in the same run — once
+ * over the weight bytes themselves (cache-resident, as the kernel reads them in a loop) and once
+ * over a 256 MiB buffer (DRAM, as a 1B model's 0.5 GB of codes stream by at decode). A third
+ * figure cycles the kernel through enough copies of the matrix to leave the caches. Each time is
+ * the fastest single call (the calls a loaded machine's scheduler left alone; the copies likewise),
+ * with the mean CPU time per call of the kernel in a last column.
+ *
+ *     ./quantlab deno run -A bench/lut_gemv_profile.ts [--shapes 2048x2048,8192x2048]
+ *         [--methods nf4,rtn2,higgs2x16] [--quick]
+ *
+ * `--quick` skips the streamed figure (which prepares ~256 MiB of copies per layout).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { randU32, randUniform } from "../src/core/prng.ts";
+import { type LutCpuTensor, lutMatmul, prepareLut } from "../src/lut/cpu.ts";
+import { lutInt8Isa, lutInt8Rows } from "../src/lut/cpu_int8.ts";
+import type { QuantizedTensor } from "../src/quant/format.ts";
+import { processCpuMs } from "./timing.ts";
+
+const { values: args } = parseArgs({
+  args: Deno.args,
+  options: {
+    shapes: { type: "string", default: "2048x2048,8192x2048" },
+    methods: { type: "string", default: "nf4,rtn2,higgs2x16" },
+    quick: { type: "boolean", default: false },
+  },
+});
+
+interface Layout {
+  key: string;
+  name: string;
+  bits: number;
+  p: number;
+  g: number;
+  zeros?: boolean;
+  h?: number;
+}
+
+const LAYOUTS: Layout[] = [
+  { key: "nf4", name: "NF4 g64", bits: 4, p: 1, g: 64 },
+  { key: "rtn4", name: "RTN 4-bit g64", bits: 4, p: 1, g: 64, zeros: true },
+  { key: "rtn2", name: "RTN 2-bit g64", bits: 2, p: 1, g: 64, zeros: true },
+  { key: "higgs2x16", name: "HIGGS (2,16) g256 h256", bits: 4, p: 2, g: 256, h: 256 },
+];
+
+/** A random tensor of the layout (codes drawn as whole random words). */
+function tensor(rows: number, cols: number, m: Layout, seed: number): QuantizedTensor {
+  const words = rows * cols / m.p * m.bits / 32;
+  const groups = rows * cols / m.g;
+  const n = 2 ** m.bits;
+  const q: QuantizedTensor = {
+    method: m.h ? "higgs" : m.zeros ? "rtn" : "nf4",
+    shape: [rows, cols],
+    paddedCols: cols,
+    p: m.p,
+    codeBits: m.bits,
+    codes: Uint32Array.from({ length: words }, (_, i) => randU32(seed, i)),
+    table: Float32Array.from({ length: n * m.p }, (_, i) => m.zeros ? i : randUniform(2, i) - 0.5),
+    tableDtype: "F16",
+    groupSize: m.g,
+    groupAxis: 1,
+    scales: Float32Array.from({ length: groups }, (_, i) => randUniform(seed + 1, i)),
+    scaleStorage: { kind: "float", dtype: "F16" },
+    rotation: m.h ? { kind: "hadamard", size: m.h, seed: 1 } : { kind: "none" },
+    params: {},
+  };
+  if (m.zeros) {
+    q.zeros = Float32Array.from({ length: groups }, (_, i) => randUniform(seed + 2, i) * (n - 1));
+    q.zeroStorage = { kind: "float", dtype: "F16" };
+  }
+  return q;
+}
+
+/**
+ * Milliseconds per call of `fn` after one warm-up call, over ≥ 1 s of CPU time: the fastest
+ * single call (wall clock; on a loaded machine the calls the OS left alone) and the mean CPU time.
+ */
+async function perCall(fn: () => unknown): Promise<{ best: number; cpu: number }> {
+  await fn();
+  const c0 = processCpuMs();
+  let n = 0, best = Infinity;
+  while (processCpuMs() - c0 < 1000 || n < 10) {
+    const t0 = performance.now();
+    await fn();
+    best = Math.min(best, performance.now() - t0);
+    n++;
+  }
+  return { best, cpu: (processCpuMs() - c0) / n };
+}
+
+/** The kernel alone on a tensor whose activation regions a previous call filled. */
+function kernelOnly(t: LutCpuTensor): void {
+  const w = t.wasm!;
+  const L = w.layout.int8!;
+  const base = { codes: w.layout.codes, scales: w.layout.scales, zeros: w.layout.zeros };
+  lutInt8Rows(w.memory, { ...base, out: w.layout.out }, L, 0, t.outFeatures);
+}
+
+const gbs = (bytes: number, ms: number): string => (bytes / ms / 1e6).toFixed(1);
+
+const big = new Uint8Array(256 << 20).fill(1), big2 = new Uint8Array(256 << 20);
+const dramMs = (await perCall(() => big2.set(big))).best;
+console.log(
+  `fast LUT GEMV profile, calling thread, fastest call (${
+    lutInt8Isa() ?? "TypeScript"
+  }); copy of ` +
+    `256 MiB: ${gbs(big.length, dramMs)} GB/s; load average ` +
+    Deno.loadavg().map((v) => v.toFixed(1)).join(" "),
+);
+console.log(
+  "| shape | layout | weight MB | kernel ms | kernel GB/s | / cached copy | streamed kernel GB/s " +
+    "| / DRAM copy | whole call ms | kernel share | kernel CPU ms (mean) |",
+);
+console.log("|---|---|---|---|---|---|---|---|---|---|---|");
+for (const s of args.shapes.split(",")) {
+  const [rows, cols] = s.split("x").map(Number) as [number, number];
+  for (const key of args.methods.split(",")) {
+    const m = LAYOUTS.find((l) => l.key === key);
+    if (!m) throw new Error(`--methods: ${key} is not valid; use ${LAYOUTS.map((l) => l.key)}`);
+    const q = tensor(rows, cols, m, 7);
+    const bytes = q.codes.byteLength + q.scales.byteLength / 2 +
+      (q.zeros ? q.zeros.byteLength / 2 : 0);
+    const t = prepareLut(q);
+    const x = Float32Array.from({ length: cols }, (_, i) => randUniform(5, i) * 2 - 1);
+    const opts = { numerics: "fast" as const, singleThread: true };
+    const whole = (await perCall(() => lutMatmul(t, x, 1, opts))).best;
+    const k = await perCall(() => kernelOnly(t));
+    const kernel = k.best;
+    const a = new Uint8Array(bytes), b = new Uint8Array(bytes);
+    const cached = (await perCall(() => b.set(a))).best;
+    // Enough copies to pass 256 MiB, cycled through: the codes come from DRAM.
+    const copies = args.quick ? 1 : Math.min(64, Math.ceil((256 << 20) / bytes));
+    const ts: LutCpuTensor[] = [t];
+    for (let i = 1; i < copies; i++) ts.push(prepareLut({ ...q, codes: q.codes.slice() }));
+    for (const u of ts) await lutMatmul(u, x, 1, opts);
+    let i = 0;
+    const streamed = (await perCall(() => kernelOnly(ts[i++ % copies]!))).best;
+    console.log(
+      `| ${rows}×${cols} | ${m.name} | ${(bytes / 1e6).toFixed(2)} | ${kernel.toFixed(3)} | ` +
+        `${gbs(bytes, kernel)} | ${(cached / kernel).toFixed(2)} | ${gbs(bytes, streamed)} | ` +
+        `${(dramMs * bytes / big.length / streamed).toFixed(2)} | ${whole.toFixed(3)} | ` +
+        `${(kernel / whole).toFixed(2)} | ${k.cpu.toFixed(3)} |`,
+    );
+  }
+}
