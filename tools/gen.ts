@@ -13,6 +13,7 @@
 import * as hadamardCpu from "./gen_hadamard_cpu.ts";
 import * as hadamardShaders from "./gen_hadamard_shaders.ts";
 import * as hadamardWasm from "./gen_hadamard_wasm.ts";
+import * as lutCpuKernels from "./gen_lut_cpu_kernels.ts";
 import * as lutInt8 from "./gen_lut_int8.ts";
 import * as lutWasm from "./gen_lut_wasm.ts";
 import * as opsWasm from "./gen_ops_wasm.ts";
@@ -26,6 +27,7 @@ export const GENERATORS: readonly Generator[] = [
   { script: "tools/gen_hadamard_cpu.ts", generate: hadamardCpu.generate },
   { script: "tools/gen_hadamard_shaders.ts", generate: hadamardShaders.generate },
   { script: "tools/gen_hadamard_wasm.ts", generate: hadamardWasm.generate },
+  { script: "tools/gen_lut_cpu_kernels.ts", generate: lutCpuKernels.generate },
   { script: "tools/gen_lut_int8.ts", generate: lutInt8.generate },
   { script: "tools/gen_lut_wasm.ts", generate: lutWasm.generate },
   { script: "tools/gen_ops_wasm.ts", generate: opsWasm.generate },

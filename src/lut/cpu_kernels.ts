@@ -1,7 +1,10 @@
 // This module is browser compatible.
 /**
  * The CPU inner loops of the lookup-table matmul, run on the worker pool by `cpu.ts` (so this
- * module imports nothing: workers load it cold).
+ * module imports nothing outside `src/lut/`: workers load it cold). This file holds the dispatch
+ * and the generic loops; the unrolled per-format loops (`dot<bits>p<p>`, `rows<bits>p<p>`,
+ * `decode<bits>p<p>F32`) are generated into `gen/cpu_unrolled.ts` by
+ * `tools/gen_lut_cpu_kernels.ts`.
  *
  * Exactness and speed (the form chosen, per the issue): in the batch-1 loops the group scale and
  * zero are *folded* out of the inner loop instead of scaling the table per group,
@@ -24,6 +27,22 @@
  *
  * @module
  */
+import {
+  decode4p1F32,
+  decode8p2F32,
+  dot2p1,
+  dot3p1,
+  dot4p1,
+  dot4p2,
+  dot8p1,
+  dot8p2,
+  type RowKernel,
+  rows2p1,
+  rows3p1,
+  rows4p1,
+  rows8p1,
+  rows8p2,
+} from "./gen/cpu_unrolled.ts";
 
 /** Shapes and format of one prepared tensor, as the workers see it. */
 export interface LutKernelMeta {
@@ -96,126 +115,6 @@ function dotGeneric(
       const c = vb + j * p;
       for (let k = 0; k < p; k++) acc += T[t + k]! * v[c + k]!;
     }
-  }
-  return acc;
-}
-
-function dot4p1(
-  codes: Uint32Array,
-  w: number,
-  nw: number,
-  T: Float64Array,
-  v: Float64Array,
-  c: number,
-): number {
-  let acc = 0;
-  for (const end = w + nw; w < end; w++, c += 8) {
-    const u = codes[w]!;
-    acc += T[u & 15]! * v[c]! + T[(u >>> 4) & 15]! * v[c + 1]! +
-      T[(u >>> 8) & 15]! * v[c + 2]! + T[(u >>> 12) & 15]! * v[c + 3]! +
-      T[(u >>> 16) & 15]! * v[c + 4]! + T[(u >>> 20) & 15]! * v[c + 5]! +
-      T[(u >>> 24) & 15]! * v[c + 6]! + T[u >>> 28]! * v[c + 7]!;
-  }
-  return acc;
-}
-
-function dot2p1(
-  codes: Uint32Array,
-  w: number,
-  nw: number,
-  T: Float64Array,
-  v: Float64Array,
-  c: number,
-): number {
-  let acc = 0;
-  for (const end = w + nw; w < end; w++, c += 16) {
-    const u = codes[w]!;
-    acc += T[u & 3]! * v[c]! + T[(u >>> 2) & 3]! * v[c + 1]! + T[(u >>> 4) & 3]! * v[c + 2]! +
-      T[(u >>> 6) & 3]! * v[c + 3]! + T[(u >>> 8) & 3]! * v[c + 4]! +
-      T[(u >>> 10) & 3]! * v[c + 5]! + T[(u >>> 12) & 3]! * v[c + 6]! +
-      T[(u >>> 14) & 3]! * v[c + 7]! + T[(u >>> 16) & 3]! * v[c + 8]! +
-      T[(u >>> 18) & 3]! * v[c + 9]! + T[(u >>> 20) & 3]! * v[c + 10]! +
-      T[(u >>> 22) & 3]! * v[c + 11]! + T[(u >>> 24) & 3]! * v[c + 12]! +
-      T[(u >>> 26) & 3]! * v[c + 13]! + T[(u >>> 28) & 3]! * v[c + 14]! +
-      T[u >>> 30]! * v[c + 15]!;
-  }
-  return acc;
-}
-
-function dot8p1(
-  codes: Uint32Array,
-  w: number,
-  nw: number,
-  T: Float64Array,
-  v: Float64Array,
-  c: number,
-): number {
-  let acc = 0;
-  for (const end = w + nw; w < end; w++, c += 4) {
-    const u = codes[w]!;
-    acc += T[u & 255]! * v[c]! + T[(u >>> 8) & 255]! * v[c + 1]! +
-      T[(u >>> 16) & 255]! * v[c + 2]! + T[u >>> 24]! * v[c + 3]!;
-  }
-  return acc;
-}
-
-function dot8p2(
-  codes: Uint32Array,
-  w: number,
-  nw: number,
-  T: Float64Array,
-  v: Float64Array,
-  c: number,
-): number {
-  let acc = 0;
-  for (const end = w + nw; w < end; w++, c += 8) {
-    const u = codes[w]!;
-    const a = (u & 255) << 1, b = ((u >>> 8) & 255) << 1;
-    const d = ((u >>> 16) & 255) << 1, e = (u >>> 24) << 1;
-    acc += T[a]! * v[c]! + T[a + 1]! * v[c + 1]! + T[b]! * v[c + 2]! + T[b + 1]! * v[c + 3]! +
-      T[d]! * v[c + 4]! + T[d + 1]! * v[c + 5]! + T[e]! * v[c + 6]! + T[e + 1]! * v[c + 7]!;
-  }
-  return acc;
-}
-
-function dot4p2(
-  codes: Uint32Array,
-  w: number,
-  nw: number,
-  T: Float64Array,
-  v: Float64Array,
-  c: number,
-): number {
-  let acc = 0;
-  for (const end = w + nw; w < end; w++, c += 16) {
-    const u = codes[w]!;
-    for (let s = 0, k = c; s < 32; s += 4, k += 2) {
-      const t = ((u >>> s) & 15) << 1;
-      acc += T[t]! * v[k]! + T[t + 1]! * v[k + 1]!;
-    }
-  }
-  return acc;
-}
-
-// 3-bit: three words hold 32 codes; codes 10 and 21 straddle words.
-function dot3p1(
-  codes: Uint32Array,
-  w: number,
-  nch: number,
-  T: Float64Array,
-  v: Float64Array,
-  c: number,
-): number {
-  let acc = 0;
-  for (let ch = 0; ch < nch; ch++, w += 3, c += 32) {
-    const a = codes[w]!, b = codes[w + 1]!, d = codes[w + 2]!;
-    let s = 0;
-    for (let k = 0; k < 10; k++) s += T[(a >>> (3 * k)) & 7]! * v[c + k]!;
-    s += T[((a >>> 30) | (b << 2)) & 7]! * v[c + 10]!;
-    for (let k = 0; k < 10; k++) s += T[(b >>> (3 * k + 1)) & 7]! * v[c + 11 + k]!;
-    s += T[((b >>> 31) | (d << 1)) & 7]! * v[c + 21]!;
-    for (let k = 0; k < 10; k++) s += T[(d >>> (3 * k + 2)) & 7]! * v[c + 22 + k]!;
-    acc += s;
   }
   return acc;
 }
@@ -389,198 +288,6 @@ export function lutRows(
   else rowsAxis0(meta, codes, table, scales, zeros, xp, out, start, end);
   return end - start;
 }
-
-// Batch-1 row kernels for the common formats: whole groups of `cpg` chunks (one word each, three
-// for 3-bit), the group's scale and zero folded after each group. `v` is the prepared activation.
-type RowKernel = (
-  codes: Uint32Array,
-  T: Float64Array,
-  scales: Float32Array,
-  zeros: Float32Array | null,
-  xsum: Float64Array | null,
-  v: Float64Array,
-  out: Float32Array,
-  start: number,
-  end: number,
-  stride: number,
-  gpr: number,
-  cpg: number,
-) => void;
-
-const rows4p1: RowKernel = (
-  codes,
-  T,
-  scales,
-  zeros,
-  xsum,
-  v,
-  out,
-  start,
-  end,
-  stride,
-  gpr,
-  cpg,
-) => {
-  for (let r = start; r < end; r++) {
-    let w = r * stride;
-    let c = 0;
-    let tot = 0;
-    for (let gi = 0, sb = r * gpr; gi < gpr; gi++) {
-      let acc = 0;
-      for (const e = w + cpg; w < e; w++, c += 8) {
-        const u = codes[w]!;
-        acc += T[u & 15]! * v[c]! + T[(u >>> 4) & 15]! * v[c + 1]! +
-          T[(u >>> 8) & 15]! * v[c + 2]! + T[(u >>> 12) & 15]! * v[c + 3]! +
-          T[(u >>> 16) & 15]! * v[c + 4]! + T[(u >>> 20) & 15]! * v[c + 5]! +
-          T[(u >>> 24) & 15]! * v[c + 6]! + T[u >>> 28]! * v[c + 7]!;
-      }
-      if (zeros) acc -= zeros[sb + gi]! * xsum![gi]!;
-      tot += scales[sb + gi]! * acc;
-    }
-    out[r] = tot;
-  }
-};
-
-const rows8p2: RowKernel = (
-  codes,
-  T,
-  scales,
-  zeros,
-  xsum,
-  v,
-  out,
-  start,
-  end,
-  stride,
-  gpr,
-  cpg,
-) => {
-  for (let r = start; r < end; r++) {
-    let w = r * stride;
-    let c = 0;
-    let tot = 0;
-    for (let gi = 0, sb = r * gpr; gi < gpr; gi++) {
-      let acc = 0;
-      for (const e = w + cpg; w < e; w++, c += 8) {
-        const u = codes[w]!;
-        const a = (u & 255) << 1, b = ((u >>> 8) & 255) << 1;
-        const d = ((u >>> 16) & 255) << 1, f = (u >>> 24) << 1;
-        acc += T[a]! * v[c]! + T[a + 1]! * v[c + 1]! + T[b]! * v[c + 2]! + T[b + 1]! * v[c + 3]! +
-          T[d]! * v[c + 4]! + T[d + 1]! * v[c + 5]! + T[f]! * v[c + 6]! + T[f + 1]! * v[c + 7]!;
-      }
-      if (zeros) acc -= zeros[sb + gi]! * xsum![gi]!;
-      tot += scales[sb + gi]! * acc;
-    }
-    out[r] = tot;
-  }
-};
-
-const rows2p1: RowKernel = (
-  codes,
-  T,
-  scales,
-  zeros,
-  xsum,
-  v,
-  out,
-  start,
-  end,
-  stride,
-  gpr,
-  cpg,
-) => {
-  for (let r = start; r < end; r++) {
-    let w = r * stride;
-    let c = 0;
-    let tot = 0;
-    for (let gi = 0, sb = r * gpr; gi < gpr; gi++) {
-      let acc = 0;
-      for (const e = w + cpg; w < e; w++, c += 16) {
-        const u = codes[w]!;
-        acc += T[u & 3]! * v[c]! + T[(u >>> 2) & 3]! * v[c + 1]! +
-          T[(u >>> 4) & 3]! * v[c + 2]! + T[(u >>> 6) & 3]! * v[c + 3]! +
-          T[(u >>> 8) & 3]! * v[c + 4]! + T[(u >>> 10) & 3]! * v[c + 5]! +
-          T[(u >>> 12) & 3]! * v[c + 6]! + T[(u >>> 14) & 3]! * v[c + 7]! +
-          T[(u >>> 16) & 3]! * v[c + 8]! + T[(u >>> 18) & 3]! * v[c + 9]! +
-          T[(u >>> 20) & 3]! * v[c + 10]! + T[(u >>> 22) & 3]! * v[c + 11]! +
-          T[(u >>> 24) & 3]! * v[c + 12]! + T[(u >>> 26) & 3]! * v[c + 13]! +
-          T[(u >>> 28) & 3]! * v[c + 14]! + T[u >>> 30]! * v[c + 15]!;
-      }
-      if (zeros) acc -= zeros[sb + gi]! * xsum![gi]!;
-      tot += scales[sb + gi]! * acc;
-    }
-    out[r] = tot;
-  }
-};
-
-const rows8p1: RowKernel = (
-  codes,
-  T,
-  scales,
-  zeros,
-  xsum,
-  v,
-  out,
-  start,
-  end,
-  stride,
-  gpr,
-  cpg,
-) => {
-  for (let r = start; r < end; r++) {
-    let w = r * stride;
-    let c = 0;
-    let tot = 0;
-    for (let gi = 0, sb = r * gpr; gi < gpr; gi++) {
-      let acc = 0;
-      for (const e = w + cpg; w < e; w++, c += 4) {
-        const u = codes[w]!;
-        acc += T[u & 255]! * v[c]! + T[(u >>> 8) & 255]! * v[c + 1]! +
-          T[(u >>> 16) & 255]! * v[c + 2]! + T[u >>> 24]! * v[c + 3]!;
-      }
-      if (zeros) acc -= zeros[sb + gi]! * xsum![gi]!;
-      tot += scales[sb + gi]! * acc;
-    }
-    out[r] = tot;
-  }
-};
-
-const rows3p1: RowKernel = (
-  codes,
-  T,
-  scales,
-  zeros,
-  xsum,
-  v,
-  out,
-  start,
-  end,
-  stride,
-  gpr,
-  cpg,
-) => {
-  for (let r = start; r < end; r++) {
-    let w = r * stride;
-    let c = 0;
-    let tot = 0;
-    for (let gi = 0, sb = r * gpr; gi < gpr; gi++) {
-      let acc = 0;
-      for (let ch = 0; ch < cpg; ch++, w += 3, c += 32) {
-        const a = codes[w]!, b = codes[w + 1]!, d = codes[w + 2]!;
-        for (let k = 0; k < 10; k++) {
-          acc += T[(a >>> (3 * k)) & 7]! * v[c + k]! +
-            T[(b >>> (3 * k + 1)) & 7]! * v[c + 11 + k]! +
-            T[(d >>> (3 * k + 2)) & 7]! * v[c + 22 + k]!;
-        }
-        acc += T[((a >>> 30) | (b << 2)) & 7]! * v[c + 10]! +
-          T[((b >>> 31) | (d << 1)) & 7]! * v[c + 21]!;
-      }
-      if (zeros) acc -= zeros[sb + gi]! * xsum![gi]!;
-      tot += scales[sb + gi]! * acc;
-    }
-    out[r] = tot;
-  }
-};
 
 /** The specialised batch-1 row kernel for a format, or null (then `dotCodes` per group). */
 function rowKernel(bits: number, p: number): RowKernel | null {
@@ -780,32 +487,12 @@ function decodeCodesF32(
   if (32 % bits === 0 && (j0 * bits) % 32 === 0) {
     const per = 32 / bits;
     let w = wb + (j0 * bits) / 32;
-    if (p === 1 && bits === 4) {
-      for (; j + 8 <= end; j += 8, w++, d += 8) {
-        const u = codes[w]!;
-        dst[d] = T[u & 15]!;
-        dst[d + 1] = T[(u >>> 4) & 15]!;
-        dst[d + 2] = T[(u >>> 8) & 15]!;
-        dst[d + 3] = T[(u >>> 12) & 15]!;
-        dst[d + 4] = T[(u >>> 16) & 15]!;
-        dst[d + 5] = T[(u >>> 20) & 15]!;
-        dst[d + 6] = T[(u >>> 24) & 15]!;
-        dst[d + 7] = T[u >>> 28]!;
-      }
-    } else if (p === 2 && bits === 8) {
-      for (; j + 4 <= end; j += 4, w++, d += 8) {
-        const u = codes[w]!;
-        const a = (u & 255) << 1, b = ((u >>> 8) & 255) << 1;
-        const e = ((u >>> 16) & 255) << 1, f = (u >>> 24) << 1;
-        dst[d] = T[a]!;
-        dst[d + 1] = T[a + 1]!;
-        dst[d + 2] = T[b]!;
-        dst[d + 3] = T[b + 1]!;
-        dst[d + 4] = T[e]!;
-        dst[d + 5] = T[e + 1]!;
-        dst[d + 6] = T[f]!;
-        dst[d + 7] = T[f + 1]!;
-      }
+    if ((p === 1 && bits === 4) || (p === 2 && bits === 8)) {
+      const nw = Math.floor((end - j) / per);
+      if (bits === 4) decode4p1F32(codes, w, nw, T, dst, d);
+      else decode8p2F32(codes, w, nw, T, dst, d);
+      j += nw * per;
+      d += nw * per * p;
     } else if (p === 1) {
       for (; j + per <= end; j += per, w++) {
         const u = codes[w]!;
