@@ -19,6 +19,7 @@ import * as lutWasm from "./gen_lut_wasm.ts";
 import * as opsWasm from "./gen_ops_wasm.ts";
 import * as trainWasm from "./gen_train_wasm.ts";
 import * as wasmGemm from "./gen_wasm_gemm.ts";
+import * as widenWasm from "./gen_widen_wasm.ts";
 
 import { type Generator, writeGenerated } from "./generated.ts";
 
@@ -33,6 +34,7 @@ export const GENERATORS: readonly Generator[] = [
   { script: "tools/gen_ops_wasm.ts", generate: opsWasm.generate },
   { script: "tools/gen_train_wasm.ts", generate: trainWasm.generate },
   { script: "tools/gen_wasm_gemm.ts", generate: wasmGemm.generate },
+  { script: "tools/gen_widen_wasm.ts", generate: widenWasm.generate },
 ];
 
 if (import.meta.main) {

@@ -10,3 +10,5 @@ export * from "./gemm.ts";
 export * from "./blas.ts";
 export * from "./matmul.ts";
 export * from "./wasm_gemm.ts";
+export * from "./widen.ts";
+export * from "./half_matmul.ts";

@@ -1,0 +1,156 @@
+// This module is browser compatible.
+/**
+ * Widening 16-bit floats (bf16, f16) to f32 in pieces, for layers that keep their weights in the
+ * stored 16-bit form and widen only the part a product uses (`half_matmul.ts`).
+ *
+ * - {@linkcode widenHalf}: the specification, a whole array through `src/core/dtype.ts`.
+ * - {@linkcode HalfWidener}: widens a range of a 16-bit array into a reused f32 buffer that lives
+ *   in a WebAssembly memory, with the SIMD kernels of `tools/gen_widen_wasm.ts` (bf16: a shift;
+ *   f16: a rebiasing multiply, exact for every pattern); where WebAssembly SIMD is missing it
+ *   runs TypeScript loops with the same results. A plain TypeScript loop widens ~6× slower than
+ *   the kernel on this kind of machine, enough to cost a prefill a tenth of its time.
+ *
+ * @module
+ */
+import { QuantlabError } from "../core/errors.ts";
+import { fromBf16, fromF16 } from "../core/dtype.ts";
+import { compileBase64Wasm } from "../core/wasm.ts";
+import { WIDEN_WASM_BASE64 } from "./gen/widen_wasm_bytes.ts";
+
+/** The 16-bit float formats a weight may be stored in. */
+export type HalfDType = "BF16" | "F16";
+
+/**
+ * The f32 values of 16-bit floats `h` stored as `dtype` (exact; a new array).
+ *
+ * @example
+ * ```ts
+ * import { widenHalf } from "./widen.ts";
+ * if (widenHalf(new Uint16Array([0x3f80]), "BF16")[0] !== 1) throw new Error();
+ * if (widenHalf(new Uint16Array([0x3c00]), "F16")[0] !== 1) throw new Error();
+ * ```
+ */
+export function widenHalf(h: Uint16Array, dtype: HalfDType): Float32Array {
+  return dtype === "BF16" ? fromBf16(h) : fromF16(h);
+}
+
+interface Kernels {
+  bf16(src: number, dst: number, n: number): void;
+  f16(src: number, dst: number, n: number): void;
+}
+
+let compiled: WebAssembly.Module | null | undefined;
+let wasmEnabled = true;
+
+function wasmModule(): WebAssembly.Module | null {
+  if (compiled === undefined) compiled = compileBase64Wasm(WIDEN_WASM_BASE64);
+  return compiled;
+}
+
+/**
+ * Switches the WebAssembly kernels of {@linkcode HalfWidener} on (the default, where available)
+ * or off (TypeScript loops), for tests and comparisons; widener made later follow the switch.
+ *
+ * @example
+ * ```ts
+ * import { setWidenWasm } from "./widen.ts";
+ * setWidenWasm(false);
+ * setWidenWasm(true);
+ * ```
+ */
+export function setWidenWasm(on: boolean): void {
+  wasmEnabled = on;
+}
+
+const PAGE = 65536;
+
+/**
+ * A reusable f32 buffer of `capacity` elements into which ranges of 16-bit arrays are widened.
+ * One widener serves one product at a time (the caller uses {@linkcode HalfWidener.widen}'s
+ * result before widening again).
+ *
+ * @example
+ * ```ts
+ * import { HalfWidener } from "./widen.ts";
+ * const w = new HalfWidener(16);
+ * const f = w.widen(new Uint16Array([0x3f80, 0x4000, 0xc040]), "BF16", 1, 3);
+ * if (f.join() !== "2,-3") throw new Error(f.join());
+ * ```
+ */
+export class HalfWidener {
+  /** Most elements one call widens. */
+  readonly capacity: number;
+  /** True when the WebAssembly kernels run. */
+  readonly wasm: boolean;
+  readonly #f32: Float32Array;
+  readonly #u16: Uint16Array | null;
+  readonly #k: Kernels | null;
+  readonly #dstOff: number;
+
+  /** A widener for ranges of up to `capacity` elements. */
+  constructor(capacity: number) {
+    if (!Number.isSafeInteger(capacity) || capacity < 1 || capacity > 2 ** 28) {
+      throw new QuantlabError(
+        "bad-argument",
+        `Widening buffer of ${capacity} elements is not valid; use 1 to 2^28`,
+      );
+    }
+    this.capacity = capacity;
+    const padded = Math.ceil(capacity / 8) * 8; // the kernels widen 8 at a time
+    const m = wasmEnabled ? wasmModule() : null;
+    let k: Kernels | null = null;
+    let mem: WebAssembly.Memory | null = null;
+    if (m !== null) {
+      try {
+        mem = new WebAssembly.Memory({ initial: Math.ceil((6 * padded) / PAGE) + 1 });
+        k = new WebAssembly.Instance(m, { env: { mem } }).exports as unknown as Kernels;
+      } catch {
+        k = null;
+      }
+    }
+    this.#k = k;
+    this.wasm = k !== null;
+    this.#dstOff = 2 * padded;
+    if (k !== null && mem !== null) {
+      this.#u16 = new Uint16Array(mem.buffer, 0, padded);
+      this.#f32 = new Float32Array(mem.buffer, this.#dstOff, padded);
+    } else {
+      this.#u16 = null;
+      this.#f32 = new Float32Array(padded);
+    }
+  }
+
+  /**
+   * The f32 values of `src[start, end)` (read as `dtype`), in this widener's buffer: valid until
+   * the next call. Exact, equal to {@linkcode widenHalf} of the same range.
+   */
+  widen(src: Uint16Array, dtype: HalfDType, start: number, end: number): Float32Array {
+    const n = end - start;
+    if (!(Number.isInteger(start) && start >= 0 && end <= src.length && n >= 0)) {
+      throw new QuantlabError(
+        "bad-argument",
+        `Range [${start}, ${end}) is not inside an array of ${src.length} elements`,
+      );
+    }
+    if (n > this.capacity) {
+      throw new QuantlabError(
+        "bad-argument",
+        `Range of ${n} elements exceeds the widening buffer's ${this.capacity}`,
+      );
+    }
+    const out = this.#f32.subarray(0, n);
+    const k = this.#k;
+    if (k !== null) {
+      this.#u16!.set(src.subarray(start, end));
+      const run = Math.ceil(n / 8) * 8; // padding lanes widen whatever they hold; unused
+      if (dtype === "BF16") k.bf16(0, this.#dstOff, run);
+      else k.f16(0, this.#dstOff, run);
+    } else if (dtype === "BF16") {
+      const bits = new Uint32Array(out.buffer, out.byteOffset, n);
+      for (let i = 0; i < n; i++) bits[i] = src[start + i]! << 16;
+    } else {
+      out.set(fromF16(src.subarray(start, end)));
+    }
+    return out;
+  }
+}
