@@ -15,7 +15,7 @@ import { QuantlabError } from "../core/errors.ts";
 import { tensorToF32 } from "../core/dtype.ts";
 import type { Tensor } from "../core/tensor.ts";
 import type { LlamaConfig } from "./config.ts";
-import { DenseLinear, type Linear } from "./linear.ts";
+import { DenseLinear, HalfLinear, type HalfWeight, type Linear } from "./linear.ts";
 import { modelFamily } from "./family.ts";
 import { type LlamaLayer, LlamaModel } from "./llama.ts";
 import { LINEAR_KINDS, type LinearKind, projectionHasBias, projectionShape } from "./types.ts";
@@ -105,17 +105,32 @@ export function linearFactoryFor(method: string): LinearFactory | undefined {
   return registry.get(method);
 }
 
+/**
+ * What becomes of dense bf16 / f16 matrices (projections, LM head, embedding): `"widen"` to f32
+ * at load (twice the stored bytes; the products run on the f32 weight directly), or `"keep"`
+ * them as stored and widen a tile of rows per product (`HalfLinear`; the embedding widens only
+ * the rows it looks up), so memory holds about the checkpoint's bytes. Norms and biases are
+ * always widened (they are small). f32 tensors load as f32 either way.
+ */
+export type HalfWeights = "widen" | "keep";
+
+/** The choices of {@linkcode HalfWeights}. */
+export const HALF_WEIGHTS: readonly HalfWeights[] = ["widen", "keep"];
+
 /** Options of {@linkcode buildLlamaModel}. */
 export interface LlamaBuildOptions {
   /** Supplies linear layers for named weights (quantized checkpoints). */
   linearFactory?: LinearFactory;
+  /** Dense 16-bit matrices: widened at load (the default) or kept as stored. */
+  halfWeights?: HalfWeights;
   /** Called after each tensor or layer is loaded (for progress). */
   onProgress?: (done: number, total: number) => void;
 }
 
 /**
  * Builds a model from named tensors. Missing tensors and wrong shapes become a
- * {@linkcode QuantlabError} naming the tensor; f16 and bf16 weights are widened to f32.
+ * {@linkcode QuantlabError} naming the tensor; f16 and bf16 weights are widened to f32, or with
+ * `halfWeights: "keep"` the matrices stay 16-bit (see {@linkcode HalfWeights}).
  *
  * @example
  * ```ts
@@ -149,7 +164,8 @@ export async function buildLlamaModel(
       );
     }
   }
-  const read = async (name: string, shape: readonly number[]): Promise<Float32Array> => {
+  const keepHalf = opts.halfWeights === "keep";
+  const readTensor = async (name: string, shape: readonly number[]): Promise<Tensor> => {
     if (!have.has(name)) {
       throw new QuantlabError(
         "not-found",
@@ -171,8 +187,23 @@ export async function buildLlamaModel(
         `Tensor "${name}" is ${t.dtype}; dense weights must be F32, F16 or BF16`,
       );
     }
+    return t;
+  };
+  const read = async (name: string, shape: readonly number[]): Promise<Float32Array> =>
+    tensorToF32(await readTensor(name, shape)).data;
+  /** A matrix: f32, or its stored 16-bit form when kept. */
+  const readMatrix = async (
+    name: string,
+    shape: readonly number[],
+  ): Promise<Float32Array | HalfWeight> => {
+    const t = await readTensor(name, shape);
+    if (keepHalf && (t.dtype === "BF16" || t.dtype === "F16")) {
+      return { data: t.data as Uint16Array, dtype: t.dtype };
+    }
     return tensorToF32(t).data;
   };
+  const denseLinear = (w: Float32Array | HalfWeight, outF: number, inF: number, b?: Float32Array) =>
+    w instanceof Float32Array ? new DenseLinear(w, outF, inF, b) : new HalfLinear(w, outF, inF, b);
   const linear = async (
     name: string,
     layer: number,
@@ -193,9 +224,9 @@ export async function buildLlamaModel(
     };
     const custom = factory ? await factory(spec) : undefined;
     if (custom) return custom;
-    const w = await read(`${name}.weight`, [outF, inF]);
+    const w = await readMatrix(`${name}.weight`, [outF, inF]);
     const b = hasBias ? await read(`${name}.bias`, [outF]) : undefined;
-    return new DenseLinear(w, outF, inF, b);
+    return denseLinear(w, outF, inF, b);
   };
 
   const d = c.hiddenSize;
@@ -203,7 +234,7 @@ export async function buildLlamaModel(
   let done = 0;
   const tick = (): void => opts.onProgress?.(++done, total);
   const names = modelFamily(c.architecture).tensors;
-  const embed = await read(names.embed, [c.vocabSize, d]);
+  const embed = await readMatrix(names.embed, [c.vocabSize, d]);
   tick();
   const layers: LlamaLayer[] = [];
   for (let l = 0; l < c.numLayers; l++) {
@@ -221,7 +252,7 @@ export async function buildLlamaModel(
   const norm = await read(names.finalNorm, [d]);
   let lmHead: Linear;
   if (c.tieWordEmbeddings) {
-    lmHead = new DenseLinear(embed, c.vocabSize, d);
+    lmHead = denseLinear(embed, c.vocabSize, d); // shares the embedding's array
   } else {
     if (!have.has(names.lmHead) && !factory) {
       throw new QuantlabError(

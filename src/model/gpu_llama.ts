@@ -144,10 +144,12 @@ export class GpuLlama implements CausalLM {
     }
     const kernels = await llamaKernels(gpu);
     const max = gpu.limits.maxStorageBufferBindingSize;
-    if (model.embedding.byteLength > max) {
+    // A 16-bit embedding is widened here (the WebGPU path holds f32 weights).
+    const embedding = model.embedding;
+    if (embedding.byteLength > max) {
       throw new QuantlabError(
         "gpu",
-        `The embedding needs ${model.embedding.byteLength} bytes in one binding; this device ` +
+        `The embedding needs ${embedding.byteLength} bytes in one binding; this device ` +
           `allows ${max}`,
       );
     }
@@ -165,7 +167,7 @@ export class GpuLlama implements CausalLM {
       });
     }
     return new GpuLlama(c, gpu, kernels, {
-      embed: gpu.storage(model.embedding, "embedding"),
+      embed: gpu.storage(embedding, "embedding"),
       norm: gpu.storage(model.finalNorm, "final norm"),
       layers,
       lmHead: await linearToGpu(gpu, model.lmHead, "lm_head"),

@@ -11,7 +11,8 @@
 import { QuantlabError } from "../core/errors.ts";
 import { KVCache } from "./kv_cache.ts";
 import { layerWindow, type LlamaConfig } from "./config.ts";
-import { checkLinearShape, DenseLinear, type Linear } from "./linear.ts";
+import { checkLinearShape, DenseLinear, type HalfWeight, type Linear } from "./linear.ts";
+import { widenHalf } from "../cpu/widen.ts";
 import { addRmsNorm, attention, rmsNorm, swiglu, tokenNll } from "./ops.ts";
 import { wasmF32Arrays } from "./ops_wasm.ts";
 import type { ReferenceWeights } from "./reference.ts";
@@ -37,8 +38,8 @@ export type LlamaLayer =
 
 /** The parts of a model. */
 export interface LlamaParts {
-  /** Embedding `[vocab, d]`. */
-  embed: Float32Array;
+  /** Embedding `[vocab, d]`: f32, or 16-bit as stored (rows widened when looked up). */
+  embed: Float32Array | HalfWeight;
   /** Decoder layers. */
   layers: LlamaLayer[];
   /** Final norm `[d]`. */
@@ -132,10 +133,9 @@ type Head =
 export class LlamaModel implements CausalLM {
   readonly config: LlamaConfig;
   readonly backend = "cpu" as const;
-  /** Embedding `[vocab, d]`. */
-  readonly embedding: Float32Array;
   /** Final norm weight. */
   readonly finalNorm: Float32Array;
+  readonly #embed: Float32Array | HalfWeight;
   readonly #layers: LlamaLayer[];
   #lmHead: Linear;
   readonly #rope: RopeTable;
@@ -150,7 +150,7 @@ export class LlamaModel implements CausalLM {
     const names = family.tensors;
     this.config = c;
     const d = c.hiddenSize;
-    const need = (a: Float32Array, n: number, what: string): Float32Array => {
+    const need = <A extends { length: number }>(a: A, n: number, what: string): A => {
       if (a.length !== n) {
         throw new QuantlabError(
           "bad-shape",
@@ -159,7 +159,9 @@ export class LlamaModel implements CausalLM {
       }
       return a;
     };
-    this.embedding = need(parts.embed, c.vocabSize * d, names.embed);
+    const e = parts.embed;
+    need(e instanceof Float32Array ? e : e.data, c.vocabSize * d, names.embed);
+    this.#embed = e;
     this.finalNorm = need(parts.norm, d, names.finalNorm);
     if (parts.layers.length !== c.numLayers) {
       throw new QuantlabError(
@@ -204,6 +206,20 @@ export class LlamaModel implements CausalLM {
     });
     const lmHead = new DenseLinear(w.lmHead.weight, config.vocabSize, config.hiddenSize);
     return new LlamaModel(config, { embed: w.embed, layers, norm: w.norm, lmHead });
+  }
+
+  /**
+   * The embedding `[vocab, d]` in f32: the array itself, or for an embedding kept in 16-bit form
+   * (see `buildLlamaModel`'s `halfWeights`) a widened copy made on every call.
+   */
+  get embedding(): Float32Array {
+    const e = this.#embed;
+    return e instanceof Float32Array ? e : widenHalf(e.data, e.dtype);
+  }
+
+  /** True when the embedding is kept in its stored 16-bit form. */
+  get embeddingIsHalf(): boolean {
+    return !(this.#embed instanceof Float32Array);
   }
 
   /** Number of decoder layers. */
@@ -304,9 +320,14 @@ export class LlamaModel implements CausalLM {
     this.#checkIds(tokens);
     const d = this.config.hiddenSize;
     const x = new Float32Array(tokens.length * d);
+    const e = this.#embed;
     for (let t = 0; t < tokens.length; t++) {
       const id = tokens[t]!;
-      x.set(this.embedding.subarray(id * d, (id + 1) * d), t * d);
+      // A 16-bit embedding widens only the rows it reads.
+      const row = e instanceof Float32Array
+        ? e.subarray(id * d, (id + 1) * d)
+        : widenHalf(e.data.subarray(id * d, (id + 1) * d), e.dtype);
+      x.set(row, t * d);
     }
     return x;
   }

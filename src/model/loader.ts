@@ -18,7 +18,7 @@ import {
   writeModelFolder,
   type WriteModelFolderOptions,
 } from "../io/model_folder.ts";
-import { buildLlamaModel, type LinearFactory } from "./build.ts";
+import { buildLlamaModel, type HalfWeights, type LinearFactory } from "./build.ts";
 import { closeQuantizedCheckpoints } from "./quantized.ts";
 import { type LlamaConfig, parseHfConfig, toHfConfig } from "./config.ts";
 import { GpuLlama } from "./gpu_llama.ts";
@@ -66,6 +66,11 @@ export interface LoadModelOptions {
   linearFactory?: LinearFactory;
   /** Called after each layer is loaded. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Dense bf16 / f16 matrices: widened to f32 at load (`"widen"`, the default) or kept as stored
+   * and widened a tile at a time per product (`"keep"`: memory about the checkpoint's bytes).
+   */
+  halfWeights?: HalfWeights;
 }
 
 /**
