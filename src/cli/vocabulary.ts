@@ -22,6 +22,19 @@ export const QUIET_FLAG: Record<string, FlagSpec> = {
 };
 
 /**
+ * `--weights auto|f32|16bit` (`ppl`, `generate`): dense bf16 / f16 matrices widened to f32 at load,
+ * or kept 16-bit and widened a tile at a time per product (`resolveHalfWeights` in
+ * `src/model/loader.ts`).
+ */
+export const WEIGHTS_FLAG: Record<string, FlagSpec> = {
+  weights: {
+    type: "string",
+    default: "auto",
+    help: "bf16/f16 weights: auto (16bit when f32 would not fit in memory) | f32 | 16bit",
+  },
+};
+
+/**
  * `--json`: one JSON object on stdout, `{"schema": "quantlab.<command>", "schemaVersion": 1, …}`.
  */
 export const JSON_FLAG: Record<string, FlagSpec> = {

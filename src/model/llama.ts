@@ -11,8 +11,8 @@
 import { QuantlabError } from "../core/errors.ts";
 import { KVCache } from "./kv_cache.ts";
 import { layerWindow, type LlamaConfig } from "./config.ts";
-import { checkLinearShape, DenseLinear, type HalfWeight, type Linear } from "./linear.ts";
-import { widenHalf } from "../cpu/widen.ts";
+import { checkLinearShape, DenseLinear, type Linear } from "./linear.ts";
+import { embeddingF32, embeddingRows, type EmbeddingWeight } from "./embedding.ts";
 import { addRmsNorm, attention, rmsNorm, swiglu, tokenNll } from "./ops.ts";
 import { wasmF32Arrays } from "./ops_wasm.ts";
 import type { ReferenceWeights } from "./reference.ts";
@@ -39,7 +39,7 @@ export type LlamaLayer =
 /** The parts of a model. */
 export interface LlamaParts {
   /** Embedding `[vocab, d]`: f32, or 16-bit as stored (rows widened when looked up). */
-  embed: Float32Array | HalfWeight;
+  embed: EmbeddingWeight;
   /** Decoder layers. */
   layers: LlamaLayer[];
   /** Final norm `[d]`. */
@@ -135,7 +135,8 @@ export class LlamaModel implements CausalLM {
   readonly backend = "cpu" as const;
   /** Final norm weight. */
   readonly finalNorm: Float32Array;
-  readonly #embed: Float32Array | HalfWeight;
+  /** Embedding `[vocab, d]`: f32, or 16-bit as stored (`halfWeights: "keep"`). */
+  readonly embeddingWeight: EmbeddingWeight;
   readonly #layers: LlamaLayer[];
   #lmHead: Linear;
   readonly #rope: RopeTable;
@@ -161,7 +162,7 @@ export class LlamaModel implements CausalLM {
     };
     const e = parts.embed;
     need(e instanceof Float32Array ? e : e.data, c.vocabSize * d, names.embed);
-    this.#embed = e;
+    this.embeddingWeight = e;
     this.finalNorm = need(parts.norm, d, names.finalNorm);
     if (parts.layers.length !== c.numLayers) {
       throw new QuantlabError(
@@ -208,18 +209,9 @@ export class LlamaModel implements CausalLM {
     return new LlamaModel(config, { embed: w.embed, layers, norm: w.norm, lmHead });
   }
 
-  /**
-   * The embedding `[vocab, d]` in f32: the array itself, or for an embedding kept in 16-bit form
-   * (see `buildLlamaModel`'s `halfWeights`) a widened copy made on every call.
-   */
+  /** The embedding in f32 (for a 16-bit {@linkcode embeddingWeight}, a widened copy). */
   get embedding(): Float32Array {
-    const e = this.#embed;
-    return e instanceof Float32Array ? e : widenHalf(e.data, e.dtype);
-  }
-
-  /** True when the embedding is kept in its stored 16-bit form. */
-  get embeddingIsHalf(): boolean {
-    return !(this.#embed instanceof Float32Array);
+    return embeddingF32(this.embeddingWeight);
   }
 
   /** Number of decoder layers. */
@@ -318,18 +310,7 @@ export class LlamaModel implements CausalLM {
   /** The embeddings `[T, d]` of `tokens` (ids are checked against the vocabulary). */
   embed(tokens: ArrayLike<number>): Float32Array {
     this.#checkIds(tokens);
-    const d = this.config.hiddenSize;
-    const x = new Float32Array(tokens.length * d);
-    const e = this.#embed;
-    for (let t = 0; t < tokens.length; t++) {
-      const id = tokens[t]!;
-      // A 16-bit embedding widens only the rows it reads.
-      const row = e instanceof Float32Array
-        ? e.subarray(id * d, (id + 1) * d)
-        : widenHalf(e.data.subarray(id * d, (id + 1) * d), e.dtype);
-      x.set(row, t * d);
-    }
-    return x;
+    return embeddingRows(this.embeddingWeight, tokens, this.config.hiddenSize);
   }
 
   #checkIds(tokens: ArrayLike<number>): void {

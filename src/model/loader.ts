@@ -10,6 +10,7 @@
 import type { Tensor } from "../core/tensor.ts";
 import type { Backend } from "../gpu/backend.ts";
 import { openCheckpoint } from "../io/sharded.ts";
+import { availableMemoryBytes, halfTensorBytes } from "../io/memory.ts";
 import { resolveModelPath } from "../io/hf_cache.ts";
 import { joinPath as join } from "../io/paths.ts";
 import {
@@ -101,6 +102,67 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
     ckpt.close();
     await closeQuantizedCheckpoints(ckpt.path);
   }
+}
+
+/** The `--weights` choices of `ppl` and `generate`. */
+export const WEIGHTS_CHOICES = ["auto", "f32", "16bit"] as const;
+
+/** `auto`: 16-bit when widening would not fit in memory; `f32`: widen; `16bit`: keep. */
+export type WeightsChoice = typeof WEIGHTS_CHOICES[number];
+
+/** Share of the available memory the widened weights may take under `auto`. */
+export const AUTO_WIDEN_SHARE = 0.8;
+
+/**
+ * Turns a `--weights` choice into {@linkcode LoadModelOptions.halfWeights} for the folder `dir`,
+ * with the reason in words. `auto` keeps the checkpoint's bf16 / f16 matrices 16-bit when the
+ * widened checkpoint (its bytes plus as many again for its 16-bit tensors) would take more than
+ * {@linkcode AUTO_WIDEN_SHARE} of `available` (default: `MemAvailable` now), and widens
+ * otherwise (the f32 path: no widening per product). A checkpoint without 16-bit tensors, or
+ * unknown available memory, widens.
+ *
+ * @example
+ * ```ts
+ * import { resolveHalfWeights, writeHfFolder } from "./loader.ts";
+ * import { llamaConfig } from "./config.ts";
+ * import { llamaTensors, randomLlamaWeights } from "./random.ts";
+ * const dir = await Deno.makeTempDir();
+ * const c = llamaConfig();
+ * await writeHfFolder(dir, c, llamaTensors(c, randomLlamaWeights(c, 1), "BF16"));
+ * const small = await resolveHalfWeights(dir, "auto", 1e3);
+ * const big = await resolveHalfWeights(dir, "auto", 1e12);
+ * await Deno.remove(dir, { recursive: true });
+ * if (small.halfWeights !== "keep" || big.halfWeights !== "widen") throw new Error();
+ * ```
+ */
+export async function resolveHalfWeights(
+  dir: string,
+  choice: WeightsChoice,
+  available: number | null = availableMemoryBytes(),
+): Promise<{ halfWeights: HalfWeights; why: string }> {
+  if (choice === "f32") return { halfWeights: "widen", why: "--weights f32" };
+  if (choice === "16bit") return { halfWeights: "keep", why: "--weights 16bit" };
+  const ckpt = await openCheckpoint(dir);
+  let bytes: { half: number; total: number };
+  try {
+    bytes = await halfTensorBytes(ckpt);
+  } finally {
+    ckpt.close();
+  }
+  if (bytes.half === 0) return { halfWeights: "widen", why: "no 16-bit tensors" };
+  const widened = bytes.total + bytes.half;
+  const gb = (b: number): string => `${(b / 1e9).toFixed(1)} GB`;
+  if (available === null) {
+    return { halfWeights: "widen", why: "available memory unknown; widened to f32" };
+  }
+  if (widened > AUTO_WIDEN_SHARE * available) {
+    return {
+      halfWeights: "keep",
+      why: `16-bit weights kept as stored: their f32 copy (${gb(widened)}) would not fit in the ` +
+        `${gb(available)} available`,
+    };
+  }
+  return { halfWeights: "widen", why: `widened to f32 (${gb(widened)} of ${gb(available)})` };
 }
 
 /**

@@ -2,10 +2,12 @@ import assert from "node:assert/strict";
 import { forceGemmBackend } from "../../src/cpu/matmul.ts";
 import { setWasmGemmThreads } from "../../src/cpu/wasm_gemm.ts";
 import { setHalfTileElements } from "../../src/cpu/half_matmul.ts";
-import { llamaConfig, type LlamaConfig } from "../../src/model/config.ts";
+import { type LlamaConfig, llamaConfig } from "../../src/model/config.ts";
 import { DenseLinear, HalfLinear } from "../../src/model/linear.ts";
 import type { LlamaModel } from "../../src/model/llama.ts";
-import { loadModel, writeHfFolder } from "../../src/model/loader.ts";
+import { loadModel, resolveHalfWeights, writeHfFolder } from "../../src/model/loader.ts";
+import { byteLevelTokenizerJson, tinyTokenizerConfig } from "../../src/data/tiny_tokenizer.ts";
+import { runCli } from "../cli/run_cli.ts";
 import { llamaTensors, randomLlamaWeights } from "../../src/model/random.ts";
 import { LINEAR_KINDS } from "../../src/model/types.ts";
 
@@ -55,7 +57,8 @@ Deno.test("halfWeights keep: bf16/f16 folders (tied, untied, with biases) give t
       ] as const
     ) {
       const { kept, widened } = await compare(arch, tie, dtype);
-      assert.ok(kept.embeddingIsHalf && !widened.embeddingIsHalf);
+      assert.ok(!(kept.embeddingWeight instanceof Float32Array));
+      assert.ok(widened.embeddingWeight instanceof Float32Array);
       for (const kind of LINEAR_KINDS) {
         assert.ok(kept.getLinear(1, kind) instanceof HalfLinear, kind);
         assert.ok(widened.getLinear(1, kind) instanceof DenseLinear, kind);
@@ -80,9 +83,71 @@ Deno.test("halfWeights keep leaves an f32 folder f32", async () => {
   try {
     await writeHfFolder(dir, c, llamaTensors(c, randomLlamaWeights(c, 2)));
     const m = await loadModel(dir, { halfWeights: "keep" });
-    assert.ok(!m.embeddingIsHalf);
+    assert.ok(m.embeddingWeight instanceof Float32Array);
     assert.ok(m.getLinear(0, "q_proj") instanceof DenseLinear);
     assert.ok(m.lmHead instanceof DenseLinear);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("resolveHalfWeights: auto keeps 16-bit only when the widened checkpoint exceeds 80 % of the memory", async () => {
+  const c = llamaConfig();
+  const dir = await Deno.makeTempDir();
+  try {
+    const t = llamaTensors(c, randomLlamaWeights(c, 3), "BF16");
+    await writeHfFolder(dir, c, t);
+    const bytes = Object.values(t).reduce((a, x) => a + x.byteLength, 0);
+    // Widened: every byte twice (all tensors are bf16); the threshold is 0.8 × available.
+    const edge = (2 * bytes) / 0.8;
+    assert.equal((await resolveHalfWeights(dir, "auto", edge)).halfWeights, "widen");
+    assert.equal((await resolveHalfWeights(dir, "auto", edge - 1)).halfWeights, "keep");
+    assert.equal((await resolveHalfWeights(dir, "auto", null)).halfWeights, "widen");
+    assert.equal((await resolveHalfWeights(dir, "f32", 1)).halfWeights, "widen");
+    assert.equal((await resolveHalfWeights(dir, "16bit", 1e15)).halfWeights, "keep");
+    const f32 = `${dir}/f32`;
+    await writeHfFolder(f32, c, llamaTensors(c, randomLlamaWeights(c, 3)));
+    assert.equal((await resolveHalfWeights(f32, "auto", 1)).halfWeights, "widen");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("quantlab ppl --weights 16bit and f32 print the same perplexity on a bf16 folder; a bad choice exits 2", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const c = llamaConfig({ vocabSize: 458 });
+    await writeHfFolder(dir, c, llamaTensors(c, randomLlamaWeights(c, 5), "BF16"), {
+      tokenizer: byteLevelTokenizerJson(),
+      tokenizerConfig: tinyTokenizerConfig(),
+    });
+    await Deno.writeTextFile(
+      `${dir}/t.txt`,
+      "Every sequence of tokens has a probability. ".repeat(4),
+    );
+    const ppl = async (w: string) =>
+      await runCli([
+        "ppl",
+        dir,
+        "-t",
+        `${dir}/t.txt`,
+        "--ctx",
+        "32",
+        "--weights",
+        w,
+        "--json",
+        "-q",
+      ]);
+    const a = await ppl("16bit"), b = await ppl("f32");
+    assert.equal(a.code, 0, a.err);
+    assert.equal(b.code, 0, b.err);
+    const pa = JSON.parse(a.out).perplexity, pb = JSON.parse(b.out).perplexity;
+    // OpenBLAS may sum a tile's dot products in another order (src/cpu/half_matmul.ts): the
+    // perplexities agree to f32 rounding, 1e-5 relative for this 2-layer model.
+    assert.ok(Math.abs(pa - pb) <= 1e-5 * pb, `${pa} vs ${pb}`);
+    const bad = await ppl("f16");
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /--weights f16 is not valid; use one of auto, f32, 16bit/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

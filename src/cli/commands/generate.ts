@@ -17,9 +17,14 @@ import {
 } from "../command.ts";
 import { LUT_NUMERICS, setLutNumerics } from "../../lut/cpu.ts";
 import { generate } from "../../model/generate.ts";
-import { loadCausalLM, loadTokenizer } from "../../model/loader.ts";
+import {
+  loadCausalLM,
+  loadTokenizer,
+  resolveHalfWeights,
+  WEIGHTS_CHOICES,
+} from "../../model/loader.ts";
 import { StreamDecoder } from "../../model/tokenizer.ts";
-import { JSON_FLAG, QUIET_FLAG } from "../vocabulary.ts";
+import { JSON_FLAG, QUIET_FLAG, WEIGHTS_FLAG } from "../vocabulary.ts";
 import { printJson } from "../json_output.ts";
 import { warn } from "../warn.ts";
 import { plural } from "../text_check.ts";
@@ -71,6 +76,7 @@ export const generateCommand: Command = {
     },
     "ignore-eos": { type: "boolean", help: "do not stop at end-of-sequence tokens" },
     kernel: { type: "string", default: "exact", help: "CPU LUT kernels: exact | fast (8-bit)" },
+    ...WEIGHTS_FLAG,
     ...QUIET_FLAG,
     ...JSON_FLAG,
   },
@@ -84,6 +90,7 @@ export const generateCommand: Command = {
     if (typeof prompt !== "string") throw new UsageError("--prompt is required");
     const backend = await commandBackend(generateCommand, args);
     setLutNumerics(choiceFlag(args, "kernel", LUT_NUMERICS));
+    const weights = choiceFlag(args, "weights", WEIGHTS_CHOICES);
     const maxNewTokens = intFlag(args, "max-tokens", 64, 0, 1 << 20);
     const temperature = numberFlag(args, "temperature", 0, 0, 100);
     const topP = numberFlag(args, "top-p", 1, 1e-9, 1);
@@ -92,7 +99,8 @@ export const generateCommand: Command = {
     const quiet = Boolean(args.values.quiet) || json;
 
     const tok = await loadTokenizer(dir);
-    const model = await loadCausalLM(dir, backend);
+    const { halfWeights } = await resolveHalfWeights(dir, weights);
+    const model = await loadCausalLM(dir, backend, { halfWeights });
     try {
       const maxPos = model.config.maxPositionEmbeddings;
       const ctx = args.values.ctx === undefined ? maxPos : intFlag(args, "ctx", maxPos, 1, 1 << 24);

@@ -19,13 +19,18 @@ import {
 } from "../command.ts";
 import { progress } from "../progress.ts";
 import { readTextArg, TEXT_CORPORA, textInput } from "../text_source.ts";
-import { loadCausalLM, loadTokenizer } from "../../model/loader.ts";
+import {
+  loadCausalLM,
+  loadTokenizer,
+  resolveHalfWeights,
+  WEIGHTS_CHOICES,
+} from "../../model/loader.ts";
 import { modelHash } from "../../io/model_folder.ts";
 import { runPerplexityJob } from "../../jobs/ppl.ts";
 import { LUT_NUMERICS, setLutNumerics } from "../../lut/cpu.ts";
 import { stridedWindows } from "../../eval/perplexity.ts";
 import { sha256 } from "../../io/results.ts";
-import { JSON_FLAG, outFlag, outputModeFlags, QUIET_FLAG } from "../vocabulary.ts";
+import { JSON_FLAG, outFlag, outputModeFlags, QUIET_FLAG, WEIGHTS_FLAG } from "../vocabulary.ts";
 import { printJson } from "../json_output.ts";
 import { warn, warnCtx } from "../warn.ts";
 import { plural, textWarnings } from "../text_check.ts";
@@ -53,6 +58,7 @@ export const pplCommand: Command = {
     ...outFlag("results JSON (written atomically; enables resume)"),
     log: { type: "string", help: "window log for resuming (default: <out>.windows.jsonl)" },
     ...outputModeFlags({ resumable: true }),
+    ...WEIGHTS_FLAG,
     ...QUIET_FLAG,
     ...JSON_FLAG,
     kernel: { type: "string", default: "exact", help: "CPU LUT kernels: exact | fast (8-bit)" },
@@ -67,6 +73,7 @@ export const pplCommand: Command = {
     if (typeof textPath !== "string") throw new UsageError("--text FILE is required");
     const backend = await commandBackend(pplCommand, args);
     setLutNumerics(choiceFlag(args, "kernel", LUT_NUMERICS));
+    const weights = choiceFlag(args, "weights", WEIGHTS_CHOICES);
     const ctx = intFlag(args, "ctx", 512, 2, 1 << 20);
     const stride = intFlag(args, "stride", ctx, 1, ctx);
     let maxTokens = args.values["max-tokens"] === undefined
@@ -97,7 +104,8 @@ export const pplCommand: Command = {
     const bos = tok.describeSpecials();
     // Hashing reads every byte of the weights: only for a run that writes or resumes.
     const hash = out || log ? await modelHash(dir) : "not computed (no --out)";
-    const model = await loadCausalLM(dir, backend);
+    const { halfWeights } = await resolveHalfWeights(dir, weights);
+    const model = await loadCausalLM(dir, backend, { halfWeights });
     try {
       const c = model.config;
       warnCtx("ppl", ctx, c.maxPositionEmbeddings);
