@@ -14,11 +14,12 @@
  *   (`llamaForwardFlops`; tokens/s of two sizes are not comparable). Before it runs, the bench
  *   waits (60 s steps, up to `--wait-min` minutes) until `MemAvailable` holds the checkpoint plus
  *   25 % and 1 GiB; if that never comes, it writes the same shape with as many layers as fit and
- *   says so.
+ *   says so (the first layers of the same files, through a folder of links with its own
+ *   config.json).
  *
  *     deno run -A bench/bf16_big.ts [--shape 1b,8b] [--ctx 128] [--windows 2] [--reps 2]
  *                                   [--dir DIR] [--keep-files] [--tile N,N] [--wait-min 20]
- *                                   [--layers N]
+ *                                   [--layers N] [--write-only]
  *
  * `--tile` runs the 16-bit path once per tile size (f32 elements; default: the library's).
  * `--layers` cuts both shapes to N layers (a quick check). Checkpoints go to `--dir` (default: a temporary folder), and are deleted at the end unless
@@ -238,6 +239,7 @@ if (import.meta.main) {
       tile: { type: "string" },
       layers: { type: "string" },
       "keep-files": { type: "boolean", default: false },
+      "write-only": { type: "boolean", default: false },
       "wait-min": { type: "string", default: "20" },
     },
   });
@@ -250,44 +252,58 @@ if (import.meta.main) {
   const root = values.dir ?? await Deno.makeTempDir({ prefix: "quantlab-bf16-big-" });
   const passOn = ["--ctx", values.ctx!, "--windows", values.windows!];
   console.log(
-    `GEMM ${matmulBackend()}, ${navigator.hardwareConcurrency} CPUs, MemTotal ` +
+    `GEMM ${matmulBackend()} (OPENBLAS_NUM_THREADS=${
+      Deno.env.get("OPENBLAS_NUM_THREADS") ?? "unset"
+    }), ${navigator.hardwareConcurrency} CPUs, MemTotal ` +
       `${gb(procKb("/proc/meminfo", "MemTotal"))}, load average ` +
       Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ") +
       `; ${windows} windows of ${ctx} random tokens per run`,
   );
   const rates: Record<string, number> = {};
   for (const name of values.shape!.split(",")) {
-    let c = benchShape(name, values.layers ? Number(values.layers) : undefined);
-    let bytes = checkpointBytes(c);
+    const full = benchShape(name, values.layers ? Number(values.layers) : undefined);
+    const fullDir = `${root}/${name}-${full.numLayers}l`;
+    let fresh = false;
+    try {
+      await Deno.stat(`${fullDir}/model.safetensors.index.json`);
+    } catch {
+      await Deno.mkdir(fullDir, { recursive: true });
+      const t = performance.now();
+      await writeCheckpoint(fullDir, full);
+      fresh = true;
+      const s = ((performance.now() - t) / 1000).toFixed(0);
+      console.log(`${name}: wrote ${gb(checkpointBytes(full))} in ${s} s`);
+    }
+    if (values["write-only"]) continue;
+    let c = full, dir = fullDir;
     if (name === "8b") {
-      const need = 1.25 * bytes + GIB;
+      const need = 1.25 * checkpointBytes(full) + GIB;
       const avail = await waitForMemory(need, Number(values["wait-min"]));
       if (avail < need) {
+        // The first L layers of the same files: a folder of links with its own config.json
+        // (loading reads only the tensors the config names).
         const perLayer = checkpointBytes(benchShape(name, 2)) -
           checkpointBytes(benchShape(name, 1));
         const fixed = checkpointBytes(benchShape(name, 1)) - perLayer;
         const layers = Math.floor(((avail - GIB) / 1.25 - fixed) / perLayer);
         console.log(
-          `MemAvailable stayed at ${gb(avail)}: running the 8B shape with ${layers} of its 32 ` +
-            "layers instead",
+          `MemAvailable stayed at ${gb(avail)}: running the 8B shape with ${layers} of its ` +
+            `${full.numLayers} layers instead`,
         );
         c = benchShape(name, layers);
-        bytes = checkpointBytes(c);
+        dir = `${fullDir}-first${layers}`;
+        await Deno.mkdir(dir, { recursive: true });
+        for await (const e of Deno.readDir(fullDir)) {
+          if (e.name === "config.json") continue;
+          await Deno.symlink(`${fullDir}/${e.name}`, `${dir}/${e.name}`).catch(() => {});
+        }
+        await Deno.writeTextFile(
+          `${dir}/config.json`,
+          JSON.stringify({ ...toHfConfig(c), torch_dtype: "bfloat16" }),
+        );
       }
     }
-    const dir = `${root}/${name}-${c.numLayers}l`;
-    let fresh = false;
-    try {
-      await Deno.stat(`${dir}/model.safetensors.index.json`);
-    } catch {
-      await Deno.mkdir(dir, { recursive: true });
-      const t = performance.now();
-      await writeCheckpoint(dir, c);
-      fresh = true;
-      console.log(
-        `${name}: wrote ${gb(bytes)} in ${((performance.now() - t) / 1000).toFixed(0)} s`,
-      );
-    }
+    const bytes = checkpointBytes(c);
     console.log(`${name} (${c.numLayers} layers, ${gb(bytes)} of bf16 tensors):`);
     try {
       // Variants: the 16-bit path at each --tile (default tile when none), and the f32 path.
@@ -329,7 +345,8 @@ if (import.meta.main) {
         );
       }
     } finally {
-      if (fresh && !values["keep-files"]) await Deno.remove(dir, { recursive: true });
+      if (dir !== fullDir) await Deno.remove(dir, { recursive: true });
+      if (fresh && !values["keep-files"]) await Deno.remove(fullDir, { recursive: true });
     }
   }
   const big = Object.keys(rates).find((k) => k.startsWith("8b-"));

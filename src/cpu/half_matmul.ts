@@ -21,8 +21,13 @@ import { QuantlabError } from "../core/errors.ts";
 import { matmul } from "./matmul.ts";
 import { type HalfDType, HalfWidener, widenHalf } from "./widen.ts";
 
-/** Default size of the widened tile: 1 Mi f32 (4 MiB), about an L2 cache or two. */
-export const DEFAULT_TILE_ELEMENTS = 1 << 20;
+/**
+ * Default size of the widened tile: 4 Mi f32 (16 MiB, plus 8 MiB of 16-bit staging). Each tile is
+ * one BLAS call, and each call synchronises OpenBLAS's threads, which costs a scheduler slice on a
+ * busy machine: on the loaded 2-core VM, 1 Mi tiles made a Llama-3.2-1B prefill 3× slower than
+ * 4 Mi ones, while 4, 16 and 64 Mi ran alike (`bench/bf16_big.ts --tile`, docs/performance.md).
+ */
+export const DEFAULT_TILE_ELEMENTS = 1 << 22;
 
 let tileElements = DEFAULT_TILE_ELEMENTS;
 let widener: HalfWidener | null = null;
