@@ -41,6 +41,7 @@ import type { HalfWeights } from "../src/model/build.ts";
 import { LINEAR_KINDS, projectionShape } from "../src/model/types.ts";
 import { setHalfTileElements } from "../src/cpu/half_matmul.ts";
 import { matmulBackend } from "../src/cpu/matmul.ts";
+import { processCpuMs } from "./timing.ts";
 
 const GIB = 2 ** 30;
 
@@ -159,6 +160,10 @@ interface RunResult {
   half: HalfWeights;
   loadS: number;
   evalS: number;
+  /** CPU seconds (user + system, every thread) of the evaluation. */
+  evalCpuS: number;
+  /** Wall and CPU seconds of each window. */
+  perWindow: { s: number; cpuS: number }[];
   tokens: number;
   tokensPerS: number;
   gflops: number;
@@ -173,19 +178,25 @@ async function child(dir: string, half: HalfWeights, ctx: number, windows: numbe
   const loadS = (performance.now() - t0) / 1000;
   const V = model.config.vocabSize;
   let seed = 99, nll = 0, n = 0;
-  const t1 = performance.now();
+  const t1 = performance.now(), c1 = processCpuMs();
+  const perWindow: { s: number; cpuS: number }[] = [];
   for (let w = 0; w < windows; w++) {
     const ids = Array.from({ length: ctx }, () => (seed = (seed * 48271) % 2147483647) % V);
+    const tw = performance.now(), cw = processCpuMs();
     const r = await model.nll(ids);
+    perWindow.push({ s: (performance.now() - tw) / 1000, cpuS: (processCpuMs() - cw) / 1000 });
     for (const v of r) nll += v;
     n += r.length;
   }
   const evalS = (performance.now() - t1) / 1000;
+  const evalCpuS = (processCpuMs() - c1) / 1000;
   const tokens = windows * ctx;
   const result: RunResult = {
     half,
     loadS,
     evalS,
+    evalCpuS,
+    perWindow,
     tokens,
     tokensPerS: tokens / evalS,
     gflops: (windows * llamaForwardFlops(model.config, ctx)) / evalS / 1e9,
@@ -211,8 +222,11 @@ const gb = (b: number): string => (b / 1e9).toFixed(2) + " GB";
 
 function describe(r: RunResult, bytes: number): string {
   return `${r.half.padEnd(5)} load ${r.loadS.toFixed(1)} s, ${r.tokensPerS.toFixed(2)} tok/s ` +
-    `(${r.gflops.toFixed(1)} GFLOP/s), peak RSS ${gb(r.peakRss)} = ` +
-    `${(r.peakRss / bytes).toFixed(3)} × checkpoint, mean NLL ${r.meanNll.toFixed(4)}`;
+    `(${r.gflops.toFixed(1)} GFLOP/s; ${
+      (r.tokens / r.evalCpuS).toFixed(2)
+    } tok per CPU s), peak RSS ${gb(r.peakRss)} = ` +
+    `${(r.peakRss / bytes).toFixed(3)} × checkpoint, mean NLL ${r.meanNll.toFixed(4)}; windows ` +
+    r.perWindow.map((w) => `${w.s.toFixed(1)} s (${w.cpuS.toFixed(1)} CPU s)`).join(", ");
 }
 
 /** Waits until MemAvailable ≥ `need` bytes (60 s steps, `minutes` at most); the last reading. */
@@ -334,8 +348,10 @@ if (import.meta.main) {
       for (const v of variants) {
         const k = median(got[v.label]!, (r) => r.tokensPerS);
         const rss = median(got[v.label]!, (r) => r.peakRss) / bytes;
+        const perCpu = (r: RunResult): number => r.tokens / r.evalCpuS;
         const vs = w && v.half === "keep"
-          ? `, ${(k / median(w, (r) => r.tokensPerS)).toFixed(3)} × the f32 path's tokens/s`
+          ? `, ${(k / median(w, (r) => r.tokensPerS)).toFixed(3)} × the f32 path's tokens/s ` +
+            `(per CPU second: ${(median(got[v.label]!, perCpu) / median(w, perCpu)).toFixed(3)} ×)`
           : "";
         console.log(
           `  ${name} ${v.label}: median ${k.toFixed(2)} tokens/s${vs}; peak RSS ${
