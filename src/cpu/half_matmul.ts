@@ -31,6 +31,12 @@ export const DEFAULT_TILE_ELEMENTS = 1 << 22;
 
 let tileElements = DEFAULT_TILE_ELEMENTS;
 let widener: HalfWidener | null = null;
+/**
+ * The `[batch, rows]` block of a tile's product, kept across calls: a fresh megabyte-sized array
+ * per call costs page faults (~0.1 ms each on the loaded VM) until the allocator starts reusing
+ * freed blocks, which made a process's first prefill window several times slower.
+ */
+let stageBuf: Float32Array | null = null;
 
 /**
  * Sets the tile size of {@linkcode matmulHalf} in f32 elements (the bench's knob; null: the
@@ -76,6 +82,20 @@ export function halfTileRows(inF: number, outF: number): number {
 function widenerFor(n: number): HalfWidener {
   if (widener === null || widener.capacity < n) widener = new HalfWidener(Math.max(n, 16));
   return widener;
+}
+
+/**
+ * Makes the buffer {@linkcode matmulHalf} will use for a `[outF, inF]` weight now (a model calls
+ * this while loading, so the widening kernels are compiled and warm before the first product).
+ *
+ * @example
+ * ```ts
+ * import { prepareMatmulHalf } from "./half_matmul.ts";
+ * prepareMatmulHalf(64, 32);
+ * ```
+ */
+export function prepareMatmulHalf(outF: number, inF: number): void {
+  if (outF > 0 && inF > 0) widenerFor(halfTileRows(inF, outF) * inF);
 }
 
 /**
@@ -148,7 +168,10 @@ export function matmulHalf(
   const rows = halfTileRows(inF, outF);
   const wid = widenerFor(rows * inF);
   // batch > 1: each tile's [batch, rows] product lands in a staging block, then in its columns.
-  const stage = batch > 1 ? new Float32Array(batch * rows) : null;
+  if (batch > 1 && (stageBuf === null || stageBuf.length < batch * rows)) {
+    stageBuf = new Float32Array(batch * rows);
+  }
+  const stage = batch > 1 ? stageBuf! : null;
   for (let r0 = 0; r0 < outF; r0 += rows) {
     const n = Math.min(rows, outF - r0);
     const tile = wid.widen(w, dtype, r0 * inF, (r0 + n) * inF);

@@ -64,6 +64,23 @@ export function setWidenWasm(on: boolean): void {
 
 const PAGE = 65536;
 
+/** Weights each kernel widens once when a widener is made (see {@linkcode warmUp}). */
+const WARM_ELEMENTS = 1 << 20;
+
+/**
+ * Touches every page of the fresh buffer and runs both kernels over ~1 Mi elements, so that the
+ * page faults (~0.1 ms each on the loaded VM) and the kernels' first runs (V8 starts WebAssembly on
+ * its baseline compiler) happen when the widener is made, which a model does while loading.
+ */
+function warmUp(k: Kernels, padded: number, dstOff: number): void {
+  k.bf16(0, dstOff, padded); // writes every f32; the 16-bit staging half is written below
+  const n = Math.min(padded, 1 << 16);
+  for (let done = 0; done < WARM_ELEMENTS; done += n) {
+    k.bf16(0, dstOff, n);
+    k.f16(0, dstOff, n);
+  }
+}
+
 /**
  * A reusable f32 buffer of `capacity` elements into which ranges of 16-bit arrays are widened.
  * One widener serves one product at a time (the caller uses {@linkcode HalfWidener.widen}'s
@@ -114,6 +131,8 @@ export class HalfWidener {
     if (k !== null && mem !== null) {
       this.#u16 = new Uint16Array(mem.buffer, 0, padded);
       this.#f32 = new Float32Array(mem.buffer, this.#dstOff, padded);
+      this.#u16.fill(0);
+      warmUp(k, padded, this.#dstOff);
     } else {
       this.#u16 = null;
       this.#f32 = new Float32Array(padded);

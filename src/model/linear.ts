@@ -20,7 +20,7 @@
  */
 import { QuantlabError } from "../core/errors.ts";
 import { matmul } from "../cpu/matmul.ts";
-import { matmulHalf } from "../cpu/half_matmul.ts";
+import { matmulHalf, prepareMatmulHalf } from "../cpu/half_matmul.ts";
 import { type HalfDType, widenHalf } from "../cpu/widen.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { denseGpuLinear } from "./gpu_ops.ts";
@@ -148,6 +148,7 @@ export class HalfLinear implements Linear {
     this.outFeatures = outF;
     this.inFeatures = inF;
     if (bias) this.bias = bias;
+    prepareMatmulHalf(outF, inF);
   }
 
   /** `out = x Wᵀ + b`, widening W a tile at a time. */
