@@ -18,6 +18,7 @@ export * from "./random.ts";
 export * from "./kv_positions.ts";
 export * from "./kv_cache.ts";
 export * from "./llama.ts";
+export * from "./embedding.ts";
 export * from "./build.ts";
 export * from "./gpu_ops.ts";
 export * from "./kv_cache_gpu.ts";
