@@ -27,12 +27,19 @@ export interface GridOption extends AllocationOption {
   n: number;
   /** The grid's per-coordinate MSE on N(0, 1) data. */
   error: number;
+  /**
+   * Bits of the grid's lookup table (n · p f16 values), stored once per tensor: an allocation
+   * amortizes it over each projection's size, as `quantlab allocate` and the checkpoint do (a
+   * (2,4096) table adds 2 bits per weight to a 256 × 256 projection). Absent: `bits` is all.
+   */
+  tableBits?: number;
 }
 
 /**
  * The HIGGS grids `(p, n)` as allocation options: cost log₂n/p bits for the codes plus one f16
- * scale per Hadamard block of `hadamard` columns; error the grid's Gaussian MSE t², or t²/(1 − t²)
- * for the unbiased scale rule (`src/quant/higgs_unbiased.ts`).
+ * scale per Hadamard block of `hadamard` columns, and the table (`tableBits`, amortized per
+ * projection); error the grid's Gaussian MSE t², or t²/(1 − t²) for the unbiased scale rule
+ * (`src/quant/higgs_unbiased.ts`).
  *
  * @example
  * ```ts
@@ -56,6 +63,7 @@ export async function higgsGridOptions(
       n,
       bits: Math.log2(n) / p + 16 / hadamard,
       error: unbiased ? unbiasedMse(g.mse) : g.mse,
+      tableBits: n * p * 16,
     });
   }
   return out;
@@ -164,10 +172,14 @@ export function linearityConfigs(
       choice: projections.map((_, i) => byBits[lo + (r(i) % span)]!),
     });
   }
+  // Each projection pays its own share of the tables, so an optimal row spends at most its budget
+  // by the bits the quantized tensors store (what the rows' bitsPerWeight reports).
+  const tables = options.some((o) => o.tableBits);
   const layers = projections.map((p) => ({
     name: linearName(p.layer, p.kind),
     alpha: Math.max(0, p.alpha),
     size: p.size,
+    ...(tables ? { bits: options.map((o) => o.bits + (o.tableBits ?? 0) / p.size) } : {}),
   }));
   if (opts.single !== undefined) {
     const j = opts.single;

@@ -24,7 +24,7 @@ const projections = Array.from({ length: 20 }, (_, i) => ({
   layer: i >> 3,
   kind: LINEAR_KINDS[i % 7]!,
   alpha: 0.1 + (i % 5),
-  size: 1000 * (1 + (i % 3)),
+  size: 65536 * (1 + (i % 3)),
 }));
 
 Deno.test("higgsGridOptions() costs codes plus one f16 scale per block; unbiased errors are t²/(1 − t²)", async () => {
@@ -33,6 +33,16 @@ Deno.test("higgsGridOptions() costs codes plus one f16 scale per block; unbiased
   const u = await higgsGridOptions([[2, 64]], 64, "unbiased");
   assert.equal(u[0]!.error, unbiasedMse(options[1]!.error));
   assert.equal(u[0]!.name, "higgs (2,64) unbiased");
+});
+
+Deno.test("linearityConfigs(): an optimal plan pays each projection's lookup tables", () => {
+  // One 256 × 256 projection: (2,4096) costs 4 + 16/64 bits plus its 4096 × 2 f16 table, 2 bits
+  // per weight more (8.25 in all); (2,256) costs 4.25 + 8192 / 65536 = 4.375. A 6.5-bit budget fits
+  // only (2,256) (before the tables were counted, it chose (2,4096) at "6.25").
+  const one = [{ layer: 0, kind: "q_proj" as const, alpha: 1, size: 65536 }];
+  const [plan] = linearityConfigs(one, options, { mixes: 0, budgets: [6.5] }).slice(4);
+  assert.deepEqual(plan!.choice, [2]);
+  assert.equal(options[3]!.tableBits, 4096 * 2 * 16);
 });
 
 Deno.test("linearityConfigs(): each grid everywhere, seeded mixes of ≥ 2 adjacent grids, optimal plans within budget", () => {
@@ -58,8 +68,10 @@ Deno.test("linearityConfigs(): each grid everywhere, seeded mixes of ≥ 2 adjac
   );
   const size = projections.reduce((s, p) => s + p.size, 0);
   for (const o of c.slice(16)) {
-    const bits = o.choice.reduce((s, j, i) => s + options[j]!.bits * projections[i]!.size, 0) /
-      size;
+    // What the quantized tensors store: codes, scales and each projection's own table.
+    const stored = (j: number, i: number) =>
+      options[j]!.bits + options[j]!.tableBits! / projections[i]!.size;
+    const bits = o.choice.reduce((s, j, i) => s + stored(j, i) * projections[i]!.size, 0) / size;
     assert.ok(bits <= o.budget! + 1e-9, `${o.label}: ${bits} bits`);
     assert.ok(bits > o.budget! - 0.3, `${o.label} uses its budget: ${bits}`);
   }
