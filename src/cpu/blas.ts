@@ -30,6 +30,13 @@ export interface Blas {
   sgemm(args: GemmArgs): void;
   /** `y = alpha·op(A)·x + beta·y` (`cblas_sgemv`), with the checks of `resolveGemvArgs`. */
   sgemv(args: GemvArgs): void;
+  /**
+   * The upper triangle (row-major, column ≥ row) of `C [N, N] += alpha·AᵀA` for A `[K, N]`
+   * (`cblas_ssyrk`: half the work of `sgemm` for a Gram matrix); the lower triangle is left
+   * alone. False (nothing done) when the library has no `cblas_ssyrk`. Sizes are the caller's
+   * to check (`syrkUpper` in `matmul.ts`).
+   */
+  ssyrkUpper(N: number, K: number, alpha: number, A: Float32Array, C: Float32Array): boolean;
   /** Sets the number of OpenBLAS threads; false when the library has no thread control. */
   setThreads(n: number): boolean;
   /** The number of OpenBLAS threads, or null when the library cannot tell. */
@@ -48,6 +55,7 @@ export const BLAS_CANDIDATES: readonly string[] = [
 const CblasRowMajor = 101;
 const CblasNoTrans = 111;
 const CblasTrans = 112;
+const CblasUpper = 121;
 
 const SYMBOLS = {
   cblas_sgemm: {
@@ -85,6 +93,23 @@ const SYMBOLS = {
       "i32", // incy
     ],
     result: "void",
+  },
+  cblas_ssyrk: {
+    parameters: [
+      "i32", // order
+      "i32", // uplo
+      "i32", // trans
+      "i32", // N
+      "i32", // K
+      "f32", // alpha
+      "buffer", // A
+      "i32", // lda
+      "f32", // beta
+      "buffer", // C
+      "i32", // ldc
+    ],
+    result: "void",
+    optional: true,
   },
   openblas_set_num_threads: { parameters: ["i32"], result: "void", optional: true },
   openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
@@ -188,6 +213,12 @@ function wrap(lib: BlasLib, path: string): Blas {
         a.y,
         a.incy,
       );
+    },
+    ssyrkUpper(N: number, K: number, alpha: number, A: Float32Array, C: Float32Array): boolean {
+      if (s.cblas_ssyrk === null) return false;
+      if (N === 0 || K === 0 || alpha === 0) return true;
+      s.cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, N, K, alpha, A, N, 1, C, N);
+      return true;
     },
     setThreads(n: number): boolean {
       if (s.openblas_set_num_threads === null) return false;

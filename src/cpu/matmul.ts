@@ -6,6 +6,7 @@
  *
  * - {@linkcode matmul}: `nn.Linear` without bias, `out[b, o] = Σ_i x[b, i] · w[o, i]`.
  * - {@linkcode sgemm}: the full BLAS `sgemm` argument set.
+ * - {@linkcode syrkUpper}: a Gram matrix's upper triangle, `C += alpha·AᵀA` (`ssyrk`).
  * - {@linkcode matmulBackend}, {@linkcode forceGemmBackend}, {@linkcode forceTypeScriptGemm}:
  *   which path runs, and switches for tests and comparisons (for a whole process, the
  *   environment variable `QUANTLAB_BLAS=none` hides OpenBLAS and `QUANTLAB_GEMM=wasm` or
@@ -215,4 +216,40 @@ export function sgemm(args: GemmArgs): Float32Array {
   if (backend === "openblas") loadBlas()!.sgemm(args);
   else if (backend !== "wasm" || !sgemmWasm(args)) sgemmTs(args);
   return args.C;
+}
+
+/**
+ * `C [N, N] += alpha·AᵀA` for A `[K, N]` (row-major), as far as the **upper triangle** (column ≥
+ * row) goes: OpenBLAS `ssyrk` computes only that half (half the work of `sgemm`) and leaves the
+ * lower triangle alone; without `ssyrk` (another backend, or a library without it) the full
+ * product runs through {@linkcode sgemm}, so the lower triangle is then updated too. Callers read
+ * the upper triangle (or mirror it). Returns C; `bad-shape` when A or C do not hold the sizes.
+ *
+ * @example
+ * ```ts
+ * import { syrkUpper } from "./matmul.ts";
+ * // A = [[1, 2], [3, 4]] (K = 2 rows of N = 2): AᵀA = [[10, 14], [14, 20]]
+ * const C = syrkUpper(2, 2, 1, new Float32Array([1, 2, 3, 4]), new Float32Array(4));
+ * if (C[0] !== 10 || C[1] !== 14 || C[3] !== 20) throw new Error(C.join());
+ * ```
+ */
+export function syrkUpper(
+  N: number,
+  K: number,
+  alpha: number,
+  A: Float32Array,
+  C: Float32Array,
+): Float32Array {
+  checkSize("N", N);
+  checkSize("K", K);
+  if (A.length < K * N || C.length !== N * N) {
+    throw new QuantlabError(
+      "bad-shape",
+      `syrkUpper: A holds ${A.length} values (K ${K} × N ${N} = ${K * N} needed) and C ` +
+        `${C.length} (N × N = ${N * N} needed)`,
+    );
+  }
+  const a = A.length === K * N ? A : A.subarray(0, K * N);
+  if (matmulBackend() === "openblas" && loadBlas()!.ssyrkUpper(N, K, alpha, a, C)) return C;
+  return sgemm({ transA: true, M: N, N, K, alpha, A: a, B: a, beta: 1, C });
 }

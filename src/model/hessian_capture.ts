@@ -11,14 +11,15 @@
  * | `down`   | down_proj              | SwiGLU output (intermediate size)           |
  *
  * Recording wraps the group's first projection (the `setLinear` seam) and accumulates
- * H += 2·XᵀX with one f32 `sgemm` per call (`src/cpu/matmul.ts`), then restores the layer. The
+ * H += 2·XᵀX with one f32 `ssyrk` per call (`syrkUpper`, `src/cpu/matmul.ts`: the upper triangle
+ * only, half an `sgemm`'s work; mirrored once when H is read), then restores the layer. The
  * inputs are those of the model as it is — with earlier layers already quantized in a
  * layer-by-layer job, they are the quantized model's, as GPTQ prescribes.
  *
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
-import { sgemm } from "../cpu/matmul.ts";
+import { syrkUpper } from "../cpu/matmul.ts";
 import type { LlamaModel } from "./llama.ts";
 import type { Linear } from "./linear.ts";
 import type { LinearKind } from "./types.ts";
@@ -35,7 +36,8 @@ export const HESSIAN_GROUPS: Readonly<Record<HessianGroup, readonly LinearKind[]
 };
 
 /**
- * A running H = 2·Σ xᵀx over input rows x (length n), f32 via BLAS.
+ * A running H = 2·Σ xᵀx over input rows x (length n), f32 via BLAS: `add` updates the upper
+ * triangle (`ssyrk`), reading `h` mirrors it into the lower one when rows came in since.
  *
  * @example
  * ```ts
@@ -48,8 +50,9 @@ export const HESSIAN_GROUPS: Readonly<Record<HessianGroup, readonly LinearKind[]
 export class HessianAccumulator {
   /** Input width. */
   readonly n: number;
-  /** H, n × n row-major. */
-  readonly h: Float32Array;
+  readonly #h: Float32Array;
+  /** Rows were added since the lower triangle was last mirrored. */
+  #stale = false;
   /** Input rows accumulated. */
   rows = 0;
 
@@ -62,7 +65,20 @@ export class HessianAccumulator {
       );
     }
     this.n = n;
-    this.h = new Float32Array(n * n);
+    this.#h = new Float32Array(n * n);
+  }
+
+  /** H, n × n row-major (symmetric). */
+  get h(): Float32Array {
+    if (this.#stale) {
+      const { n } = this;
+      const h = this.#h;
+      for (let i = 0; i < n; i++) {
+        for (let j = i + 1; j < n; j++) h[j * n + i] = h[i * n + j]!;
+      }
+      this.#stale = false;
+    }
+    return this.#h;
   }
 
   /** Adds 2·XᵀX for x `[batch, n]` row-major. */
@@ -74,17 +90,8 @@ export class HessianAccumulator {
       );
     }
     if (batch === 0) return;
-    sgemm({
-      transA: true,
-      M: this.n,
-      N: this.n,
-      K: batch,
-      alpha: 2,
-      A: x.subarray(0, batch * this.n),
-      B: x.subarray(0, batch * this.n),
-      beta: 1,
-      C: this.h,
-    });
+    syrkUpper(this.n, batch, 2, x.subarray(0, batch * this.n), this.#h);
+    this.#stale = true;
     this.rows += batch;
   }
 }

@@ -10,6 +10,7 @@ import {
   matmul,
   matmulBackend,
   sgemm,
+  syrkUpper,
 } from "../../src/cpu/matmul.ts";
 import { wasmGemmFallbackNote, wasmGemmVariant } from "../../src/cpu/wasm_gemm.ts";
 import { checkGemm } from "./gemm_helpers.ts";
@@ -372,4 +373,37 @@ Deno.test("QUANTLAB_GEMM forces a backend for a whole process", async () => {
   assert.deepEqual(ts, { stdout: "typescript 3,2,7,6", stderr: "" });
   const wasm = await runScript(flags, { QUANTLAB_GEMM: "wasm" });
   assert.equal(wasm.stdout, `${fallback} 3,2,7,6`);
+});
+
+Deno.test("syrkUpper() equals the reference AᵀA on the upper triangle on every backend", () => {
+  // Odd sizes (N 1, 7, 33; K 1, 5, 64) and a subarray A with extra values behind it.
+  let seed = 40;
+  try {
+    for (const b of ["openblas", "wasm", "typescript"] as const) {
+      forceGemmBackend(b);
+      for (const [N, K] of [[1, 1], [7, 5], [33, 64]] as const) {
+        const A = fillNormal(new Float32Array(K * N + 3), seed++).subarray(0, K * N + 3);
+        const C0 = fillNormal(new Float32Array(N * N), seed++);
+        const want = C0.slice();
+        sgemmReference({ transA: true, M: N, N, K, alpha: 2, A, B: A, beta: 1, C: want });
+        const got = syrkUpper(N, K, 2, A, C0.slice());
+        for (let i = 0; i < N; i++) {
+          // OpenBLAS's ssyrk leaves the lower triangle as it was.
+          if (b === "openblas" && !noBlas) {
+            for (let j = 0; j < i; j++) assert.equal(got[i * N + j], C0[i * N + j]);
+          }
+          for (let j = i; j < N; j++) {
+            const [g, w] = [got[i * N + j]!, want[i * N + j]!];
+            assert.ok(Math.abs(g - w) <= 1e-5 * (1 + Math.abs(w)), `${b} ${N}×${K} [${i},${j}]`);
+          }
+        }
+      }
+    }
+  } finally {
+    forceGemmBackend(null);
+  }
+  assert.throws(
+    () => syrkUpper(3, 2, 1, new Float32Array(5), new Float32Array(9)),
+    (e: unknown) => e instanceof QuantlabError && e.code === "bad-shape",
+  );
 });
