@@ -75,9 +75,18 @@ Deno.test("sensitivity → allocate → quantize --plan: α per projection, a pl
     );
 
     const plan = `${dir}/plan.json`;
-    const a = await run(allocateCommand, [sens, "--budget", "3.5", "--out", plan]);
+    const a = await run(allocateCommand, [
+      sens,
+      "--budget",
+      "3.5",
+      "--scale-rule",
+      "rms",
+      "--out",
+      plan,
+    ]);
     assert.match(a, /budget\s+3\.5 bits\/weight → 3\.\d+ used/);
     const pl = JSON.parse(await Deno.readTextFile(plan));
+    assert.equal(pl.scaleRule, "rms");
     assert.ok(pl.result.bitsPerWeight <= 3.5);
     assert.ok(pl.result.predictedIncrease <= pl.result.uniform.predictedIncrease);
     const grids = new Set(Object.values(pl.tensors).map((t) => JSON.stringify(t)));
@@ -96,17 +105,10 @@ Deno.test("sensitivity → allocate → quantize --plan: α per projection, a pl
     } finally {
       ck.close();
     }
-    // Unbiased scales: the plan carries the rule per tensor, the checkpoint records it.
+    // Unbiased scales, allocate's default: the plan carries the rule per tensor, the checkpoint
+    // records it.
     const planU = `${dir}/plan_u.json`;
-    await run(allocateCommand, [
-      sens,
-      "--budget",
-      "3.5",
-      "--scale-rule",
-      "unbiased",
-      "--out",
-      planU,
-    ]);
+    await run(allocateCommand, [sens, "--budget", "3.5", "--out", planU]);
     const plU = JSON.parse(await Deno.readTextFile(planU));
     assert.equal(plU.scaleRule, "unbiased");
     assert.ok(plU.result.predictedIncrease > pl.result.predictedIncrease, "t²/(1 − t²) > t²");

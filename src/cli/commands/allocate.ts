@@ -53,6 +53,13 @@ export const allocateCommand: Command = {
     budget: { type: "string", help: "average bits per weight over the measured projections" },
     ...HIGGS_GRID_FLAGS,
     hadamard: { type: "string", default: "auto", help: HADAMARD_HELP },
+    // Unbiased by default here (one grid everywhere keeps rms): with unbiased scales the optimal
+    // allocation beats one grid on both embedded models; with rms it does not pay (experiments.md).
+    "scale-rule": {
+      type: "string",
+      default: "unbiased",
+      help: "HIGGS scales: unbiased (error orthogonal to W; t²/(1 − t²)) | rms (the paper's)",
+    },
     out: { type: "string", short: "o", help: "plan JSON for quantize --plan (written atomically)" },
     ...outputModeFlags({ resumable: false }),
   },
