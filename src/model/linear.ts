@@ -56,12 +56,7 @@ export class DenseLinear implements Linear {
         `Linear weight holds ${weight.length} values but [${outF}, ${inF}] needs ${outF * inF}`,
       );
     }
-    if (bias && bias.length !== outF) {
-      throw new QuantlabError(
-        "bad-shape",
-        `Linear bias holds ${bias.length} values but the layer has ${outF} outputs`,
-      );
-    }
+    checkBias(bias, outF);
     this.weight = weight;
     this.outFeatures = outF;
     this.inFeatures = inF;
@@ -138,12 +133,7 @@ export class HalfLinear implements Linear {
         }`,
       );
     }
-    if (bias && bias.length !== outF) {
-      throw new QuantlabError(
-        "bad-shape",
-        `Linear bias holds ${bias.length} values but the layer has ${outF} outputs`,
-      );
-    }
+    checkBias(bias, outF);
     this.weight = weight;
     this.outFeatures = outF;
     this.inFeatures = inF;
@@ -171,6 +161,16 @@ export class HalfLinear implements Linear {
       this.outFeatures,
       this.inFeatures,
       this.bias,
+    );
+  }
+}
+
+/** A bias must hold one value per output; both linear layers share the check. */
+function checkBias(bias: Float32Array | undefined, outF: number): void {
+  if (bias && bias.length !== outF) {
+    throw new QuantlabError(
+      "bad-shape",
+      `Linear bias holds ${bias.length} values but the layer has ${outF} outputs`,
     );
   }
 }
