@@ -15,14 +15,18 @@
  * (1 − K·u), u = 2^−24). `test/cpu/half_matmul_test.ts` checks both on odd shapes. Tiles hold a
  * multiple of 16 rows (GEMM kernels work on row blocks).
  *
+ * Batch 1 (a decode step) widens nothing: `half_gemv.ts` reads the 16-bit weights directly (half
+ * the bytes of the f32 path's `sgemv`), within the same summation-order bound on every backend.
+ *
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
+import { gemvHalf } from "./half_gemv.ts";
 import { matmul } from "./matmul.ts";
 import { type HalfDType, HalfWidener, widenHalf } from "./widen.ts";
 
 /**
- * Default size of the widened tile: 4 Mi f32 (16 MiB, plus 8 MiB of 16-bit staging). Each tile is
+ * Default size of the widened tile: 4 Mi f32 (16 MiB, plus 64 KiB of 16-bit staging). Each tile is
  * one BLAS call, and each call synchronises OpenBLAS's threads, which costs a scheduler slice on a
  * busy machine: on the loaded 2-core VM, 1 Mi tiles made a Llama-3.2-1B prefill 3× slower than
  * 4 Mi ones, while 4, 16 and 64 Mi ran alike (`bench/bf16_big.ts --tile`, docs/performance.md).
@@ -165,6 +169,7 @@ export function matmulHalf(
   }
   if (batch === 0 || outF === 0) return y;
   if (inF === 0) return y.fill(0);
+  if (batch === 1 && gemvHalf(x, w, dtype, inF, outF, y)) return y;
   const rows = halfTileRows(inF, outF);
   const wid = widenerFor(rows * inF);
   // batch > 1: each tile's [batch, rows] product lands in a staging block, then in its columns.

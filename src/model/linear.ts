@@ -104,7 +104,8 @@ export interface HalfWeight {
  * of f32): each product widens a tile of rows at a time into a reused f32 buffer
  * (`src/cpu/half_matmul.ts`), so a checkpoint whose f32 copy would not fit in memory still runs.
  * Same results as {@linkcode DenseLinear} over the widened weight (to the bit on the WebAssembly
- * and TypeScript GEMMs; within f32 summation-order rounding on OpenBLAS).
+ * and TypeScript GEMMs at batch > 1; within f32 summation-order rounding on OpenBLAS and at batch
+ * 1, which reads the 16-bit weights directly).
  *
  * @example
  * ```ts
