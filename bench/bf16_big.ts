@@ -169,10 +169,20 @@ interface RunResult {
   gflops: number;
   peakRss: number;
   meanNll: number;
+  /** Decode steps (batch 1, after a 16-token prompt), their wall and CPU seconds. */
+  decodeTokens: number;
+  decodeS: number;
+  decodeCpuS: number;
 }
 
 /** The child: loads `dir`, evaluates `windows` windows of `ctx` random tokens, reports JSON. */
-async function child(dir: string, half: HalfWeights, ctx: number, windows: number): Promise<void> {
+async function child(
+  dir: string,
+  half: HalfWeights,
+  ctx: number,
+  windows: number,
+  decode: number,
+): Promise<void> {
   const t0 = performance.now();
   const model = await loadModel(dir, { halfWeights: half });
   const loadS = (performance.now() - t0) / 1000;
@@ -191,6 +201,17 @@ async function child(dir: string, half: HalfWeights, ctx: number, windows: numbe
   const evalS = (performance.now() - t1) / 1000;
   const evalCpuS = (processCpuMs() - c1) / 1000;
   const tokens = windows * ctx;
+  // Decode: one step (batch 1) per token after a 16-token prompt, the first step untimed.
+  const cache = model.newCache(16 + decode + 1);
+  const prompt = Array.from({ length: 16 }, (_, i) => (i * 7919) % V);
+  let logits = await model.forward(prompt, { cache, lastOnly: true });
+  const argmax = (l: Float32Array): number => l.reduce((b, v, i) => (v > l[b]! ? i : b), 0);
+  logits = await model.forward([argmax(logits)], { cache, lastOnly: true });
+  const t2 = performance.now(), c2 = processCpuMs();
+  for (let i = 0; i < decode; i++) {
+    logits = await model.forward([argmax(logits)], { cache, lastOnly: true });
+  }
+  const decodeS = (performance.now() - t2) / 1000, decodeCpuS = (processCpuMs() - c2) / 1000;
   const result: RunResult = {
     half,
     loadS,
@@ -202,6 +223,9 @@ async function child(dir: string, half: HalfWeights, ctx: number, windows: numbe
     gflops: (windows * llamaForwardFlops(model.config, ctx)) / evalS / 1e9,
     peakRss: procKb("/proc/self/status", "VmHWM"),
     meanNll: nll / n,
+    decodeTokens: decode,
+    decodeS,
+    decodeCpuS,
   };
   console.log(JSON.stringify(result));
 }
@@ -226,7 +250,12 @@ function describe(r: RunResult, bytes: number): string {
       (r.tokens / r.evalCpuS).toFixed(2)
     } tok per CPU s), peak RSS ${gb(r.peakRss)} = ` +
     `${(r.peakRss / bytes).toFixed(3)} × checkpoint, mean NLL ${r.meanNll.toFixed(4)}; windows ` +
-    r.perWindow.map((w) => `${w.s.toFixed(1)} s (${w.cpuS.toFixed(1)} CPU s)`).join(", ");
+    r.perWindow.map((w) => `${w.s.toFixed(1)} s (${w.cpuS.toFixed(1)} CPU s)`).join(", ") +
+    (r.decodeTokens > 0
+      ? `; decode ${(r.decodeTokens / r.decodeS).toFixed(2)} tok/s (${
+        (r.decodeTokens / r.decodeCpuS).toFixed(2)
+      } per CPU s)`
+      : "");
 }
 
 /** Waits until MemAvailable ≥ `need` bytes (60 s steps, `minutes` at most); the last reading. */
@@ -247,6 +276,7 @@ if (import.meta.main) {
       shape: { type: "string", default: "1b,8b" },
       ctx: { type: "string", default: "128" },
       windows: { type: "string", default: "2" },
+      decode: { type: "string", default: "16" },
       reps: { type: "string", default: "2" },
       dir: { type: "string" },
       half: { type: "string", default: "keep" },
@@ -260,11 +290,11 @@ if (import.meta.main) {
   const ctx = Number(values.ctx), windows = Number(values.windows);
   if (values.tile && values.role === "child") setHalfTileElements(Number(values.tile));
   if (values.role === "child") {
-    await child(values.dir!, values.half as HalfWeights, ctx, windows);
+    await child(values.dir!, values.half as HalfWeights, ctx, windows, Number(values.decode));
     Deno.exit(0);
   }
   const root = values.dir ?? await Deno.makeTempDir({ prefix: "quantlab-bf16-big-" });
-  const passOn = ["--ctx", values.ctx!, "--windows", values.windows!];
+  const passOn = ["--ctx", values.ctx!, "--windows", values.windows!, "--decode", values.decode!];
   console.log(
     `GEMM ${matmulBackend()} (OPENBLAS_NUM_THREADS=${
       Deno.env.get("OPENBLAS_NUM_THREADS") ?? "unset"
@@ -353,8 +383,19 @@ if (import.meta.main) {
           ? `, ${(k / median(w, (r) => r.tokensPerS)).toFixed(3)} × the f32 path's tokens/s ` +
             `(per CPU second: ${(median(got[v.label]!, perCpu) / median(w, perCpu)).toFixed(3)} ×)`
           : "";
+        const dec = (r: RunResult): number => r.decodeTokens / r.decodeS;
+        const decCpu = (r: RunResult): number => r.decodeTokens / r.decodeCpuS;
+        const dk = median(got[v.label]!, dec);
+        const dvs = w && v.half === "keep" && dk > 0
+          ? `, ${(dk / median(w, dec)).toFixed(3)} × the f32 path's (per CPU second: ${
+            (median(got[v.label]!, decCpu) / median(w, decCpu)).toFixed(3)
+          } ×)`
+          : "";
+        if (dk > 0) {
+          console.log(`  ${name} ${v.label}: decode median ${dk.toFixed(2)} tokens/s${dvs}`);
+        }
         console.log(
-          `  ${name} ${v.label}: median ${k.toFixed(2)} tokens/s${vs}; peak RSS ${
+          `  ${name} ${v.label}: ppl median ${k.toFixed(2)} tokens/s${vs}; peak RSS ${
             rss.toFixed(3)
           } × ` +
             "checkpoint",
