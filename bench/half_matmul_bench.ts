@@ -2,7 +2,8 @@
  * Where the 16-bit weight path's time goes (issue 17), per projection of the Llama-3.2-1B shape
  * (d 2048, 32/8 heads, SwiGLU 8192, vocabulary 128256): for batch 1 (a decode step) and batch
  * `--ctx` (a `ppl` window), the f32 product (`matmul` on the widened weight), the 16-bit product
- * (`matmulHalf`) and, for batch > 1, its widening pass alone (`HalfWidener` over the same tiles),
+ * (`HalfLinear.forward` on a weight in shared memory, as the loader keeps it: batch 1 on the
+ * worker pool) and, for batch > 1, its widening pass alone (`HalfWidener` over the same tiles),
  * each as the minimum wall time and the mean CPU time (every thread) of `--reps` calls, then
  * summed over a forward (7 projections × 16 layers + the LM head).
  *
@@ -18,7 +19,9 @@ import { parseArgs } from "node:util";
 import { fillNormal } from "../src/core/prng.ts";
 import { toBf16, toF16 } from "../src/core/dtype.ts";
 import { matmul, matmulBackend } from "../src/cpu/matmul.ts";
-import { halfTileRows, matmulHalf } from "../src/cpu/half_matmul.ts";
+import { halfTileRows } from "../src/cpu/half_matmul.ts";
+import { toShared } from "../src/cpu/pool.ts";
+import { HalfLinear } from "../src/model/linear.ts";
 import { HalfWidener, widenHalf } from "../src/cpu/widen.ts";
 import { threadsCpuNs } from "./timing.ts";
 
@@ -32,13 +35,16 @@ const KINDS: [string, number, number, number][] = [
 ];
 
 /** Min wall ms and mean CPU ms of `reps` calls of `f(rep)` after one warm-up call. */
-function time(f: (rep: number) => void, reps: number): { ms: number; cpuMs: number } {
-  f(reps);
+async function time(
+  f: (rep: number) => unknown,
+  reps: number,
+): Promise<{ ms: number; cpuMs: number }> {
+  await f(reps);
   let ms = Infinity;
   const c0 = threadsCpuNs();
   for (let r = 0; r < reps; r++) {
     const t0 = performance.now();
-    f(r);
+    await f(r);
     ms = Math.min(ms, performance.now() - t0);
   }
   return { ms, cpuMs: (threadsCpuNs() - c0) / 1e6 / reps };
@@ -66,17 +72,19 @@ if (import.meta.main) {
     const copies = Math.max(1, Math.ceil((Number(values.mb) * 1e6) / (2 * outF * inF)));
     const w16 = Array.from({ length: copies }, (_, c) => {
       const w = fillNormal(new Float32Array(outF * inF), 7 + c, 0, 0.02);
-      return dtype === "BF16" ? toBf16(w) : toF16(w);
+      return toShared(dtype === "BF16" ? toBf16(w) : toF16(w));
     });
     const w32 = w16.map((w) => widenHalf(w, dtype));
+    const lin = w16.map((w) => new HalfLinear({ data: w, dtype }, outF, inF));
     for (const batch of [1, Number(values.ctx)]) {
       const x = fillNormal(new Float32Array(batch * inF), 3);
       const y = new Float32Array(batch * outF);
       const n = Math.min(reps * copies, Math.max(reps, 2 * copies));
-      const f32 = time((r) => matmul(x, w32[r % copies]!, batch, inF, outF, y), n);
-      const half = time((r) => matmulHalf(x, w16[r % copies]!, dtype, batch, inF, outF, y), n);
+      const f32 = await time((r) => matmul(x, w32[r % copies]!, batch, inF, outF, y), n);
+      // The model's call: HalfLinear (batch 1 on the pool, the weights being shared as loaded).
+      const half = await time((r) => lin[r % copies]!.forward(x, batch, y), n);
       const rows = halfTileRows(inF, outF);
-      const widen = batch === 1 ? null : time((r) => {
+      const widen = batch === 1 ? null : await time((r) => {
         for (let r0 = 0; r0 < outF; r0 += rows) {
           widener.widen(w16[r % copies]!, dtype, r0 * inF, Math.min(outF, r0 + rows) * inF);
         }

@@ -14,8 +14,14 @@
  * it equals the widen-then-GEMM specification within the summation-order bound (twice γ_K·Σ|x_i
  * ·w_i|), not to the bit; `test/cpu/half_gemv_test.ts` checks it on odd shapes.
  *
+ * {@linkcode gemvHalfParallel} splits the rows over the worker pool when the weight lives on a
+ * SharedArrayBuffer (the loader puts kept 16-bit matrices there): one core's copy reads memory at
+ * well under the machine's bandwidth, and the f32 path's `sgemv` uses every core. The split does
+ * not change any output (each row is one kernel call's sum, in the same order).
+ *
  * @module
  */
+import { parallelFor, poolSize, sharedF32 } from "./pool.ts";
 import { type HalfDType, widenWasmModule } from "./widen.ts";
 
 interface GemvKernels {
@@ -113,3 +119,106 @@ export function gemvHalf(
   }
   return true;
 }
+
+/**
+ * {@linkcode gemvHalf} on rows `[start, end)` of `w` into `y` (the pool's kernel: `y` shared, each
+ * worker with its own WebAssembly instance). False where the kernels are unavailable.
+ *
+ * @example
+ * ```ts
+ * import { gemvHalfRows } from "./half_gemv.ts";
+ * const w = new Uint16Array([0x3f80, 0x0000, 0x4000, 0x3f80]); // bf16 [[1, 0], [2, 1]]
+ * const y = new Float32Array(2);
+ * if (gemvHalfRows(new Float32Array([3, 4]), w, "BF16", 2, y, 1, 2) && y[1] !== 10) {
+ *   throw new Error(y.join());
+ * }
+ * ```
+ */
+export function gemvHalfRows(
+  x: Float32Array,
+  w: Uint16Array,
+  dtype: HalfDType,
+  inF: number,
+  y: Float32Array,
+  start: number,
+  end: number,
+): boolean {
+  const rows = w.subarray(start * inF, end * inF);
+  return gemvHalf(x, rows, dtype, inF, end - start, y.subarray(start, end));
+}
+
+/**
+ * Weights below which one thread runs the product: on the loaded 2-core VM a pool round trip
+ * cost the 1B shape's projections (4–16 Mi weights) 2–3× the CPU time of one thread and more
+ * wall time, while its LM head (256 Mi) ran at ~2.5× the one-thread speed for the same CPU time
+ * (`bench/half_matmul_bench.ts`, under load); so only LM-head-sized products go to the pool.
+ */
+export const PARALLEL_MIN_WEIGHTS = 1 << 26;
+
+/** The shared output block of the pooled product, kept across calls. */
+let sharedOut: Float32Array | null = null;
+
+/**
+ * {@linkcode gemvHalf} with the rows split over the worker pool, or null when that does not apply
+ * (one worker, a weight not on a SharedArrayBuffer, fewer than `minWeights` weights, no
+ * WebAssembly kernels): the caller then runs {@linkcode gemvHalf} itself. Resolves to `y`.
+ *
+ * @example
+ * ```ts
+ * import { gemvHalfParallel } from "./half_gemv.ts";
+ * // A small weight on an ordinary ArrayBuffer: not for the pool.
+ * if (gemvHalfParallel(new Float32Array(2), new Uint16Array(4), "BF16", 2, 2, new Float32Array(2)) !== null) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function gemvHalfParallel(
+  x: Float32Array,
+  w: Uint16Array,
+  dtype: HalfDType,
+  inF: number,
+  outF: number,
+  y: Float32Array,
+  minWeights: number = PARALLEL_MIN_WEIGHTS,
+): Promise<Float32Array> | null {
+  if (
+    poolSize() < 2 || !(w.buffer instanceof SharedArrayBuffer) || outF * inF < minWeights ||
+    widenWasmModule() === null
+  ) {
+    return null;
+  }
+  // The kept block, unless a product still in flight holds it.
+  if (sharedBusy || sharedOut === null || sharedOut.length < outF) {
+    const fresh = sharedF32(outF);
+    if (!sharedBusy) sharedOut = fresh;
+    return pooled(x, w, dtype, inF, outF, y, fresh, fresh === sharedOut);
+  }
+  return pooled(x, w, dtype, inF, outF, y, sharedOut, true);
+}
+
+let sharedBusy = false;
+
+async function pooled(
+  x: Float32Array,
+  w: Uint16Array,
+  dtype: HalfDType,
+  inF: number,
+  outF: number,
+  y: Float32Array,
+  out: Float32Array,
+  kept: boolean,
+): Promise<Float32Array> {
+  if (kept) sharedBusy = true;
+  try {
+    const minChunk = Math.max(4, Math.ceil(CHUNK_WEIGHTS / inF));
+    const args = [x, w, dtype, inF, out];
+    const done = await parallelFor(GEMV_URL, "gemvHalfRows", outF, args, { minChunk });
+    if (done.some((d) => d !== true)) gemvHalf(x, w, dtype, inF, outF, out); // no kernels there
+    y.set(out.subarray(0, outF));
+    return y;
+  } finally {
+    if (kept) sharedBusy = false;
+  }
+}
+
+const GEMV_URL = new URL("./half_gemv.ts", import.meta.url).href;

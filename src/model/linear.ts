@@ -21,6 +21,7 @@
 import { QuantlabError } from "../core/errors.ts";
 import { matmul } from "../cpu/matmul.ts";
 import { matmulHalf, prepareMatmulHalf } from "../cpu/half_matmul.ts";
+import { gemvHalfParallel } from "../cpu/half_gemv.ts";
 import { type HalfDType, widenHalf } from "../cpu/widen.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { denseGpuLinear } from "./gpu_ops.ts";
@@ -142,9 +143,21 @@ export class HalfLinear implements Linear {
     prepareMatmulHalf(outF, inF);
   }
 
-  /** `out = x Wᵀ + b`, widening W a tile at a time. */
-  forward(x: Float32Array, batch: number, out?: Float32Array): Float32Array {
+  /**
+   * `out = x Wᵀ + b`, widening W a tile at a time; batch 1 reads the 16-bit weights directly, on
+   * the worker pool when the weight is on a SharedArrayBuffer (then a Promise).
+   */
+  forward(
+    x: Float32Array,
+    batch: number,
+    out?: Float32Array,
+  ): Float32Array | Promise<Float32Array> {
     const { data, dtype } = this.weight;
+    if (batch === 1 && x.length === this.inFeatures && (!out || out.length === this.outFeatures)) {
+      const y = out ?? new Float32Array(this.outFeatures);
+      const p = gemvHalfParallel(x, data, dtype, this.inFeatures, this.outFeatures, y);
+      if (p !== null) return p.then((r) => addBias(r, this.bias, 1));
+    }
     const y = matmulHalf(x, data, dtype, batch, this.inFeatures, this.outFeatures, out);
     return addBias(y, this.bias, batch);
   }

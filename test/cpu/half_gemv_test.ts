@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
 import { fillNormal } from "../../src/core/prng.ts";
 import { toBf16, toF16 } from "../../src/core/dtype.ts";
-import { gemvHalf } from "../../src/cpu/half_gemv.ts";
+import { gemvHalf, gemvHalfParallel } from "../../src/cpu/half_gemv.ts";
+import { setPoolSize, shutdownPool, toShared } from "../../src/cpu/pool.ts";
 import { matmulHalf, matmulHalfReference } from "../../src/cpu/half_matmul.ts";
 import { setWidenWasm, widenHalf } from "../../src/cpu/widen.ts";
+
+/** Bit patterns of an f32 array. */
+const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
 /**
  * Two summation orders of the same K products each lie within γ_K·Σ|x_i·w_i| of the exact dot
@@ -81,5 +85,47 @@ Deno.test("matmulHalf() at batch 1 without the WebAssembly kernels widens and ru
     );
   } finally {
     setWidenWasm(true);
+  }
+});
+
+Deno.test("gemvHalfParallel() on the pool equals gemvHalf() on one thread to the bit; small (2^20 − 1024) or unshared weights stay on the caller", async () => {
+  // With the threshold at 2^20 weights (the default, 2^26, is an LM head): 1024 rows of 1024, and
+  // an odd width past it.
+  const M = 1 << 20;
+  try {
+    for (const [outF, inF] of [[1024, 1024], [2053, 515]] as const) {
+      const w32 = fillNormal(new Float32Array(outF * inF), outF);
+      for (const dtype of ["BF16", "F16"] as const) {
+        const w = toShared(dtype === "BF16" ? toBf16(w32) : toF16(w32));
+        const x = fillNormal(new Float32Array(inF), inF);
+        const single = new Float32Array(outF);
+        assert.ok(gemvHalf(x, w, dtype, inF, outF, single));
+        setPoolSize(2);
+        const p = gemvHalfParallel(x, w, dtype, inF, outF, new Float32Array(outF), M);
+        assert.ok(p !== null, "a shared weight of ≥ 2^20 values goes to the pool");
+        assert.deepEqual(bits(await p), bits(single), `${dtype} [${outF}, ${inF}]`);
+        const unshared = new Uint16Array(w);
+        assert.equal(gemvHalfParallel(x, unshared, dtype, inF, outF, single, M), null);
+        setPoolSize(1);
+        assert.equal(gemvHalfParallel(x, w, dtype, inF, outF, single, M), null);
+      }
+    }
+    setPoolSize(2);
+    const small = toShared(new Uint16Array(1023 * 1024));
+    assert.equal(
+      gemvHalfParallel(
+        new Float32Array(1024),
+        small,
+        "BF16",
+        1024,
+        1023,
+        new Float32Array(1023),
+        M,
+      ),
+      null,
+    );
+  } finally {
+    setPoolSize(undefined);
+    shutdownPool();
   }
 });
