@@ -18,10 +18,13 @@
  *   config.json).
  *
  *     deno run -A bench/bf16_big.ts [--shape 1b,8b] [--ctx 128] [--windows 2] [--reps 2]
- *                                   [--dir DIR] [--keep-files] [--tile N,N] [--wait-min 20]
- *                                   [--layers N] [--write-only]
+ *                                   [--decode 16] [--dir DIR] [--keep-files] [--tile N,N]
+ *                                   [--wait-min 20] [--layers N] [--write-only] [--one-thread]
  *
- * `--tile` runs the 16-bit path once per tile size (f32 elements; default: the library's).
+ * Each run also decodes `--decode` tokens (batch 1, after a 16-token prompt; the f32 path's
+ * `sgemv` against the 16-bit GEMV of `src/cpu/half_gemv.ts`) and reports their tokens/s.
+ * `--one-thread` adds a 16-bit run without the worker pool (`QUANTLAB_THREADS=1`, label
+ * `keep-1t`). `--tile` runs the 16-bit path once per tile size (f32 elements; default: the library's).
  * `--layers` cuts both shapes to N layers (a quick check). Checkpoints go to `--dir` (default: a temporary folder), and are deleted at the end unless
  * `--keep-files` (an existing one of the right shape is reused). Never run in CI: the 8B file is
  * 16 GB.
@@ -231,9 +234,10 @@ async function child(
 }
 
 /** Runs one child and parses its report. */
-async function runChild(args: string[]): Promise<RunResult> {
+async function runChild(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL(import.meta.url).pathname, "--role", "child", ...args],
+    env,
     stdout: "piped",
     stderr: "inherit",
   }).output();
@@ -284,6 +288,7 @@ if (import.meta.main) {
       layers: { type: "string" },
       "keep-files": { type: "boolean", default: false },
       "write-only": { type: "boolean", default: false },
+      "one-thread": { type: "boolean", default: false },
       "wait-min": { type: "string", default: "20" },
     },
   });
@@ -356,13 +361,17 @@ if (import.meta.main) {
         label: t ? `keep@${t}` : "keep",
         half: "keep",
         tile: t,
+        env: {} as Record<string, string>,
       }));
-      if (name !== "8b") variants.push({ label: "widen", half: "widen", tile: "" });
+      if (values["one-thread"]) {
+        variants.push({ label: "keep-1t", half: "keep", tile: "", env: { QUANTLAB_THREADS: "1" } });
+      }
+      if (name !== "8b") variants.push({ label: "widen", half: "widen", tile: "", env: {} });
       const got: Record<string, RunResult[]> = {};
       for (let rep = 0; rep < (name === "8b" ? 1 : Number(values.reps)); rep++) {
         for (const v of variants) {
           const tile = v.tile ? ["--tile", v.tile] : [];
-          const r = await runChild(["--dir", dir, "--half", v.half, ...tile, ...passOn]);
+          const r = await runChild(["--dir", dir, "--half", v.half, ...tile, ...passOn], v.env);
           (got[v.label] ??= []).push(r);
           console.log(`  ${v.label.padEnd(14)} ` + describe(r, bytes));
         }

@@ -22,7 +22,7 @@
  */
 import { QuantlabError } from "../core/errors.ts";
 import { gemvHalf } from "./half_gemv.ts";
-import { matmul } from "./matmul.ts";
+import { matmul, matmulBackend, sgemm } from "./matmul.ts";
 import { type HalfDType, HalfWidener, widenHalf } from "./widen.ts";
 
 /**
@@ -172,14 +172,20 @@ export function matmulHalf(
   if (batch === 1 && gemvHalf(x, w, dtype, inF, outF, y)) return y;
   const rows = halfTileRows(inF, outF);
   const wid = widenerFor(rows * inF);
-  // batch > 1: each tile's [batch, rows] product lands in a staging block, then in its columns.
-  if (batch > 1 && (stageBuf === null || stageBuf.length < batch * rows)) {
+  // OpenBLAS writes each tile's [batch, rows] product straight into its columns of y (ldc =
+  // outF); the other GEMMs take no ldc in `matmul`, so their product lands in a staging block.
+  const direct = batch > 1 && matmulBackend() === "openblas";
+  if (batch > 1 && !direct && (stageBuf === null || stageBuf.length < batch * rows)) {
     stageBuf = new Float32Array(batch * rows);
   }
-  const stage = batch > 1 ? stageBuf! : null;
+  const stage = batch > 1 && !direct ? stageBuf! : null;
   for (let r0 = 0; r0 < outF; r0 += rows) {
     const n = Math.min(rows, outF - r0);
     const tile = wid.widen(w, dtype, r0 * inF, (r0 + n) * inF);
+    if (direct) {
+      sgemm({ transB: true, M: batch, N: n, K: inF, A: x, B: tile, C: y.subarray(r0), ldc: outF });
+      continue;
+    }
     if (stage === null) {
       matmul(x, tile, 1, inF, n, y.subarray(r0, r0 + n));
       continue;
