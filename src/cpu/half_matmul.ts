@@ -26,12 +26,15 @@ import { matmul, matmulBackend, sgemm } from "./matmul.ts";
 import { type HalfDType, HalfWidener, widenHalf } from "./widen.ts";
 
 /**
- * Default size of the widened tile: 4 Mi f32 (16 MiB, plus 64 KiB of 16-bit staging). Each tile is
- * one BLAS call, and each call synchronises OpenBLAS's threads, which costs a scheduler slice on a
- * busy machine: on the loaded 2-core VM, 1 Mi tiles made a Llama-3.2-1B prefill 3× slower than
- * 4 Mi ones, while 4, 16 and 64 Mi ran alike (`bench/bf16_big.ts --tile`, docs/performance.md).
+ * Default size of the widened tile: 16 Mi f32 (64 MiB, plus 64 KiB of 16-bit staging). Each tile
+ * is one BLAS call, and each call synchronises OpenBLAS's threads, which costs a scheduler slice on
+ * a busy machine: on the loaded 2-core VM, 1 Mi tiles made a Llama-3.2-1B prefill 3× slower than
+ * 4 Mi ones, and once the widening got cheaper 4 Mi tiles (16 calls per layer, 63 for the LM head)
+ * ran a window in ~2× the wall time of 16 Mi ones (7 calls per layer, as many as the f32 path; 16
+ * for the head) for the same CPU time (`bench/bf16_big.ts --tile`, docs/performance.md). The
+ * buffer adds 64 MiB to a model's memory (1.09 → 1.11 × the 1B checkpoint).
  */
-export const DEFAULT_TILE_ELEMENTS = 1 << 22;
+export const DEFAULT_TILE_ELEMENTS = 1 << 24;
 
 let tileElements = DEFAULT_TILE_ELEMENTS;
 let widener: HalfWidener | null = null;
