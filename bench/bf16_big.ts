@@ -10,7 +10,7 @@
  *   0.9 × widen) and the peak RSS of each. Last measured (2026-12-07, under load: load average 7
  *   on the 2 cores, 2 reps, `--tile 4194304,16777216 --decode 8`): with the default 16 Mi tiles
  *   `ppl` 1.25 × the f32 path's tokens/s (1.00 × per CPU second), decode 1.34 × (0.86 × per CPU
- *   second); 4 Mi tiles 0.76 × (0.97 ×) — docs/performance.md.
+ *   second; a decode-only run: 0.64 ×, 0.98 ×); 4 Mi tiles 0.76 × (0.97 ×) — docs/performance.md.
  * - `8b` (Llama-3-8B: d 4096, 32 layers, 32/8 heads, SwiGLU 14336, vocabulary 128256, untied;
  *   16.06 GB): the 16-bit path only (its f32 copy, 32 GB, does not fit a 24 GB machine); goal:
  *   peak RSS ≤ 1.25 × the checkpoint. Its speed is compared with the 1B f32 path in FLOP/s
