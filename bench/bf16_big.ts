@@ -7,7 +7,10 @@
  * - `1b` (Llama-3.2-1B: d 2048, 16 layers, 32/8 heads, SwiGLU 8192, vocabulary 128256, tied;
  *   2.47 GB in bf16, fits as f32): the 16-bit path (`halfWeights: "keep"`) and the f32 path
  *   (`"widen"`) alternate `--reps` times; prints tokens/s of each and their ratio (goal: keep ≥
- *   0.9 × widen) and the peak RSS of each.
+ *   0.9 × widen) and the peak RSS of each. Last measured (2026-12-07, under load: load average 7
+ *   on the 2 cores, 2 reps, `--tile 4194304,16777216 --decode 8`): with the default 16 Mi tiles
+ *   `ppl` 1.25 × the f32 path's tokens/s (1.00 × per CPU second), decode 1.34 × (0.86 × per CPU
+ *   second; a decode-only run: 0.64 ×, 0.98 ×); 4 Mi tiles 0.76 × (0.97 ×) — docs/performance.md.
  * - `8b` (Llama-3-8B: d 4096, 32 layers, 32/8 heads, SwiGLU 14336, vocabulary 128256, untied;
  *   16.06 GB): the 16-bit path only (its f32 copy, 32 GB, does not fit a 24 GB machine); goal:
  *   peak RSS ≤ 1.25 × the checkpoint. Its speed is compared with the 1B f32 path in FLOP/s
@@ -18,10 +21,13 @@
  *   config.json).
  *
  *     deno run -A bench/bf16_big.ts [--shape 1b,8b] [--ctx 128] [--windows 2] [--reps 2]
- *                                   [--dir DIR] [--keep-files] [--tile N,N] [--wait-min 20]
- *                                   [--layers N] [--write-only]
+ *                                   [--decode 16] [--dir DIR] [--keep-files] [--tile N,N]
+ *                                   [--wait-min 20] [--layers N] [--write-only] [--one-thread]
  *
- * `--tile` runs the 16-bit path once per tile size (f32 elements; default: the library's).
+ * Each run also decodes `--decode` tokens (batch 1, after a 16-token prompt; the f32 path's
+ * `sgemv` against the 16-bit GEMV of `src/cpu/half_gemv.ts`) and reports their tokens/s.
+ * `--one-thread` adds a 16-bit run without the worker pool (`QUANTLAB_THREADS=1`, label
+ * `keep-1t`). `--tile` runs the 16-bit path once per tile size (f32 elements; default: the library's).
  * `--layers` cuts both shapes to N layers (a quick check). Checkpoints go to `--dir` (default: a temporary folder), and are deleted at the end unless
  * `--keep-files` (an existing one of the right shape is reused). Never run in CI: the 8B file is
  * 16 GB.
@@ -169,10 +175,20 @@ interface RunResult {
   gflops: number;
   peakRss: number;
   meanNll: number;
+  /** Decode steps (batch 1, after a 16-token prompt), their wall and CPU seconds. */
+  decodeTokens: number;
+  decodeS: number;
+  decodeCpuS: number;
 }
 
 /** The child: loads `dir`, evaluates `windows` windows of `ctx` random tokens, reports JSON. */
-async function child(dir: string, half: HalfWeights, ctx: number, windows: number): Promise<void> {
+async function child(
+  dir: string,
+  half: HalfWeights,
+  ctx: number,
+  windows: number,
+  decode: number,
+): Promise<void> {
   const t0 = performance.now();
   const model = await loadModel(dir, { halfWeights: half });
   const loadS = (performance.now() - t0) / 1000;
@@ -191,6 +207,17 @@ async function child(dir: string, half: HalfWeights, ctx: number, windows: numbe
   const evalS = (performance.now() - t1) / 1000;
   const evalCpuS = (processCpuMs() - c1) / 1000;
   const tokens = windows * ctx;
+  // Decode: one step (batch 1) per token after a 16-token prompt, the first step untimed.
+  const cache = model.newCache(16 + decode + 1);
+  const prompt = Array.from({ length: 16 }, (_, i) => (i * 7919) % V);
+  let logits = await model.forward(prompt, { cache, lastOnly: true });
+  const argmax = (l: Float32Array): number => l.reduce((b, v, i) => (v > l[b]! ? i : b), 0);
+  logits = await model.forward([argmax(logits)], { cache, lastOnly: true });
+  const t2 = performance.now(), c2 = processCpuMs();
+  for (let i = 0; i < decode; i++) {
+    logits = await model.forward([argmax(logits)], { cache, lastOnly: true });
+  }
+  const decodeS = (performance.now() - t2) / 1000, decodeCpuS = (processCpuMs() - c2) / 1000;
   const result: RunResult = {
     half,
     loadS,
@@ -202,14 +229,18 @@ async function child(dir: string, half: HalfWeights, ctx: number, windows: numbe
     gflops: (windows * llamaForwardFlops(model.config, ctx)) / evalS / 1e9,
     peakRss: procKb("/proc/self/status", "VmHWM"),
     meanNll: nll / n,
+    decodeTokens: decode,
+    decodeS,
+    decodeCpuS,
   };
   console.log(JSON.stringify(result));
 }
 
 /** Runs one child and parses its report. */
-async function runChild(args: string[]): Promise<RunResult> {
+async function runChild(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL(import.meta.url).pathname, "--role", "child", ...args],
+    env,
     stdout: "piped",
     stderr: "inherit",
   }).output();
@@ -226,7 +257,12 @@ function describe(r: RunResult, bytes: number): string {
       (r.tokens / r.evalCpuS).toFixed(2)
     } tok per CPU s), peak RSS ${gb(r.peakRss)} = ` +
     `${(r.peakRss / bytes).toFixed(3)} × checkpoint, mean NLL ${r.meanNll.toFixed(4)}; windows ` +
-    r.perWindow.map((w) => `${w.s.toFixed(1)} s (${w.cpuS.toFixed(1)} CPU s)`).join(", ");
+    r.perWindow.map((w) => `${w.s.toFixed(1)} s (${w.cpuS.toFixed(1)} CPU s)`).join(", ") +
+    (r.decodeTokens > 0
+      ? `; decode ${(r.decodeTokens / r.decodeS).toFixed(2)} tok/s (${
+        (r.decodeTokens / r.decodeCpuS).toFixed(2)
+      } per CPU s)`
+      : "");
 }
 
 /** Waits until MemAvailable ≥ `need` bytes (60 s steps, `minutes` at most); the last reading. */
@@ -247,6 +283,7 @@ if (import.meta.main) {
       shape: { type: "string", default: "1b,8b" },
       ctx: { type: "string", default: "128" },
       windows: { type: "string", default: "2" },
+      decode: { type: "string", default: "16" },
       reps: { type: "string", default: "2" },
       dir: { type: "string" },
       half: { type: "string", default: "keep" },
@@ -254,17 +291,18 @@ if (import.meta.main) {
       layers: { type: "string" },
       "keep-files": { type: "boolean", default: false },
       "write-only": { type: "boolean", default: false },
+      "one-thread": { type: "boolean", default: false },
       "wait-min": { type: "string", default: "20" },
     },
   });
   const ctx = Number(values.ctx), windows = Number(values.windows);
   if (values.tile && values.role === "child") setHalfTileElements(Number(values.tile));
   if (values.role === "child") {
-    await child(values.dir!, values.half as HalfWeights, ctx, windows);
+    await child(values.dir!, values.half as HalfWeights, ctx, windows, Number(values.decode));
     Deno.exit(0);
   }
   const root = values.dir ?? await Deno.makeTempDir({ prefix: "quantlab-bf16-big-" });
-  const passOn = ["--ctx", values.ctx!, "--windows", values.windows!];
+  const passOn = ["--ctx", values.ctx!, "--windows", values.windows!, "--decode", values.decode!];
   console.log(
     `GEMM ${matmulBackend()} (OPENBLAS_NUM_THREADS=${
       Deno.env.get("OPENBLAS_NUM_THREADS") ?? "unset"
@@ -326,13 +364,17 @@ if (import.meta.main) {
         label: t ? `keep@${t}` : "keep",
         half: "keep",
         tile: t,
+        env: {} as Record<string, string>,
       }));
-      if (name !== "8b") variants.push({ label: "widen", half: "widen", tile: "" });
+      if (values["one-thread"]) {
+        variants.push({ label: "keep-1t", half: "keep", tile: "", env: { QUANTLAB_THREADS: "1" } });
+      }
+      if (name !== "8b") variants.push({ label: "widen", half: "widen", tile: "", env: {} });
       const got: Record<string, RunResult[]> = {};
       for (let rep = 0; rep < (name === "8b" ? 1 : Number(values.reps)); rep++) {
         for (const v of variants) {
           const tile = v.tile ? ["--tile", v.tile] : [];
-          const r = await runChild(["--dir", dir, "--half", v.half, ...tile, ...passOn]);
+          const r = await runChild(["--dir", dir, "--half", v.half, ...tile, ...passOn], v.env);
           (got[v.label] ??= []).push(r);
           console.log(`  ${v.label.padEnd(14)} ` + describe(r, bytes));
         }
@@ -353,8 +395,19 @@ if (import.meta.main) {
           ? `, ${(k / median(w, (r) => r.tokensPerS)).toFixed(3)} × the f32 path's tokens/s ` +
             `(per CPU second: ${(median(got[v.label]!, perCpu) / median(w, perCpu)).toFixed(3)} ×)`
           : "";
+        const dec = (r: RunResult): number => r.decodeTokens / r.decodeS;
+        const decCpu = (r: RunResult): number => r.decodeTokens / r.decodeCpuS;
+        const dk = median(got[v.label]!, dec);
+        const dvs = w && v.half === "keep" && dk > 0
+          ? `, ${(dk / median(w, dec)).toFixed(3)} × the f32 path's (per CPU second: ${
+            (median(got[v.label]!, decCpu) / median(w, decCpu)).toFixed(3)
+          } ×)`
+          : "";
+        if (dk > 0) {
+          console.log(`  ${name} ${v.label}: decode median ${dk.toFixed(2)} tokens/s${dvs}`);
+        }
         console.log(
-          `  ${name} ${v.label}: median ${k.toFixed(2)} tokens/s${vs}; peak RSS ${
+          `  ${name} ${v.label}: ppl median ${k.toFixed(2)} tokens/s${vs}; peak RSS ${
             rss.toFixed(3)
           } × ` +
             "checkpoint",

@@ -26,3 +26,20 @@ export function processCpuMs(): number {
   const f = Deno.readTextFileSync("/proc/self/stat").split(") ")[1]!.split(" ");
   return (Number(f[11]) + Number(f[12])) * 10;
 }
+
+/**
+ * CPU nanoseconds every thread of this process has used so far (the run time of each
+ * `/proc/self/task/N/schedstat`; Linux): finer than {@linkcode processCpuMs}'s 10 ms ticks, for
+ * timing single calls of a few milliseconds. Threads that ended are not counted.
+ */
+export function threadsCpuNs(): number {
+  let ns = 0;
+  for (const e of Deno.readDirSync("/proc/self/task")) {
+    try {
+      ns += Number(Deno.readTextFileSync(`/proc/self/task/${e.name}/schedstat`).split(" ")[0]);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return ns;
+}

@@ -15,19 +15,26 @@
  * (1 − K·u), u = 2^−24). `test/cpu/half_matmul_test.ts` checks both on odd shapes. Tiles hold a
  * multiple of 16 rows (GEMM kernels work on row blocks).
  *
+ * Batch 1 (a decode step) widens nothing: `half_gemv.ts` reads the 16-bit weights directly (half
+ * the bytes of the f32 path's `sgemv`), within the same summation-order bound on every backend.
+ *
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
-import { matmul } from "./matmul.ts";
+import { gemvHalf } from "./half_gemv.ts";
+import { matmul, matmulBackend, sgemm } from "./matmul.ts";
 import { type HalfDType, HalfWidener, widenHalf } from "./widen.ts";
 
 /**
- * Default size of the widened tile: 4 Mi f32 (16 MiB, plus 8 MiB of 16-bit staging). Each tile is
- * one BLAS call, and each call synchronises OpenBLAS's threads, which costs a scheduler slice on a
- * busy machine: on the loaded 2-core VM, 1 Mi tiles made a Llama-3.2-1B prefill 3× slower than
- * 4 Mi ones, while 4, 16 and 64 Mi ran alike (`bench/bf16_big.ts --tile`, docs/performance.md).
+ * Default size of the widened tile: 16 Mi f32 (64 MiB, plus 64 KiB of 16-bit staging). Each tile
+ * is one BLAS call, and each call synchronises OpenBLAS's threads, which costs a scheduler slice on
+ * a busy machine: on the loaded 2-core VM, 1 Mi tiles made a Llama-3.2-1B prefill 3× slower than
+ * 4 Mi ones, and once the widening got cheaper 4 Mi tiles (16 calls per layer, 63 for the LM head)
+ * ran a window in ~2× the wall time of 16 Mi ones (7 calls per layer, as many as the f32 path; 16
+ * for the head) for the same CPU time (`bench/bf16_big.ts --tile`, docs/performance.md). The
+ * buffer adds 64 MiB to a model's memory (1.09 → 1.11 × the 1B checkpoint).
  */
-export const DEFAULT_TILE_ELEMENTS = 1 << 22;
+export const DEFAULT_TILE_ELEMENTS = 1 << 24;
 
 let tileElements = DEFAULT_TILE_ELEMENTS;
 let widener: HalfWidener | null = null;
@@ -165,16 +172,23 @@ export function matmulHalf(
   }
   if (batch === 0 || outF === 0) return y;
   if (inF === 0) return y.fill(0);
+  if (batch === 1 && gemvHalf(x, w, dtype, inF, outF, y)) return y;
   const rows = halfTileRows(inF, outF);
   const wid = widenerFor(rows * inF);
-  // batch > 1: each tile's [batch, rows] product lands in a staging block, then in its columns.
-  if (batch > 1 && (stageBuf === null || stageBuf.length < batch * rows)) {
+  // OpenBLAS writes each tile's [batch, rows] product straight into its columns of y (ldc =
+  // outF); the other GEMMs take no ldc in `matmul`, so their product lands in a staging block.
+  const direct = batch > 1 && matmulBackend() === "openblas";
+  if (batch > 1 && !direct && (stageBuf === null || stageBuf.length < batch * rows)) {
     stageBuf = new Float32Array(batch * rows);
   }
-  const stage = batch > 1 ? stageBuf! : null;
+  const stage = batch > 1 && !direct ? stageBuf! : null;
   for (let r0 = 0; r0 < outF; r0 += rows) {
     const n = Math.min(rows, outF - r0);
     const tile = wid.widen(w, dtype, r0 * inF, (r0 + n) * inF);
+    if (direct) {
+      sgemm({ transB: true, M: batch, N: n, K: inF, A: x, B: tile, C: y.subarray(r0), ldc: outF });
+      continue;
+    }
     if (stage === null) {
       matmul(x, tile, 1, inF, n, y.subarray(r0, r0 + n));
       continue;

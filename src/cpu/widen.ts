@@ -42,7 +42,18 @@ interface Kernels {
 let compiled: WebAssembly.Module | null | undefined;
 let wasmEnabled = true;
 
-function wasmModule(): WebAssembly.Module | null {
+/**
+ * The compiled module of `tools/gen_widen_wasm.ts` (widening and batch-1 GEMV kernels), or null
+ * where WebAssembly SIMD is missing or {@linkcode setWidenWasm} switched it off.
+ *
+ * @example
+ * ```ts
+ * import { widenWasmModule } from "./widen.ts";
+ * if (widenWasmModule() === null) throw new Error("Deno has WebAssembly SIMD");
+ * ```
+ */
+export function widenWasmModule(): WebAssembly.Module | null {
+  if (!wasmEnabled) return null;
   if (compiled === undefined) compiled = compileBase64Wasm(WIDEN_WASM_BASE64);
   return compiled;
 }
@@ -68,16 +79,22 @@ const PAGE = 65536;
 const WARM_ELEMENTS = 1 << 20;
 
 /**
+ * 16-bit values staged in WebAssembly memory per kernel call: 64 KiB, so the staging copy and the
+ * kernel's read of it stay in the core's cache (a whole tile's staging, 8 MiB, went through
+ * memory twice: half the widening's time).
+ */
+const STAGE_ELEMENTS = 1 << 15;
+
+/**
  * Touches every page of the fresh buffer and runs both kernels over ~1 Mi elements, so that the
  * page faults (~0.1 ms each on the loaded VM) and the kernels' first runs (V8 starts WebAssembly on
  * its baseline compiler) happen when the widener is made, which a model does while loading.
  */
-function warmUp(k: Kernels, padded: number, dstOff: number): void {
-  k.bf16(0, dstOff, padded); // writes every f32; the 16-bit staging half is written below
-  const n = Math.min(padded, 1 << 16);
-  for (let done = 0; done < WARM_ELEMENTS; done += n) {
-    k.bf16(0, dstOff, n);
-    k.f16(0, dstOff, n);
+function warmUp(k: Kernels, f32: Float32Array, stage: number, dstOff: number): void {
+  f32.fill(0);
+  for (let done = 0; done < WARM_ELEMENTS; done += stage) {
+    k.bf16(0, dstOff, stage);
+    k.f16(0, dstOff, stage);
   }
 }
 
@@ -114,12 +131,13 @@ export class HalfWidener {
     }
     this.capacity = capacity;
     const padded = Math.ceil(capacity / 8) * 8; // the kernels widen 8 at a time
-    const m = wasmEnabled ? wasmModule() : null;
+    const m = widenWasmModule();
     let k: Kernels | null = null;
     let mem: WebAssembly.Memory | null = null;
     if (m !== null) {
       try {
-        mem = new WebAssembly.Memory({ initial: Math.ceil((6 * padded) / PAGE) + 1 });
+        const bytes = 2 * Math.min(padded, STAGE_ELEMENTS) + 4 * padded;
+        mem = new WebAssembly.Memory({ initial: Math.ceil(bytes / PAGE) + 1 });
         k = new WebAssembly.Instance(m, { env: { mem } }).exports as unknown as Kernels;
       } catch {
         k = null;
@@ -127,12 +145,12 @@ export class HalfWidener {
     }
     this.#k = k;
     this.wasm = k !== null;
-    this.#dstOff = 2 * padded;
+    const stage = Math.min(padded, STAGE_ELEMENTS);
+    this.#dstOff = 2 * stage;
     if (k !== null && mem !== null) {
-      this.#u16 = new Uint16Array(mem.buffer, 0, padded);
+      this.#u16 = new Uint16Array(mem.buffer, 0, stage);
       this.#f32 = new Float32Array(mem.buffer, this.#dstOff, padded);
-      this.#u16.fill(0);
-      warmUp(k, padded, this.#dstOff);
+      warmUp(k, this.#f32, stage, this.#dstOff);
     } else {
       this.#u16 = null;
       this.#f32 = new Float32Array(padded);
@@ -160,10 +178,14 @@ export class HalfWidener {
     const out = this.#f32.subarray(0, n);
     const k = this.#k;
     if (k !== null) {
-      this.#u16!.set(src.subarray(start, end));
-      const run = Math.ceil(n / 8) * 8; // padding lanes widen whatever they hold; unused
-      if (dtype === "BF16") k.bf16(0, this.#dstOff, run);
-      else k.f16(0, this.#dstOff, run);
+      const stage = this.#u16!;
+      const run = dtype === "BF16" ? k.bf16 : k.f16;
+      for (let done = 0; done < n; done += stage.length) {
+        const m = Math.min(stage.length, n - done);
+        stage.set(src.subarray(start + done, start + done + m));
+        // Padding lanes (last chunk) widen whatever they hold, past `n`: unused.
+        run(0, this.#dstOff + 4 * done, Math.ceil(m / 8) * 8);
+      }
     } else if (dtype === "BF16") {
       const bits = new Uint32Array(out.buffer, out.byteOffset, n);
       for (let i = 0; i < n; i++) bits[i] = src[start + i]! << 16;

@@ -13,6 +13,7 @@
  */
 import { QuantlabError } from "../core/errors.ts";
 import { tensorToF32 } from "../core/dtype.ts";
+import { toShared } from "../cpu/pool.ts";
 import type { Tensor } from "../core/tensor.ts";
 import type { LlamaConfig } from "./config.ts";
 import { DenseLinear, HalfLinear, type HalfWeight, type Linear } from "./linear.ts";
@@ -198,7 +199,8 @@ export async function buildLlamaModel(
   ): Promise<Float32Array | HalfWeight> => {
     const t = await readTensor(name, shape);
     if (keepHalf && (t.dtype === "BF16" || t.dtype === "F16")) {
-      return { data: t.data as Uint16Array, dtype: t.dtype };
+      // On a SharedArrayBuffer, so the worker pool can read it (batch-1 products, half_gemv.ts).
+      return { data: toShared(t.data as Uint16Array), dtype: t.dtype };
     }
     return tensorToF32(t).data;
   };

@@ -21,6 +21,7 @@
 import { QuantlabError } from "../core/errors.ts";
 import { matmul } from "../cpu/matmul.ts";
 import { matmulHalf, prepareMatmulHalf } from "../cpu/half_matmul.ts";
+import { gemvHalfParallel } from "../cpu/half_gemv.ts";
 import { type HalfDType, widenHalf } from "../cpu/widen.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { denseGpuLinear } from "./gpu_ops.ts";
@@ -104,7 +105,8 @@ export interface HalfWeight {
  * of f32): each product widens a tile of rows at a time into a reused f32 buffer
  * (`src/cpu/half_matmul.ts`), so a checkpoint whose f32 copy would not fit in memory still runs.
  * Same results as {@linkcode DenseLinear} over the widened weight (to the bit on the WebAssembly
- * and TypeScript GEMMs; within f32 summation-order rounding on OpenBLAS).
+ * and TypeScript GEMMs at batch > 1; within f32 summation-order rounding on OpenBLAS and at batch
+ * 1, which reads the 16-bit weights directly).
  *
  * @example
  * ```ts
@@ -141,9 +143,21 @@ export class HalfLinear implements Linear {
     prepareMatmulHalf(outF, inF);
   }
 
-  /** `out = x Wᵀ + b`, widening W a tile at a time. */
-  forward(x: Float32Array, batch: number, out?: Float32Array): Float32Array {
+  /**
+   * `out = x Wᵀ + b`, widening W a tile at a time; batch 1 reads the 16-bit weights directly, on
+   * the worker pool when the weight is on a SharedArrayBuffer (then a Promise).
+   */
+  forward(
+    x: Float32Array,
+    batch: number,
+    out?: Float32Array,
+  ): Float32Array | Promise<Float32Array> {
     const { data, dtype } = this.weight;
+    if (batch === 1 && x.length === this.inFeatures && (!out || out.length === this.outFeatures)) {
+      const y = out ?? new Float32Array(this.outFeatures);
+      const p = gemvHalfParallel(x, data, dtype, this.inFeatures, this.outFeatures, y);
+      if (p !== null) return p.then((r) => addBias(r, this.bias, 1));
+    }
     const y = matmulHalf(x, data, dtype, batch, this.inFeatures, this.outFeatures, out);
     return addBias(y, this.bias, batch);
   }
