@@ -38,7 +38,7 @@ import { matmulBackend, sgemm } from "../cpu/matmul.ts";
 import type { QuantizedTensor } from "../quant/format.ts";
 import { rowStrideWords } from "../quant/packing.ts";
 import { dequantRows, type LutKernelMeta, lutRows } from "./cpu_kernels.ts";
-import { createLutWasm, type LutWasm, lutWasmRows } from "./cpu_wasm.ts";
+import { createLutWasm, type LutWasm, lutWasmAvailable, lutWasmRows } from "./cpu_wasm.ts";
 import { int8RowsTs } from "./int8_fallback.ts";
 import {
   int8Format,
@@ -50,6 +50,8 @@ import {
 } from "./int8_format.ts";
 import { lutInt8BatchRows, lutInt8Rows, lutInt8Steal } from "./cpu_int8.ts";
 import { rotateActivations, rotationSigns } from "./rotate.ts";
+import { tmacCovers } from "./tmac_format.ts";
+import { tmacMatmul } from "./tmac_path.ts";
 import { checkLutCall, checkLutSupport } from "./support.ts";
 
 const KERNELS = new URL("./cpu_kernels.ts", import.meta.url).href;
@@ -311,6 +313,13 @@ export async function lutMatmul(
 
   if (fast) {
     const rowWork = Math.max(1, Math.ceil(MIN_WORK_PER_CHUNK / pc));
+    if (tmacCovers(t.q)) {
+      // 2-bit uniform codes: T-MAC's bit-plane lookup on a repacked copy (`tmac_format.ts`).
+      const wasm = (opts.wasm ?? true) && lutWasmAvailable();
+      const single = opts.singleThread ?? false;
+      await tmacMatmul(t.q, xp, batch, out, { wasm, single, minChunk: rowWork });
+      return out;
+    }
     const useWasm = (opts.wasm ?? true) && t.wasm?.layout.int8 != null;
     if (useWasm) {
       // Up to `batch` activation rows per kernel call: each tile of weights is decoded once.

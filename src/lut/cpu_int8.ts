@@ -241,9 +241,20 @@ export function lutInt8BatchRows(
 
 /**
  * Takes the next count of `ctrl[i]` (a word `gen·256 + count`) if the word still belongs to call
- * `gen` and the count is below `max`; else -1.
+ * `gen` and the count is below `max`; else -1 (the work stealing of the `fast` kernels).
+ *
+ * @example
+ * ```ts
+ * import { take } from "./cpu_int8.ts";
+ * const ctrl = new Int32Array(new SharedArrayBuffer(16));
+ * ctrl[0] = 5 << 8; // call 5, nothing taken
+ * if (take(ctrl, 0, 5, 2) !== 0 || take(ctrl, 0, 5, 2) !== 1 || take(ctrl, 0, 5, 2) !== -1) {
+ *   throw new Error();
+ * }
+ * if (take(ctrl, 0, 4, 9) !== -1) throw new Error(); // another call's word
+ * ```
  */
-function take(ctrl: Int32Array, i: number, gen: number, max: number): number {
+export function take(ctrl: Int32Array, i: number, gen: number, max: number): number {
   for (;;) {
     const w = Atomics.load(ctrl, i);
     if (w >>> 8 !== gen || (w & 255) >= max) return -1;
