@@ -69,6 +69,79 @@ function quadPair(j: number, relaxed: boolean): string {
   return parts.join("\n              ");
 }
 
+const bytes = (lanes: number[]): string =>
+  lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]).join(" ");
+
+/**
+ * `b2_tables(x, t8, mx, scratch, nblk)`: the i8 tables of `tmacTables` from f32 activations `x`
+ * (the same f32 operations lane by lane), and each block's m = max|T| into `mx` (f32).
+ */
+function tablesFunc(): string {
+  const quads = (body: string): string => `(local.set $q (i32.const 0))
+        (loop $quads${body.length % 7}
+          ${body}
+          (local.set $q (i32.add (local.get $q) (i32.const 1)))
+          (br_if $quads${body.length % 7} (i32.lt_u (local.get $q) (i32.const 16))))`;
+  const v = [0, 1, 2, 3].map((i) => `$v${i}`);
+  const pass1 = `(local.set $xv (v128.load (local.get $xp)))
+          ;; lanes p = 0…3: (0, x0, x1, x0 + x1); + x2 gives p + 4, + x3 gives p + 8
+          (local.set $v0 (f32x4.add (i8x16.shuffle ${bytes([4, 0, 4, 0])} (local.get $xv) (local.get $z))
+            (i8x16.shuffle ${bytes([4, 4, 1, 1])} (local.get $xv) (local.get $z))))
+          (local.set $v1 (f32x4.add (local.get $v0) (i8x16.shuffle ${
+    bytes([2, 2, 2, 2])
+  } (local.get $xv) (local.get $xv))))
+          (local.set $v2 (f32x4.add (local.get $v0) (i8x16.shuffle ${
+    bytes([3, 3, 3, 3])
+  } (local.get $xv) (local.get $xv))))
+          (local.set $v3 (f32x4.add (local.get $v1) (i8x16.shuffle ${
+    bytes([3, 3, 3, 3])
+  } (local.get $xv) (local.get $xv))))
+          ${
+    v.map((r, i) =>
+      `(v128.store offset=${16 * i} (local.get $sp) (local.get ${r}))
+          (local.set $m (f32x4.max (local.get $m) (f32x4.abs (local.get ${r}))))`
+    ).join("\n          ")
+  }
+          (local.set $xp (i32.add (local.get $xp) (i32.const 16)))
+          (local.set $sp (i32.add (local.get $sp) (i32.const 64)))`;
+  const round = (i: number): string =>
+    `(i32x4.trunc_sat_f32x4_s (f32x4.floor (f32x4.add (f32x4.mul (v128.load offset=${
+      16 * i
+    } (local.get $sp)) (local.get $inv)) (local.get $half))))`;
+  const pass2 = `(v128.store (local.get $dp) (i8x16.narrow_i16x8_s
+            (i16x8.narrow_i32x4_s ${round(0)} ${round(1)})
+            (i16x8.narrow_i32x4_s ${round(2)} ${round(3)})))
+          (local.set $sp (i32.add (local.get $sp) (i32.const 64)))
+          (local.set $dp (i32.add (local.get $dp) (i32.const 16)))`;
+  return `  (func (export "b2_tables") (param $x i32) (param $t8 i32) (param $mx i32) (param $scr i32)
+    (param $nblk i32)
+    (local $b i32) (local $q i32) (local $xp i32) (local $sp i32) (local $dp i32) (local $mf f32)
+    (local $xv v128) (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
+    (local $m v128) (local $inv v128) (local $half v128) (local $z v128)
+    (local.set $half (f32x4.splat (f32.const 0.5)))
+    (local.set $z (v128.const i32x4 0 0 0 0))
+    (local.set $xp (local.get $x))
+    (local.set $dp (local.get $t8))
+    (local.set $b (i32.const 0))
+    (block $done
+      (loop $blocks
+        (br_if $done (i32.ge_u (local.get $b) (local.get $nblk)))
+        (local.set $m (v128.const i32x4 0 0 0 0))
+        (local.set $sp (local.get $scr))
+        ${quads(pass1)}
+        (local.set $m (f32x4.max (local.get $m) (i8x16.shuffle ${
+    bytes([2, 3, 2, 3])
+  } (local.get $m) (local.get $m))))
+        (local.set $mf (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m))))
+        (f32.store (i32.add (local.get $mx) (i32.shl (local.get $b) (i32.const 2))) (local.get $mf))
+        (local.set $inv (f32x4.splat (select (f32.div (f32.const 127) (local.get $mf)) (f32.const 0)
+          (f32.gt (local.get $mf) (f32.const 0)))))
+        (local.set $sp (local.get $scr))
+        ${quads(pass2)}
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $blocks))))`;
+}
+
 /**
  * The WAT of the kernel, with or without relaxed SIMD.
  *
@@ -147,6 +220,7 @@ export function generateLutTmacWat(relaxed: boolean): string {
   }
         (local.set $t (i32.add (local.get $t) (i32.const 1)))
         (br $tiles))))
+${tablesFunc()}
 )
 `;
 }

@@ -36,6 +36,12 @@ export interface LutTmacLayout {
   xg: number;
   /** f32 output, padded rows. */
   out: number;
+  /** f32 activations of one row (input of the table builder). */
+  x: number;
+  /** f32 max|T| per block (output of the table builder). */
+  mx: number;
+  /** The table builder's scratch, 1 KiB. */
+  scr: number;
   /** i32 counters of {@linkcode lutTmacSteal}. */
   ctrl: number;
   /** Tiles (padded rows / `TMAC_TILE_ROWS`). */
@@ -53,6 +59,8 @@ export interface LutTmac {
   memory: WebAssembly.Memory;
   layout: LutTmacLayout;
   tables: TmacTables;
+  x: Float32Array;
+  mx: Float32Array;
   out: Float32Array;
   ctrl: Int32Array;
 }
@@ -125,14 +133,33 @@ export function createTmac(q: QuantizedTensor, isa: LutInt8Isa): LutTmac | null 
   const stb = align(tab + pc * 4);
   const xg = align(stb + nblk * 4);
   const out = align(xg + gpr * 4);
-  const ctrl = align(out + tiles * TMAC_TILE_ROWS * 4);
+  const x = align(out + tiles * TMAC_TILE_ROWS * 4);
+  const mx = align(x + pc * 4);
+  const scr = align(mx + nblk * 4);
+  const ctrl = align(scr + 1024);
   const end = ctrl + 64;
   if (end >= 2 ** 31) return null;
   const pages = Math.ceil(end / 65536);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   const buf = memory.buffer;
   tmacRepack(q, new Uint8Array(buf, codes, codeBytes), new Float32Array(buf, so, soFloats));
-  const layout = { isa, codes, so, tab, stb, xg, out, ctrl, tiles, nblk, bpg: nblk / gpr, gpr };
+  const layout = {
+    isa,
+    codes,
+    so,
+    tab,
+    stb,
+    xg,
+    out,
+    x,
+    mx,
+    scr,
+    ctrl,
+    tiles,
+    nblk,
+    bpg: nblk / gpr,
+    gpr,
+  };
   return {
     memory,
     layout,
@@ -141,13 +168,46 @@ export function createTmac(q: QuantizedTensor, isa: LutInt8Isa): LutTmac | null 
       stb: new Float32Array(buf, stb, nblk),
       xg: new Float32Array(buf, xg, gpr),
     },
+    x: new Float32Array(buf, x, pc),
+    mx: new Float32Array(buf, mx, nblk),
     out: new Float32Array(buf, out, tiles * TMAC_TILE_ROWS),
     ctrl: new Int32Array(buf, ctrl, 4),
   };
 }
 
 const modules = new Map<LutInt8Isa, WebAssembly.Module | null>();
-const instances = new WeakMap<WebAssembly.Memory, (...a: number[]) => void>();
+type Fn = (...a: number[]) => void;
+const instances = new WeakMap<WebAssembly.Memory, { b2: Fn; tables: Fn }>();
+
+function exportsFor(memory: WebAssembly.Memory, isa: LutInt8Isa): { b2: Fn; tables: Fn } {
+  let e = instances.get(memory);
+  if (!e) {
+    if (!modules.has(isa)) {
+      const b64 = isa === "relaxed" ? LUT_TMAC_RELAXED_BASE64 : LUT_TMAC_PLAIN_BASE64;
+      modules.set(isa, compileBase64Wasm(b64));
+    }
+    const mod = modules.get(isa);
+    if (!mod) throw new Error(`The ${isa} build of the bit-plane kernel is not available here`);
+    const x = new WebAssembly.Instance(mod, { env: { mem: memory } }).exports;
+    e = { b2: x.b2 as Fn, tables: x.b2_tables as Fn };
+    instances.set(memory, e);
+  }
+  return e;
+}
+
+/**
+ * The i8 tables and per-block max|T| of the f32 activations in the tensor's `x` region (the
+ * WebAssembly half of `tmacTables`; the caller adds the steps and group sums).
+ *
+ * @example
+ * ```ts
+ * import { lutTmacTables } from "./cpu_tmac.ts";
+ * if (typeof lutTmacTables !== "function") throw new Error();
+ * ```
+ */
+export function lutTmacTables(memory: WebAssembly.Memory, L: LutTmacLayout): void {
+  exportsFor(memory, L.isa).tables(L.x, L.tab, L.mx, L.scr, L.nblk);
+}
 
 /**
  * Tiles `[t0, t1)` of the kernel on a repacked tensor's memory (its table regions filled).
@@ -164,18 +224,7 @@ export function lutTmacRows(
   t0: number,
   t1: number,
 ): number {
-  let fn = instances.get(memory);
-  if (!fn) {
-    if (!modules.has(L.isa)) {
-      const b64 = L.isa === "relaxed" ? LUT_TMAC_RELAXED_BASE64 : LUT_TMAC_PLAIN_BASE64;
-      modules.set(L.isa, compileBase64Wasm(b64));
-    }
-    const mod = modules.get(L.isa);
-    if (!mod) throw new Error(`The ${L.isa} build of the bit-plane kernel is not available here`);
-    const b2 = new WebAssembly.Instance(mod, { env: { mem: memory } }).exports.b2;
-    fn = b2 as (...a: number[]) => void;
-    instances.set(memory, fn);
-  }
+  const fn = exportsFor(memory, L.isa).b2;
   fn(L.codes, L.tab, L.so, L.stb, L.xg, L.out, t0, t1, L.nblk, L.bpg, L.gpr);
   return t1 - t0;
 }

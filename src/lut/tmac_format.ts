@@ -10,9 +10,10 @@
  *
  *     Σ_{i ∈ quad} c_i·x_i = T[p⁰] + 2·T[p¹]
  *
- * - **Tables** become i8 per block of 64 activations (16 quads): m = max|T| over the block, then
- *   T8 = ⌊T·(127/m) + ½⌋ (f64, sums added in bit order k = 0…3), and the block's step
- *   stb = f32(m/127·delta); an error of at most m/254·|delta| per lookup (before the f32 step).
+ * - **Tables** become i8 per block of 64 activations (16 quads), in f32 (what WebAssembly's
+ *   f32x4 lanes compute the same way): the sums T in bit order k = 0…3 of f32(x), m = max|T| over
+ *   the block, T8 = ⌊f32(T·f32(127/m)) + ½⌋, and the block's step stb = f32(m/127·delta); an error
+ *   of about m/254·|delta| per lookup (the bound below measures the actual one).
  * - **Integer sums** per block and row, A = Σ_quads T8[p⁰] + 2·T8[p¹] (|A| ≤ 16·381: exact in
  *   i16), then in f32 with each operation rounded: G = G + A·stb per block, and per group
  *   y = y + (S·G + O·XG) with S = s, O = f32(s·f32(tmin − z)), XG = f32(Σ_g x).
@@ -96,37 +97,62 @@ export function tmacTables(
     stb: new Float32Array(pc / TMAC_BLOCK),
     xg: new Float32Array(pc / g),
   };
-  const t = new Float64Array(TMAC_BLOCK * 4);
+  const f = Math.fround, t = new Float32Array(TMAC_BLOCK * 4);
   for (let b = 0; b < pc / TMAC_BLOCK; b++) {
     let m = 0;
     for (let q = 0; q < TMAC_BLOCK / 4; q++) {
       const o = off + b * TMAC_BLOCK + 4 * q;
-      const x0 = xp[o]!, x1 = xp[o + 1]!, x2 = xp[o + 2]!, x3 = xp[o + 3]!;
+      const x0 = f(xp[o]!), x1 = f(xp[o + 1]!), x2 = f(xp[o + 2]!), x3 = f(xp[o + 3]!);
+      // T[p] = T[p without its highest bit] + x_highest: the bit-order sum, one f32 add each.
+      const v = t.subarray(16 * q, 16 * q + 16);
+      v[0] = 0;
+      v[1] = x0;
+      v[2] = x1;
+      v[3] = x0 + x1;
+      for (let p = 4; p < 8; p++) v[p] = v[p - 4]! + x2;
+      for (let p = 8; p < 16; p++) v[p] = v[p - 8]! + x3;
       for (let p = 0; p < 16; p++) {
-        let v = 0;
-        if (p & 1) v += x0;
-        if (p & 2) v += x1;
-        if (p & 4) v += x2;
-        if (p & 8) v += x3;
-        t[16 * q + p] = v;
-        const a = Math.abs(v);
+        const a = Math.abs(v[p]!);
         if (a > m) m = a;
       }
     }
-    const inv = m > 0 ? 127 / m : 0;
+    const inv = m > 0 ? f(127 / m) : 0;
     const dst = b * TMAC_BLOCK * 4;
-    for (let i = 0; i < TMAC_BLOCK * 4; i++) {
-      const v = Math.floor(t[i]! * inv + 0.5);
-      out.t8[dst + i] = v > 127 ? 127 : v < -127 ? -127 : v;
-    }
-    out.stb[b] = m / 127 * delta;
+    // T·inv ≤ 127·(1 + 2⁻²³): + ½ is exact in f32 and the floor stays within ±127.
+    for (let i = 0; i < TMAC_BLOCK * 4; i++) out.t8[dst + i] = Math.floor(f(t[i]! * inv) + 0.5);
+    out.stb[b] = m;
   }
-  for (let gi = 0; gi < pc / g; gi++) {
+  tmacSteps(out.stb, xp, off, g, delta, out.xg);
+  return out;
+}
+
+/**
+ * The tables' scalars from each block's m = max|T| (held in `stb`, replaced by the step
+ * f32(m/127·delta)) and the group sums f32(Σx) of `xp[off, …)` into `xg`: the part of
+ * {@linkcode tmacTables} that the WebAssembly table builder leaves to its caller.
+ *
+ * @example
+ * ```ts
+ * import { tmacSteps } from "./tmac_format.ts";
+ * const stb = new Float32Array([127]), xg = new Float32Array(1);
+ * tmacSteps(stb, new Float64Array(64).fill(0.5), 0, 64, 0.25, xg);
+ * if (stb[0] !== 0.25 || xg[0] !== 32) throw new Error();
+ * ```
+ */
+export function tmacSteps(
+  stb: Float32Array,
+  xp: Float64Array,
+  off: number,
+  g: number,
+  delta: number,
+  xg: Float32Array,
+): void {
+  for (let b = 0; b < stb.length; b++) stb[b] = stb[b]! / 127 * delta;
+  for (let gi = 0; gi < xg.length; gi++) {
     let s = 0;
     for (let i = off + gi * g; i < off + (gi + 1) * g; i++) s += xp[i]!;
-    out.xg[gi] = s;
+    xg[gi] = s;
   }
-  return out;
 }
 
 /** The bit-plane index of plane `k` of codes 4q…4q+3 of row r. */

@@ -10,8 +10,14 @@
 import { parallelFor, poolSize } from "../cpu/pool.ts";
 import type { QuantizedTensor } from "../quant/format.ts";
 import { lutInt8Isa } from "./cpu_int8.ts";
-import { createTmac, type LutTmac, lutTmacRows, lutTmacSteal } from "./cpu_tmac.ts";
-import { TMAC_TILE_ROWS, tmacRowsTs, tmacTables } from "./tmac_format.ts";
+import {
+  createTmac,
+  type LutTmac,
+  lutTmacRows,
+  lutTmacSteal,
+  lutTmacTables,
+} from "./cpu_tmac.ts";
+import { TMAC_TILE_ROWS, tmacRowsTs, tmacSteps, tmacTables } from "./tmac_format.ts";
 
 const KERNELS = new URL("./cpu_tmac.ts", import.meta.url).href;
 
@@ -89,7 +95,11 @@ export async function tmacMatmul(
     const chunkRows = Math.max(2 * Math.ceil(minChunk / 16), 2 * Math.ceil(rows / 64));
     const chunkTiles = Math.ceil(chunkRows / TMAC_TILE_ROWS);
     for (let b = 0; b < batch; b++) {
-      tmacTables(xp, b * pc, pc, g, delta, w.tables);
+      // The tables in WebAssembly from f32(x) (as tmacTables), then the steps and group sums.
+      w.x.set(xp.subarray(b * pc, (b + 1) * pc));
+      lutTmacTables(w.memory, L);
+      w.tables.stb.set(w.mx);
+      tmacSteps(w.tables.stb, xp, b * pc, g, delta, w.tables.xg);
       if (single) lutTmacRows(w.memory, L, 0, L.tiles);
       else {
         const ctrl = w.ctrl, chunks = Math.ceil(L.tiles / chunkTiles);

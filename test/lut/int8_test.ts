@@ -8,6 +8,7 @@ import { setLutWasm } from "../../src/lut/cpu_wasm.ts";
 import { int8ErrorBound } from "../../src/lut/int8_fallback.ts";
 import { int8Format, int8Table, quantizeActivations } from "../../src/lut/int8_format.ts";
 import { rotateActivations } from "../../src/lut/rotate.ts";
+import { tmacCovers, tmacErrorBound, tmacTables } from "../../src/lut/tmac_format.ts";
 import { buildLutInt8Source } from "../../tools/gen_lut_int8.ts";
 import {
   randomQuantized,
@@ -193,7 +194,10 @@ Deno.test("kernel fast on every method's quantizer output: within the bound; exa
     if (method === "rtn" || method === "hqq") assert.ok(t8.exact, `${label}: uniform table`);
     for (let b = 0; b < 3; b++) {
       const a = quantizeActivations(xp, b * q.paddedCols, q.paddedCols, q.groupSize);
-      const bound = int8ErrorBound(q, t8, a, xp, b * q.paddedCols);
+      // 2-bit uniform codes run the bit-plane kernel, with its own numerics and bound.
+      const bound = tmacCovers(q)
+        ? tmacErrorBound(q, tmacTables(xp, b * q.paddedCols, q.paddedCols, q.groupSize, t8.delta), xp, b * q.paddedCols)
+        : int8ErrorBound(q, t8, a, xp, b * q.paddedCols);
       for (let r = 0; r < rows; r++) {
         const i = b * rows + r;
         assert.ok(Math.abs(y[i]! - ref[i]!) <= bound[r]!, `${label} output ${i}`);

@@ -102,3 +102,14 @@ Deno.test("tmacTables: i8 sums per quad at the block's step, ties rounded up", (
   assert.equal(t.stb[0], Math.fround(1.5 / 127 * 2));
   assert.equal(t.xg[0], 0.5);
 });
+
+Deno.test("kernel fast, 2-bit uniform: the WebAssembly tables equal the spec's on zero blocks and ties", async () => {
+  const s = { rows: 16, cols: 256, bits: 2, group: 128, zeros: true };
+  const q = uniform(s);
+  const x = randomX(s.cols, 5);
+  x.fill(0, 0, 64); // a block of zeros: m = 0, every entry 0
+  for (let i = 64; i < 128; i++) x[i] = ((i % 7) - 3) / 6; // sums landing on ½ steps
+  x[200] = 1e-30; // a tiny entry beside ordinary ones
+  const { y } = spec(q, x, 1);
+  assert.deepEqual(await lutMatmul(prepareLut(q), x, 1, { numerics: "fast", singleThread: true }), y);
+});
