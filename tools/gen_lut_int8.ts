@@ -24,6 +24,8 @@
  *
  * - `n4`: 4-bit scalar codes (NF4/AF4/FP4, RTN/HQQ 4-bit, HIGGS (1,16)); S = 2: low nibble,
  *   high nibble, each one `i8x16.swizzle` of the 16-entry table.
+ * - `u4`: `n4` on an equally spaced table (RTN/HQQ 4-bit, t7[c] = c): the nibbles go straight
+ *   into the dot product, no swizzle; the same integers as `n4`.
  * - `n2`: 2-bit scalar codes (RTN/HQQ 2-bit, HIGGS (1,4)); S = 4: bits 0–1, 2–3, 4–5, 6–7.
  * - `p2n4`: 4-bit pair codes (HIGGS (2,16)); S = 4: (low nibble, coordinate 0), (low, 1),
  *   (high, 0), (high, 1), a table per coordinate.
@@ -60,7 +62,7 @@ import { assembleWat, wasmBytesSource } from "../src/core/wasm.ts";
 import { type GeneratedFile, writeGenerated } from "./generated.ts";
 
 /** The formats the generator emits a function for. */
-export const LUT_INT8_FORMATS = ["n4", "n2", "p2n4", "n3", "p2n8"] as const;
+export const LUT_INT8_FORMATS = ["n4", "u4", "n2", "p2n4", "n3", "p2n8"] as const;
 
 /** One of {@linkcode LUT_INT8_FORMATS}, or `i8`: rows already decoded to 7-bit bytes (batch). */
 export type LutInt8Format = typeof LUT_INT8_FORMATS[number] | "i8";
@@ -100,6 +102,7 @@ const MASK_SET = `(local.set $m15 ${splat8(15)})
 /** Code bytes per 64 weights. */
 const CODE_BYTES: Record<LutInt8Format, number> = {
   n4: 32,
+  u4: 32,
   n2: 16,
   p2n4: 16,
   n3: 24,
@@ -147,6 +150,8 @@ function chunk(
         setup: j % 2 === 0 ? load(16 * (j >> 1)) : "",
         expr: swz("$t0", nibble(j % 2), relaxed),
       };
+    case "u4": // n4 on an equally spaced table: the nibbles are the 7-bit values
+      return { setup: j % 2 === 0 ? load(16 * (j >> 1)) : "", expr: nibble(j % 2) };
     case "n2": {
       const idx = j === 0 ? `(v128.and ${V} (local.get $m3))` : shrMask(V, 2 * j, "$m3");
       return { setup: j === 0 ? load(0) : "", expr: swz("$t0", idx, relaxed) };
