@@ -104,7 +104,7 @@ async function perCall(fn: () => unknown): Promise<{ best: number; cpu: number }
  */
 function kernelOnly(t: LutCpuTensor, n2 = false): void {
   if (!n2 && tmacCovers(t.q)) {
-    const m = tmacOf(t.q, true)!;
+    const m = tmacOf(t.q, t.wasm, true)!;
     lutTmacRows(m.memory, m.layout, 0, m.layout.tiles);
     return;
   }

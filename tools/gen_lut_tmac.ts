@@ -8,13 +8,15 @@
  * every index is below 16 and every dot operand pair is (i8 lookup, 1 or 2), so both give the same
  * integers and the same results.
  *
- * `b2(codes, tab, so, stb, xg, out, t0, t1, nblk, bpg, gpr)`: tiles [t0, t1) of
+ * `b2(codes, tab, s, z, stb, xg, out, t0, t1, nblk, bpg, gpr, tmin)` (`b2_nz` without zeros: z
+ * = 0): tiles [t0, t1) of
  * `TILE = 8·RG` rows. Per quad pair (8 activations) and lane group of 8 rows, one 16-byte load
  * holds, in byte 2i + k, row i's plane-k index for the first quad (low nibble) and the second
  * (high nibble); a swizzle of each quad's 16-byte table gives the 8 rows' (plane 0, plane 1)
  * sums as i8 pairs, and a dot with (1, 2) adds them into an i16 lane per row. Per block of 64
  * activations the i16 sums become f32 (× the block's step), per group they are scaled:
- * y += S·G + O·XG with S, O the tile's repacked per-row scale and offset.
+ * y += S·G + O·XG with S the tile's repacked per-row scales and O = S·(tmin − z) from its
+ * repacked zeros.
  *
  *     ./quantlab deno run -A tools/gen_lut_tmac.ts
  *
@@ -153,21 +155,39 @@ function tablesFunc(): string {
  * ```
  */
 export function generateLutTmacWat(relaxed: boolean): string {
+  return `(module
+  (import "env" "mem" (memory 1 65536 shared))
+${kernelFunc(relaxed, true)}
+${kernelFunc(relaxed, false)}
+${tablesFunc()}
+)
+`;
+}
+
+/** `b2` (zeros) or `b2_nz` (none). */
+function kernelFunc(relaxed: boolean, zeros: boolean): string {
   const TILE = 8 * RG;
   const halves = (f: (g: number, h: number) => string): string =>
     each((g) => `${f(g, 0)}\n            ${f(g, 1)}`);
-  return `(module
-  (import "env" "mem" (memory 1 65536 shared))
-  (func (export "b2") (param $codes i32) (param $tab i32) (param $so i32) (param $stb i32)
-    (param $xg i32) (param $out i32) (param $t0 i32) (param $t1 i32) (param $nblk i32)
-    (param $bpg i32) (param $gpr i32)
+  const o = (g: number, h: number): string => {
+    const at = `offset=${(8 * g + 4 * h) * 4}`;
+    const S = `(v128.load ${at} (local.get $sop))`;
+    return zeros
+      ? `(f32x4.mul ${S} (f32x4.sub (local.get $tm) (v128.load ${at} (local.get $zop))))`
+      : `(f32x4.mul ${S} (local.get $tm))`;
+  };
+  return `  (func (export "b2${zeros ? "" : "_nz"}") (param $codes i32) (param $tab i32) (param $s i32)
+    (param $z i32) (param $stb i32) (param $xg i32) (param $out i32) (param $t0 i32) (param $t1 i32)
+    (param $nblk i32) (param $bpg i32) (param $gpr i32) (param $tmin f32)
     (local $t i32) (local $cp i32) (local $tp i32) (local $sp i32) (local $xp i32) (local $sop i32)
+    (local $zop i32) (local $tm v128)
     (local $gi i32) (local $b i32)
     (local $m15 v128) (local $c12 v128) (local $ta v128) (local $tb v128) (local $w v128)
     (local $lv v128) (local $d v128) (local $xs v128)
     ${each((g) => `(local $a${g} v128) (local $g${g}0 v128) (local $g${g}1 v128)`)}
     ${each((g) => `(local $y${g}0 v128) (local $y${g}1 v128)`)}
     (local.set $m15 ${splat8(15)})
+    (local.set $tm (f32x4.splat (local.get $tmin)))
     (local.set $c12 (v128.const i8x16 ${new Array(8).fill("1 2").join(" ")}))
     (local.set $t (local.get $t0))
     (local.set $cp (i32.add (local.get $codes)
@@ -179,8 +199,10 @@ export function generateLutTmacWat(relaxed: boolean): string {
         (local.set $tp (local.get $tab))
         (local.set $sp (local.get $stb))
         (local.set $xp (local.get $xg))
-        (local.set $sop (i32.add (local.get $so)
-          (i32.mul (i32.mul (local.get $t) (local.get $gpr)) (i32.const ${8 * TILE}))))
+        (local.set $sop (i32.add (local.get $s)
+          (i32.mul (i32.mul (local.get $t) (local.get $gpr)) (i32.const ${4 * TILE}))))
+        (local.set $zop (i32.add (local.get $z)
+          (i32.mul (i32.mul (local.get $t) (local.get $gpr)) (i32.const ${4 * TILE}))))
         (local.set $gi (i32.const 0))
         (loop $groups
           ${halves((g, h) => `(local.set $g${g}${h} (v128.const i32x4 0 0 0 0))`)}
@@ -205,10 +227,11 @@ export function generateLutTmacWat(relaxed: boolean): string {
     halves((g, h) =>
       `(local.set $y${g}${h} (f32x4.add (local.get $y${g}${h}) (f32x4.add ` +
       `(f32x4.mul (v128.load offset=${(8 * g + 4 * h) * 4} (local.get $sop)) (local.get $g${g}${h})) ` +
-      `(f32x4.mul (v128.load offset=${(TILE + 8 * g + 4 * h) * 4} (local.get $sop)) (local.get $xs)))))`
+      `(f32x4.mul ${o(g, h)} (local.get $xs)))))`
     )
   }
-          (local.set $sop (i32.add (local.get $sop) (i32.const ${8 * TILE})))
+          (local.set $sop (i32.add (local.get $sop) (i32.const ${4 * TILE})))
+          (local.set $zop (i32.add (local.get $zop) (i32.const ${4 * TILE})))
           (local.set $xp (i32.add (local.get $xp) (i32.const 4)))
           (local.set $gi (i32.add (local.get $gi) (i32.const 1)))
           (br_if $groups (i32.lt_u (local.get $gi) (local.get $gpr))))
@@ -219,10 +242,7 @@ export function generateLutTmacWat(relaxed: boolean): string {
     )
   }
         (local.set $t (i32.add (local.get $t) (i32.const 1)))
-        (br $tiles))))
-${tablesFunc()}
-)
-`;
+        (br $tiles))))`;
 }
 
 /** Assembles both builds and returns the committed module's source. */

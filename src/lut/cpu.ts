@@ -51,7 +51,7 @@ import {
 import { lutInt8BatchRows, lutInt8Rows, lutInt8Steal } from "./cpu_int8.ts";
 import { rotateActivations, rotationSigns } from "./rotate.ts";
 import { tmacCovers } from "./tmac_format.ts";
-import { tmacMatmul } from "./tmac_path.ts";
+import { tmacMatmul, tmacRestore } from "./tmac_path.ts";
 import { checkLutCall, checkLutSupport } from "./support.ts";
 
 const KERNELS = new URL("./cpu_kernels.ts", import.meta.url).href;
@@ -296,6 +296,8 @@ export async function lutMatmul(
   // `fast` runs at every batch size, each row as at batch 1 (prefill and decode agree).
   const fast = (opts.numerics ?? defaultNumerics) === "fast" && t.int8 !== null &&
     path !== "blas";
+  // The other kernels read the checkpoint's layout (the bit-plane kernel may have repacked it).
+  if (!fast) tmacRestore(t.q);
   const wasmLoop = !fast && t.wasm?.layout.kernel != null && (opts.wasm ?? true) &&
     path !== "blas" && batch <= WASM_MAX_BATCH;
   const useBlas = !fast && !wasmLoop && path !== "lut" && matmulBackend() !== "typescript" &&
@@ -317,7 +319,7 @@ export async function lutMatmul(
       // 2-bit uniform codes: T-MAC's bit-plane lookup on a repacked copy (`tmac_format.ts`).
       const wasm = (opts.wasm ?? true) && lutWasmAvailable();
       const single = opts.singleThread ?? false;
-      await tmacMatmul(t.q, xp, batch, out, { wasm, single, minChunk: rowWork });
+      await tmacMatmul(t.q, xp, batch, out, { wasm, single, minChunk: rowWork, regions: t.wasm });
       return out;
     }
     const useWasm = (opts.wasm ?? true) && t.wasm?.layout.int8 != null;

@@ -16,26 +16,75 @@ import {
   lutTmacRows,
   lutTmacSteal,
   lutTmacTables,
+  tmacFitsInPlace,
+  tmacInPlace,
+  tmacRepackInPlace,
+  tmacUnpackInPlace,
 } from "./cpu_tmac.ts";
+import type { LutWasm } from "./cpu_wasm.ts";
 import { TMAC_TILE_ROWS, tmacRowsTs, tmacSteps, tmacTables } from "./tmac_format.ts";
 
 const KERNELS = new URL("./cpu_tmac.ts", import.meta.url).href;
 
-/** Repacked copies by tensor (null: no WebAssembly SIMD, or too large). */
-const repacked = new WeakMap<QuantizedTensor, LutTmac | null>();
+/** A tensor's repacked form, and whether its own regions hold it now (in place). */
+interface State {
+  tmac: LutTmac | null;
+  wasm: LutWasm | null;
+  repacked: boolean;
+}
+
+/** By the prepared tensor's `q` (its arrays are the regions of `wasm`). */
+const states = new WeakMap<QuantizedTensor, State>();
 const locks = new WeakMap<QuantizedTensor, Promise<unknown>>();
 
 /**
- * The tensor's repacked copy, made on first use when `wasm` is true and the engine has
- * WebAssembly SIMD; null otherwise (the TypeScript spec runs).
+ * The tensor's repacked form, made on first use when `wasm` is true and the engine has WebAssembly
+ * SIMD (in place in the tensor's regions `w` where its rows fill whole tiles, else a copy); null
+ * otherwise (the TypeScript spec runs).
  */
-export function tmacOf(q: QuantizedTensor, wasm: boolean): LutTmac | null {
+export function tmacOf(q: QuantizedTensor, w: LutWasm | null, wasm: boolean): LutTmac | null {
   if (!wasm) return null;
-  if (!repacked.has(q)) {
+  let st = states.get(q);
+  if (!st) {
     const isa = lutInt8Isa();
-    repacked.set(q, isa ? createTmac(q, isa) : null);
+    const inPlace = isa !== null && w !== null && tmacFitsInPlace(q, w);
+    const tmac = !isa ? null : inPlace ? tmacInPlace(q, w!, isa) : createTmac(q, isa);
+    st = { tmac, wasm: inPlace ? w : null, repacked: !inPlace };
+    states.set(q, st);
   }
-  return repacked.get(q)!;
+  if (st.wasm && !st.repacked) {
+    tmacRepackInPlace(q, st.wasm);
+    st.repacked = true;
+  }
+  return st.tmac;
+}
+
+/**
+ * Puts the checkpoint's layout back in a tensor's regions if the bit-plane kernel repacked them
+ * in place (before anything else reads `q.codes`, `q.scales` or `q.zeros`: the `exact` kernels,
+ * dequantization, the GPU upload). Cheap when there is nothing to do.
+ *
+ * @example
+ * ```ts
+ * import { tmacRestore } from "./tmac_path.ts";
+ * import { packCodes } from "../quant/packing.ts";
+ * const q = {
+ *   method: "rtn" as const, shape: [1, 64] as [number, number], paddedCols: 64, p: 1,
+ *   codeBits: 2, codes: packCodes(new Array(64).fill(1), 1, 64, 2),
+ *   table: new Float32Array([0, 1, 2, 3]), tableDtype: "F32" as const, groupSize: 64,
+ *   groupAxis: 1 as const, scales: new Float32Array([1]),
+ *   scaleStorage: { kind: "float" as const, dtype: "F32" as const },
+ *   rotation: { kind: "none" as const }, params: {},
+ * };
+ * tmacRestore(q); // never repacked: nothing to do
+ * ```
+ */
+export function tmacRestore(q: QuantizedTensor): void {
+  const st = states.get(q);
+  if (st?.wasm && st.repacked) {
+    tmacUnpackInPlace(q, st.wasm);
+    st.repacked = false;
+  }
 }
 
 let mainWaits = true;
@@ -51,7 +100,8 @@ function waitFor(ctrl: Int32Array, d: number): void {
 
 /**
  * `out[b·rows + r]` for activation rows b < `batch` of `xp` (rotated, padded, f64), each as at
- * batch 1. `minChunk`: rows of work below which a chunk is not worth a worker.
+ * batch 1. `minChunk`: rows of work below which a chunk is not worth a worker; `regions`: the
+ * tensor's own WebAssembly regions (`q`'s arrays live there), repacked in place when they fit.
  *
  * @example
  * ```ts
@@ -75,13 +125,14 @@ export async function tmacMatmul(
   xp: Float64Array,
   batch: number,
   out: Float32Array,
-  opts: { wasm: boolean; single: boolean; minChunk?: number },
+  opts: { wasm: boolean; single: boolean; minChunk?: number; regions?: LutWasm | null },
 ): Promise<void> {
   const [rows] = q.shape;
   const pc = q.paddedCols, g = q.groupSize;
   const delta = q.table[1]! - q.table[0]!;
-  const w = tmacOf(q, opts.wasm);
+  const w = tmacOf(q, opts.regions ?? null, opts.wasm);
   if (!w) {
+    tmacRestore(q); // the spec reads the checkpoint's layout
     for (let b = 0; b < batch; b++) {
       const tab = tmacTables(xp, b * pc, pc, g, delta);
       tmacRowsTs(q, tab, out.subarray(b * rows, (b + 1) * rows), 0, rows);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { lutMatmul, prepareLut } from "../../src/lut/cpu.ts";
+import { lutMatmul, prepareLut, setLutNumerics } from "../../src/lut/cpu.ts";
+import { LutLinear } from "../../src/lut/linear.ts";
 import { lutInt8Isa, setLutInt8Isa } from "../../src/lut/cpu_int8.ts";
 import { setLutWasm } from "../../src/lut/cpu_wasm.ts";
 import { rotateActivations } from "../../src/lut/rotate.ts";
@@ -12,13 +13,19 @@ import {
 import type { QuantizedTensor } from "../../src/quant/format.ts";
 import { randomQuantized, type RandomSpec, randomX, referenceProduct } from "./helpers.ts";
 
-/** Odd row counts (partial tiles of 16 rows), padded columns, groups of 64·k, with/without zeros. */
+/**
+ * Odd row counts (partial tiles of 16 rows: a repacked copy), whole tiles (repacked in place),
+ * padded columns, groups of 64·k, with/without zeros.
+ */
 const SPECS: (RandomSpec & { label: string })[] = [
   { label: "23×130 g64 zeros", rows: 23, cols: 130, bits: 2, group: 64, zeros: true },
   { label: "9×192 channel", rows: 9, cols: 192, bits: 2 },
   { label: "37×256 g128 zeros", rows: 37, cols: 256, bits: 2, group: 128, zeros: true },
   { label: "5×64 g64 Hadamard 64", rows: 5, cols: 64, bits: 2, group: 64, hadamard: { size: 64, seed: 2 } },
   { label: "2101×256 g64 zeros (pooled)", rows: 2101, cols: 256, bits: 2, group: 64, zeros: true },
+  { label: "32×192 channel (in place)", rows: 32, cols: 192, bits: 2 },
+  { label: "48×256 g128 zeros (in place)", rows: 48, cols: 256, bits: 2, group: 128, zeros: true },
+  { label: "2048×256 g64 zeros (pooled, in place)", rows: 2048, cols: 256, bits: 2, group: 64, zeros: true },
 ];
 
 /** A random tensor of the spec on a uniform table (RTN/HQQ's kind). */
@@ -70,7 +77,7 @@ Deno.test("kernel fast, 2-bit uniform: equal to its TypeScript spec, within the 
 });
 
 Deno.test("kernel fast, 2-bit uniform: the TypeScript fallback and the plain SIMD build agree to the bit", async () => {
-  for (const s of SPECS.slice(0, 3)) {
+  for (const s of [...SPECS.slice(0, 3), SPECS[5]!, SPECS[6]!]) {
     const q = uniform(s);
     const x = randomX(s.cols, 3);
     const y = await lutMatmul(prepareLut(q), x, 1, { numerics: "fast" });
@@ -112,4 +119,35 @@ Deno.test("kernel fast, 2-bit uniform: the WebAssembly tables equal the spec's o
   x[200] = 1e-30; // a tiny entry beside ordinary ones
   const { y } = spec(q, x, 1);
   assert.deepEqual(await lutMatmul(prepareLut(q), x, 1, { numerics: "fast", singleThread: true }), y);
+});
+
+Deno.test("kernel fast, 2-bit uniform: repacked in place, restored for exact calls and dequantization", async () => {
+  const s = { rows: 32, cols: 128, bits: 2, group: 64, zeros: true };
+  const q = uniform(s);
+  const lin = new LutLinear(q);
+  const codes = lin.q.codes.slice(), scales = lin.q.scales.slice(), zeros = lin.q.zeros!.slice();
+  const x = randomX(s.cols, 21);
+  const exact = await lutMatmul(prepareLut(q), x, 1, { path: "lut" });
+  setLutNumerics("fast");
+  let fast: Float32Array;
+  try {
+    fast = await lin.forward(x, 1);
+    assert.deepEqual(fast, spec(q, x, 1).y);
+    if (lutInt8Isa()) assert.notDeepEqual(lin.q.codes, codes, "repacked in place");
+  } finally {
+    setLutNumerics("exact");
+  }
+  assert.deepEqual(await lin.forward(x, 1), exact, "exact after fast");
+  assert.deepEqual(lin.q.codes, codes);
+  assert.deepEqual(lin.q.scales, scales);
+  assert.deepEqual(lin.q.zeros, zeros);
+  setLutNumerics("fast");
+  try {
+    assert.deepEqual(await lin.forward(x, 1), fast, "fast again");
+    assert.equal(lin.weightF32().length, s.rows * s.cols);
+    assert.deepEqual(lin.q.codes, codes, "weightF32 restores the layout");
+    assert.deepEqual(await lin.forward(x, 1), fast, "and fast once more");
+  } finally {
+    setLutNumerics("exact");
+  }
 });
