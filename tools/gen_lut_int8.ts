@@ -25,7 +25,8 @@
  * - `n4`: 4-bit scalar codes (NF4/AF4/FP4, RTN/HQQ 4-bit, HIGGS (1,16)); S = 2: low nibble,
  *   high nibble, each one `i8x16.swizzle` of the 16-entry table.
  * - `u4`: `n4` on an equally spaced table (RTN/HQQ 4-bit, t7[c] = c): the nibbles go straight
- *   into the dot product, no swizzle; the same integers as `n4`.
+ *   into the dot product, no swizzle, and the products add up in i16 lanes within a block (one
+ *   `pmaddubsw` per 16 weights), widened once per block: the same integers as `n4`.
  * - `n2`: 2-bit scalar codes (RTN/HQQ 2-bit, HIGGS (1,4)); S = 4: bits 0–1, 2–3, 4–5, 6–7.
  * - `p2n4`: 4-bit pair codes (HIGGS (2,16)); S = 4: (low nibble, coordinate 0), (low, 1),
  *   (high, 0), (high, 1), a table per coordinate.
@@ -76,6 +77,22 @@ function dot(acc: string, x: string, w: string, relaxed: boolean): string {
       (local.set ${acc} (i32x4.add (local.get ${acc}) (i32x4.extadd_pairwise_i16x8_s (i16x8.add
         (i16x8.extmul_low_i8x16_s ${x} (local.get $wv))
         (i16x8.extmul_high_i8x16_s ${x} (local.get $wv))))))`;
+}
+
+/**
+ * `acc += ` the i16 pair sums of 16 i8 × nibble products (`u4`: |x·w| ≤ 127·15, so four chunks
+ * of a block fit i16 without saturating); the block's end widens them pairwise to i32, which gives
+ * every i32 lane the same four products as {@linkcode dot} (relaxed: adjacent bytes; plain: bytes
+ * k and k + 8), so the same integers.
+ */
+function dot16(acc: string, x: string, w: string, relaxed: boolean): string {
+  if (relaxed) {
+    return `(local.set ${acc} (i16x8.add (local.get ${acc}) (i16x8.relaxed_dot_i8x16_i7x16_s ${x} ${w})))`;
+  }
+  return `(local.set $wv ${w})
+      (local.set ${acc} (i16x8.add (local.get ${acc}) (i16x8.add
+        (i16x8.extmul_low_i8x16_s ${x} (local.get $wv))
+        (i16x8.extmul_high_i8x16_s ${x} (local.get $wv)))))`;
 }
 
 const splat8 = (v: number): string => `(v128.const i8x16 ${new Array(16).fill(v).join(" ")})`;
@@ -187,7 +204,13 @@ function blockBody(format: LutInt8Format, relaxed: boolean, R: number): string {
     const ch = Array.from({ length: R }, (_, r) => chunk(format, j, r, relaxed));
     for (const { setup } of ch) if (setup) parts.push(setup);
     parts.push(`(local.set $xv (v128.load offset=${16 * j} (local.get $xp)))`);
-    ch.forEach(({ expr }, r) => parts.push(dot(`$i${r}`, "(local.get $xv)", expr, relaxed)));
+    const d = format === "u4" ? dot16 : dot;
+    ch.forEach(({ expr }, r) => parts.push(d(`$i${r}`, "(local.get $xv)", expr, relaxed)));
+  }
+  if (format === "u4") {
+    for (let r = 0; r < R; r++) {
+      parts.push(`(local.set $i${r} (i32x4.extadd_pairwise_i16x8_s (local.get $i${r})))`);
+    }
   }
   for (let r = 0; r < R; r++) {
     parts.push(

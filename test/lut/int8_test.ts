@@ -207,19 +207,28 @@ Deno.test("kernel fast on every method's quantizer output: within the bound; exa
 });
 
 Deno.test("kernel fast on an equally spaced 4-bit table skips the lookup (u4) with the n4 kernel's results", async () => {
-  for (const spec of [SPECS[1]!, { ...SPECS[0]!, rows: 2101, cols: 256 }]) {
-    const q = { ...randomQuantized(spec), table: new Float32Array(16).map((_, i) => 0.25 * i - 2) };
-    const t = prepareLut(q);
-    const L = t.wasm?.layout.int8;
-    if (!L) continue; // no WebAssembly SIMD here
-    assert.equal(L.format, "u4", spec.label);
-    const x = randomX(spec.cols, 13);
-    const y = await lutMatmul(t, x, 1, { numerics: "fast", singleThread: true });
-    // The regions hold this row's activations: rerun the rows with the lookup (t7 = 0…15).
-    const w = t.wasm!, base = { ...w.layout, out: w.layout.out };
-    lutInt8Rows(w.memory, base, { ...L, format: "n4" }, 0, spec.rows);
-    assert.deepEqual(w.out.slice(0, spec.rows), y, spec.label);
-    const pooled = await lutMatmul(t, x, 1, { numerics: "fast" });
-    assert.deepEqual(pooled, y, `${spec.label}: pooled`);
+  const isas = lutInt8Isa() === "relaxed" ? ["relaxed", "simd"] as const : [undefined];
+  for (const isa of isas) {
+    setLutInt8Isa(isa);
+    try {
+      for (const spec of [SPECS[1]!, { ...SPECS[0]!, rows: 2101, cols: 256 }]) {
+        const table = new Float32Array(16).map((_, i) => 0.25 * i - 2);
+        const q = { ...randomQuantized(spec), table };
+        const t = prepareLut(q);
+        const L = t.wasm?.layout.int8;
+        if (!L) continue; // no WebAssembly SIMD here
+        assert.equal(L.format, "u4", spec.label);
+        const x = randomX(spec.cols, 13);
+        const y = await lutMatmul(t, x, 1, { numerics: "fast", singleThread: true });
+        // The regions hold this row's activations: rerun the rows with the lookup (t7 = 0…15).
+        const w = t.wasm!, base = { ...w.layout, out: w.layout.out };
+        lutInt8Rows(w.memory, base, { ...L, format: "n4" }, 0, spec.rows);
+        assert.deepEqual(w.out.slice(0, spec.rows), y, `${spec.label} (${isa})`);
+        const pooled = await lutMatmul(t, x, 1, { numerics: "fast" });
+        assert.deepEqual(pooled, y, `${spec.label} (${isa}): pooled`);
+      }
+    } finally {
+      setLutInt8Isa(undefined);
+    }
   }
 });
