@@ -165,7 +165,9 @@ for (const s of args.shapes.split(",")) {
     let i = 0;
     const streamed = (await perCall(() => kernelOnly(ts[i++ % copies]!))).best;
     console.log(
-      `| ${rows}×${cols} | ${m.name}${tmacCovers(q) ? " (bit-plane)" : ""} | ${(bytes / 1e6).toFixed(2)} | ${kernel.toFixed(3)} | ` +
+      `| ${rows}×${cols} | ${m.name}${tmacCovers(q) ? " (bit-plane)" : ""} | ${
+        (bytes / 1e6).toFixed(2)
+      } | ${kernel.toFixed(3)} | ` +
         `${gbs(bytes, kernel)} | ${(cached / kernel).toFixed(2)} | ${gbs(bytes, streamed)} | ` +
         `${(dramMs * bytes / big.length / streamed).toFixed(2)} | ${whole.toFixed(3)} | ` +
         `${(kernel / whole).toFixed(2)} | ${k.cpu.toFixed(3)} |`,

@@ -79,7 +79,8 @@ const bytes = (lanes: number[]): string =>
  * (the same f32 operations lane by lane), and each block's m = max|T| into `mx` (f32).
  */
 function tablesFunc(): string {
-  const quads = (body: string): string => `(local.set $q (i32.const 0))
+  const quads = (body: string): string =>
+    `(local.set $q (i32.const 0))
         (loop $quads${body.length % 7}
           ${body}
           (local.set $q (i32.add (local.get $q) (i32.const 1)))
@@ -87,7 +88,9 @@ function tablesFunc(): string {
   const v = [0, 1, 2, 3].map((i) => `$v${i}`);
   const pass1 = `(local.set $xv (v128.load (local.get $xp)))
           ;; lanes p = 0…3: (0, x0, x1, x0 + x1); + x2 gives p + 4, + x3 gives p + 8
-          (local.set $v0 (f32x4.add (i8x16.shuffle ${bytes([4, 0, 4, 0])} (local.get $xv) (local.get $z))
+          (local.set $v0 (f32x4.add (i8x16.shuffle ${
+    bytes([4, 0, 4, 0])
+  } (local.get $xv) (local.get $z))
             (i8x16.shuffle ${bytes([4, 4, 1, 1])} (local.get $xv) (local.get $z))))
           (local.set $v1 (f32x4.add (local.get $v0) (i8x16.shuffle ${
     bytes([2, 2, 2, 2])
@@ -176,7 +179,9 @@ function kernelFunc(relaxed: boolean, zeros: boolean): string {
       ? `(f32x4.mul ${S} (f32x4.sub (local.get $tm) (v128.load ${at} (local.get $zop))))`
       : `(f32x4.mul ${S} (local.get $tm))`;
   };
-  return `  (func (export "b2${zeros ? "" : "_nz"}") (param $codes i32) (param $tab i32) (param $s i32)
+  return `  (func (export "b2${
+    zeros ? "" : "_nz"
+  }") (param $codes i32) (param $tab i32) (param $s i32)
     (param $z i32) (param $stb i32) (param $xg i32) (param $out i32) (param $t0 i32) (param $t1 i32)
     (param $nblk i32) (param $bpg i32) (param $gpr i32) (param $tmin f32)
     (local $t i32) (local $cp i32) (local $tp i32) (local $sp i32) (local $xp i32) (local $sop i32)
@@ -226,7 +231,9 @@ function kernelFunc(relaxed: boolean, zeros: boolean): string {
           ${
     halves((g, h) =>
       `(local.set $y${g}${h} (f32x4.add (local.get $y${g}${h}) (f32x4.add ` +
-      `(f32x4.mul (v128.load offset=${(8 * g + 4 * h) * 4} (local.get $sop)) (local.get $g${g}${h})) ` +
+      `(f32x4.mul (v128.load offset=${
+        (8 * g + 4 * h) * 4
+      } (local.get $sop)) (local.get $g${g}${h})) ` +
       `(f32x4.mul ${o(g, h)} (local.get $xs)))))`
     )
   }

@@ -134,7 +134,8 @@ export function tmacRepack(
   for (let r = 0; r < rows; r++) {
     for (let b = 0; b < nblk; b++) {
       for (let j = 0; j < 8; j++) {
-        const lo = SPLIT[src[r * bpr + 16 * b + 2 * j]!]!, hi = SPLIT[src[r * bpr + 16 * b + 2 * j + 1]!]!;
+        const lo = SPLIT[src[r * bpr + 16 * b + 2 * j]!]!,
+          hi = SPLIT[src[r * bpr + 16 * b + 2 * j + 1]!]!;
         const o = at(r, b, j, nblk);
         dst[o] = (lo & 15) | (hi & 15) << 4;
         dst[o + 1] = (lo >> 4) | (hi & 0xf0);
@@ -193,7 +194,8 @@ export function tmacUnpack(
 }
 
 /** The bytes of a u32 array. */
-const bytesOf = (a: Uint32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+const bytesOf = (a: Uint32Array): Uint8Array =>
+  new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /**
  * Whether {@linkcode tmacInPlace} can use a tensor's own memory: its rows fill whole tiles and
@@ -232,13 +234,33 @@ export function tmacInPlace(q: QuantizedTensor, w: LutWasm, isa: LutInt8Isa): Lu
 /** Repacks the tensor's own regions in place (they hold the checkpoint's layout). */
 export function tmacRepackInPlace(q: QuantizedTensor, w: LutWasm): void {
   const codes = bytesOf(w.codes).slice(), s = w.scales.slice(), z = w.zeros?.slice() ?? null;
-  tmacRepack(codes, q.shape[0], q.paddedCols, q.groupSize, s, z, bytesOf(w.codes), w.scales, w.zeros);
+  tmacRepack(
+    codes,
+    q.shape[0],
+    q.paddedCols,
+    q.groupSize,
+    s,
+    z,
+    bytesOf(w.codes),
+    w.scales,
+    w.zeros,
+  );
 }
 
 /** Restores the checkpoint's layout in the tensor's own regions. */
 export function tmacUnpackInPlace(q: QuantizedTensor, w: LutWasm): void {
   const codes = bytesOf(w.codes).slice(), s = w.scales.slice(), z = w.zeros?.slice() ?? null;
-  tmacUnpack(codes, s, z, q.shape[0], q.paddedCols, q.groupSize, bytesOf(w.codes), w.scales, w.zeros);
+  tmacUnpack(
+    codes,
+    s,
+    z,
+    q.shape[0],
+    q.paddedCols,
+    q.groupSize,
+    bytesOf(w.codes),
+    w.scales,
+    w.zeros,
+  );
 }
 
 /** The repacked tensor in a shared memory of its own, or null when it would not fit. */
@@ -294,7 +316,12 @@ export function createTmac(q: QuantizedTensor, isa: LutInt8Isa): LutTmac | null 
   return views(memory, layout, pc, false);
 }
 
-function views(memory: WebAssembly.Memory, L: LutTmacLayout, pc: number, inPlace: boolean): LutTmac {
+function views(
+  memory: WebAssembly.Memory,
+  L: LutTmacLayout,
+  pc: number,
+  inPlace: boolean,
+): LutTmac {
   const buf = memory.buffer;
   return {
     memory,

@@ -139,7 +139,7 @@ export async function tmacMatmul(
     }
     return;
   }
-  const run = (locks.get(q) ?? Promise.resolve()).catch(() => {}).then(async () => {
+  const run = (locks.get(q) ?? Promise.resolve()).catch(() => {}).then(() => {
     const L = w.layout;
     const minChunk = opts.minChunk ?? 1;
     const single = opts.single || poolSize() === 1 || rows < 2 * minChunk;

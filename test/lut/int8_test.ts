@@ -196,7 +196,12 @@ Deno.test("kernel fast on every method's quantizer output: within the bound; exa
       const a = quantizeActivations(xp, b * q.paddedCols, q.paddedCols, q.groupSize);
       // 2-bit uniform codes run the bit-plane kernel, with its own numerics and bound.
       const bound = tmacCovers(q)
-        ? tmacErrorBound(q, tmacTables(xp, b * q.paddedCols, q.paddedCols, q.groupSize, t8.delta), xp, b * q.paddedCols)
+        ? tmacErrorBound(
+          q,
+          tmacTables(xp, b * q.paddedCols, q.paddedCols, q.groupSize, t8.delta),
+          xp,
+          b * q.paddedCols,
+        )
         : int8ErrorBound(q, t8, a, xp, b * q.paddedCols);
       for (let r = 0; r < rows; r++) {
         const i = b * rows + r;

@@ -4,12 +4,7 @@ import { LutLinear } from "../../src/lut/linear.ts";
 import { lutInt8Isa, setLutInt8Isa } from "../../src/lut/cpu_int8.ts";
 import { setLutWasm } from "../../src/lut/cpu_wasm.ts";
 import { rotateActivations } from "../../src/lut/rotate.ts";
-import {
-  tmacCovers,
-  tmacErrorBound,
-  tmacRowsTs,
-  tmacTables,
-} from "../../src/lut/tmac_format.ts";
+import { tmacCovers, tmacErrorBound, tmacRowsTs, tmacTables } from "../../src/lut/tmac_format.ts";
 import type { QuantizedTensor } from "../../src/quant/format.ts";
 import { randomQuantized, type RandomSpec, randomX, referenceProduct } from "./helpers.ts";
 
@@ -21,11 +16,25 @@ const SPECS: (RandomSpec & { label: string })[] = [
   { label: "23×130 g64 zeros", rows: 23, cols: 130, bits: 2, group: 64, zeros: true },
   { label: "9×192 channel", rows: 9, cols: 192, bits: 2 },
   { label: "37×256 g128 zeros", rows: 37, cols: 256, bits: 2, group: 128, zeros: true },
-  { label: "5×64 g64 Hadamard 64", rows: 5, cols: 64, bits: 2, group: 64, hadamard: { size: 64, seed: 2 } },
+  {
+    label: "5×64 g64 Hadamard 64",
+    rows: 5,
+    cols: 64,
+    bits: 2,
+    group: 64,
+    hadamard: { size: 64, seed: 2 },
+  },
   { label: "2101×256 g64 zeros (pooled)", rows: 2101, cols: 256, bits: 2, group: 64, zeros: true },
   { label: "32×192 channel (in place)", rows: 32, cols: 192, bits: 2 },
   { label: "48×256 g128 zeros (in place)", rows: 48, cols: 256, bits: 2, group: 128, zeros: true },
-  { label: "2048×256 g64 zeros (pooled, in place)", rows: 2048, cols: 256, bits: 2, group: 64, zeros: true },
+  {
+    label: "2048×256 g64 zeros (pooled, in place)",
+    rows: 2048,
+    cols: 256,
+    bits: 2,
+    group: 64,
+    zeros: true,
+  },
 ];
 
 /** A random tensor of the spec on a uniform table (RTN/HQQ's kind). */
@@ -118,7 +127,10 @@ Deno.test("kernel fast, 2-bit uniform: the WebAssembly tables equal the spec's o
   for (let i = 64; i < 128; i++) x[i] = ((i % 7) - 3) / 6; // sums landing on ½ steps
   x[200] = 1e-30; // a tiny entry beside ordinary ones
   const { y } = spec(q, x, 1);
-  assert.deepEqual(await lutMatmul(prepareLut(q), x, 1, { numerics: "fast", singleThread: true }), y);
+  assert.deepEqual(
+    await lutMatmul(prepareLut(q), x, 1, { numerics: "fast", singleThread: true }),
+    y,
+  );
 });
 
 Deno.test("kernel fast, 2-bit uniform: repacked in place, restored for exact calls and dequantization", async () => {
