@@ -5,6 +5,11 @@
  * the tensor's repacked copy (made on the first `fast` call, on the pool when the matrix is large),
  * or the TypeScript spec where WebAssembly SIMD is missing. Both give the same numbers.
  *
+ * Repacked in place, a tensor's `q.codes`, `q.scales` and `q.zeros` hold the bit-plane layout
+ * between `fast` calls; {@linkcode tmacRestore} brings the checkpoint's layout back (every other
+ * reader calls it first), so calls with different numerics on one tensor must not overlap in time
+ * (a model's forward awaits each layer in turn).
+ *
  * @module
  */
 import { parallelFor, poolSize } from "../cpu/pool.ts";
