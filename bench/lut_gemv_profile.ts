@@ -111,7 +111,8 @@ function kernelOnly(t: LutCpuTensor, n2 = false): void {
   const w = t.wasm!;
   const L = w.layout.int8!;
   const base = { codes: w.layout.codes, scales: w.layout.scales, zeros: w.layout.zeros };
-  lutInt8Rows(w.memory, { ...base, out: w.layout.out }, L, 0, t.outFeatures);
+  // After a one-row call the row pairs are interleaved (`pair_layout.ts`); n2 times the old kernel.
+  lutInt8Rows(w.memory, { ...base, out: w.layout.out }, L, 0, t.outFeatures, !n2);
 }
 
 const gbs = (bytes: number, ms: number): string => (bytes / ms / 1e6).toFixed(1);

@@ -198,7 +198,7 @@ function chunk(
  * One 64-weight block for R rows: dots into $i0…, then advance the code pointers. The 16-byte
  * activation vectors are loaded once and shared by the rows.
  */
-function blockBody(format: LutInt8Format, relaxed: boolean, R: number): string {
+function blockBody(format: LutInt8Format, relaxed: boolean, R: number, il = false): string {
   const parts: string[] = [];
   for (let j = 0; j < 4; j++) {
     const ch = Array.from({ length: R }, (_, r) => chunk(format, j, r, relaxed));
@@ -214,7 +214,9 @@ function blockBody(format: LutInt8Format, relaxed: boolean, R: number): string {
   }
   for (let r = 0; r < R; r++) {
     parts.push(
-      `(local.set $c${r} (i32.add (local.get $c${r}) (i32.const ${CODE_BYTES[format]})))`,
+      `(local.set $c${r} (i32.add (local.get $c${r}) (i32.const ${
+        CODE_BYTES[format] * (il ? R : 1)
+      })))`,
     );
   }
   return parts.join("\n              ");
@@ -224,14 +226,14 @@ const rows = (R: number, f: (r: number) => string): string =>
   Array.from({ length: R }, (_, r) => f(r)).join("\n            ");
 
 /** `$rows{R}`: rows [start, end) in passes of R rows (end − start a multiple of R). */
-function rowsFunc(format: LutInt8Format, relaxed: boolean, R: number): string {
+function rowsFunc(format: LutInt8Format, relaxed: boolean, R: number, il = false): string {
   const locals = rows(
     R,
     (r) =>
       `(local $c${r} i32) (local $s${r} i32) (local $v${r} v128) (local $i${r} v128) ` +
       `(local $g${r} v128) (local $a${r} v128)`,
   );
-  return `  (func $${format}_${R}
+  return `  (func $${format}_${R}${il ? "i" : ""}
     (param $codes i32) (param $tab i32) (param $scales i32) (param $zeros i32)
     (param $xq i32) (param $dx i32) (param $xg i32) (param $out i32) (param $start i32)
     (param $end i32) (param $bpr i32) (param $gpr i32) (param $bpg i32)
@@ -251,7 +253,13 @@ function rowsFunc(format: LutInt8Format, relaxed: boolean, R: number): string {
         (br_if $rows_done (i32.ge_u (local.get $r) (local.get $end)))
         ${
     rows(R, (r) =>
-      `(local.set $c${r} (i32.add (local.get $codes) (i32.mul (i32.add (local.get $r) (i32.const ${r})) (local.get $bpr))))
+      `(local.set $c${r} ${
+        il
+          ? `(i32.add (i32.add (local.get $codes) (i32.const ${
+            r * CODE_BYTES[format]
+          })) (i32.mul (local.get $r) (local.get $bpr)))`
+          : `(i32.add (local.get $codes) (i32.mul (i32.add (local.get $r) (i32.const ${r})) (local.get $bpr)))`
+      })
         (local.set $s${r} (i32.add (local.get $scales) (i32.shl (i32.mul (i32.add (local.get $r) (i32.const ${r})) (local.get $gpr)) (i32.const 2))))
         (local.set $a${r} (v128.const i32x4 0 0 0 0))`)
   }
@@ -263,7 +271,7 @@ function rowsFunc(format: LutInt8Format, relaxed: boolean, R: number): string {
           (local.set $b (i32.const 0))
           (loop $blocks
             ${rows(R, (r) => `(local.set $i${r} (v128.const i32x4 0 0 0 0))`)}
-              ${blockBody(format, relaxed, R)}
+              ${blockBody(format, relaxed, R, il)}
             (local.set $d (v128.load32_splat (local.get $dp)))
             ${
     rows(R, (r) =>
@@ -375,6 +383,12 @@ function kernel(format: LutInt8Format, relaxed: boolean): string {
       (i32.and (i32.sub (local.get $end) (local.get $start)) (i32.const 1))))
     (call $${format}_2 ${args("(local.get $start)", "(local.get $mid)")})
     (call $${format}_1 ${args("(local.get $mid)", "(local.get $end)")}))
+  (func (export "${format}_il") ${PARAMS}
+    (local $mid i32)
+    (local.set $mid (i32.sub (local.get $end)
+      (i32.and (i32.sub (local.get $end) (local.get $start)) (i32.const 1))))
+    (call $${format}_2i ${args("(local.get $start)", "(local.get $mid)")})
+    (call $${format}_1 ${args("(local.get $mid)", "(local.get $end)")}))
   (func (export "${format}_batch") ${PARAMS}
     (param $nb i32) (param $scratch i32) (param $tile i32) (param $ldo i32)
     (local $mid i32) (local $r0 i32) (local $r1 i32) (local $b i32) (local $pc i32) (local $base i32)
@@ -414,7 +428,8 @@ function kernel(format: LutInt8Format, relaxed: boolean): string {
 
 /** The row functions of one format, one and two rows per pass. */
 function rowFuncs(format: LutInt8Format, relaxed: boolean): string {
-  return `${rowsFunc(format, relaxed, 1)}\n${rowsFunc(format, relaxed, 2)}`;
+  const il = format === "i8" ? "" : `\n${rowsFunc(format, relaxed, 2, true)}`;
+  return `${rowsFunc(format, relaxed, 1)}\n${rowsFunc(format, relaxed, 2)}${il}`;
 }
 
 /**

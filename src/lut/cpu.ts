@@ -41,6 +41,7 @@ import { dequantRows, type LutKernelMeta, lutRows } from "./cpu_kernels.ts";
 import { createLutWasm, type LutWasm, lutWasmAvailable, lutWasmRows } from "./cpu_wasm.ts";
 import { int8RowsTs } from "./int8_fallback.ts";
 import {
+  int8CodeBytes,
   int8Format,
   int8Stride,
   type Int8Table,
@@ -51,7 +52,8 @@ import {
 import { lutInt8BatchRows, lutInt8Rows, lutInt8Steal } from "./cpu_int8.ts";
 import { rotateActivations, rotationSigns } from "./rotate.ts";
 import { tmacCovers } from "./tmac_format.ts";
-import { tmacMatmul, tmacRestore } from "./tmac_path.ts";
+import { tmacMatmul } from "./tmac_path.ts";
+import { interleaveOn, restoreCheckpointLayout } from "./pair_layout.ts";
 import { checkLutCall, checkLutSupport } from "./support.ts";
 
 const KERNELS = new URL("./cpu_kernels.ts", import.meta.url).href;
@@ -296,8 +298,8 @@ export async function lutMatmul(
   // `fast` runs at every batch size, each row as at batch 1 (prefill and decode agree).
   const fast = (opts.numerics ?? defaultNumerics) === "fast" && t.int8 !== null &&
     path !== "blas";
-  // The other kernels read the checkpoint's layout (the bit-plane kernel may have repacked it).
-  if (!fast) tmacRestore(t.q);
+  // The other kernels read the checkpoint's layout (a `fast` kernel may have permuted it).
+  if (!fast) restoreCheckpointLayout(t.q);
   const wasmLoop = !fast && t.wasm?.layout.kernel != null && (opts.wasm ?? true) &&
     path !== "blas" && batch <= WASM_MAX_BATCH;
   const useBlas = !fast && !wasmLoop && path !== "lut" && matmulBackend() !== "typescript" &&
@@ -333,6 +335,7 @@ export async function lutMatmul(
       }
       return out;
     }
+    restoreCheckpointLayout(t.q);
     for (let b = 0; b < batch; b++) {
       const y = batch === 1 ? out : out.subarray(b * rows, (b + 1) * rows);
       const xr = xp.subarray(b * pc, (b + 1) * pc);
@@ -460,8 +463,11 @@ function int8Path(
     }
     const { codes, scales, zeros } = w.layout;
     const base = { codes, scales, zeros, out: w.layout.out };
+    // One row reads the row pairs interleaved (one stream of codes); the batch kernel, natural.
+    if (nb === 1) interleaveOn(t.q, int8CodeBytes(L.format));
+    else restoreCheckpointLayout(t.q);
     if (single) {
-      if (nb === 1) lutInt8Rows(w.memory, base, L, 0, rows);
+      if (nb === 1) lutInt8Rows(w.memory, base, L, 0, rows, true);
       else lutInt8BatchRows(w.memory, base, L, nb, 0, 0, rows);
     } else {
       // Work stealing: the workers are woken, this thread starts at once, and whatever chunks
@@ -477,9 +483,9 @@ function int8Path(
       Atomics.store(ctrl, 2, gen << 8);
       Atomics.store(ctrl, 0, gen << 8);
       const k = nb === 1 ? 0 : nb;
-      const args = [w.memory, base, L, rows, chunkRows, k, gen];
+      const args = [w.memory, base, L, rows, chunkRows, k, gen, nb === 1];
       parallelFor(INT8_KERNELS, "lutInt8Steal", poolSize(), args).catch(() => {});
-      lutInt8Steal(w.memory, base, L, rows, chunkRows, k, gen);
+      lutInt8Steal(w.memory, base, L, rows, chunkRows, k, gen, nb === 1);
       for (let d = Atomics.load(ctrl, 1); d < chunks; d = Atomics.load(ctrl, 1)) waitFor(ctrl, d);
     }
     out.set(v.out.subarray(0, nb * rows), b0 * rows);

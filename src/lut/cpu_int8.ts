@@ -146,7 +146,8 @@ const instances = new WeakMap<WebAssembly.Memory, Map<LutInt8Isa, WebAssembly.Ex
 /**
  * Rows `[start, end)` of the `fast` kernel on a tensor's shared memory: the codes at `codes`,
  * scales, zeros (0 when none) and output at `out` (byte offsets), the rest as in `L`; the
- * activation regions must be filled (the pool's entry point).
+ * activation regions must be filled (the pool's entry point). `interleaved`: the codes' row pairs
+ * are interleaved block by block (`pair_layout.ts`; `start` even).
  *
  * @example
  * ```ts
@@ -160,8 +161,9 @@ export function lutInt8Rows(
   L: LutInt8Layout,
   start: number,
   end: number,
+  interleaved = false,
 ): number {
-  kernelFn(memory, L, "")(
+  kernelFn(memory, L, interleaved ? "_il" : "")(
     base.codes,
     L.tab,
     base.scales,
@@ -265,7 +267,8 @@ export function take(ctrl: Int32Array, i: number, gen: number, max: number): num
 /**
  * Work stealing over chunks of `chunkRows` rows of call `gen`: takes chunk numbers from the shared
  * counter at `L.ctrl` until all `chunks` are taken, runs each (the one-row kernel, or the batch
- * kernel for `nb` > 0 activation rows), counts it done and wakes the waiter. The calling thread
+ * kernel for `nb` > 0 activation rows; the one-row kernel on interleaved row pairs if
+ * `interleaved`), counts it done and wakes the waiter. The calling thread
  * and the workers all run this; a worker that starts late finds nothing left, so the call never
  * waits for a thread the OS has not scheduled yet (the range arguments of the pool are ignored).
  * The counters carry the call's number (`ctrl[3]`, set by the caller with the counters): a worker
@@ -287,6 +290,7 @@ export function lutInt8Steal(
   chunkRows: number,
   nb: number,
   gen: number,
+  interleaved = false,
   _start = 0,
   _end = 0,
 ): number {
@@ -301,7 +305,7 @@ export function lutInt8Steal(
     if (c < 0) break;
     const s = c * chunkRows, e = Math.min(rows, (c + 1) * chunkRows);
     if (nb > 0) lutInt8BatchRows(memory, base, L, nb, slot, s, e);
-    else lutInt8Rows(memory, base, L, s, e);
+    else lutInt8Rows(memory, base, L, s, e, interleaved);
     n++;
     Atomics.add(ctrl, 1, 1);
     Atomics.notify(ctrl, 1);

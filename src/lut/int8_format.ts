@@ -63,6 +63,20 @@ export function int8Stride(f: LutInt8Format): number {
   return f === "n4" || f === "u4" ? 2 : f === "n2" || f === "p2n4" ? 4 : 1;
 }
 
+/**
+ * Code bytes per 64 weights of a format (the block the row-pair interleave of `pair_layout.ts`
+ * moves).
+ *
+ * @example
+ * ```ts
+ * import { int8CodeBytes } from "./int8_format.ts";
+ * if (int8CodeBytes("n4") !== 32 || int8CodeBytes("n3") !== 24) throw new Error();
+ * ```
+ */
+export function int8CodeBytes(f: LutInt8Format): number {
+  return f === "n2" || f === "p2n4" ? 16 : f === "n3" ? 24 : 32;
+}
+
 /** A table as 7-bit integers: t ≈ tmin + delta·t7. */
 export interface Int8Table {
   /** Entry c·p + k for code c, coordinate k (the table's own order), values 0…127. */

@@ -227,7 +227,8 @@ Deno.test("kernel fast on an equally spaced 4-bit table skips the lookup (u4) wi
         const y = await lutMatmul(t, x, 1, { numerics: "fast", singleThread: true });
         // The regions hold this row's activations: rerun the rows with the lookup (t7 = 0…15).
         const w = t.wasm!, base = { ...w.layout, out: w.layout.out };
-        lutInt8Rows(w.memory, base, { ...L, format: "n4" }, 0, spec.rows);
+        // (A one-row call leaves the row pairs interleaved: pair_layout.ts.)
+        lutInt8Rows(w.memory, base, { ...L, format: "n4" }, 0, spec.rows, true);
         assert.deepEqual(w.out.slice(0, spec.rows), y, `${spec.label} (${isa})`);
         const pooled = await lutMatmul(t, x, 1, { numerics: "fast" });
         assert.deepEqual(pooled, y, `${spec.label} (${isa}): pooled`);
@@ -236,4 +237,28 @@ Deno.test("kernel fast on an equally spaced 4-bit table skips the lookup (u4) wi
       setLutInt8Isa(undefined);
     }
   }
+});
+
+Deno.test("kernel fast, one row: row pairs interleaved in place, restored for exact and batch calls", async () => {
+  const spec = { label: "4-bit g64, 37 rows", rows: 37, cols: 256, bits: 4, group: 64 };
+  const q = randomQuantized(spec);
+  const lin = new LutLinear(q);
+  const codes = lin.q.codes.slice();
+  const x = randomX(3 * spec.cols, 8);
+  const one = x.subarray(0, spec.cols);
+  const exact = await lutMatmul(prepareLut(q), one, 1);
+  const batch = await lutMatmul(prepareLut(q), x, 3, { numerics: "fast" });
+  setLutNumerics("fast");
+  try {
+    const y = await lin.forward(one, 1);
+    if (lutInt8Isa()) assert.notDeepEqual(lin.q.codes, codes, "interleaved");
+    assert.deepEqual(y, batch.subarray(0, spec.rows), "one row ≡ batch row 0");
+    assert.deepEqual(await lin.forward(x, 3), batch, "batch after one row");
+    assert.deepEqual(lin.q.codes, codes, "the batch kernel reads the checkpoint's order");
+    assert.deepEqual(await lin.forward(one, 1), y, "one row again");
+  } finally {
+    setLutNumerics("exact");
+  }
+  assert.deepEqual(await lin.forward(one, 1), exact, "exact after fast");
+  assert.deepEqual(lin.q.codes, codes);
 });
