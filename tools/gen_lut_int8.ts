@@ -51,6 +51,11 @@
  * part runs four groups per step. Rows go in pairs (the activation loads shared), then the odd
  * last row.
  *
+ * `<format>_il(…)` is `<format>` on codes whose row pairs are interleaved block by block
+ * (`src/lut/pair_layout.ts`: row 2p's code block b, then row 2p + 1's, …; an odd last row in its
+ * place; `start` even): each pair of rows reads one contiguous stream, twice the codes' bandwidth
+ * from DRAM at decode; the same integers and f32 operations, so the same results.
+ *
  * `<format>_batch(…, nb, scratch, tile, ldo)` does the same for `nb` activation rows (row b's
  * regions at b·pc bytes of `xq`, b·pc/64 of `dx`, b·gpr of `xg`, b·ldo of `out`): tiles of `tile`
  * weight rows are decoded once into `scratch` (`<format>_decode`, the same chunk code) and the

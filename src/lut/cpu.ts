@@ -25,7 +25,10 @@
  * WebAssembly, `int8_fallback.ts` for the TypeScript): each activation row is quantized to i8
  * once; one row runs the GEMV kernel, several run the batch kernel (up to `INT8_BATCH_ROWS` per
  * call, each tile of weights decoded once for all of them) with the same results row by row, so
- * prefill and decode agree; the calling thread and the workers share the weight rows.
+ * prefill and decode agree; the calling thread and the workers share the weight rows. One row reads
+ * the codes with their row pairs interleaved (`pair_layout.ts`), 2-bit uniform codes take the
+ * bit-plane kernel (`tmac_path.ts`); both permute the codes in place, and every other path restores
+ * the checkpoint's layout first.
  *
  * Construct once with {@linkcode prepareLut} (shares the codes with the workers); the
  * {@linkcode LutLinear} layer in `linear.ts` wraps all of this.
