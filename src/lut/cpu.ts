@@ -56,7 +56,7 @@ import { lutInt8BatchRows, lutInt8Rows, lutInt8Steal } from "./cpu_int8.ts";
 import { rotateActivations, rotationSigns } from "./rotate.ts";
 import { tmacCovers } from "./tmac_format.ts";
 import { tmacMatmul } from "./tmac_path.ts";
-import { interleaveOn, restoreCheckpointLayout } from "./pair_layout.ts";
+import { interleaveOn, isInterleaved, restoreCheckpointLayout } from "./pair_layout.ts";
 import { checkLutCall, checkLutSupport } from "./support.ts";
 
 const KERNELS = new URL("./cpu_kernels.ts", import.meta.url).href;
@@ -329,12 +329,15 @@ export async function lutMatmul(
     }
     const useWasm = (opts.wasm ?? true) && t.wasm?.layout.int8 != null;
     if (useWasm) {
-      // Up to `batch` activation rows per kernel call: each tile of weights is decoded once.
-      const step = t.wasm!.layout.int8!.batch;
+      // Up to `batch` activation rows per kernel call: each tile of weights is decoded once. A
+      // short batch on interleaved codes (a decode prompt) runs row by row instead of putting the
+      // checkpoint's order back for one call (the same results either way).
+      const rowByRow = batch === 1 || (isInterleaved(t.q) && batch <= t.wasm!.layout.int8!.batch);
+      const step = rowByRow ? 1 : t.wasm!.layout.int8!.batch;
       for (let b0 = 0; b0 < batch; b0 += step) {
         const nb = Math.min(step, batch - b0);
         const single = opts.singleThread || poolSize() === 1 || rows * nb < 2 * rowWork;
-        await int8Path(t, t.wasm!, xp, b0, nb, out, single, rowWork);
+        await int8Path(t, t.wasm!, xp, b0, nb, out, single, rowWork, rowByRow);
       }
       return out;
     }
@@ -434,7 +437,8 @@ function waitFor(ctrl: Int32Array, d: number): void {
 
 /**
  * The `fast` kernel on activation rows `[b0, b0 + nb)` of `xp` (nb ≤ the layout's batch):
- * quantize them into the tensor's memory, then the one-row kernel (nb = 1) or the batch kernel.
+ * quantize them into the tensor's memory, then the one-row kernel on interleaved row pairs
+ * (`oneRow`, nb = 1) or the batch kernel on the checkpoint's order.
  */
 function int8Path(
   t: LutCpuTensor,
@@ -445,6 +449,7 @@ function int8Path(
   out: Float32Array,
   single: boolean,
   minChunk: number,
+  oneRow: boolean,
 ): Promise<void> {
   return locked(w, () => {
     const { pc, g, rows } = t.meta;
@@ -466,17 +471,18 @@ function int8Path(
     }
     const { codes, scales, zeros } = w.layout;
     const base = { codes, scales, zeros, out: w.layout.out };
-    // One row reads the row pairs interleaved (one stream of codes); the batch kernel, natural.
-    if (nb === 1) interleaveOn(t.q, int8CodeBytes(L.format));
+    // One row reads the row pairs interleaved (one stream of codes); the batch kernel (every call
+    // of a long batch, its last row too), the checkpoint's order.
+    if (oneRow) interleaveOn(t.q, int8CodeBytes(L.format));
     else restoreCheckpointLayout(t.q);
     if (single) {
-      if (nb === 1) lutInt8Rows(w.memory, base, L, 0, rows, true);
+      if (oneRow) lutInt8Rows(w.memory, base, L, 0, rows, true);
       else lutInt8BatchRows(w.memory, base, L, nb, 0, 0, rows);
     } else {
       // Work stealing: the workers are woken, this thread starts at once, and whatever chunks
       // a late worker has not taken this thread does; it waits only for chunks in progress.
       let chunkRows = Math.max(2 * Math.ceil(minChunk / (16 * nb)), 2 * Math.ceil(rows / 64));
-      if (nb > 1) chunkRows = Math.ceil(chunkRows / L.tile) * L.tile;
+      if (!oneRow) chunkRows = Math.ceil(chunkRows / L.tile) * L.tile;
       const chunks = Math.ceil(rows / chunkRows);
       // A new call number, so that workers still to start for an earlier call take nothing.
       const ctrl = v.ctrl;
@@ -485,10 +491,10 @@ function int8Path(
       Atomics.store(ctrl, 1, 0);
       Atomics.store(ctrl, 2, gen << 8);
       Atomics.store(ctrl, 0, gen << 8);
-      const k = nb === 1 ? 0 : nb;
-      const args = [w.memory, base, L, rows, chunkRows, k, gen, nb === 1];
+      const k = oneRow ? 0 : nb;
+      const args = [w.memory, base, L, rows, chunkRows, k, gen, oneRow];
       parallelFor(INT8_KERNELS, "lutInt8Steal", poolSize(), args).catch(() => {});
-      lutInt8Steal(w.memory, base, L, rows, chunkRows, k, gen, nb === 1);
+      lutInt8Steal(w.memory, base, L, rows, chunkRows, k, gen, oneRow);
       for (let d = Atomics.load(ctrl, 1); d < chunks; d = Atomics.load(ctrl, 1)) waitFor(ctrl, d);
     }
     out.set(v.out.subarray(0, nb * rows), b0 * rows);

@@ -39,18 +39,27 @@ export function interleavePairs(
   cb: number,
   inverse: boolean,
 ): void {
-  const tmp = new Uint8Array(2 * bpr);
+  // Whole 32-bit words when the blocks and rows allow (every format here): ~4× fewer moves.
+  const k = bytes.byteOffset % 4 === 0 && bpr % 4 === 0 && cb % 4 === 0 ? 4 : 1;
+  const v = k === 4 ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2) : bytes;
+  const n = bpr / k, c = cb / k;
+  const tmp = k === 4 ? new Uint32Array(2 * n) : new Uint8Array(2 * n);
   for (let r = 0; r + 1 < rows; r += 2) {
-    const pair = bytes.subarray(r * bpr, (r + 2) * bpr);
-    tmp.set(pair);
-    for (let b = 0; b < bpr / cb; b++) {
-      for (let k = 0; k < 2; k++) {
-        const nat = k * bpr + b * cb, il = (2 * b + k) * cb;
-        if (inverse) pair.set(tmp.subarray(il, il + cb), nat);
-        else pair.set(tmp.subarray(nat, nat + cb), il);
+    const o = r * n;
+    for (let i = 0; i < 2 * n; i++) tmp[i] = v[o + i]!;
+    for (let b = 0; b < n / c; b++) {
+      for (let h = 0; h < 2; h++) {
+        const nat = h * n + b * c, il = (2 * b + h) * c;
+        const [from, to] = inverse ? [il, nat] : [nat, il];
+        for (let i = 0; i < c; i++) v[o + to + i] = tmp[from + i]!;
       }
     }
   }
+}
+
+/** Whether `q`'s row pairs are interleaved now. */
+export function isInterleaved(q: QuantizedTensor): boolean {
+  return interleaved.has(q);
 }
 
 const bytesOf = (a: Uint32Array): Uint8Array =>

@@ -239,21 +239,24 @@ Deno.test("kernel fast on an equally spaced 4-bit table skips the lookup (u4) wi
   }
 });
 
-Deno.test("kernel fast, one row: row pairs interleaved in place, restored for exact and batch calls", async () => {
+Deno.test("kernel fast, one row: row pairs interleaved in place, restored for exact and long batch calls", async () => {
   const spec = { label: "4-bit g64, 37 rows", rows: 37, cols: 256, bits: 4, group: 64 };
   const q = randomQuantized(spec);
   const lin = new LutLinear(q);
   const codes = lin.q.codes.slice();
-  const x = randomX(3 * spec.cols, 8);
-  const one = x.subarray(0, spec.cols);
+  const x = randomX(9 * spec.cols, 8);
+  const one = x.subarray(0, spec.cols), three = x.subarray(0, 3 * spec.cols);
   const exact = await lutMatmul(prepareLut(q), one, 1);
-  const batch = await lutMatmul(prepareLut(q), x, 3, { numerics: "fast" });
+  const batch = await lutMatmul(prepareLut(q), x, 9, { numerics: "fast" });
   setLutNumerics("fast");
   try {
     const y = await lin.forward(one, 1);
     if (lutInt8Isa()) assert.notDeepEqual(lin.q.codes, codes, "interleaved");
     assert.deepEqual(y, batch.subarray(0, spec.rows), "one row ≡ batch row 0");
-    assert.deepEqual(await lin.forward(x, 3), batch, "batch after one row");
+    // A short batch runs row by row on the interleaved codes; a long one puts the order back.
+    assert.deepEqual(await lin.forward(three, 3), batch.subarray(0, 3 * spec.rows), "batch 3");
+    if (lutInt8Isa()) assert.notDeepEqual(lin.q.codes, codes, "still interleaved");
+    assert.deepEqual(await lin.forward(x, 9), batch, "batch 9 after one row");
     assert.deepEqual(lin.q.codes, codes, "the batch kernel reads the checkpoint's order");
     assert.deepEqual(await lin.forward(one, 1), y, "one row again");
   } finally {
