@@ -20,6 +20,10 @@ import { parseArgs } from "node:util";
 import { randU32, randUniform } from "../src/core/prng.ts";
 import { type LutCpuTensor, lutMatmul, prepareLut } from "../src/lut/cpu.ts";
 import { lutInt8Isa, lutInt8Rows } from "../src/lut/cpu_int8.ts";
+import { lutTmacRows } from "../src/lut/cpu_tmac.ts";
+import { int8Stride, quantizeActivationsInto } from "../src/lut/int8_format.ts";
+import { tmacCovers } from "../src/lut/tmac_format.ts";
+import { tmacOf } from "../src/lut/tmac_path.ts";
 import type { QuantizedTensor } from "../src/quant/format.ts";
 import { processCpuMs } from "./timing.ts";
 
@@ -94,12 +98,21 @@ async function perCall(fn: () => unknown): Promise<{ best: number; cpu: number }
   return { best, cpu: (processCpuMs() - c0) / n };
 }
 
-/** The kernel alone on a tensor whose activation regions a previous call filled. */
-function kernelOnly(t: LutCpuTensor): void {
+/**
+ * The kernel alone on a tensor whose activation regions a previous call filled: the bit-plane
+ * kernel where it covers the layout (2-bit uniform codes) unless `n2`, else the int8 kernel.
+ */
+function kernelOnly(t: LutCpuTensor, n2 = false): void {
+  if (!n2 && tmacCovers(t.q)) {
+    const m = tmacOf(t.q, t.wasm, true)!;
+    lutTmacRows(m.memory, m.layout, 0, m.layout.tiles);
+    return;
+  }
   const w = t.wasm!;
   const L = w.layout.int8!;
   const base = { codes: w.layout.codes, scales: w.layout.scales, zeros: w.layout.zeros };
-  lutInt8Rows(w.memory, { ...base, out: w.layout.out }, L, 0, t.outFeatures);
+  // After a one-row call the row pairs are interleaved (`pair_layout.ts`); n2 times the old kernel.
+  lutInt8Rows(w.memory, { ...base, out: w.layout.out }, L, 0, t.outFeatures, !n2);
 }
 
 const gbs = (bytes: number, ms: number): string => (bytes / ms / 1e6).toFixed(1);
@@ -130,6 +143,17 @@ for (const s of args.shapes.split(",")) {
     const x = Float32Array.from({ length: cols }, (_, i) => randUniform(5, i) * 2 - 1);
     const opts = { numerics: "fast" as const, singleThread: true };
     const whole = (await perCall(() => lutMatmul(t, x, 1, opts))).best;
+    if (tmacCovers(q)) {
+      // The int8 kernel that covered it before the bit-plane one (its regions: one call fills them).
+      const v = t.wasm!.int8!, L = t.wasm!.layout.int8!;
+      const xp = Float64Array.from(x);
+      quantizeActivationsInto(xp, 0, cols, m.g, int8Stride(L.format), v.xq, v.dx, v.xg);
+      const n2 = (await perCall(() => kernelOnly(t, true))).best;
+      console.log(
+        `| ${rows}×${cols} | ${m.name} (n2 int8 kernel) | ${(bytes / 1e6).toFixed(2)} | ` +
+          `${n2.toFixed(3)} | ${gbs(bytes, n2)} | | | | | | |`,
+      );
+    }
     const k = await perCall(() => kernelOnly(t));
     const kernel = k.best;
     const a = new Uint8Array(bytes), b = new Uint8Array(bytes);
@@ -142,7 +166,9 @@ for (const s of args.shapes.split(",")) {
     let i = 0;
     const streamed = (await perCall(() => kernelOnly(ts[i++ % copies]!))).best;
     console.log(
-      `| ${rows}×${cols} | ${m.name} | ${(bytes / 1e6).toFixed(2)} | ${kernel.toFixed(3)} | ` +
+      `| ${rows}×${cols} | ${m.name}${tmacCovers(q) ? " (bit-plane)" : ""} | ${
+        (bytes / 1e6).toFixed(2)
+      } | ${kernel.toFixed(3)} | ` +
         `${gbs(bytes, kernel)} | ${(cached / kernel).toFixed(2)} | ${gbs(bytes, streamed)} | ` +
         `${(dramMs * bytes / big.length / streamed).toFixed(2)} | ${whole.toFixed(3)} | ` +
         `${(kernel / whole).toFixed(2)} | ${k.cpu.toFixed(3)} |`,

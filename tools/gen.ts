@@ -15,6 +15,7 @@ import * as hadamardShaders from "./gen_hadamard_shaders.ts";
 import * as hadamardWasm from "./gen_hadamard_wasm.ts";
 import * as lutCpuKernels from "./gen_lut_cpu_kernels.ts";
 import * as lutInt8 from "./gen_lut_int8.ts";
+import * as lutTmac from "./gen_lut_tmac.ts";
 import * as lutWasm from "./gen_lut_wasm.ts";
 import * as opsWasm from "./gen_ops_wasm.ts";
 import * as trainWasm from "./gen_train_wasm.ts";
@@ -30,6 +31,7 @@ export const GENERATORS: readonly Generator[] = [
   { script: "tools/gen_hadamard_wasm.ts", generate: hadamardWasm.generate },
   { script: "tools/gen_lut_cpu_kernels.ts", generate: lutCpuKernels.generate },
   { script: "tools/gen_lut_int8.ts", generate: lutInt8.generate },
+  { script: "tools/gen_lut_tmac.ts", generate: lutTmac.generate },
   { script: "tools/gen_lut_wasm.ts", generate: lutWasm.generate },
   { script: "tools/gen_ops_wasm.ts", generate: opsWasm.generate },
   { script: "tools/gen_train_wasm.ts", generate: trainWasm.generate },

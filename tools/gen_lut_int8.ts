@@ -24,6 +24,9 @@
  *
  * - `n4`: 4-bit scalar codes (NF4/AF4/FP4, RTN/HQQ 4-bit, HIGGS (1,16)); S = 2: low nibble,
  *   high nibble, each one `i8x16.swizzle` of the 16-entry table.
+ * - `u4`: `n4` on an equally spaced table (RTN/HQQ 4-bit, t7[c] = c): the nibbles go straight
+ *   into the dot product, no swizzle, and the products add up in i16 lanes within a block (one
+ *   `pmaddubsw` per 16 weights), widened once per block: the same integers as `n4`.
  * - `n2`: 2-bit scalar codes (RTN/HQQ 2-bit, HIGGS (1,4)); S = 4: bits 0–1, 2–3, 4–5, 6–7.
  * - `p2n4`: 4-bit pair codes (HIGGS (2,16)); S = 4: (low nibble, coordinate 0), (low, 1),
  *   (high, 0), (high, 1), a table per coordinate.
@@ -48,6 +51,11 @@
  * part runs four groups per step. Rows go in pairs (the activation loads shared), then the odd
  * last row.
  *
+ * `<format>_il(…)` is `<format>` on codes whose row pairs are interleaved block by block
+ * (`src/lut/pair_layout.ts`: row 2p's code block b, then row 2p + 1's, …; an odd last row in its
+ * place; `start` even): each pair of rows reads one contiguous stream, twice the codes' bandwidth
+ * from DRAM at decode; the same integers and f32 operations, so the same results.
+ *
  * `<format>_batch(…, nb, scratch, tile, ldo)` does the same for `nb` activation rows (row b's
  * regions at b·pc bytes of `xq`, b·pc/64 of `dx`, b·gpr of `xg`, b·ldo of `out`): tiles of `tile`
  * weight rows are decoded once into `scratch` (`<format>_decode`, the same chunk code) and the
@@ -60,7 +68,7 @@ import { assembleWat, wasmBytesSource } from "../src/core/wasm.ts";
 import { type GeneratedFile, writeGenerated } from "./generated.ts";
 
 /** The formats the generator emits a function for. */
-export const LUT_INT8_FORMATS = ["n4", "n2", "p2n4", "n3", "p2n8"] as const;
+export const LUT_INT8_FORMATS = ["n4", "u4", "n2", "p2n4", "n3", "p2n8"] as const;
 
 /** One of {@linkcode LUT_INT8_FORMATS}, or `i8`: rows already decoded to 7-bit bytes (batch). */
 export type LutInt8Format = typeof LUT_INT8_FORMATS[number] | "i8";
@@ -74,6 +82,22 @@ function dot(acc: string, x: string, w: string, relaxed: boolean): string {
       (local.set ${acc} (i32x4.add (local.get ${acc}) (i32x4.extadd_pairwise_i16x8_s (i16x8.add
         (i16x8.extmul_low_i8x16_s ${x} (local.get $wv))
         (i16x8.extmul_high_i8x16_s ${x} (local.get $wv))))))`;
+}
+
+/**
+ * `acc += ` the i16 pair sums of 16 i8 × nibble products (`u4`: |x·w| ≤ 127·15, so four chunks
+ * of a block fit i16 without saturating); the block's end widens them pairwise to i32, which gives
+ * every i32 lane the same four products as {@linkcode dot} (relaxed: adjacent bytes; plain: bytes
+ * k and k + 8), so the same integers.
+ */
+function dot16(acc: string, x: string, w: string, relaxed: boolean): string {
+  if (relaxed) {
+    return `(local.set ${acc} (i16x8.add (local.get ${acc}) (i16x8.relaxed_dot_i8x16_i7x16_s ${x} ${w})))`;
+  }
+  return `(local.set $wv ${w})
+      (local.set ${acc} (i16x8.add (local.get ${acc}) (i16x8.add
+        (i16x8.extmul_low_i8x16_s ${x} (local.get $wv))
+        (i16x8.extmul_high_i8x16_s ${x} (local.get $wv)))))`;
 }
 
 const splat8 = (v: number): string => `(v128.const i8x16 ${new Array(16).fill(v).join(" ")})`;
@@ -100,6 +124,7 @@ const MASK_SET = `(local.set $m15 ${splat8(15)})
 /** Code bytes per 64 weights. */
 const CODE_BYTES: Record<LutInt8Format, number> = {
   n4: 32,
+  u4: 32,
   n2: 16,
   p2n4: 16,
   n3: 24,
@@ -147,6 +172,8 @@ function chunk(
         setup: j % 2 === 0 ? load(16 * (j >> 1)) : "",
         expr: swz("$t0", nibble(j % 2), relaxed),
       };
+    case "u4": // n4 on an equally spaced table: the nibbles are the 7-bit values
+      return { setup: j % 2 === 0 ? load(16 * (j >> 1)) : "", expr: nibble(j % 2) };
     case "n2": {
       const idx = j === 0 ? `(v128.and ${V} (local.get $m3))` : shrMask(V, 2 * j, "$m3");
       return { setup: j === 0 ? load(0) : "", expr: swz("$t0", idx, relaxed) };
@@ -176,17 +203,25 @@ function chunk(
  * One 64-weight block for R rows: dots into $i0…, then advance the code pointers. The 16-byte
  * activation vectors are loaded once and shared by the rows.
  */
-function blockBody(format: LutInt8Format, relaxed: boolean, R: number): string {
+function blockBody(format: LutInt8Format, relaxed: boolean, R: number, il = false): string {
   const parts: string[] = [];
   for (let j = 0; j < 4; j++) {
     const ch = Array.from({ length: R }, (_, r) => chunk(format, j, r, relaxed));
     for (const { setup } of ch) if (setup) parts.push(setup);
     parts.push(`(local.set $xv (v128.load offset=${16 * j} (local.get $xp)))`);
-    ch.forEach(({ expr }, r) => parts.push(dot(`$i${r}`, "(local.get $xv)", expr, relaxed)));
+    const d = format === "u4" ? dot16 : dot;
+    ch.forEach(({ expr }, r) => parts.push(d(`$i${r}`, "(local.get $xv)", expr, relaxed)));
+  }
+  if (format === "u4") {
+    for (let r = 0; r < R; r++) {
+      parts.push(`(local.set $i${r} (i32x4.extadd_pairwise_i16x8_s (local.get $i${r})))`);
+    }
   }
   for (let r = 0; r < R; r++) {
     parts.push(
-      `(local.set $c${r} (i32.add (local.get $c${r}) (i32.const ${CODE_BYTES[format]})))`,
+      `(local.set $c${r} (i32.add (local.get $c${r}) (i32.const ${
+        CODE_BYTES[format] * (il ? R : 1)
+      })))`,
     );
   }
   return parts.join("\n              ");
@@ -196,14 +231,14 @@ const rows = (R: number, f: (r: number) => string): string =>
   Array.from({ length: R }, (_, r) => f(r)).join("\n            ");
 
 /** `$rows{R}`: rows [start, end) in passes of R rows (end − start a multiple of R). */
-function rowsFunc(format: LutInt8Format, relaxed: boolean, R: number): string {
+function rowsFunc(format: LutInt8Format, relaxed: boolean, R: number, il = false): string {
   const locals = rows(
     R,
     (r) =>
       `(local $c${r} i32) (local $s${r} i32) (local $v${r} v128) (local $i${r} v128) ` +
       `(local $g${r} v128) (local $a${r} v128)`,
   );
-  return `  (func $${format}_${R}
+  return `  (func $${format}_${R}${il ? "i" : ""}
     (param $codes i32) (param $tab i32) (param $scales i32) (param $zeros i32)
     (param $xq i32) (param $dx i32) (param $xg i32) (param $out i32) (param $start i32)
     (param $end i32) (param $bpr i32) (param $gpr i32) (param $bpg i32)
@@ -223,7 +258,13 @@ function rowsFunc(format: LutInt8Format, relaxed: boolean, R: number): string {
         (br_if $rows_done (i32.ge_u (local.get $r) (local.get $end)))
         ${
     rows(R, (r) =>
-      `(local.set $c${r} (i32.add (local.get $codes) (i32.mul (i32.add (local.get $r) (i32.const ${r})) (local.get $bpr))))
+      `(local.set $c${r} ${
+        il
+          ? `(i32.add (i32.add (local.get $codes) (i32.const ${
+            r * CODE_BYTES[format]
+          })) (i32.mul (local.get $r) (local.get $bpr)))`
+          : `(i32.add (local.get $codes) (i32.mul (i32.add (local.get $r) (i32.const ${r})) (local.get $bpr)))`
+      })
         (local.set $s${r} (i32.add (local.get $scales) (i32.shl (i32.mul (i32.add (local.get $r) (i32.const ${r})) (local.get $gpr)) (i32.const 2))))
         (local.set $a${r} (v128.const i32x4 0 0 0 0))`)
   }
@@ -235,7 +276,7 @@ function rowsFunc(format: LutInt8Format, relaxed: boolean, R: number): string {
           (local.set $b (i32.const 0))
           (loop $blocks
             ${rows(R, (r) => `(local.set $i${r} (v128.const i32x4 0 0 0 0))`)}
-              ${blockBody(format, relaxed, R)}
+              ${blockBody(format, relaxed, R, il)}
             (local.set $d (v128.load32_splat (local.get $dp)))
             ${
     rows(R, (r) =>
@@ -347,6 +388,12 @@ function kernel(format: LutInt8Format, relaxed: boolean): string {
       (i32.and (i32.sub (local.get $end) (local.get $start)) (i32.const 1))))
     (call $${format}_2 ${args("(local.get $start)", "(local.get $mid)")})
     (call $${format}_1 ${args("(local.get $mid)", "(local.get $end)")}))
+  (func (export "${format}_il") ${PARAMS}
+    (local $mid i32)
+    (local.set $mid (i32.sub (local.get $end)
+      (i32.and (i32.sub (local.get $end) (local.get $start)) (i32.const 1))))
+    (call $${format}_2i ${args("(local.get $start)", "(local.get $mid)")})
+    (call $${format}_1 ${args("(local.get $mid)", "(local.get $end)")}))
   (func (export "${format}_batch") ${PARAMS}
     (param $nb i32) (param $scratch i32) (param $tile i32) (param $ldo i32)
     (local $mid i32) (local $r0 i32) (local $r1 i32) (local $b i32) (local $pc i32) (local $base i32)
@@ -386,7 +433,8 @@ function kernel(format: LutInt8Format, relaxed: boolean): string {
 
 /** The row functions of one format, one and two rows per pass. */
 function rowFuncs(format: LutInt8Format, relaxed: boolean): string {
-  return `${rowsFunc(format, relaxed, 1)}\n${rowsFunc(format, relaxed, 2)}`;
+  const il = format === "i8" ? "" : `\n${rowsFunc(format, relaxed, 2, true)}`;
+  return `${rowsFunc(format, relaxed, 1)}\n${rowsFunc(format, relaxed, 2)}${il}`;
 }
 
 /**

@@ -25,7 +25,10 @@
  * WebAssembly, `int8_fallback.ts` for the TypeScript): each activation row is quantized to i8
  * once; one row runs the GEMV kernel, several run the batch kernel (up to `INT8_BATCH_ROWS` per
  * call, each tile of weights decoded once for all of them) with the same results row by row, so
- * prefill and decode agree; the calling thread and the workers share the weight rows.
+ * prefill and decode agree; the calling thread and the workers share the weight rows. One row reads
+ * the codes with their row pairs interleaved (`pair_layout.ts`), 2-bit uniform codes take the
+ * bit-plane kernel (`tmac_path.ts`); both permute the codes in place, and every other path restores
+ * the checkpoint's layout first.
  *
  * Construct once with {@linkcode prepareLut} (shares the codes with the workers); the
  * {@linkcode LutLinear} layer in `linear.ts` wraps all of this.
@@ -38,9 +41,10 @@ import { matmulBackend, sgemm } from "../cpu/matmul.ts";
 import type { QuantizedTensor } from "../quant/format.ts";
 import { rowStrideWords } from "../quant/packing.ts";
 import { dequantRows, type LutKernelMeta, lutRows } from "./cpu_kernels.ts";
-import { createLutWasm, type LutWasm, lutWasmRows } from "./cpu_wasm.ts";
+import { createLutWasm, type LutWasm, lutWasmAvailable, lutWasmRows } from "./cpu_wasm.ts";
 import { int8RowsTs } from "./int8_fallback.ts";
 import {
+  int8CodeBytes,
   int8Format,
   int8Stride,
   type Int8Table,
@@ -50,6 +54,9 @@ import {
 } from "./int8_format.ts";
 import { lutInt8BatchRows, lutInt8Rows, lutInt8Steal } from "./cpu_int8.ts";
 import { rotateActivations, rotationSigns } from "./rotate.ts";
+import { tmacCovers } from "./tmac_format.ts";
+import { tmacMatmul } from "./tmac_path.ts";
+import { interleaveOn, isInterleaved, restoreCheckpointLayout } from "./pair_layout.ts";
 import { checkLutCall, checkLutSupport } from "./support.ts";
 
 const KERNELS = new URL("./cpu_kernels.ts", import.meta.url).href;
@@ -294,6 +301,8 @@ export async function lutMatmul(
   // `fast` runs at every batch size, each row as at batch 1 (prefill and decode agree).
   const fast = (opts.numerics ?? defaultNumerics) === "fast" && t.int8 !== null &&
     path !== "blas";
+  // The other kernels read the checkpoint's layout (a `fast` kernel may have permuted it).
+  if (!fast) restoreCheckpointLayout(t.q);
   const wasmLoop = !fast && t.wasm?.layout.kernel != null && (opts.wasm ?? true) &&
     path !== "blas" && batch <= WASM_MAX_BATCH;
   const useBlas = !fast && !wasmLoop && path !== "lut" && matmulBackend() !== "typescript" &&
@@ -311,17 +320,28 @@ export async function lutMatmul(
 
   if (fast) {
     const rowWork = Math.max(1, Math.ceil(MIN_WORK_PER_CHUNK / pc));
+    if (tmacCovers(t.q)) {
+      // 2-bit uniform codes: T-MAC's bit-plane lookup on a repacked copy (`tmac_format.ts`).
+      const wasm = (opts.wasm ?? true) && lutWasmAvailable();
+      const single = opts.singleThread ?? false;
+      await tmacMatmul(t.q, xp, batch, out, { wasm, single, minChunk: rowWork, regions: t.wasm });
+      return out;
+    }
     const useWasm = (opts.wasm ?? true) && t.wasm?.layout.int8 != null;
     if (useWasm) {
-      // Up to `batch` activation rows per kernel call: each tile of weights is decoded once.
-      const step = t.wasm!.layout.int8!.batch;
+      // Up to `batch` activation rows per kernel call: each tile of weights is decoded once. A
+      // short batch on interleaved codes (a decode prompt) runs row by row instead of putting the
+      // checkpoint's order back for one call (the same results either way).
+      const rowByRow = batch === 1 || (isInterleaved(t.q) && batch <= t.wasm!.layout.int8!.batch);
+      const step = rowByRow ? 1 : t.wasm!.layout.int8!.batch;
       for (let b0 = 0; b0 < batch; b0 += step) {
         const nb = Math.min(step, batch - b0);
         const single = opts.singleThread || poolSize() === 1 || rows * nb < 2 * rowWork;
-        await int8Path(t, t.wasm!, xp, b0, nb, out, single, rowWork);
+        await int8Path(t, t.wasm!, xp, b0, nb, out, single, rowWork, rowByRow);
       }
       return out;
     }
+    restoreCheckpointLayout(t.q);
     for (let b = 0; b < batch; b++) {
       const y = batch === 1 ? out : out.subarray(b * rows, (b + 1) * rows);
       const xr = xp.subarray(b * pc, (b + 1) * pc);
@@ -417,7 +437,8 @@ function waitFor(ctrl: Int32Array, d: number): void {
 
 /**
  * The `fast` kernel on activation rows `[b0, b0 + nb)` of `xp` (nb ≤ the layout's batch):
- * quantize them into the tensor's memory, then the one-row kernel (nb = 1) or the batch kernel.
+ * quantize them into the tensor's memory, then the one-row kernel on interleaved row pairs
+ * (`oneRow`, nb = 1) or the batch kernel on the checkpoint's order.
  */
 function int8Path(
   t: LutCpuTensor,
@@ -428,6 +449,7 @@ function int8Path(
   out: Float32Array,
   single: boolean,
   minChunk: number,
+  oneRow: boolean,
 ): Promise<void> {
   return locked(w, () => {
     const { pc, g, rows } = t.meta;
@@ -449,14 +471,18 @@ function int8Path(
     }
     const { codes, scales, zeros } = w.layout;
     const base = { codes, scales, zeros, out: w.layout.out };
+    // One row reads the row pairs interleaved (one stream of codes); the batch kernel (every call
+    // of a long batch, its last row too), the checkpoint's order.
+    if (oneRow) interleaveOn(t.q, int8CodeBytes(L.format));
+    else restoreCheckpointLayout(t.q);
     if (single) {
-      if (nb === 1) lutInt8Rows(w.memory, base, L, 0, rows);
+      if (oneRow) lutInt8Rows(w.memory, base, L, 0, rows, true);
       else lutInt8BatchRows(w.memory, base, L, nb, 0, 0, rows);
     } else {
       // Work stealing: the workers are woken, this thread starts at once, and whatever chunks
       // a late worker has not taken this thread does; it waits only for chunks in progress.
       let chunkRows = Math.max(2 * Math.ceil(minChunk / (16 * nb)), 2 * Math.ceil(rows / 64));
-      if (nb > 1) chunkRows = Math.ceil(chunkRows / L.tile) * L.tile;
+      if (!oneRow) chunkRows = Math.ceil(chunkRows / L.tile) * L.tile;
       const chunks = Math.ceil(rows / chunkRows);
       // A new call number, so that workers still to start for an earlier call take nothing.
       const ctrl = v.ctrl;
@@ -465,10 +491,10 @@ function int8Path(
       Atomics.store(ctrl, 1, 0);
       Atomics.store(ctrl, 2, gen << 8);
       Atomics.store(ctrl, 0, gen << 8);
-      const k = nb === 1 ? 0 : nb;
-      const args = [w.memory, base, L, rows, chunkRows, k, gen];
+      const k = oneRow ? 0 : nb;
+      const args = [w.memory, base, L, rows, chunkRows, k, gen, oneRow];
       parallelFor(INT8_KERNELS, "lutInt8Steal", poolSize(), args).catch(() => {});
-      lutInt8Steal(w.memory, base, L, rows, chunkRows, k, gen);
+      lutInt8Steal(w.memory, base, L, rows, chunkRows, k, gen, oneRow);
       for (let d = Atomics.load(ctrl, 1); d < chunks; d = Atomics.load(ctrl, 1)) waitFor(ctrl, d);
     }
     out.set(v.out.subarray(0, nb * rows), b0 * rows);

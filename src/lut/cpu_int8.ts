@@ -146,7 +146,8 @@ const instances = new WeakMap<WebAssembly.Memory, Map<LutInt8Isa, WebAssembly.Ex
 /**
  * Rows `[start, end)` of the `fast` kernel on a tensor's shared memory: the codes at `codes`,
  * scales, zeros (0 when none) and output at `out` (byte offsets), the rest as in `L`; the
- * activation regions must be filled (the pool's entry point).
+ * activation regions must be filled (the pool's entry point). `interleaved`: the codes' row pairs
+ * are interleaved block by block (`pair_layout.ts`; `start` even).
  *
  * @example
  * ```ts
@@ -160,8 +161,9 @@ export function lutInt8Rows(
   L: LutInt8Layout,
   start: number,
   end: number,
+  interleaved = false,
 ): number {
-  kernelFn(memory, L, "")(
+  kernelFn(memory, L, interleaved ? "_il" : "")(
     base.codes,
     L.tab,
     base.scales,
@@ -241,9 +243,20 @@ export function lutInt8BatchRows(
 
 /**
  * Takes the next count of `ctrl[i]` (a word `gen·256 + count`) if the word still belongs to call
- * `gen` and the count is below `max`; else -1.
+ * `gen` and the count is below `max`; else -1 (the work stealing of the `fast` kernels).
+ *
+ * @example
+ * ```ts
+ * import { take } from "./cpu_int8.ts";
+ * const ctrl = new Int32Array(new SharedArrayBuffer(16));
+ * ctrl[0] = 5 << 8; // call 5, nothing taken
+ * if (take(ctrl, 0, 5, 2) !== 0 || take(ctrl, 0, 5, 2) !== 1 || take(ctrl, 0, 5, 2) !== -1) {
+ *   throw new Error();
+ * }
+ * if (take(ctrl, 0, 4, 9) !== -1) throw new Error(); // another call's word
+ * ```
  */
-function take(ctrl: Int32Array, i: number, gen: number, max: number): number {
+export function take(ctrl: Int32Array, i: number, gen: number, max: number): number {
   for (;;) {
     const w = Atomics.load(ctrl, i);
     if (w >>> 8 !== gen || (w & 255) >= max) return -1;
@@ -254,7 +267,8 @@ function take(ctrl: Int32Array, i: number, gen: number, max: number): number {
 /**
  * Work stealing over chunks of `chunkRows` rows of call `gen`: takes chunk numbers from the shared
  * counter at `L.ctrl` until all `chunks` are taken, runs each (the one-row kernel, or the batch
- * kernel for `nb` > 0 activation rows), counts it done and wakes the waiter. The calling thread
+ * kernel for `nb` > 0 activation rows; the one-row kernel on interleaved row pairs if
+ * `interleaved`), counts it done and wakes the waiter. The calling thread
  * and the workers all run this; a worker that starts late finds nothing left, so the call never
  * waits for a thread the OS has not scheduled yet (the range arguments of the pool are ignored).
  * The counters carry the call's number (`ctrl[3]`, set by the caller with the counters): a worker
@@ -276,6 +290,7 @@ export function lutInt8Steal(
   chunkRows: number,
   nb: number,
   gen: number,
+  interleaved = false,
   _start = 0,
   _end = 0,
 ): number {
@@ -290,7 +305,7 @@ export function lutInt8Steal(
     if (c < 0) break;
     const s = c * chunkRows, e = Math.min(rows, (c + 1) * chunkRows);
     if (nb > 0) lutInt8BatchRows(memory, base, L, nb, slot, s, e);
-    else lutInt8Rows(memory, base, L, s, e);
+    else lutInt8Rows(memory, base, L, s, e, interleaved);
     n++;
     Atomics.add(ctrl, 1, 1);
     Atomics.notify(ctrl, 1);

@@ -182,8 +182,11 @@ export function createLutWasm(
 ): LutWasm | null {
   const kernel = lutWasmAvailable() ? lutWasmKernel(m.p, m.bits, m.axis, m.g) : null;
   const isa = lutWasmAvailable() ? lutInt8Isa() : null;
-  const format = isa ? int8Format(m.p, m.bits, m.axis, m.g) : null;
-  if (!kernel && !format) return null;
+  const nFormat = isa ? int8Format(m.p, m.bits, m.axis, m.g) : null;
+  if (!kernel && !nFormat) return null;
+  const t8 = nFormat ? int8Table(table, m.p) : null;
+  // An equally spaced 4-bit table needs no lookup (t7[c] = c): the same integers without it.
+  const format = nFormat === "n4" && t8!.exact ? "u4" : nFormat;
   const gpr = m.pc / m.g;
   const L: LutWasmLayout = {
     codes: 64,
@@ -215,10 +218,8 @@ export function createLutWasm(
   // The output region holds a whole batch of rows for the `fast` kernels.
   L.out = at;
   at = align(at + m.rows * 4 * (format && isa ? INT8_BATCH_ROWS : 1));
-  let t8 = null;
   let kernelTab: Uint8Array | null = null;
-  if (format && isa) {
-    t8 = int8Table(table, m.p);
+  if (format && isa && t8) {
     kernelTab = int8KernelTable(format, t8.t7);
     const rowsPerCall = INT8_BATCH_ROWS;
     const tile = Math.max(2, Math.floor(INT8_SCRATCH_BYTES / m.pc));

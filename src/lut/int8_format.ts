@@ -22,8 +22,11 @@
  * @module
  */
 
-/** The kernel formats: 4-, 2- and 3-bit scalar codes, 4- and 8-bit pair codes. */
-export type LutInt8Format = "n4" | "n2" | "p2n4" | "n3" | "p2n8";
+/**
+ * The kernel formats: 4-, 2- and 3-bit scalar codes, 4- and 8-bit pair codes; `u4` is `n4` on an
+ * equally spaced table (t7[c] = c: the codes are the 7-bit values, no lookup — the same integers).
+ */
+export type LutInt8Format = "n4" | "u4" | "n2" | "p2n4" | "n3" | "p2n8";
 
 /** Weights per 64-weight block that one activation scale covers. */
 export const INT8_BLOCK = 64;
@@ -57,7 +60,21 @@ export function int8Format(p: number, bits: number, axis: 0 | 1, g: number): Lut
  * (n4 2, n2 and p2n4 4), 1 where it decodes 16 weights in their natural order (n3, p2n8).
  */
 export function int8Stride(f: LutInt8Format): number {
-  return f === "n4" ? 2 : f === "n2" || f === "p2n4" ? 4 : 1;
+  return f === "n4" || f === "u4" ? 2 : f === "n2" || f === "p2n4" ? 4 : 1;
+}
+
+/**
+ * Code bytes per 64 weights of a format (the block the row-pair interleave of `pair_layout.ts`
+ * moves).
+ *
+ * @example
+ * ```ts
+ * import { int8CodeBytes } from "./int8_format.ts";
+ * if (int8CodeBytes("n4") !== 32 || int8CodeBytes("n3") !== 24) throw new Error();
+ * ```
+ */
+export function int8CodeBytes(f: LutInt8Format): number {
+  return f === "n2" || f === "p2n4" ? 16 : f === "n3" ? 24 : 32;
 }
 
 /** A table as 7-bit integers: t ≈ tmin + delta·t7. */

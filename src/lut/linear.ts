@@ -14,6 +14,7 @@ import { decodeRotated } from "../quant/decode.ts";
 import { type LutCpuTensor, lutMatmul, prepareLut } from "./cpu.ts";
 import { type LutRotationMode, uploadQuantized } from "./gpu.ts";
 import { unrotateRow } from "./rotate.ts";
+import { restoreCheckpointLayout } from "./pair_layout.ts";
 
 /**
  * A linear layer `y = x·Ŵᵀ + b` whose weight stays quantized (any format the LUT kernels cover).
@@ -79,6 +80,7 @@ export class LutLinear implements Linear {
   /** The dequantized weight `[outFeatures, inFeatures]` (inverse rotation applied, padding dropped). */
   weightF32(): Float32Array {
     const q = this.q;
+    restoreCheckpointLayout(q); // if a `fast` kernel permuted it in place
     const [rows, cols] = q.shape;
     const pc = q.paddedCols;
     const rot = decodeRotated(q);
@@ -94,6 +96,7 @@ export class LutLinear implements Linear {
 
   /** Uploads the codes once; the GPU layer encodes the LUT kernel (and the rotation pass). */
   async toGpu(gpu: Gpu): Promise<GpuLinear> {
+    restoreCheckpointLayout(this.q);
     const t = await uploadQuantized(gpu, this.q, this.bias ? { bias: this.bias } : {});
     const rotation = this.gpuRotation;
     return {

@@ -3,11 +3,12 @@ import { lutMatmul, prepareLut, setLutNumerics } from "../../src/lut/cpu.ts";
 import { LutLinear } from "../../src/lut/linear.ts";
 import { getQuantizer } from "../../src/quant/registry.ts";
 import type { QuantOptions } from "../../src/quant/quantizer.ts";
-import { lutInt8Isa, setLutInt8Isa } from "../../src/lut/cpu_int8.ts";
+import { lutInt8Isa, lutInt8Rows, setLutInt8Isa } from "../../src/lut/cpu_int8.ts";
 import { setLutWasm } from "../../src/lut/cpu_wasm.ts";
 import { int8ErrorBound } from "../../src/lut/int8_fallback.ts";
 import { int8Format, int8Table, quantizeActivations } from "../../src/lut/int8_format.ts";
 import { rotateActivations } from "../../src/lut/rotate.ts";
+import { tmacCovers, tmacErrorBound, tmacTables } from "../../src/lut/tmac_format.ts";
 import { buildLutInt8Source } from "../../tools/gen_lut_int8.ts";
 import {
   randomQuantized,
@@ -193,11 +194,74 @@ Deno.test("kernel fast on every method's quantizer output: within the bound; exa
     if (method === "rtn" || method === "hqq") assert.ok(t8.exact, `${label}: uniform table`);
     for (let b = 0; b < 3; b++) {
       const a = quantizeActivations(xp, b * q.paddedCols, q.paddedCols, q.groupSize);
-      const bound = int8ErrorBound(q, t8, a, xp, b * q.paddedCols);
+      // 2-bit uniform codes run the bit-plane kernel, with its own numerics and bound.
+      const bound = tmacCovers(q)
+        ? tmacErrorBound(
+          q,
+          tmacTables(xp, b * q.paddedCols, q.paddedCols, q.groupSize, t8.delta),
+          xp,
+          b * q.paddedCols,
+        )
+        : int8ErrorBound(q, t8, a, xp, b * q.paddedCols);
       for (let r = 0; r < rows; r++) {
         const i = b * rows + r;
         assert.ok(Math.abs(y[i]! - ref[i]!) <= bound[r]!, `${label} output ${i}`);
       }
     }
   }
+});
+
+Deno.test("kernel fast on an equally spaced 4-bit table skips the lookup (u4) with the n4 kernel's results", async () => {
+  const isas = lutInt8Isa() === "relaxed" ? ["relaxed", "simd"] as const : [undefined];
+  for (const isa of isas) {
+    setLutInt8Isa(isa);
+    try {
+      for (const spec of [SPECS[1]!, { ...SPECS[0]!, rows: 2101, cols: 256 }]) {
+        const table = new Float32Array(16).map((_, i) => 0.25 * i - 2);
+        const q = { ...randomQuantized(spec), table };
+        const t = prepareLut(q);
+        const L = t.wasm?.layout.int8;
+        if (!L) continue; // no WebAssembly SIMD here
+        assert.equal(L.format, "u4", spec.label);
+        const x = randomX(spec.cols, 13);
+        const y = await lutMatmul(t, x, 1, { numerics: "fast", singleThread: true });
+        // The regions hold this row's activations: rerun the rows with the lookup (t7 = 0…15).
+        const w = t.wasm!, base = { ...w.layout, out: w.layout.out };
+        // (A one-row call leaves the row pairs interleaved: pair_layout.ts.)
+        lutInt8Rows(w.memory, base, { ...L, format: "n4" }, 0, spec.rows, true);
+        assert.deepEqual(w.out.slice(0, spec.rows), y, `${spec.label} (${isa})`);
+        const pooled = await lutMatmul(t, x, 1, { numerics: "fast" });
+        assert.deepEqual(pooled, y, `${spec.label} (${isa}): pooled`);
+      }
+    } finally {
+      setLutInt8Isa(undefined);
+    }
+  }
+});
+
+Deno.test("kernel fast, one row: row pairs interleaved in place, restored for exact and long batch calls", async () => {
+  const spec = { label: "4-bit g64, 37 rows", rows: 37, cols: 256, bits: 4, group: 64 };
+  const q = randomQuantized(spec);
+  const lin = new LutLinear(q);
+  const codes = lin.q.codes.slice();
+  const x = randomX(9 * spec.cols, 8);
+  const one = x.subarray(0, spec.cols), three = x.subarray(0, 3 * spec.cols);
+  const exact = await lutMatmul(prepareLut(q), one, 1);
+  const batch = await lutMatmul(prepareLut(q), x, 9, { numerics: "fast" });
+  setLutNumerics("fast");
+  try {
+    const y = await lin.forward(one, 1);
+    if (lutInt8Isa()) assert.notDeepEqual(lin.q.codes, codes, "interleaved");
+    assert.deepEqual(y, batch.subarray(0, spec.rows), "one row ≡ batch row 0");
+    // A short batch runs row by row on the interleaved codes; a long one puts the order back.
+    assert.deepEqual(await lin.forward(three, 3), batch.subarray(0, 3 * spec.rows), "batch 3");
+    if (lutInt8Isa()) assert.notDeepEqual(lin.q.codes, codes, "still interleaved");
+    assert.deepEqual(await lin.forward(x, 9), batch, "batch 9 after one row");
+    assert.deepEqual(lin.q.codes, codes, "the batch kernel reads the checkpoint's order");
+    assert.deepEqual(await lin.forward(one, 1), y, "one row again");
+  } finally {
+    setLutNumerics("exact");
+  }
+  assert.deepEqual(await lin.forward(one, 1), exact, "exact after fast");
+  assert.deepEqual(lin.q.codes, codes);
 });
