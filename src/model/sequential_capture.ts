@@ -88,7 +88,9 @@ export async function forwardLayerSequential(
 
   // 1. q, k, v: the input-normed states (recomputed in stage 2: a norm costs little).
   let acc = new HessianAccumulator(d);
-  for (let w = 0; w < x.length; w++) acc.add(rmsNorm(x[w]!, inputNorm, rowsOf[w]!, d, eps), rowsOf[w]!);
+  for (let w = 0; w < x.length; w++) {
+    acc.add(rmsNorm(x[w]!, inputNorm, rowsOf[w]!, d, eps), rowsOf[w]!);
+  }
   await hook("qkv", acc);
 
   // 2. o: the attention of this layer's q, k, v.
@@ -103,7 +105,14 @@ export async function forwardLayerSequential(
     const v = await lin("v_proj").forward(xn, T, new Float32Array(T * kvDim));
     applyRope(q, T, H, hd, 0, rope);
     applyRope(k, T, KvH, hd, 0, rope);
-    const shape = { T, pos0: 0, heads: H, kvHeads: KvH, headDim: hd, window: layerWindow(c, layer) };
+    const shape = {
+      T,
+      pos0: 0,
+      heads: H,
+      kvHeads: KvH,
+      headDim: hd,
+      window: layerWindow(c, layer),
+    };
     const a = attention(q, k, v, shape, new Float32Array(T * qDim));
     acc.add(a, T);
     att.push(a);
@@ -126,7 +135,8 @@ export async function forwardLayerSequential(
   // 4. down: SwiGLU of gate and up. Its operands live in WebAssembly memory, as in the forward
   // (the SIMD kernel runs there), so the result is the forward's bit for bit.
   const most = Math.max(...rowsOf) * I;
-  const [gate, up] = wasmF32Arrays([most, most]) ?? [new Float32Array(most), new Float32Array(most)];
+  const [gate, up] = wasmF32Arrays([most, most]) ??
+    [new Float32Array(most), new Float32Array(most)];
   const act: (Float32Array | null)[] = [];
   acc = new HessianAccumulator(I);
   for (let w = 0; w < x.length; w++) {
