@@ -13,7 +13,10 @@
  * The pass's forward and Hessians grow with the calibration tokens, GPTQ itself does not (its
  * input is H), so the pass alone (hooks that change nothing) is timed first and a run on
  * `--windows` windows is scaled to `--target-windows`:
- * per layer = pass · target / windows + (gptqLayer − pass). The statistics (three
+ * per layer = pass · target / windows + (gptqLayer − pass). That also scales the pass's fixed
+ * costs (the Hessians' fresh pages, mirroring them), so a second estimate fits the pass as
+ * fixed + per window from a pass on half the windows (noisier on a loaded machine: two
+ * differences of timings). The statistics (three
  * `hessianError` per projection, inside gptqLayer) are timed apart too. The extrapolation leaves
  * out the embedding lookup and writing the checkpoint (seconds at this size; see
  * `bench/quantize_1b.ts` for the write). On a loaded machine, read the CPU column.
@@ -65,11 +68,13 @@ if (import.meta.main) {
   );
   const spec = parseGridSpec(values.grid);
   const hessians = new Map<HessianGroup, Float32Array>();
+  const half = hidden.slice(0, Math.max(1, windows >> 1));
+  const passHalf = await timed(() => forwardLayerSequential(model, 0, half, () => {}));
   const pass = await timed(() =>
     forwardLayerSequential(model, 0, hidden, (g, acc) => void hessians.set(g, acc.h))
   );
   // The statistics' cost: three tr(ΔHΔᵀ) per projection, on the real shapes and Hessians.
-  const stats = await timed(async () => {
+  const stats = await timed(() => {
     for (const [group, kinds] of Object.entries(HESSIAN_GROUPS) as [HessianGroup, string[]][]) {
       for (const kind of kinds) {
         const lin = model.getLinear(0, kind as "q_proj");
@@ -80,6 +85,7 @@ if (import.meta.main) {
         }
       }
     }
+    return Promise.resolve();
   });
   const layer = await timed(() => gptqLayer(model, 0, hidden, (k) => k, spec));
   const row = (name: string, t: { wall: number; cpu: number }) =>
@@ -91,6 +97,7 @@ if (import.meta.main) {
       `(${matmulBackend()}); seconds:`,
   );
   console.log(`${"phase".padEnd(40)} ${"wall".padStart(8)} ${"CPU".padStart(8)}`);
+  row(`pass on ${half.length} windows`, passHalf);
   row("pass (forward + Hessians)", pass);
   row("statistics (3 × 7 hessianError)", stats);
   row("gptqLayer (pass + 7 × GPTQ + statistics)", layer);
@@ -100,5 +107,17 @@ if (import.meta.main) {
     `extrapolated to ${values["target-windows"]} windows: ${per("cpu").toFixed(1)} s CPU ` +
       `(${per("wall").toFixed(1)} s wall) per layer; ${layers} layers ≈ ` +
       `${total("cpu").toFixed(1)} min CPU (${total("wall").toFixed(1)} min wall); goal ≤ 45 min`,
+  );
+  // The pass as fixed + per window, from the two window counts.
+  const perWindow = (k: "wall" | "cpu") => (pass[k] - passHalf[k]) / (windows - half.length);
+  const fitted = (k: "wall" | "cpu") =>
+    pass[k] - perWindow(k) * windows + perWindow(k) * Number(values["target-windows"]) +
+    Math.max(0, layer[k] - pass[k]);
+  console.log(
+    `with the pass fitted as fixed ${(pass.cpu - perWindow("cpu") * windows).toFixed(1)} s + ` +
+      `${perWindow("cpu").toFixed(2)} s per window (CPU): ${fitted("cpu").toFixed(1)} s CPU ` +
+      `(${fitted("wall").toFixed(1)} s wall) per layer; ${layers} layers ≈ ` +
+      `${(fitted("cpu") * layers / 60).toFixed(1)} min CPU ` +
+      `(${(fitted("wall") * layers / 60).toFixed(1)} min wall)`,
   );
 }
