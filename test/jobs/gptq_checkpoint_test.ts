@@ -171,6 +171,18 @@ Deno.test("a killed run resumes at the first unfinished layer and writes the sam
       () => gptqCheckpoint(MODEL, out, { ...options({ seed: 4 }), mode: "resume" }),
       /unfinished GPTQ run of --out .* used other settings: calibration\.seed/,
     );
+    // Work saved by the layer-wise order (its key had no "sequential") is not resumed.
+    const log = `${out}.quantlab-work/gptq/progress.jsonl`;
+    const saved = await Deno.readTextFile(log);
+    const [head, ...rest] = saved.split("\n");
+    const header = JSON.parse(head!);
+    delete header.key.sequential;
+    await Deno.writeTextFile(log, [JSON.stringify(header), ...rest].join("\n"));
+    await assert.rejects(
+      () => gptqCheckpoint(MODEL, out, { ...options(), mode: "resume" }),
+      /unfinished GPTQ run of --out .* used other settings: sequential/,
+    );
+    await Deno.writeTextFile(log, saved);
     const s = await gptqCheckpoint(MODEL, out, { ...options(), mode: "resume" });
     assert.deepEqual(s.layers, { quantized: 2, resumed: 2 });
     // Layers 2 and 3 were calibrated on the states through the layers read back: the same
