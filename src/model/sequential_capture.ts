@@ -26,6 +26,7 @@ import type { LlamaModel } from "./llama.ts";
 import { addRmsNorm, attention, rmsNorm, swiglu } from "./ops.ts";
 import { wasmF32Arrays } from "./ops_wasm.ts";
 import { applyRope, RopeTable } from "./rope.ts";
+import type { LinearKind } from "./types.ts";
 
 /**
  * Called when a group's Hessian is complete, before its projections run on the windows: it may
@@ -82,7 +83,7 @@ export async function forwardLayerSequential(
     }
     return h.length / d;
   });
-  const lin = (kind: Parameters<LlamaModel["getLinear"]>[1]) => model.getLinear(layer, kind);
+  const lin = (kind: LinearKind) => model.getLinear(layer, kind);
   const { inputNorm, postNorm } = model.norms(layer);
   const x = hidden.map((h) => h.slice());
 
