@@ -6,12 +6,13 @@
  *
  * 1. **Calibration**: `samples` windows of `ctx` tokens drawn with a seed from the text, tokenized
  *    with the model's tokenizer (`calibration.ts`).
- * 2. **Sequential GPTQ**, layer by layer in model order (`gptq_layer.ts`): the embeddings of the
- *    windows enter layer 0; each layer's projection inputs are captured from the model whose
- *    earlier layers are already quantized, H = 2XᵀX (BLAS, one H for q/k/v and one for
- *    gate/up), the per-matrix GPTQ quantizes each projection, the layer's weights are replaced
- *    by the quantized ones and the windows run through it to give the next layer's inputs.
- *    Each finished layer is saved (`gptq_work.ts`), so a killed run resumes at the first
+ * 2. **Sequential GPTQ**, layer by layer in model order, and within a layer projection group by
+ *    group ("true sequential", `gptq_layer.ts`): the embeddings of the windows enter layer 0;
+ *    one pass of the layer over them records each group's inputs, H = 2XᵀX (BLAS, one H for
+ *    q/k/v and one for gate/up), from the model whose earlier layers and earlier projections of
+ *    this layer are already quantized; the per-matrix GPTQ quantizes the group, its weights are
+ *    replaced by the quantized ones and the pass goes on, its outputs being the next layer's
+ *    inputs. Each finished layer is saved (`gptq_work.ts`), so a killed run resumes at the first
  *    unfinished layer (earlier layers are read back and the windows re-run through them).
  * 3. **Writing**: the quantize-a-checkpoint job (`quantize_checkpoint.ts`) assembles the output
  *    from the saved layers (its `encode` hook) — its streaming, resuming, config and file copies
@@ -175,6 +176,8 @@ export async function gptqCheckpoint(
     actOrder: opts.actOrder ?? false,
     blockSize: opts.blockSize ?? 128,
   };
+  // The order within a layer is part of the run: work saved by the layer-wise order is not resumed.
+  const sequential = "true";
   const grid = formatGridSpec(opts.grid);
   const calib = await loadCalibration(input, opts.calibration);
   const names = modelFamily(config.architecture).tensors;
@@ -190,7 +193,7 @@ export async function gptqCheckpoint(
   }
   const inputs = await hashInputs(files, new Set(layerOf.keys()), (f) => namesOf.get(f)!);
   // The GPTQ run: everything that changes its result (the quantize job adds the tensors' format).
-  const key = { grid, gptq, calibration: calib.record, inputs };
+  const key = { grid, gptq, sequential, calibration: calib.record, inputs };
   const run = await runIdOf(key);
   const config_ = {
     method: "gptq",
@@ -200,7 +203,7 @@ export async function gptqCheckpoint(
       act_order: gptq.actOrder,
       block_size: gptq.blockSize,
       static_groups: gptq.actOrder,
-      sequential: "layer",
+      sequential,
       gptq_run: run,
     },
     calibration: {
@@ -246,20 +249,19 @@ export async function gptqCheckpoint(
       for (let l = 0; l < resumed; l++) {
         setQuantizedLayer(model, l, await work.read(l), nameOf(l));
       }
-      // The states entering layer `to` from those entering `from`, one window at a time.
-      const through = async (from: number, to: number, states: Float32Array[]) => {
-        const next: Float32Array[] = [];
-        for (const h of states) next.push(await model.forwardLayers(from, to, h));
-        return next;
-      };
       let hidden = calib.windows.map((w) => model.embed(w));
-      if (resumed > 0) hidden = await through(0, resumed, hidden);
+      if (resumed > 0) {
+        // The states entering the first unfinished layer, through the layers done earlier.
+        const next: Float32Array[] = [];
+        for (const h of hidden) next.push(await model.forwardLayers(0, resumed, h));
+        hidden = next;
+      }
       for (let l = resumed; l < L; l++) {
         const tick = (n: string) => bar.tick(1, n);
         const r = await gptqLayer(model, l, hidden, nameOf(l), opts.grid, gptq, tick);
         await work.save(l, r.tensors, r.stats);
         await opts.onLayerDone?.(l);
-        if (l + 1 < L) hidden = await through(l, l + 1, hidden);
+        hidden = r.outputs;
       }
     }
   } catch (e) {

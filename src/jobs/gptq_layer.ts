@@ -1,13 +1,12 @@
 /**
- * One decoder layer of sequential GPTQ (Frantar et al., ICLR 2023): the Hessians H = 2XᵀX of
- * the layer's projection inputs are captured on the hidden states entering it (the outputs of
- * the earlier, already quantized layers), each projection is quantized by the per-matrix GPTQ
- * (`src/quant/gptq.ts`) with the chosen grid — q/k/v share one H, gate/up another — and the
- * layer's projections are then replaced by the quantized weights (dequantized, dense), so the
- * next layer is calibrated on the quantized model's states.
- *
- * All Hessians of a layer are captured before any of its projections changes (GPTQ's layer-wise
- * order, not AutoGPTQ's "true sequential" order inside a layer).
+ * One decoder layer of sequential GPTQ (Frantar et al., ICLR 2023) in "true sequential" order
+ * (AutoGPTQ's `true_sequential`): the layer runs once over the calibration windows
+ * (`forwardLayerSequential`), stopping at each projection group — q/k/v, o, gate/up, down — once
+ * the group's Hessian H = 2XᵀX is complete; the group's projections are quantized by the
+ * per-matrix GPTQ (`src/quant/gptq.ts`) with the chosen grid and replaced by the quantized weights
+ * (dequantized, dense) before the pass goes on. So each projection is calibrated on inputs that
+ * come through the quantized projections before it (those of earlier layers and of this one), and
+ * the pass's outputs — through the quantized layer — are the next layer's inputs.
  *
  * @module
  */
@@ -17,11 +16,8 @@ import type { GridSpec } from "../quant/grid_spec.ts";
 import type { QuantizedTensor } from "../quant/format.ts";
 import { dequantize } from "../quant/dequantize.ts";
 import { hessianError } from "../quant/error_metrics.ts";
-import {
-  captureLayerHessians,
-  HESSIAN_GROUPS,
-  type HessianGroup,
-} from "../model/hessian_capture.ts";
+import { HESSIAN_GROUPS } from "../model/hessian_capture.ts";
+import { forwardLayerSequential } from "../model/sequential_capture.ts";
 import { DenseLinear } from "../model/linear.ts";
 import type { LlamaModel } from "../model/llama.ts";
 import type { LinearKind } from "../model/types.ts";
@@ -46,6 +42,8 @@ export interface GptqLayerResult {
   tensors: Map<string, QuantizedTensor>;
   /** Per projection, in model order. */
   stats: ProjectionStats[];
+  /** The states leaving the quantized layer, per window (the next layer's inputs). */
+  outputs: Float32Array[];
 }
 
 /**
@@ -76,13 +74,11 @@ export async function gptqLayer(
   opts: Omit<GptqOptions, "name"> = {},
   tick: (name: string) => void = () => {},
 ): Promise<GptqLayerResult> {
-  const { hessians } = await captureLayerHessians(model, layer, hidden);
   const tensors = new Map<string, QuantizedTensor>();
   const stats: ProjectionStats[] = [];
-  const replaced: [LinearKind, DenseLinear][] = [];
-  for (const [group, kinds] of Object.entries(HESSIAN_GROUPS) as [HessianGroup, LinearKind[]][]) {
-    const h = hessians[group].h;
-    for (const kind of kinds) {
+  const outputs = await forwardLayerSequential(model, layer, hidden, async (group, acc) => {
+    const h = acc.h;
+    for (const kind of HESSIAN_GROUPS[group]) {
       const name = nameOf(kind);
       const lin = model.getLinear(layer, kind);
       if (!lin.weightF32) {
@@ -104,12 +100,11 @@ export async function gptqLayer(
         dead: r.dead,
       });
       tensors.set(name, r.tensor);
-      replaced.push([kind, new DenseLinear(what, rows, cols, lin.bias)]);
+      model.setLinear(layer, kind, new DenseLinear(what, rows, cols, lin.bias));
       tick(name);
     }
-  }
-  for (const [kind, lin] of replaced) model.setLinear(layer, kind, lin);
-  return { tensors, stats };
+  });
+  return { tensors, stats, outputs };
 }
 
 /**

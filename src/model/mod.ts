@@ -28,3 +28,4 @@ export * from "./generate.ts";
 export * from "./loader.ts";
 export * from "./quantized.ts";
 export * from "./hessian_capture.ts";
+export * from "./sequential_capture.ts";

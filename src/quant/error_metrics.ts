@@ -9,7 +9,7 @@
 import { QuantlabError } from "../core/errors.ts";
 import { bitsPerWeight, type QuantizedTensor } from "./format.ts";
 import { dequantize } from "./dequantize.ts";
-import { sgemm } from "../cpu/matmul.ts";
+import { syrkUpper } from "../cpu/matmul.ts";
 
 /** The error of one quantized tensor. */
 export interface TensorError {
@@ -176,15 +176,17 @@ export function totalError(errors: readonly TensorError[]): ErrorTotal {
 
 /**
  * The data-aware layer error tr((W − Ŵ)·H·(W − Ŵ)ᵀ), = 2‖(W − Ŵ)Xᵀ‖² for H = 2XᵀX (GPTQ's
- * objective), with W, Ŵ [rows, cols] and H [cols, cols] row-major; one `sgemm`, summed in f64.
+ * objective), with W, Ŵ [rows, cols] and a symmetric H [cols, cols] row-major. Computed as
+ * Σᵢⱼ Hᵢⱼ·(EᵀE)ᵢⱼ with E = W − Ŵ: EᵀE's upper triangle by one `ssyrk` (rows·cols² multiply-adds,
+ * half the E·H `sgemm`), the off-diagonal terms counted twice; summed in f64.
  *
  * @example
  * ```ts
  * import { hessianError } from "./error_metrics.ts";
- * const w = new Float32Array([1, 2]);
- * const d = new Float32Array([0, 2]);
- * // E = (1, 0): E·H·Eᵀ = H[0, 0] = 3
- * if (hessianError(w, d, new Float32Array([3, 1, 1, 5]), 1, 2) !== 3) throw new Error();
+ * const w = new Float32Array([1, 2, 0, 1]);
+ * const d = new Float32Array([0, 2, 0, 0]);
+ * // E = [[1, 0], [0, 1]]: tr(E·H·Eᵀ) = H[0, 0] + H[1, 1] = 8
+ * if (hessianError(w, d, new Float32Array([3, 1, 1, 5]), 2, 2) !== 8) throw new Error();
  * ```
  */
 export function hessianError(
@@ -203,8 +205,12 @@ export function hessianError(
   }
   const e = new Float32Array(w.length);
   for (let i = 0; i < e.length; i++) e[i] = w[i]! - what[i]!;
-  const eh = sgemm({ M: rows, N: cols, K: cols, A: e, B: h, C: new Float32Array(w.length) });
-  let s = 0;
-  for (let i = 0; i < e.length; i++) s += e[i]! * eh[i]!;
-  return s;
+  const g = syrkUpper(cols, rows, 1, e, new Float32Array(cols * cols));
+  let diag = 0, off = 0;
+  for (let i = 0; i < cols; i++) {
+    const r = i * cols;
+    diag += h[r + i]! * g[r + i]!;
+    for (let j = i + 1; j < cols; j++) off += h[r + j]! * g[r + j]!;
+  }
+  return diag + 2 * off;
 }

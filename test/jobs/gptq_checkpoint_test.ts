@@ -39,7 +39,6 @@ function fullRun() {
 
 const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
 
-const KINDS = Object.values(HESSIAN_GROUPS).flat();
 const nameOf = (l: number, k: string) =>
   `model.layers.${l}.${
     k.startsWith("gate") || k.startsWith("up") || k.startsWith("down") ? "mlp" : "self_attn"
@@ -81,7 +80,7 @@ Deno.test("quantization_config records the method, grid, GPTQ and calibration se
     act_order: false,
     block_size: 128,
     static_groups: false,
-    sequential: "layer",
+    sequential: "true",
     gptq_run: "-",
   });
   assert.deepEqual(cfg.calibration, {
@@ -96,8 +95,9 @@ Deno.test("quantization_config records the method, grid, GPTQ and calibration se
 });
 
 Deno.test("every projection's output error on the calibration inputs is below data-free's", async () => {
-  // Recomputed here, independently of the job's bookkeeping: the inputs of layer l come from the
-  // model whose layers < l hold the checkpoint's GPTQ weights; ‖(W − Ŵ)Xᵀ‖² = tr(ΔHΔᵀ)/2.
+  // Recomputed here, independently of the job's bookkeeping: the inputs of a projection come from
+  // the full forward of the model whose earlier projections (earlier layers, earlier groups of its
+  // own layer) hold the checkpoint's GPTQ weights; ‖(W − Ŵ)Xᵀ‖² = tr(ΔHΔᵀ)/2.
   const { out, summary } = await fullRun();
   const spec = parseGridSpec(GRID);
   const model = await loadModel(MODEL);
@@ -105,18 +105,21 @@ Deno.test("every projection's output error on the calibration inputs is below da
   const ck = await QuantizedCheckpoint.open(out);
   const windows = (await loadCalibration(MODEL, options().calibration)).windows;
   try {
-    let hidden = windows.map((w) => model.embed(w));
     let i = 0;
     for (let l = 0; l < model.numLayers; l++) {
-      const { hessians } = await captureLayerHessians(model, l, hidden);
       for (const [group, kinds] of Object.entries(HESSIAN_GROUPS)) {
+        const hidden = await Promise.all(
+          windows.map((w) => l === 0 ? model.embed(w) : model.forwardLayers(0, l, model.embed(w))),
+        );
+        const { hessians } = await captureLayerHessians(model, l, hidden);
         const h = hessians[group as keyof typeof hessians].h;
         for (const k of kinds) {
           const name = nameOf(l, k);
           const lin = dense.getLinear(l, k);
           const [rows, cols] = [lin.outFeatures, lin.inFeatures];
           const w = lin.weightF32!();
-          const g = dequantize(await ck.read(name));
+          const t = await ck.read(name);
+          const g = dequantize(t);
           const free = dequantize(
             await getQuantizer(spec.method).quantize(w, rows, cols, spec.opts),
           );
@@ -128,16 +131,9 @@ Deno.test("every projection's output error on the calibration inputs is below da
           assert.equal(s.name, name);
           assert.ok(Math.abs(s.error - eg) <= 1e-3 * eg, `${name}: logged ${s.error} vs ${eg}`);
           assert.ok(Math.abs(s.dataFreeError - ef) <= 1e-3 * ef, `${name}: data-free`);
+          model.setLinear(l, k, new DenseLinear(g, rows, cols));
         }
       }
-      for (const k of KINDS) {
-        const t = await ck.read(nameOf(l, k));
-        const lin = model.getLinear(l, k);
-        model.setLinear(l, k, new DenseLinear(dequantize(t), lin.outFeatures, lin.inFeatures));
-      }
-      const next: Float32Array[] = [];
-      for (const x of hidden) next.push(await model.forwardLayers(l, l + 1, x));
-      hidden = next;
     }
     assert.equal(i, 28);
   } finally {
@@ -175,9 +171,23 @@ Deno.test("a killed run resumes at the first unfinished layer and writes the sam
       () => gptqCheckpoint(MODEL, out, { ...options({ seed: 4 }), mode: "resume" }),
       /unfinished GPTQ run of --out .* used other settings: calibration\.seed/,
     );
+    // Work saved by the layer-wise order (its key had no "sequential") is not resumed.
+    const log = `${out}.quantlab-work/gptq/progress.jsonl`;
+    const saved = await Deno.readTextFile(log);
+    const [head, ...rest] = saved.split("\n");
+    const header = JSON.parse(head!);
+    delete header.key.sequential;
+    await Deno.writeTextFile(log, [JSON.stringify(header), ...rest].join("\n"));
+    await assert.rejects(
+      () => gptqCheckpoint(MODEL, out, { ...options(), mode: "resume" }),
+      /unfinished GPTQ run of --out .* used other settings: sequential/,
+    );
+    await Deno.writeTextFile(log, saved);
     const s = await gptqCheckpoint(MODEL, out, { ...options(), mode: "resume" });
     assert.deepEqual(s.layers, { quantized: 2, resumed: 2 });
-    assert.equal(s.projections.length, 28);
+    // Layers 2 and 3 were calibrated on the states through the layers read back: the same
+    // statistics as the uninterrupted run's one pass (layers 0 and 1 come from the work log).
+    assert.deepEqual(s.projections, (await fullRun()).summary.projections);
     assert.deepEqual(
       await Deno.readFile(`${out}/model.safetensors`),
       await Deno.readFile(`${ref}/model.safetensors`),
