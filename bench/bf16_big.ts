@@ -13,7 +13,7 @@
  *   second; a decode-only run: 0.64 ×, 0.98 ×); 4 Mi tiles 0.76 × (0.97 ×) — docs/performance.md.
  * - `8b` (Llama-3-8B: d 4096, 32 layers, 32/8 heads, SwiGLU 14336, vocabulary 128256, untied;
  *   16.06 GB): the 16-bit path only (its f32 copy, 32 GB, does not fit a 24 GB machine); goal:
- *   peak RSS ≤ 1.25 × the checkpoint. Its speed is compared with the 1B f32 path in FLOP/s
+ *   peak RSS ≤ 1.25 × the checkpoint (last: 1.093 ×, 2026-12-07). Its speed is compared with the 1B f32 path in FLOP/s
  *   (`llamaForwardFlops`; tokens/s of two sizes are not comparable). Before it runs, the bench
  *   waits (60 s steps, up to `--wait-min` minutes) until `MemAvailable` holds the checkpoint plus
  *   25 % and 1 GiB; if that never comes, it writes the same shape with as many layers as fit and
