@@ -114,7 +114,7 @@ export interface HalfWeight {
  * // bf16 [[1, 0], [0, 1], [1, 1]]
  * const w = new Uint16Array([0x3f80, 0, 0, 0x3f80, 0x3f80, 0x3f80]);
  * const lin = new HalfLinear({ data: w, dtype: "BF16" }, 3, 2, new Float32Array([0, 0, 1]));
- * const y = lin.forward(new Float32Array([1, 2]), 1);
+ * const y = await lin.forward(new Float32Array([1, 2]), 1);
  * if (y.join() !== "1,2,4") throw new Error("unexpected");
  * ```
  */
