@@ -232,3 +232,18 @@ export function toShared<T extends Shareable>(a: T): T {
   out.set(a as never);
   return out;
 }
+
+let mainWaits = true;
+
+/**
+ * Sleeps up to 1 ms until `ctrl[1]` leaves `d`: how a caller waits for pooled chunks it counts in
+ * `ctrl[1]` (spins where the thread may not block, as on a browser's main thread).
+ */
+export function waitFor(ctrl: Int32Array, d: number): void {
+  if (!mainWaits) return;
+  try {
+    Atomics.wait(ctrl, 1, d, 1);
+  } catch {
+    mainWaits = false; // a browser's main thread: spin on the loads instead
+  }
+}

@@ -36,7 +36,7 @@
  * @module
  */
 import { QuantlabError } from "../core/errors.ts";
-import { parallelFor, poolSize, toShared } from "../cpu/pool.ts";
+import { parallelFor, poolSize, toShared, waitFor } from "../cpu/pool.ts";
 import { matmulBackend, sgemm } from "../cpu/matmul.ts";
 import type { QuantizedTensor } from "../quant/format.ts";
 import { rowStrideWords } from "../quant/packing.ts";
@@ -421,18 +421,6 @@ function wasmPath(
     else await parallelFor(WASM_KERNELS, "lutWasmRows", rows, [w.memory, w.layout], { minChunk });
     out.set(w.out);
   });
-}
-
-let mainWaits = true;
-
-/** Sleeps up to 1 ms until `ctrl[1]` leaves `d` (spins where the thread may not block). */
-function waitFor(ctrl: Int32Array, d: number): void {
-  if (!mainWaits) return;
-  try {
-    Atomics.wait(ctrl, 1, d, 1);
-  } catch {
-    mainWaits = false; // a browser's main thread: spin on the loads instead
-  }
 }
 
 /**

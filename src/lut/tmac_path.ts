@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { parallelFor, poolSize } from "../cpu/pool.ts";
+import { parallelFor, poolSize, waitFor } from "../cpu/pool.ts";
 import type { QuantizedTensor } from "../quant/format.ts";
 import { lutInt8Isa } from "./cpu_int8.ts";
 import {
@@ -89,17 +89,6 @@ export function tmacRestore(q: QuantizedTensor): void {
   if (st?.wasm && st.repacked) {
     tmacUnpackInPlace(q, st.wasm);
     st.repacked = false;
-  }
-}
-
-let mainWaits = true;
-
-function waitFor(ctrl: Int32Array, d: number): void {
-  if (!mainWaits) return;
-  try {
-    Atomics.wait(ctrl, 1, d, 1);
-  } catch {
-    mainWaits = false; // a browser's main thread: spin on the loads instead
   }
 }
 

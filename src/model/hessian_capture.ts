@@ -139,15 +139,7 @@ export async function captureLayerHessians(
   layer: number,
   hidden: readonly Float32Array[],
 ): Promise<LayerCapture> {
-  if (!Number.isInteger(layer) || layer < 0 || layer >= model.numLayers) {
-    throw new QuantlabError(
-      "bad-argument",
-      `Layer ${layer} does not exist; use 0 to ${model.numLayers - 1}`,
-    );
-  }
-  if (hidden.length === 0) {
-    throw new QuantlabError("bad-argument", "Calibration needs at least one window; got none");
-  }
+  checkCaptureArgs(model, layer, hidden);
   const hessians = {} as Record<HessianGroup, HessianAccumulator>;
   const saved: [LinearKind, Linear][] = [];
   try {
@@ -163,5 +155,22 @@ export async function captureLayerHessians(
     return { hessians, outputs };
   } finally {
     for (const [kind, lin] of saved) model.setLinear(layer, kind, lin);
+  }
+}
+
+/** One clear error for a layer index out of range or no calibration windows. */
+export function checkCaptureArgs(
+  model: LlamaModel,
+  layer: number,
+  hidden: readonly Float32Array[],
+): void {
+  if (!Number.isInteger(layer) || layer < 0 || layer >= model.numLayers) {
+    throw new QuantlabError(
+      "bad-argument",
+      `Layer ${layer} does not exist; use 0 to ${model.numLayers - 1}`,
+    );
+  }
+  if (hidden.length === 0) {
+    throw new QuantlabError("bad-argument", "Calibration needs at least one window; got none");
   }
 }

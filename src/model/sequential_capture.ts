@@ -21,7 +21,7 @@
  */
 import { QuantlabError } from "../core/errors.ts";
 import { layerWindow } from "./config.ts";
-import { HessianAccumulator, type HessianGroup } from "./hessian_capture.ts";
+import { checkCaptureArgs, HessianAccumulator, type HessianGroup } from "./hessian_capture.ts";
 import type { LlamaModel } from "./llama.ts";
 import { addRmsNorm, attention, rmsNorm, swiglu } from "./ops.ts";
 import { wasmF32Arrays } from "./ops_wasm.ts";
@@ -63,15 +63,7 @@ export async function forwardLayerSequential(
   hook: GroupHook,
 ): Promise<Float32Array[]> {
   const c = model.config;
-  if (!Number.isInteger(layer) || layer < 0 || layer >= model.numLayers) {
-    throw new QuantlabError(
-      "bad-argument",
-      `Layer ${layer} does not exist; use 0 to ${model.numLayers - 1}`,
-    );
-  }
-  if (hidden.length === 0) {
-    throw new QuantlabError("bad-argument", "Calibration needs at least one window; got none");
-  }
+  checkCaptureArgs(model, layer, hidden);
   const d = c.hiddenSize, H = c.numHeads, KvH = c.numKvHeads, hd = c.headDim;
   const qDim = H * hd, kvDim = KvH * hd, I = c.intermediateSize, eps = c.rmsNormEps;
   const rowsOf = hidden.map((h, w) => {
