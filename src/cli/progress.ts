@@ -40,6 +40,8 @@ export interface ProgressOptions {
   tty?: boolean;
   /** The clock in milliseconds (default `performance.now`); tests pass a fake one. */
   now?: () => number;
+  /** Units done before this process started (a resumed run): counted, but not in the rate. */
+  startAt?: number;
 }
 
 /**
@@ -61,13 +63,16 @@ export function progress(label: string, total: number, opts: ProgressOptions = {
   const heartbeat = opts.heartbeatMs ?? 30000;
   const clock = opts.now ?? (() => performance.now());
   const start = clock();
-  let done = 0;
+  const startAt = opts.startAt ?? 0;
+  let done = startAt;
   let lastPrint = start;
-  let lastFrac = 0;
+  let lastFrac = total > 0 ? startAt / total : 0;
   const render = (note?: string): string => {
     const frac = total > 0 ? Math.min(1, done / total) : 1;
     const secs = (clock() - start) / 1000;
-    const eta = frac > 0 && frac < 1 ? ` eta ${(secs * (1 - frac) / frac).toFixed(0)}s` : "";
+    // The rate of this process only: resumed units took no time here.
+    const rate = secs > 0 ? (done - startAt) / secs : 0;
+    const eta = rate > 0 && frac < 1 ? ` eta ${((total - done) / rate).toFixed(0)}s` : "";
     const width = 24;
     const bar = "#".repeat(Math.round(frac * width)).padEnd(width, ".");
     return `${label} [${bar}] ${done}/${total} ${secs.toFixed(1)}s${eta}${note ? ` ${note}` : ""}`;

@@ -23,3 +23,18 @@ Deno.test("progress() off a TTY: a line per ~10 %, and a status note after the h
   assert.equal(lines.length, 2);
   assert.match(lines[1]!, /^job \[#{24}\] 1\/1 1\.5s finished\n$/);
 });
+
+Deno.test("progress() of a resumed run counts the resumed units, its ETA only this run's rate", () => {
+  const lines: string[] = [];
+  let ms = 0;
+  const p = progress("train", 1000, {
+    tty: false,
+    sink: (s) => lines.push(s),
+    now: () => ms,
+    startAt: 500,
+  });
+  ms = 10_000;
+  p.tick(250); // 250 steps in 10 s here: 25 steps/s, 250 left → 10 s (not 250 / (750/10 s))
+  assert.equal(lines.length, 1);
+  assert.equal(lines[0], `train [${"#".repeat(18)}${".".repeat(6)}] 750/1000 10.0s eta 10s\n`);
+});

@@ -127,17 +127,21 @@ export const trainCommand: Command = {
       shape: shapeFlags(args),
     };
     await refuseExistingOutputs([{ path: out, what: "--out" }], mode, { resumable: true });
-    const bar = progress("train", steps, { quiet: Boolean(args.values.quiet) });
+    // Made at the first step, which tells how many steps a resumed run starts with.
+    let bar: ReturnType<typeof progress> | undefined;
     let valid = "";
     const r = await trainTinyLlama({
       ...settings,
       onStep: (s) =>
-        bar.tick(1, `loss ${s.loss.toFixed(3)}${valid}, ${s.tokensPerSecond.toFixed(0)} tok/s`),
+        (bar ??= progress("train", steps, {
+          quiet: Boolean(args.values.quiet),
+          startAt: s.step - 1,
+        })).tick(1, `loss ${s.loss.toFixed(3)}${valid}, ${s.tokensPerSecond.toFixed(0)} tok/s`),
       onEval: (s) =>
         void (valid = `, valid ${s.validLoss.toFixed(3)}` +
           Object.entries(s.otherValid).map(([d, l]) => ` (${d} ${l.toFixed(3)})`).join("")),
     });
-    bar.done();
+    bar?.done();
     console.log(
       `trained ${r.steps} steps` + (r.resumedSteps ? ` (${r.resumedSteps} resumed)` : "") +
         `: train loss ${r.trainLoss.toFixed(3)}, valid loss ${r.validLoss.toFixed(3)} ` +
