@@ -11,7 +11,9 @@
 # HADAMARD is the block the KL runs use (the largest power of two dividing the model's widths, ≤ 1024);
 # the perplexity table and the allocation-vs-one-grid rows use 256 on both models, as in the docs.
 # LEVELS are sensitivity's noise levels (default 6,5,4,3,2; the small model's runs use 4,3,2).
-# Scratch checkpoints go to $WORK (default /tmp/ql-results-PREFIX); set NICE to change the priority.
+# Scratch checkpoints go to $WORK (default /tmp/ql-results-PREFIX); set NICE to change the priority
+# and RESULTS to collect the JSON elsewhere than notebooks/results (e.g. to swap a retrained model's
+# whole set in at once, so the notebooks never mix two checkpoints' results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 3 ]; then
@@ -19,8 +21,8 @@ if [ $# -lt 3 ]; then
   exit 2
 fi
 MODEL=$1 P=$2 H=$3 LEVELS=${4:-6,5,4,3,2}
-R=notebooks/results W=${WORK:-/tmp/ql-results-$P}
-mkdir -p "$W"
+R=${RESULTS:-notebooks/results} W=${WORK:-/tmp/ql-results-$P}
+mkdir -p "$W" "$R"
 ql() { nice -n "${NICE:-10}" ./quantlab "$@"; }
 say() { echo "== $(date -u +%H:%M:%S) $*"; }
 # Runs write into $W (with their resume logs beside them); the finished JSON is copied to $R.
