@@ -9,14 +9,14 @@
  * integers and the same results.
  *
  * `b2(codes, tab, s, z, stb, xg, out, t0, t1, nblk, bpg, gpr, tmin)` (`b2_nz` without zeros: z
- * = 0): tiles [t0, t1) of
+ * = 0; `b2_h` with both as f16 in the scales region, converted exactly per group): tiles [t0, t1) of
  * `TILE = 8·RG` rows. Per quad pair (8 activations) and lane group of 8 rows, one 16-byte load
  * holds, in byte 2i + k, row i's plane-k index for the first quad (low nibble) and the second
  * (high nibble); a swizzle of each quad's 16-byte table gives the 8 rows' (plane 0, plane 1)
  * sums as i8 pairs, and a dot with (1, 2) adds them into an i16 lane per row. Per block of 64
  * activations the i16 sums become f32 (× the block's step), per group they are scaled:
  * y += S·G + O·XG with S the tile's repacked per-row scales and O = S·(tmin − z) from its
- * repacked zeros.
+ * repacked zeros (the same f32 values whichever build of them).
  *
  *     ./quantlab deno run -A tools/gen_lut_tmac.ts
  *
@@ -160,38 +160,63 @@ function tablesFunc(): string {
 export function generateLutTmacWat(relaxed: boolean): string {
   return `(module
   (import "env" "mem" (memory 1 65536 shared))
-${kernelFunc(relaxed, true)}
-${kernelFunc(relaxed, false)}
+${kernelFunc(relaxed, "f32")}
+${kernelFunc(relaxed, "none")}
+${kernelFunc(relaxed, "f16")}
 ${tablesFunc()}
 )
 `;
 }
 
-/** `b2` (zeros) or `b2_nz` (none). */
-function kernelFunc(relaxed: boolean, zeros: boolean): string {
+/**
+ * The f32 value of 4 f16 bit patterns (u32 lanes), exactly (zero and subnormals included; every
+ * value is finite): the magnitude's bits shifted to f32's place, times 2^112 (the exponent biases'
+ * difference: exact, as f32 keeps f16's subnormals normal or subnormal with room), then the sign.
+ */
+function halfToF32(h: string): string {
+  return `(v128.or (f32x4.mul (i32x4.shl (v128.and (local.tee $hv ${h}) (local.get $m7fff)) ` +
+    `(i32.const 13)) (local.get $p112)) (i32x4.shl (v128.and (local.get $hv) ` +
+    `(local.get $m8000)) (i32.const 16)))`;
+}
+
+/**
+ * `b2` (f32 scales and zeros), `b2_nz` (f32 scales, no zeros) or `b2_h` (f16 scales and zeros in
+ * the scales region: per tile and group, the tile's 16 scales then its 16 zeros; `z` unused).
+ */
+function kernelFunc(relaxed: boolean, affine: "f32" | "none" | "f16"): string {
   const TILE = 8 * RG;
   const halves = (f: (g: number, h: number) => string): string =>
     each((g) => `${f(g, 0)}\n            ${f(g, 1)}`);
-  const o = (g: number, h: number): string => {
-    const at = `offset=${(8 * g + 4 * h) * 4}`;
-    const S = `(v128.load ${at} (local.get $sop))`;
-    return zeros
-      ? `(f32x4.mul ${S} (f32x4.sub (local.get $tm) (v128.load ${at} (local.get $zop))))`
-      : `(f32x4.mul ${S} (local.get $tm))`;
-  };
-  return `  (func (export "b2${
-    zeros ? "" : "_nz"
-  }") (param $codes i32) (param $tab i32) (param $s i32)
+  const half = affine === "f16";
+  const S = (g: number, h: number): string =>
+    half
+      ? halfToF32(`(v128.load16x4_u offset=${(8 * g + 4 * h) * 2} (local.get $sop))`)
+      : `(v128.load offset=${(8 * g + 4 * h) * 4} (local.get $sop))`;
+  const Z = (g: number, h: number): string =>
+    half
+      ? halfToF32(`(v128.load16x4_u offset=${TILE * 2 + (8 * g + 4 * h) * 2} (local.get $sop))`)
+      : `(v128.load offset=${(8 * g + 4 * h) * 4} (local.get $zop))`;
+  // O = S·(tmin − Z), with S read once per group into $sv.
+  const o = (_g: number, _h: number): string =>
+    affine === "none"
+      ? `(f32x4.mul (local.get $sv) (local.get $tm))`
+      : `(f32x4.mul (local.get $sv) (f32x4.sub (local.get $tm) ${Z(_g, _h)}))`;
+  const name = { f32: "b2", none: "b2_nz", f16: "b2_h" }[affine];
+  return `  (func (export "${name}") (param $codes i32) (param $tab i32) (param $s i32)
     (param $z i32) (param $stb i32) (param $xg i32) (param $out i32) (param $t0 i32) (param $t1 i32)
     (param $nblk i32) (param $bpg i32) (param $gpr i32) (param $tmin f32)
     (local $t i32) (local $cp i32) (local $tp i32) (local $sp i32) (local $xp i32) (local $sop i32)
     (local $zop i32) (local $tm v128)
     (local $gi i32) (local $b i32)
     (local $m15 v128) (local $c12 v128) (local $ta v128) (local $tb v128) (local $w v128)
-    (local $lv v128) (local $d v128) (local $xs v128)
+    (local $lv v128) (local $d v128) (local $xs v128) (local $sv v128) (local $hv v128)
+    (local $m7fff v128) (local $m8000 v128) (local $p112 v128)
     ${each((g) => `(local $a${g} v128) (local $g${g}0 v128) (local $g${g}1 v128)`)}
     ${each((g) => `(local $y${g}0 v128) (local $y${g}1 v128)`)}
     (local.set $m15 ${splat8(15)})
+    (local.set $m7fff (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff))
+    (local.set $m8000 (v128.const i32x4 0x8000 0x8000 0x8000 0x8000))
+    (local.set $p112 (f32x4.splat (f32.const 0x1p112)))
     (local.set $tm (f32x4.splat (local.get $tmin)))
     (local.set $c12 (v128.const i8x16 ${new Array(8).fill("1 2").join(" ")}))
     (local.set $t (local.get $t0))
@@ -230,10 +255,9 @@ function kernelFunc(relaxed: boolean, zeros: boolean): string {
           (local.set $xs (v128.load32_splat (local.get $xp)))
           ${
     halves((g, h) =>
+      `(local.set $sv ${S(g, h)})\n            ` +
       `(local.set $y${g}${h} (f32x4.add (local.get $y${g}${h}) (f32x4.add ` +
-      `(f32x4.mul (v128.load offset=${
-        (8 * g + 4 * h) * 4
-      } (local.get $sop)) (local.get $g${g}${h})) ` +
+      `(f32x4.mul (local.get $sv) (local.get $g${g}${h})) ` +
       `(f32x4.mul ${o(g, h)} (local.get $xs)))))`
     )
   }
