@@ -11,14 +11,16 @@
  *
  * Decode: a short prefill (8 tokens), then `--tokens` single-token steps; the figure is the
  * median over `--rounds` rounds of the median step. Resident weight bytes: the kernels' shared
- * memory (codes, f32 scales and zeros, activation regions) over the checkpoint's packed bytes
- * (codes, f16 scales and zeros).
+ * memory as prepared (codes, f32 scales and zeros, activation regions; RTN/HQQ 2-bit's zeros live
+ * outside it, freed at decode: `bench/lut_resident.ts` counts them) over the checkpoint's packed
+ * bytes (codes, f16 scales and zeros).
  *
  * Context only, not measured in this run (issue 21, same machine, 2 threads): llama.cpp F32
  * decode 12.7–15.3 tok/s, Q4_0 40–54 tok/s.
  *
  * @module
  */
+import { roundToF16 } from "../src/core/dtype.ts";
 import { randU32, randUniform } from "../src/core/prng.ts";
 import { poolSize, setPoolSize, shutdownPool } from "../src/cpu/pool.ts";
 import { type LutNumerics, setLutNumerics } from "../src/lut/cpu.ts";
@@ -79,13 +81,18 @@ function tensor(rows: number, cols: number, m: Method, seed: number): QuantizedT
     tableDtype: "F16",
     groupSize: m.g,
     groupAxis: 1,
-    scales: Float32Array.from({ length: groups }, (_, i) => 0.01 * randUniform(seed + 1, i)),
+    // Values at their stored precision (F16), as a checkpoint's are decoded.
+    scales: roundToF16(
+      Float32Array.from({ length: groups }, (_, i) => 0.01 * randUniform(seed + 1, i)),
+    ),
     scaleStorage: { kind: "float", dtype: "F16" },
     rotation: m.h ? { kind: "hadamard", size: m.h, seed: 1 } : { kind: "none" },
     params: {},
   };
   if (m.zeros) {
-    q.zeros = Float32Array.from({ length: groups }, (_, i) => randUniform(seed + 2, i) * (n - 1));
+    q.zeros = roundToF16(
+      Float32Array.from({ length: groups }, (_, i) => randUniform(seed + 2, i) * (n - 1)),
+    );
     q.zeroStorage = { kind: "float", dtype: "F16" };
   }
   return q;
