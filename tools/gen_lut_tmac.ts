@@ -168,15 +168,30 @@ ${tablesFunc()}
 `;
 }
 
+/** Shuffle bytes that interleave the i16 lanes `from`…`from + 3` of two vectors (lo, hi). */
+const zip16 = (from: number): string =>
+  [0, 1, 2, 3].flatMap((i) => {
+    const b = 2 * (from + i);
+    return [b, b + 1, 16 + b, 16 + b + 1];
+  }).join(" ");
+
 /**
- * The f32 value of 4 f16 bit patterns (u32 lanes), exactly (zero and subnormals included; every
- * value is finite): the magnitude's bits shifted to f32's place, times 2^112 (the exponent biases'
- * difference: exact, as f32 keeps f16's subnormals normal or subnormal with room), then the sign.
+ * Sets `${out}0` and `${out}1` to the f32 values of the 8 f16 patterns at `addr` (lanes 0–3 and
+ * 4–7), exactly (zero and subnormals included; every value finite): per i16 lane the f32 bits'
+ * high half s000eeeeemmmmmmm (an arithmetic shift by 3, masked) and low half mmm0…0 (a shift by 13),
+ * interleaved into f32 lanes, s·2^(e−127)·1.m (or a subnormal), times 2^112 (exact: the exponent
+ * biases' difference) — `halfToF32` of `tmac_layout.ts`, 8 lanes at a time.
  */
-function halfToF32(h: string): string {
-  return `(v128.or (f32x4.mul (i32x4.shl (v128.and (local.tee $hv ${h}) (local.get $m7fff)) ` +
-    `(i32.const 13)) (local.get $p112)) (i32x4.shl (v128.and (local.get $hv) ` +
-    `(local.get $m8000)) (i32.const 16)))`;
+function halvesToF32(addr: string, out: string): string {
+  return `(local.set $hv (v128.load ${addr}))
+            (local.set $hh (v128.and (i16x8.shr_s (local.get $hv) (i32.const 3)) (local.get $m8fff)))
+            (local.set $hv (i16x8.shl (local.get $hv) (i32.const 13)))
+            (local.set ${out}0 (f32x4.mul (i8x16.shuffle ${
+    zip16(0)
+  } (local.get $hv) (local.get $hh)) (local.get $p112)))
+            (local.set ${out}1 (f32x4.mul (i8x16.shuffle ${
+    zip16(4)
+  } (local.get $hv) (local.get $hh)) (local.get $p112)))`;
 }
 
 /**
@@ -189,13 +204,16 @@ function kernelFunc(relaxed: boolean, affine: "f32" | "none" | "f16"): string {
     each((g) => `${f(g, 0)}\n            ${f(g, 1)}`);
   const half = affine === "f16";
   const S = (g: number, h: number): string =>
-    half
-      ? halfToF32(`(v128.load16x4_u offset=${(8 * g + 4 * h) * 2} (local.get $sop))`)
-      : `(v128.load offset=${(8 * g + 4 * h) * 4} (local.get $sop))`;
+    half ? `(local.get $cs${g}${h})` : `(v128.load offset=${(8 * g + 4 * h) * 4} (local.get $sop))`;
   const Z = (g: number, h: number): string =>
-    half
-      ? halfToF32(`(v128.load16x4_u offset=${TILE * 2 + (8 * g + 4 * h) * 2} (local.get $sop))`)
-      : `(v128.load offset=${(8 * g + 4 * h) * 4} (local.get $zop))`;
+    half ? `(local.get $cz${g}${h})` : `(v128.load offset=${(8 * g + 4 * h) * 4} (local.get $zop))`;
+  // f16: the tile's 16 scales, then its 16 zeros, 8 per lane group, widened once per group.
+  const widen = half
+    ? each((g) =>
+      `${halvesToF32(`offset=${16 * g} (local.get $sop)`, `$cs${g}`)}
+            ${halvesToF32(`offset=${2 * TILE + 16 * g} (local.get $sop)`, `$cz${g}`)}`
+    )
+    : "";
   // O = S·(tmin − Z), with S read once per group into $sv.
   const o = (_g: number, _h: number): string =>
     affine === "none"
@@ -210,12 +228,16 @@ function kernelFunc(relaxed: boolean, affine: "f32" | "none" | "f16"): string {
     (local $gi i32) (local $b i32)
     (local $m15 v128) (local $c12 v128) (local $ta v128) (local $tb v128) (local $w v128)
     (local $lv v128) (local $d v128) (local $xs v128) (local $sv v128) (local $hv v128)
-    (local $m7fff v128) (local $m8000 v128) (local $p112 v128)
+    (local $hh v128) (local $m8fff v128) (local $p112 v128)
+    ${
+    each((g) =>
+      `(local $cs${g}0 v128) (local $cs${g}1 v128) (local $cz${g}0 v128) (local $cz${g}1 v128)`
+    )
+  }
     ${each((g) => `(local $a${g} v128) (local $g${g}0 v128) (local $g${g}1 v128)`)}
     ${each((g) => `(local $y${g}0 v128) (local $y${g}1 v128)`)}
     (local.set $m15 ${splat8(15)})
-    (local.set $m7fff (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff))
-    (local.set $m8000 (v128.const i32x4 0x8000 0x8000 0x8000 0x8000))
+    (local.set $m8fff (v128.const i16x8 ${new Array(8).fill("0x8fff").join(" ")}))
     (local.set $p112 (f32x4.splat (f32.const 0x1p112)))
     (local.set $tm (f32x4.splat (local.get $tmin)))
     (local.set $c12 (v128.const i8x16 ${new Array(8).fill("1 2").join(" ")}))
@@ -253,6 +275,7 @@ function kernelFunc(relaxed: boolean, affine: "f32" | "none" | "f16"): string {
             (local.set $b (i32.add (local.get $b) (i32.const 1)))
             (br_if $blocks (i32.lt_u (local.get $b) (local.get $bpg))))
           (local.set $xs (v128.load32_splat (local.get $xp)))
+          ${widen}
           ${
     halves((g, h) =>
       `(local.set $sv ${S(g, h)})\n            ` +

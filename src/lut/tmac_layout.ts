@@ -161,9 +161,10 @@ export function tmacHalfExact(arrays: Float32Array[]): boolean {
 const f32Bits = new Uint32Array(1), f32View = new Float32Array(f32Bits.buffer);
 
 /**
- * The kernel's f16 → f32 widening, operation for operation (the spec of `halfToF32` in
- * `tools/gen_lut_tmac.ts`): the magnitude's bits moved to f32's place, read as f32, times 2^112
- * (exact: the result is the f16 value, subnormals included), then the sign bit. Finite patterns only.
+ * The kernel's f16 → f32 widening, operation for operation (the spec of `halvesToF32` in
+ * `tools/gen_lut_tmac.ts`): the f32 bits' high half s000eeeeemmmmmmm (the pattern shifted right by
+ * 3 with its sign, masked by 0x8fff) and low half mmm0…0 (shifted left by 13), read as f32, times
+ * 2^112 (exact: the result is the f16 value, subnormals and −0 included). Finite patterns only.
  *
  * @example
  * ```ts
@@ -175,10 +176,9 @@ const f32Bits = new Uint32Array(1), f32View = new Float32Array(f32Bits.buffer);
  * ```
  */
 export function halfToF32(h: number): number {
-  f32Bits[0] = (h & 0x7fff) << 13;
-  f32View[0] = Math.fround(f32View[0]! * 2 ** 112);
-  f32Bits[0] = f32Bits[0]! | (h & 0x8000) << 16;
-  return f32View[0]!;
+  const hi = ((h << 16 >> 16) >> 3) & 0x8fff, lo = (h << 13) & 0xffff;
+  f32Bits[0] = hi << 16 | lo;
+  return Math.fround(f32View[0]! * 2 ** 112);
 }
 
 /**
