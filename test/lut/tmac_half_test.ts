@@ -107,6 +107,17 @@ Deno.test("kernel fast, f16 scales and zeros: equal to the spec bit for bit (Web
       assert.deepEqual(await lutMatmul(t, x, 1, { numerics: "fast" }), want, `${s.label}: pooled`);
     }
     if (s.rows > 100) continue;
+    // A batch (prefill): each row as at batch 1.
+    const xb = randomX(3 * s.cols, 11);
+    const yb = await lutMatmul(t, xb, 3, { numerics: "fast" });
+    for (let b = 0; b < 3; b++) {
+      const want = spec(q, xb.subarray(b * s.cols, (b + 1) * s.cols));
+      assert.deepEqual(
+        yb.subarray(b * s.rows, (b + 1) * s.rows),
+        want,
+        `${s.label}: batch row ${b}`,
+      );
+    }
     const x = randomX(s.cols, 5);
     if (lutInt8Isa() === "relaxed") {
       setLutInt8Isa("simd");
