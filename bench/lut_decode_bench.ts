@@ -8,17 +8,23 @@
  * dense decode of the same run; the model is rebuilt in place (one set of dense weights).
  *
  *     ./quantlab deno run -A bench/lut_decode_bench.ts [--tokens 16] [--rounds 3] [--layers 16]
+ *         [--methods "RTN 2-bit g64,RTN 2-bit g64 F32"] [--fast-only]
+ *
+ * Scales and zeros are f16 values (F16 storage) except in "RTN 2-bit g64 F32" (F32 storage,
+ * values not f16), which keeps the bit-plane kernel's f32 layout: the two time the layouts.
  *
  * Decode: a short prefill (8 tokens), then `--tokens` single-token steps; the figure is the
  * median over `--rounds` rounds of the median step. Resident weight bytes: the kernels' shared
- * memory (codes, f32 scales and zeros, activation regions) over the checkpoint's packed bytes
- * (codes, f16 scales and zeros).
+ * memory as prepared (codes, f32 scales and zeros, activation regions; RTN/HQQ 2-bit's zeros live
+ * outside it, freed at decode: `bench/lut_resident.ts` counts them) over the checkpoint's packed
+ * bytes (codes, f16 scales and zeros).
  *
  * Context only, not measured in this run (issue 21, same machine, 2 threads): llama.cpp F32
  * decode 12.7–15.3 tok/s, Q4_0 40–54 tok/s.
  *
  * @module
  */
+import { roundToF16 } from "../src/core/dtype.ts";
 import { randU32, randUniform } from "../src/core/prng.ts";
 import { poolSize, setPoolSize, shutdownPool } from "../src/cpu/pool.ts";
 import { type LutNumerics, setLutNumerics } from "../src/lut/cpu.ts";
@@ -28,7 +34,7 @@ import type { Linear } from "../src/model/linear.ts";
 import { LlamaModel } from "../src/model/llama.ts";
 import { randomLlamaWeights } from "../src/model/random.ts";
 import { LINEAR_KINDS, type LinearKind } from "../src/model/types.ts";
-import type { QuantizedTensor } from "../src/quant/format.ts";
+import { bitsPerWeight, type QuantizedTensor } from "../src/quant/format.ts";
 import { packCodes } from "../src/quant/packing.ts";
 import { llama1bConfig } from "./shapes.ts";
 
@@ -40,6 +46,8 @@ function arg(name: string, dflt: string): string {
 const TOKENS = Number(arg("tokens", "16"));
 const ROUNDS = Number(arg("rounds", "3"));
 const config = llama1bConfig(Number(arg("layers", "16")));
+const ONLY = arg("methods", "");
+const FAST_ONLY = Deno.args.includes("--fast-only");
 
 interface Method {
   name: string;
@@ -48,12 +56,15 @@ interface Method {
   g: number;
   zeros?: boolean;
   h?: number;
+  /** Scales and zeros stored as F32 (values not f16: the bit-plane kernel's f32 layout). */
+  f32?: boolean;
 }
 
 const METHODS: Method[] = [
   { name: "NF4 g64", bits: 4, p: 1, g: 64 },
   { name: "RTN 4-bit g64", bits: 4, p: 1, g: 64, zeros: true },
   { name: "RTN 2-bit g64", bits: 2, p: 1, g: 64, zeros: true },
+  { name: "RTN 2-bit g64 F32", bits: 2, p: 1, g: 64, zeros: true, f32: true },
   { name: "HIGGS (2,256) h256", bits: 8, p: 2, g: 256, h: 256 },
   { name: "HIGGS (2,16) h256", bits: 4, p: 2, g: 256, h: 256 },
 ];
@@ -65,6 +76,9 @@ function tensor(rows: number, cols: number, m: Method, seed: number): QuantizedT
   for (let i = 0; i < codes.length; i++) codes[i] = randU32(seed, i) >>> (32 - m.bits);
   const groups = (rows * cols) / m.g;
   const n = 2 ** m.bits;
+  // Values at their stored precision, as a checkpoint's are decoded.
+  const stored = (a: Float32Array): Float32Array => m.f32 ? a : roundToF16(a);
+  const storage = { kind: "float" as const, dtype: m.f32 ? "F32" as const : "F16" as const };
   const q: QuantizedTensor = {
     method: m.h ? "higgs" : m.zeros ? "rtn" : "nf4",
     shape: [rows, cols],
@@ -79,20 +93,24 @@ function tensor(rows: number, cols: number, m: Method, seed: number): QuantizedT
     tableDtype: "F16",
     groupSize: m.g,
     groupAxis: 1,
-    scales: Float32Array.from({ length: groups }, (_, i) => 0.01 * randUniform(seed + 1, i)),
-    scaleStorage: { kind: "float", dtype: "F16" },
+    scales: stored(
+      Float32Array.from({ length: groups }, (_, i) => 0.01 * randUniform(seed + 1, i)),
+    ),
+    scaleStorage: storage,
     rotation: m.h ? { kind: "hadamard", size: m.h, seed: 1 } : { kind: "none" },
     params: {},
   };
   if (m.zeros) {
-    q.zeros = Float32Array.from({ length: groups }, (_, i) => randUniform(seed + 2, i) * (n - 1));
-    q.zeroStorage = { kind: "float", dtype: "F16" };
+    q.zeros = stored(
+      Float32Array.from({ length: groups }, (_, i) => randUniform(seed + 2, i) * (n - 1)),
+    );
+    q.zeroStorage = storage;
   }
   return q;
 }
 
 const packedBytes = (q: QuantizedTensor): number =>
-  q.codes.byteLength + q.scales.length * 2 + (q.zeros ? q.zeros.length * 2 : 0);
+  bitsPerWeight(q, { includeTable: false }) * q.shape[0] * q.shape[1] / 8;
 
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
@@ -135,7 +153,13 @@ const rows: string[] = [
   "|---|---|---|---|---|---|",
   `| dense f32 | – | ${denseMs.toFixed(1)} | ${(1000 / denseMs).toFixed(2)} | 1.00× | – |`,
 ];
-for (const m of METHODS) {
+// `--methods` in its order (a name twice alternates the layouts in one run).
+const chosen = !ONLY ? METHODS : ONLY.split(",").map((n) => {
+  const m = METHODS.find((k) => k.name === n);
+  if (!m) throw new Error(`--methods: "${n}" is not one of ${METHODS.map((k) => k.name)}`);
+  return m;
+});
+for (const m of chosen) {
   let resident = 0, packed = 0;
   // One random tensor per shape (every layer gets its own prepared copy of it).
   const byShape = new Map<string, QuantizedTensor>();
@@ -153,7 +177,7 @@ for (const m of METHODS) {
     }
   }
   const variants: [LutNumerics, number | undefined][] = [
-    ["exact", undefined],
+    ...(FAST_ONLY ? [] : [["exact", undefined] as [LutNumerics, undefined]]),
     ["fast", undefined],
     ["fast", 1],
   ];

@@ -12,11 +12,15 @@
  *     ./quantlab deno run -A bench/lut_gemv_profile.ts [--shapes 2048x2048,8192x2048]
  *         [--methods nf4,rtn2,higgs2x16] [--quick]
  *
+ * Scales and zeros are f16 values (F16 storage); `rtn2f32` stores them as F32 (values not f16),
+ * which keeps the bit-plane kernel's f32 layout: `--methods rtn2,rtn2f32` times the two.
+ *
  * `--quick` skips the streamed figure (which prepares ~256 MiB of copies per layout).
  *
  * @module
  */
 import { parseArgs } from "node:util";
+import { roundToF16 } from "../src/core/dtype.ts";
 import { randU32, randUniform } from "../src/core/prng.ts";
 import { type LutCpuTensor, lutMatmul, prepareLut } from "../src/lut/cpu.ts";
 import { lutInt8Isa, lutInt8Rows } from "../src/lut/cpu_int8.ts";
@@ -24,7 +28,7 @@ import { lutTmacRows } from "../src/lut/cpu_tmac.ts";
 import { int8Stride, quantizeActivationsInto } from "../src/lut/int8_format.ts";
 import { tmacCovers } from "../src/lut/tmac_format.ts";
 import { tmacOf } from "../src/lut/tmac_path.ts";
-import type { QuantizedTensor } from "../src/quant/format.ts";
+import { bitsPerWeight, type QuantizedTensor } from "../src/quant/format.ts";
 import { processCpuMs } from "./timing.ts";
 
 const { values: args } = parseArgs({
@@ -44,12 +48,23 @@ interface Layout {
   g: number;
   zeros?: boolean;
   h?: number;
+  /** Scales and zeros stored as F32 (values not f16: the bit-plane kernel's f32 layout). */
+  f32?: boolean;
 }
 
 const LAYOUTS: Layout[] = [
   { key: "nf4", name: "NF4 g64", bits: 4, p: 1, g: 64 },
   { key: "rtn4", name: "RTN 4-bit g64", bits: 4, p: 1, g: 64, zeros: true },
   { key: "rtn2", name: "RTN 2-bit g64", bits: 2, p: 1, g: 64, zeros: true },
+  {
+    key: "rtn2f32",
+    name: "RTN 2-bit g64, F32 scales",
+    bits: 2,
+    p: 1,
+    g: 64,
+    zeros: true,
+    f32: true,
+  },
   { key: "higgs2x16", name: "HIGGS (2,16) g256 h256", bits: 4, p: 2, g: 256, h: 256 },
 ];
 
@@ -58,6 +73,9 @@ function tensor(rows: number, cols: number, m: Layout, seed: number): QuantizedT
   const words = rows * cols / m.p * m.bits / 32;
   const groups = rows * cols / m.g;
   const n = 2 ** m.bits;
+  // Values at their stored precision, as a checkpoint's are decoded.
+  const stored = (a: Float32Array): Float32Array => m.f32 ? a : roundToF16(a);
+  const storage = { kind: "float" as const, dtype: m.f32 ? "F32" as const : "F16" as const };
   const q: QuantizedTensor = {
     method: m.h ? "higgs" : m.zeros ? "rtn" : "nf4",
     shape: [rows, cols],
@@ -69,14 +87,16 @@ function tensor(rows: number, cols: number, m: Layout, seed: number): QuantizedT
     tableDtype: "F16",
     groupSize: m.g,
     groupAxis: 1,
-    scales: Float32Array.from({ length: groups }, (_, i) => randUniform(seed + 1, i)),
-    scaleStorage: { kind: "float", dtype: "F16" },
+    scales: stored(Float32Array.from({ length: groups }, (_, i) => randUniform(seed + 1, i))),
+    scaleStorage: storage,
     rotation: m.h ? { kind: "hadamard", size: m.h, seed: 1 } : { kind: "none" },
     params: {},
   };
   if (m.zeros) {
-    q.zeros = Float32Array.from({ length: groups }, (_, i) => randUniform(seed + 2, i) * (n - 1));
-    q.zeroStorage = { kind: "float", dtype: "F16" };
+    q.zeros = stored(
+      Float32Array.from({ length: groups }, (_, i) => randUniform(seed + 2, i) * (n - 1)),
+    );
+    q.zeroStorage = storage;
   }
   return q;
 }
@@ -137,8 +157,7 @@ for (const s of args.shapes.split(",")) {
     const m = LAYOUTS.find((l) => l.key === key);
     if (!m) throw new Error(`--methods: ${key} is not valid; use ${LAYOUTS.map((l) => l.key)}`);
     const q = tensor(rows, cols, m, 7);
-    const bytes = q.codes.byteLength + q.scales.byteLength / 2 +
-      (q.zeros ? q.zeros.byteLength / 2 : 0);
+    const bytes = bitsPerWeight(q, { includeTable: false }) * rows * cols / 8;
     const t = prepareLut(q);
     const x = Float32Array.from({ length: cols }, (_, i) => randUniform(5, i) * 2 - 1);
     const opts = { numerics: "fast" as const, singleThread: true };

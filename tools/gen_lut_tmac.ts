@@ -9,14 +9,14 @@
  * integers and the same results.
  *
  * `b2(codes, tab, s, z, stb, xg, out, t0, t1, nblk, bpg, gpr, tmin)` (`b2_nz` without zeros: z
- * = 0): tiles [t0, t1) of
+ * = 0; `b2_h` with both as f16 in the scales region, converted exactly per group): tiles [t0, t1) of
  * `TILE = 8·RG` rows. Per quad pair (8 activations) and lane group of 8 rows, one 16-byte load
  * holds, in byte 2i + k, row i's plane-k index for the first quad (low nibble) and the second
  * (high nibble); a swizzle of each quad's 16-byte table gives the 8 rows' (plane 0, plane 1)
  * sums as i8 pairs, and a dot with (1, 2) adds them into an i16 lane per row. Per block of 64
  * activations the i16 sums become f32 (× the block's step), per group they are scaled:
  * y += S·G + O·XG with S the tile's repacked per-row scales and O = S·(tmin − z) from its
- * repacked zeros.
+ * repacked zeros (the same f32 values whichever build of them).
  *
  *     ./quantlab deno run -A tools/gen_lut_tmac.ts
  *
@@ -160,38 +160,85 @@ function tablesFunc(): string {
 export function generateLutTmacWat(relaxed: boolean): string {
   return `(module
   (import "env" "mem" (memory 1 65536 shared))
-${kernelFunc(relaxed, true)}
-${kernelFunc(relaxed, false)}
+${kernelFunc(relaxed, "f32")}
+${kernelFunc(relaxed, "none")}
+${kernelFunc(relaxed, "f16")}
 ${tablesFunc()}
 )
 `;
 }
 
-/** `b2` (zeros) or `b2_nz` (none). */
-function kernelFunc(relaxed: boolean, zeros: boolean): string {
+/** Shuffle bytes that interleave the i16 lanes `from`…`from + 3` of two vectors (lo, hi). */
+const zip16 = (from: number): string =>
+  [0, 1, 2, 3].flatMap((i) => {
+    const b = 2 * (from + i);
+    return [b, b + 1, 16 + b, 16 + b + 1];
+  }).join(" ");
+
+/**
+ * Sets `${out}0` and `${out}1` to the f32 values of the 8 f16 patterns at `addr` (lanes 0–3 and
+ * 4–7), exactly (zero and subnormals included; every value finite): per i16 lane the f32 bits'
+ * high half s000eeeeemmmmmmm (an arithmetic shift by 3, masked) and low half mmm0…0 (a shift by 13),
+ * interleaved into f32 lanes, s·2^(e−127)·1.m (or a subnormal), times 2^112 (exact: the exponent
+ * biases' difference) — `halfToF32` of `tmac_layout.ts`, 8 lanes at a time.
+ */
+function halvesToF32(addr: string, out: string): string {
+  return `(local.set $hv (v128.load ${addr}))
+            (local.set $hh (v128.and (i16x8.shr_s (local.get $hv) (i32.const 3)) (local.get $m8fff)))
+            (local.set $hv (i16x8.shl (local.get $hv) (i32.const 13)))
+            (local.set ${out}0 (f32x4.mul (i8x16.shuffle ${
+    zip16(0)
+  } (local.get $hv) (local.get $hh)) (local.get $p112)))
+            (local.set ${out}1 (f32x4.mul (i8x16.shuffle ${
+    zip16(4)
+  } (local.get $hv) (local.get $hh)) (local.get $p112)))`;
+}
+
+/**
+ * `b2` (f32 scales and zeros), `b2_nz` (f32 scales, no zeros) or `b2_h` (f16 scales and zeros in
+ * the scales region: per tile and group, the tile's 16 scales then its 16 zeros; `z` unused).
+ */
+function kernelFunc(relaxed: boolean, affine: "f32" | "none" | "f16"): string {
   const TILE = 8 * RG;
   const halves = (f: (g: number, h: number) => string): string =>
     each((g) => `${f(g, 0)}\n            ${f(g, 1)}`);
-  const o = (g: number, h: number): string => {
-    const at = `offset=${(8 * g + 4 * h) * 4}`;
-    const S = `(v128.load ${at} (local.get $sop))`;
-    return zeros
-      ? `(f32x4.mul ${S} (f32x4.sub (local.get $tm) (v128.load ${at} (local.get $zop))))`
-      : `(f32x4.mul ${S} (local.get $tm))`;
-  };
-  return `  (func (export "b2${
-    zeros ? "" : "_nz"
-  }") (param $codes i32) (param $tab i32) (param $s i32)
+  const half = affine === "f16";
+  const S = (g: number, h: number): string =>
+    half ? `(local.get $cs${g}${h})` : `(v128.load offset=${(8 * g + 4 * h) * 4} (local.get $sop))`;
+  const Z = (g: number, h: number): string =>
+    half ? `(local.get $cz${g}${h})` : `(v128.load offset=${(8 * g + 4 * h) * 4} (local.get $zop))`;
+  // f16: the tile's 16 scales, then its 16 zeros, 8 per lane group, widened once per group.
+  const widen = half
+    ? each((g) =>
+      `${halvesToF32(`offset=${16 * g} (local.get $sop)`, `$cs${g}`)}
+            ${halvesToF32(`offset=${2 * TILE + 16 * g} (local.get $sop)`, `$cz${g}`)}`
+    )
+    : "";
+  // O = S·(tmin − Z), with S read once per group into $sv.
+  const o = (_g: number, _h: number): string =>
+    affine === "none"
+      ? `(f32x4.mul (local.get $sv) (local.get $tm))`
+      : `(f32x4.mul (local.get $sv) (f32x4.sub (local.get $tm) ${Z(_g, _h)}))`;
+  const name = { f32: "b2", none: "b2_nz", f16: "b2_h" }[affine];
+  return `  (func (export "${name}") (param $codes i32) (param $tab i32) (param $s i32)
     (param $z i32) (param $stb i32) (param $xg i32) (param $out i32) (param $t0 i32) (param $t1 i32)
     (param $nblk i32) (param $bpg i32) (param $gpr i32) (param $tmin f32)
     (local $t i32) (local $cp i32) (local $tp i32) (local $sp i32) (local $xp i32) (local $sop i32)
     (local $zop i32) (local $tm v128)
     (local $gi i32) (local $b i32)
     (local $m15 v128) (local $c12 v128) (local $ta v128) (local $tb v128) (local $w v128)
-    (local $lv v128) (local $d v128) (local $xs v128)
+    (local $lv v128) (local $d v128) (local $xs v128) (local $sv v128) (local $hv v128)
+    (local $hh v128) (local $m8fff v128) (local $p112 v128)
+    ${
+    each((g) =>
+      `(local $cs${g}0 v128) (local $cs${g}1 v128) (local $cz${g}0 v128) (local $cz${g}1 v128)`
+    )
+  }
     ${each((g) => `(local $a${g} v128) (local $g${g}0 v128) (local $g${g}1 v128)`)}
     ${each((g) => `(local $y${g}0 v128) (local $y${g}1 v128)`)}
     (local.set $m15 ${splat8(15)})
+    (local.set $m8fff (v128.const i16x8 ${new Array(8).fill("0x8fff").join(" ")}))
+    (local.set $p112 (f32x4.splat (f32.const 0x1p112)))
     (local.set $tm (f32x4.splat (local.get $tmin)))
     (local.set $c12 (v128.const i8x16 ${new Array(8).fill("1 2").join(" ")}))
     (local.set $t (local.get $t0))
@@ -228,12 +275,12 @@ function kernelFunc(relaxed: boolean, zeros: boolean): string {
             (local.set $b (i32.add (local.get $b) (i32.const 1)))
             (br_if $blocks (i32.lt_u (local.get $b) (local.get $bpg))))
           (local.set $xs (v128.load32_splat (local.get $xp)))
+          ${widen}
           ${
     halves((g, h) =>
+      `(local.set $sv ${S(g, h)})\n            ` +
       `(local.set $y${g}${h} (f32x4.add (local.get $y${g}${h}) (f32x4.add ` +
-      `(f32x4.mul (v128.load offset=${
-        (8 * g + 4 * h) * 4
-      } (local.get $sop)) (local.get $g${g}${h})) ` +
+      `(f32x4.mul (local.get $sv) (local.get $g${g}${h})) ` +
       `(f32x4.mul ${o(g, h)} (local.get $xs)))))`
     )
   }

@@ -79,7 +79,10 @@ export interface LutCpuTensor {
   readonly table: Float64Array;
   /** Scales on a SharedArrayBuffer. */
   readonly scales: Float32Array;
-  /** Zeros on a SharedArrayBuffer, or null. */
+  /**
+   * Zeros on a SharedArrayBuffer, or null: `q.zeros` as it is now (the bit-plane kernel frees
+   * them while it holds the tensor repacked with f16 zeros, and restoring brings them back).
+   */
   readonly zeros: Float32Array | null;
   /** Random signs of the rotation, or null. */
   readonly signs: Float64Array | null;
@@ -122,10 +125,11 @@ export function prepareLut(q: QuantizedTensor, name = "tensor"): LutCpuTensor {
   const codes = wasm ? wasm.codes : toShared(q.codes);
   const scales = wasm ? wasm.scales : toShared(q.scales);
   const zeros = wasm ? wasm.zeros : q.zeros ? toShared(q.zeros) : null;
+  // The tensor as the kernels hold it: its arrays are the shared copies, so a caller that keeps
+  // only this (as LutLinear does) keeps one copy of the codes.
+  const prepared: QuantizedTensor = { ...q, codes, scales, ...(zeros ? { zeros } : {}) };
   return {
-    // The tensor as the kernels hold it: its arrays are the shared copies, so a caller that keeps
-    // only this (as LutLinear does) keeps one copy of the codes.
-    q: { ...q, codes, scales, ...(zeros ? { zeros } : {}) },
+    q: prepared,
     outFeatures: rows,
     inFeatures: cols,
     meta: {
@@ -142,7 +146,9 @@ export function prepareLut(q: QuantizedTensor, name = "tensor"): LutCpuTensor {
     codes,
     table,
     scales,
-    zeros,
+    get zeros() {
+      return prepared.zeros ?? null;
+    },
     signs: rotationSigns(q.rotation, pc),
     wasm,
     int8: int8Format(q.p, q.codeBits, q.groupAxis, q.groupSize) ? int8Table(q.table, q.p) : null,

@@ -15,7 +15,13 @@ import { type LutInt8Isa, take } from "./cpu_int8.ts";
 import type { LutWasm } from "./cpu_wasm.ts";
 import { LUT_TMAC_PLAIN_BASE64, LUT_TMAC_RELAXED_BASE64 } from "./gen/lut_tmac.ts";
 import { TMAC_TILE_ROWS, type TmacTables } from "./tmac_format.ts";
-import { tmacGeometry, tmacRepack, tmacUnpack } from "./tmac_layout.ts";
+import {
+  tmacGeometry,
+  tmacRepack,
+  tmacRepackHalf,
+  tmacUnpack,
+  tmacUnpackHalf,
+} from "./tmac_layout.ts";
 
 /** Byte offsets and geometry of a repacked tensor (plain numbers: the workers receive it). */
 export interface LutTmacLayout {
@@ -25,8 +31,10 @@ export interface LutTmacLayout {
   codes: number;
   /** Repacked f32 scales. */
   s: number;
-  /** Repacked f32 zeros, 0 when none. */
+  /** Repacked f32 zeros, 0 when none or `half`. */
   z: number;
+  /** Scales and zeros as f16 in the scales region (`tmacRepackHalf`). */
+  half: boolean;
   /** Table offset (the code-0 level). */
   tmin: number;
   /** i8 tables of one activation row (pc·4 bytes). */
@@ -91,6 +99,7 @@ export function tmacInPlace(q: QuantizedTensor, w: LutWasm, isa: LutInt8Isa): Lu
     codes: w.layout.codes,
     s: w.layout.scales,
     z: w.layout.zeros,
+    half: w.layout.halfAffine,
     tmin: q.table[0]!,
     tab: L8.xq,
     stb: L8.dx,
@@ -108,9 +117,33 @@ export function tmacInPlace(q: QuantizedTensor, w: LutWasm, isa: LutInt8Isa): Lu
   return views(w.memory, layout, pc, true);
 }
 
-/** Repacks the tensor's own regions in place (they hold the checkpoint's layout). */
+/**
+ * Repacks the tensor's own regions in place (they hold the checkpoint's layout). With
+ * `halfAffine`, the scales region takes the f16 scales and zeros, and the zeros' own array is
+ * dropped from `q` and `w` (freed: resident bytes ≈ packed bytes).
+ */
 export function tmacRepackInPlace(q: QuantizedTensor, w: LutWasm): void {
-  const codes = bytesOf(w.codes).slice(), s = w.scales.slice(), z = w.zeros?.slice() ?? null;
+  const codes = bytesOf(w.codes).slice();
+  if (w.layout.halfAffine) {
+    const [rows] = q.shape, gpr = q.paddedCols / q.groupSize;
+    tmacRepack(
+      codes,
+      rows,
+      q.paddedCols,
+      q.groupSize,
+      w.scales,
+      null,
+      bytesOf(w.codes),
+      null,
+      null,
+    );
+    const half = new Uint16Array(w.scales.buffer, w.scales.byteOffset, w.scales.length * 2);
+    tmacRepackHalf(rows, gpr, w.scales.slice(), w.zeros!, half);
+    w.zeros = null;
+    delete q.zeros;
+    return;
+  }
+  const s = w.scales.slice(), z = w.zeros?.slice() ?? null;
   tmacRepack(
     codes,
     q.shape[0],
@@ -124,9 +157,23 @@ export function tmacRepackInPlace(q: QuantizedTensor, w: LutWasm): void {
   );
 }
 
-/** Restores the checkpoint's layout in the tensor's own regions. */
+/**
+ * Restores the checkpoint's layout in the tensor's own regions (with `halfAffine`, the f32 zeros
+ * on a new SharedArrayBuffer, put back in `q` and `w`).
+ */
 export function tmacUnpackInPlace(q: QuantizedTensor, w: LutWasm): void {
-  const codes = bytesOf(w.codes).slice(), s = w.scales.slice(), z = w.zeros?.slice() ?? null;
+  const codes = bytesOf(w.codes).slice();
+  if (w.layout.halfAffine) {
+    const [rows] = q.shape, gpr = q.paddedCols / q.groupSize;
+    const hd = new Uint16Array(w.scales.buffer, w.scales.byteOffset, w.scales.length * 2).slice();
+    const z = new Float32Array(new SharedArrayBuffer(w.scales.byteLength));
+    tmacUnpack(codes, null, null, rows, q.paddedCols, q.groupSize, bytesOf(w.codes), null, null);
+    tmacUnpackHalf(hd, rows, gpr, w.scales, z);
+    w.zeros = z;
+    q.zeros = z;
+    return;
+  }
+  const s = w.scales.slice(), z = w.zeros?.slice() ?? null;
   tmacUnpack(
     codes,
     s,
@@ -176,6 +223,7 @@ export function createTmac(q: QuantizedTensor, isa: LutInt8Isa): LutTmac | null 
     codes,
     s,
     z,
+    half: false,
     tmin: q.table[0]!,
     tab,
     stb,
@@ -221,6 +269,7 @@ type Fn = (...a: number[]) => void;
 interface TmacFns {
   b2: Fn;
   b2nz: Fn;
+  b2h: Fn;
   tables: Fn;
 }
 const instances = new WeakMap<WebAssembly.Memory, TmacFns>();
@@ -235,7 +284,7 @@ function exportsFor(memory: WebAssembly.Memory, isa: LutInt8Isa): TmacFns {
     const mod = modules.get(isa);
     if (!mod) throw new Error(`The ${isa} build of the bit-plane kernel is not available here`);
     const x = new WebAssembly.Instance(mod, { env: { mem: memory } }).exports;
-    e = { b2: x.b2 as Fn, b2nz: x.b2_nz as Fn, tables: x.b2_tables as Fn };
+    e = { b2: x.b2 as Fn, b2nz: x.b2_nz as Fn, b2h: x.b2_h as Fn, tables: x.b2_tables as Fn };
     instances.set(memory, e);
   }
   return e;
@@ -271,7 +320,7 @@ export function lutTmacRows(
   t1: number,
 ): number {
   const e = exportsFor(memory, L.isa);
-  (L.z ? e.b2 : e.b2nz)(
+  (L.half ? e.b2h : L.z ? e.b2 : e.b2nz)(
     L.codes,
     L.tab,
     L.s,

@@ -25,6 +25,8 @@ import {
   type LutInt8Layout,
 } from "./cpu_int8.ts";
 import { int8Format, int8Table } from "./int8_format.ts";
+import { TMAC_TILE_ROWS } from "./tmac_format.ts";
+import { tmacHalfExact } from "./tmac_layout.ts";
 
 /** Byte offsets of the regions in the tensor's memory, and the kernel's row geometry. */
 export interface LutWasmLayout {
@@ -34,8 +36,14 @@ export interface LutWasmLayout {
   planes: number;
   /** f32 scales. */
   scales: number;
-  /** f32 zeros, or 0 when absent. */
+  /** f32 zeros, or 0 when absent or outside the memory (`halfAffine`). */
   zeros: number;
+  /**
+   * True when the bit-plane kernel will repack the tensor in place with its scales and zeros as
+   * f16 (`tmac_layout.ts`; every value f16-exact): the zeros then live on a SharedArrayBuffer of
+   * their own, freed while repacked, so the memory holds no zeros region.
+   */
+  halfAffine: boolean;
   /** f64 Σx per group (batch 1). */
   xsum: number;
   /** f32 activations. */
@@ -201,13 +209,16 @@ export function createLutWasm(
     wpg: m.g / 8,
     kernel,
     int8: null,
+    // The bit-plane kernel's case (`tmacCovers`, in place: whole tiles of rows).
+    halfAffine: zeros !== null && isa !== null && format === "n2" && t8!.exact &&
+      m.rows % TMAC_TILE_ROWS === 0 && tmacHalfExact([scales, zeros]),
   };
   let at = align(L.codes + codes.byteLength);
   L.planes = at;
   at = align(at + (kernel === "lut4" ? 64 : kernel === "lut8p2" ? table.byteLength : 0));
   L.scales = at;
   at = align(at + scales.byteLength);
-  if (zeros) {
+  if (zeros && !L.halfAffine) {
     L.zeros = at;
     at = align(at + zeros.byteLength);
   }
@@ -260,7 +271,11 @@ export function createLutWasm(
     layout: L,
     codes: new Uint32Array(buf, L.codes, codes.length),
     scales: new Float32Array(buf, L.scales, scales.length),
-    zeros: zeros ? new Float32Array(buf, L.zeros, zeros.length) : null,
+    zeros: L.halfAffine
+      ? new Float32Array(new SharedArrayBuffer(zeros!.byteLength))
+      : zeros
+      ? new Float32Array(buf, L.zeros, zeros.length)
+      : null,
     xsum: new Float64Array(buf, L.xsum, gpr),
     x: new Float32Array(buf, L.x, m.pc),
     out: new Float32Array(buf, L.out, m.rows),

@@ -20,7 +20,9 @@
  *
  * {@linkcode tmacRowsTs} is the spec (same integers, same f32 operations in the same order as the
  * WebAssembly lanes, so equal to the bit), {@linkcode tmacErrorBound} the bound on its distance
- * from the exact product, {@linkcode tmacRepack} the load-time layout the kernel reads.
+ * from the exact product, `tmac_layout.ts` the load-time layout the kernel reads. Where every
+ * scale and zero is an f16 value, that layout keeps them as f16 and the kernel widens them exactly
+ * (`halfToF32`): S and O are the same f32 values, so the results do not change.
  *
  * @module
  */
