@@ -21,7 +21,7 @@ import { randU32 } from "../core/prng.ts";
 import { CORPORA, type CorpusName, loadCorpus } from "../data/corpus.ts";
 import { BROWN_TOKENIZER_URL, BROWN_VOCAB_SIZE } from "../data/brown_tokenizer.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
-import { appendJsonl, readJsonl, terminateLastLine } from "../io/jsonl_log.ts";
+import { appendJsonl, readJsonl } from "../io/jsonl_log.ts";
 import { gitCommit, machineInfo } from "../io/results.ts";
 import { type LlamaConfig, llamaConfig, TINY_LLAMA_SHAPE } from "../model/config.ts";
 import { loadTokenizer, writeHfFolder } from "../model/loader.ts";
@@ -365,7 +365,7 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
   const otherValidLog = (v: Record<string, number>) =>
     Object.fromEntries(Object.entries(v).map(([d, l]) => [`${d}ValidLoss`, l]));
   let perm = windowOrder(windows, seed, Math.floor((start * B) / windows));
-  await terminateLastLine(logPath); // a killed run may have left half a line
+  await trimLog(logPath, start);
   const t0 = performance.now();
   const batch = new Int32Array(B * T);
   for (let step = start; step < steps; step++) {
@@ -419,6 +419,17 @@ export async function trainTinyLlama(opts: TrainOptions): Promise<TrainResult> {
     result: { ...result, secondsThisRun: (performance.now() - t0) / 1000 },
   });
   return result;
+}
+
+/**
+ * Keeps the log's records up to the checkpoint's `step`: a killed run logged steps after its last
+ * checkpoint, which this run redoes, so without this the record would hold them twice (and a half
+ * line a kill left is dropped too).
+ */
+async function trimLog(logPath: string, step: number): Promise<void> {
+  const logged = (await readJsonl(logPath)) as { step?: unknown }[];
+  const kept = logged.filter((r) => typeof r.step !== "number" || r.step <= step);
+  await writeFileAtomic(logPath, kept.map((r) => JSON.stringify(r) + "\n").join(""));
 }
 
 /** The train losses of the last 20 steps, from the log (so a resumed run reports them too). */

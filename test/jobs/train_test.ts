@@ -40,7 +40,16 @@ Deno.test("trainTinyLlama() writes a loadable model folder and resumes from its 
     assert.equal(doc.result.steps, 4);
     // A rerun finds every step done: it trains nothing and writes the same weights.
     const before = await Deno.readFile(`${out}/model.safetensors`);
+    // Steps a killed run logged after its last checkpoint (and a half line) leave the record.
+    await Deno.writeTextFile(`${out}/train_log.jsonl`, '{"step":5,"loss":1}\n{"step":6,"lo', {
+      append: true,
+    });
     const again = await trainTinyLlama(small(out));
+    assert.deepEqual(
+      (await Deno.readTextFile(`${out}/train_log.jsonl`)).trim().split("\n"),
+      log,
+      "the log as the first run left it",
+    );
     assert.equal(again.resumedSteps, 4);
     assert.equal(again.trainLoss, r.trainLoss);
     assert.deepEqual(await Deno.readFile(`${out}/model.safetensors`), before);
