@@ -44,8 +44,8 @@
  *     out[r] = Σ_g s[g]·(delta·Σ_blocks dx[b]·Σ_i t7[code_i]·xq_i + (tmin − z[g])·xg[g])
  *
  * with `tab` the 7-bit table in the format's layout (`int8KernelTable`), `xq` the de-interleaved
- * i8 activations, `dx` the f32 scale per 64 weights, `xg` the f32 Σx per group, `bpr` bytes per
- * row of codes, `gpr` groups per row, `bpg` 64-weight blocks per group, and `zeros` 0 when there
+ * i8 activations, `dx` the f32 scale per 64 weights, `xg` the f32 sum per group of the rounded
+ * activations (Σ dx·xq, `src/lut/int8_format.ts`), `bpr` bytes per row of codes, `gpr` groups per row, `bpg` 64-weight blocks per group, and `zeros` 0 when there
  * are none. Every block's dot product is exact in i32 and converted to f32 once per 64 weights;
  * blocks accumulate per group, groups (times their scale) per row, in f32x4 lanes; the affine
  * part runs four groups per step. Rows go in pairs (the activation loads shared), then the odd
@@ -292,7 +292,7 @@ function rowsFunc(format: LutInt8Format, relaxed: boolean, R: number, il = false
   }
           (local.set $gi (i32.add (local.get $gi) (i32.const 1)))
           (br_if $groups (i32.lt_u (local.get $gi) (local.get $gpr))))
-        ;; The affine part Σ_g s·(tmin − z)·Σx, four groups per step, then the tail.
+        ;; The affine part Σ_g s·(tmin − z)·xg, four groups per step, then the tail.
         ${
     rows(R, (r) =>
       `(local.set $aff (v128.const i32x4 0 0 0 0))

@@ -31,7 +31,7 @@ export interface LutInt8Layout {
   xq: number;
   /** f32 scale per 64 activations. */
   dx: number;
-  /** f32 Σx per group. */
+  /** f32 sum per group of the rounded activations (Σ dx·q, `int8_format.ts`). */
   xg: number;
   /** i32 counters of {@linkcode lutInt8Steal}: next chunk (`call·256 + chunk`), chunks done,
    * scratch slots taken (`call·256 + slots`), the call's number. */

@@ -112,8 +112,8 @@ export function int8ErrorBound(
       const x = xp[off + i]!;
       const xq = a.q[i]! * a.dx[Math.floor(i / INT8_BLOCK)]!;
       const tab = q.table[c * p + (i % p)]!;
-      e += s * Math.abs(t.delta) * t7 * Math.abs(xq - x) +
-        s * Math.abs(t.tmin + t.delta * t7 - tab) * Math.abs(x);
+      const lv = t.tmin + t.delta * t7; // the rounded level t̃
+      e += s * Math.abs(lv - z) * Math.abs(xq - x) + s * Math.abs(lv - tab) * Math.abs(x);
       mag += s * Math.abs((tab - z) * x);
     }
     bound[r] = e + slack * mag;
