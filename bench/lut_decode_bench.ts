@@ -24,8 +24,6 @@
  *
  * @module
  */
-import { roundToF16 } from "../src/core/dtype.ts";
-import { randU32, randUniform } from "../src/core/prng.ts";
 import { poolSize, setPoolSize, shutdownPool } from "../src/cpu/pool.ts";
 import { type LutNumerics, setLutNumerics } from "../src/lut/cpu.ts";
 import { lutInt8Isa } from "../src/lut/cpu_int8.ts";
@@ -35,8 +33,8 @@ import { LlamaModel } from "../src/model/llama.ts";
 import { randomLlamaWeights } from "../src/model/random.ts";
 import { LINEAR_KINDS, type LinearKind } from "../src/model/types.ts";
 import { bitsPerWeight, type QuantizedTensor } from "../src/quant/format.ts";
-import { packCodes } from "../src/quant/packing.ts";
 import { llama1bConfig } from "./shapes.ts";
+import { type LutBenchFormat, randomLutTensor } from "./lut_tensors.ts";
 
 function arg(name: string, dflt: string): string {
   const i = Deno.args.indexOf(`--${name}`);
@@ -49,16 +47,7 @@ const config = llama1bConfig(Number(arg("layers", "16")));
 const ONLY = arg("methods", "");
 const FAST_ONLY = Deno.args.includes("--fast-only");
 
-interface Method {
-  name: string;
-  bits: number;
-  p: number;
-  g: number;
-  zeros?: boolean;
-  h?: number;
-  /** Scales and zeros stored as F32 (values not f16: the bit-plane kernel's f32 layout). */
-  f32?: boolean;
-}
+type Method = LutBenchFormat;
 
 const METHODS: Method[] = [
   { name: "NF4 g64", bits: 4, p: 1, g: 64 },
@@ -68,46 +57,6 @@ const METHODS: Method[] = [
   { name: "HIGGS (2,256) h256", bits: 8, p: 2, g: 256, h: 256 },
   { name: "HIGGS (2,16) h256", bits: 4, p: 2, g: 256, h: 256 },
 ];
-
-/** Random codes in a method's layout (uniform table for zeros, else a random one). */
-function tensor(rows: number, cols: number, m: Method, seed: number): QuantizedTensor {
-  const cpr = cols / m.p;
-  const codes = new Uint16Array(rows * cpr);
-  for (let i = 0; i < codes.length; i++) codes[i] = randU32(seed, i) >>> (32 - m.bits);
-  const groups = (rows * cols) / m.g;
-  const n = 2 ** m.bits;
-  // Values at their stored precision, as a checkpoint's are decoded.
-  const stored = (a: Float32Array): Float32Array => m.f32 ? a : roundToF16(a);
-  const storage = { kind: "float" as const, dtype: m.f32 ? "F32" as const : "F16" as const };
-  const q: QuantizedTensor = {
-    method: m.h ? "higgs" : m.zeros ? "rtn" : "nf4",
-    shape: [rows, cols],
-    paddedCols: cols,
-    p: m.p,
-    codeBits: m.bits,
-    codes: packCodes(codes, rows, cpr, m.bits),
-    table: Float32Array.from(
-      { length: n * m.p },
-      (_, i) => m.zeros ? i : randUniform(2, i) * 2 - 1,
-    ),
-    tableDtype: "F16",
-    groupSize: m.g,
-    groupAxis: 1,
-    scales: stored(
-      Float32Array.from({ length: groups }, (_, i) => 0.01 * randUniform(seed + 1, i)),
-    ),
-    scaleStorage: storage,
-    rotation: m.h ? { kind: "hadamard", size: m.h, seed: 1 } : { kind: "none" },
-    params: {},
-  };
-  if (m.zeros) {
-    q.zeros = stored(
-      Float32Array.from({ length: groups }, (_, i) => randUniform(seed + 2, i) * (n - 1)),
-    );
-    q.zeroStorage = storage;
-  }
-  return q;
-}
 
 const packedBytes = (q: QuantizedTensor): number =>
   bitsPerWeight(q, { includeTable: false }) * q.shape[0] * q.shape[1] / 8;
@@ -167,7 +116,9 @@ for (const m of chosen) {
     for (const k of LINEAR_KINDS as readonly LinearKind[]) {
       const d = dense.get(`${l}.${k}`)!;
       const key = `${d.outFeatures}x${d.inFeatures}`;
-      if (!byShape.has(key)) byShape.set(key, tensor(d.outFeatures, d.inFeatures, m, byShape.size));
+      if (!byShape.has(key)) {
+        byShape.set(key, randomLutTensor(d.outFeatures, d.inFeatures, m, byShape.size));
+      }
       const q = byShape.get(key)!;
       const lin = new LutLinear(q, undefined, `${l}.${k}`);
       packed += packedBytes(q);

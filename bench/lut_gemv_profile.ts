@@ -20,16 +20,16 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { roundToF16 } from "../src/core/dtype.ts";
-import { randU32, randUniform } from "../src/core/prng.ts";
+import { randUniform } from "../src/core/prng.ts";
 import { type LutCpuTensor, lutMatmul, prepareLut } from "../src/lut/cpu.ts";
 import { lutInt8Isa, lutInt8Rows } from "../src/lut/cpu_int8.ts";
 import { lutTmacRows } from "../src/lut/cpu_tmac.ts";
 import { int8Stride, quantizeActivationsInto } from "../src/lut/int8_format.ts";
 import { tmacCovers } from "../src/lut/tmac_format.ts";
 import { tmacOf } from "../src/lut/tmac_path.ts";
-import { bitsPerWeight, type QuantizedTensor } from "../src/quant/format.ts";
+import { bitsPerWeight } from "../src/quant/format.ts";
 import { processCpuMs } from "./timing.ts";
+import { type LutBenchFormat, randomLutTensor } from "./lut_tensors.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -40,16 +40,8 @@ const { values: args } = parseArgs({
   },
 });
 
-interface Layout {
+interface Layout extends LutBenchFormat {
   key: string;
-  name: string;
-  bits: number;
-  p: number;
-  g: number;
-  zeros?: boolean;
-  h?: number;
-  /** Scales and zeros stored as F32 (values not f16: the bit-plane kernel's f32 layout). */
-  f32?: boolean;
 }
 
 const LAYOUTS: Layout[] = [
@@ -67,39 +59,6 @@ const LAYOUTS: Layout[] = [
   },
   { key: "higgs2x16", name: "HIGGS (2,16) g256 h256", bits: 4, p: 2, g: 256, h: 256 },
 ];
-
-/** A random tensor of the layout (codes drawn as whole random words). */
-function tensor(rows: number, cols: number, m: Layout, seed: number): QuantizedTensor {
-  const words = rows * cols / m.p * m.bits / 32;
-  const groups = rows * cols / m.g;
-  const n = 2 ** m.bits;
-  // Values at their stored precision, as a checkpoint's are decoded.
-  const stored = (a: Float32Array): Float32Array => m.f32 ? a : roundToF16(a);
-  const storage = { kind: "float" as const, dtype: m.f32 ? "F32" as const : "F16" as const };
-  const q: QuantizedTensor = {
-    method: m.h ? "higgs" : m.zeros ? "rtn" : "nf4",
-    shape: [rows, cols],
-    paddedCols: cols,
-    p: m.p,
-    codeBits: m.bits,
-    codes: Uint32Array.from({ length: words }, (_, i) => randU32(seed, i)),
-    table: Float32Array.from({ length: n * m.p }, (_, i) => m.zeros ? i : randUniform(2, i) - 0.5),
-    tableDtype: "F16",
-    groupSize: m.g,
-    groupAxis: 1,
-    scales: stored(Float32Array.from({ length: groups }, (_, i) => randUniform(seed + 1, i))),
-    scaleStorage: storage,
-    rotation: m.h ? { kind: "hadamard", size: m.h, seed: 1 } : { kind: "none" },
-    params: {},
-  };
-  if (m.zeros) {
-    q.zeros = stored(
-      Float32Array.from({ length: groups }, (_, i) => randUniform(seed + 2, i) * (n - 1)),
-    );
-    q.zeroStorage = storage;
-  }
-  return q;
-}
 
 /**
  * Milliseconds per call of `fn` after one warm-up call, over ≥ 1 s of CPU time: the fastest
@@ -156,7 +115,7 @@ for (const s of args.shapes.split(",")) {
   for (const key of args.methods.split(",")) {
     const m = LAYOUTS.find((l) => l.key === key);
     if (!m) throw new Error(`--methods: ${key} is not valid; use ${LAYOUTS.map((l) => l.key)}`);
-    const q = tensor(rows, cols, m, 7);
+    const q = randomLutTensor(rows, cols, m, 7);
     const bytes = bitsPerWeight(q, { includeTable: false }) * rows * cols / 8;
     const t = prepareLut(q);
     const x = Float32Array.from({ length: cols }, (_, i) => randUniform(5, i) * 2 - 1);

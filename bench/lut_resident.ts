@@ -12,24 +12,15 @@
  *
  * @module
  */
-import { roundToF16 } from "../src/core/dtype.ts";
-import { randU32, randUniform } from "../src/core/prng.ts";
+import { randUniform } from "../src/core/prng.ts";
 import { setPoolSize, shutdownPool } from "../src/cpu/pool.ts";
 import { setLutNumerics } from "../src/lut/cpu.ts";
 import { lutInt8Isa } from "../src/lut/cpu_int8.ts";
 import { LutLinear } from "../src/lut/linear.ts";
-import { bitsPerWeight, type QuantizedTensor } from "../src/quant/format.ts";
+import { bitsPerWeight } from "../src/quant/format.ts";
+import { type LutBenchFormat, randomLutTensor } from "./lut_tensors.ts";
 
-interface Format {
-  name: string;
-  bits: number;
-  p: number;
-  g: number;
-  zeros?: boolean;
-  h?: number;
-  /** Scales (and zeros) stored as F32 (values not f16). */
-  f32?: boolean;
-}
+type Format = LutBenchFormat;
 
 const FORMATS: Format[] = [
   { name: "NF4 g64", bits: 4, p: 1, g: 64 },
@@ -53,38 +44,6 @@ const SHAPES: [number, number][] = [
   [8192, 2048],
   [2048, 8192],
 ];
-
-/** Random codes; scales and zeros at the format's stored precision. */
-function tensor(rows: number, cols: number, f: Format, seed: number): QuantizedTensor {
-  const words = rows * cols / f.p * f.bits / 32, groups = rows * cols / f.g, n = 2 ** f.bits;
-  const stored = (a: Float32Array): Float32Array => f.f32 ? a : roundToF16(a);
-  const storage = { kind: "float" as const, dtype: f.f32 ? "F32" as const : "F16" as const };
-  const q: QuantizedTensor = {
-    method: f.h ? "higgs" : f.zeros ? "rtn" : "nf4",
-    shape: [rows, cols],
-    paddedCols: cols,
-    p: f.p,
-    codeBits: f.bits,
-    codes: Uint32Array.from({ length: words }, (_, i) => randU32(seed, i)),
-    table: Float32Array.from({ length: n * f.p }, (_, i) => f.zeros ? i : randUniform(2, i) - 0.5),
-    tableDtype: "F16",
-    groupSize: f.g,
-    groupAxis: 1,
-    scales: stored(
-      Float32Array.from({ length: groups }, (_, i) => 0.01 * randUniform(seed + 1, i)),
-    ),
-    scaleStorage: storage,
-    rotation: f.h ? { kind: "hadamard", size: f.h, seed: 1 } : { kind: "none" },
-    params: {},
-  };
-  if (f.zeros) {
-    q.zeros = stored(
-      Float32Array.from({ length: groups }, (_, i) => randUniform(seed + 2, i) * (n - 1)),
-    );
-    q.zeroStorage = storage;
-  }
-  return q;
-}
 
 /** Bytes of the layer's weight arrays now, and of the distinct buffers they live in. */
 function residentBytes(lin: LutLinear): { arrays: number; buffers: number } {
@@ -113,7 +72,7 @@ try {
   for (const f of FORMATS) {
     let packed = 0, prepared = 0, decode = 0, buffers = 0, bits = 0;
     for (const [i, [r, c]] of SHAPES.entries()) {
-      const q = tensor(r, c, f, 10 + i);
+      const q = randomLutTensor(r, c, f, 10 + i);
       bits = bitsPerWeight(q, { includeTable: false });
       packed += bits * r * c / 8;
       const lin = new LutLinear(q);
